@@ -1,0 +1,61 @@
+# docpipe: every target bootstraps what it needs (a virtualenv from pyproject.toml on first use).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# sam build and the local function runner need the template's runtime (python3.13) on PATH.
+PYTHON313 ?= $(shell command -v python3.13 2>/dev/null || ls -d /root/.pyenv/versions/3.13.*/bin/python3.13 $(HOME)/.pyenv/versions/3.13.*/bin/python3.13 2>/dev/null | sort -V | tail -n 1)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(abspath $(BIN)):$(if $(PYTHON313),$(dir $(PYTHON313)):,)$(PATH)
+export SAM_CLI_TELEMETRY := 0
+PYTEST_ARGS ?=
+
+.PHONY: help setup test unit lint build demo local bench clean check-python
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+check-python:
+	@if [ -z "$(PYTHON313)" ]; then \
+	  echo "docpipe needs Python 3.13 (the Lambda runtime in template.yaml) for sam build and local runs."; \
+	  echo "Install it (e.g. 'pyenv install 3.13' or your OS package) or pass PYTHON313=/path/to/python3.13."; \
+	  exit 1; fi
+
+$(STAMP): pyproject.toml | check-python
+	@echo "==> creating $(VENV) with $(PYTHON313)"
+	@test -x $(BIN)/python || $(PYTHON313) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+setup: $(STAMP) ## create the virtualenv with every tool docpipe uses
+
+test: $(STAMP) ## the whole test suite (unit, functional, template/build, end-to-end on moto server)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+unit: $(STAMP) ## fast tests only (no sam build, no moto server)
+	$(BIN)/python -m pytest tests/unit tests/functional $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff, mypy, cfn-lint, sam validate --lint, checkov
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/sam validate --lint --template template.yaml --region us-east-1
+	$(BIN)/checkov --quiet --compact --framework cloudformation -f template.yaml
+
+build: $(STAMP) ## sam build (the deployable build, architectures as declared)
+	$(BIN)/sam build --template template.yaml --build-dir .aws-sam/build
+
+demo: $(STAMP) ## run the whole pipeline on the embedded emulator and check every outcome
+	$(BIN)/docpipe demo
+
+local: $(STAMP) ## the local stack in the foreground (moto server + functions + queue poller)
+	$(BIN)/docpipe local up
+
+bench: $(STAMP) ## benchmarks; results go to docs/benchmarks.md
+	$(BIN)/python -m benchmarks
+
+clean: ## remove build output and the virtualenv
+	rm -rf .aws-sam $(VENV) .pytest_cache .mypy_cache .ruff_cache

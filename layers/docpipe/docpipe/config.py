@@ -1,0 +1,177 @@
+"""Settings: every environment variable docpipe reads is declared here, once."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from docpipe.exceptions import ConfigError
+
+# Environment variable names. Nothing else in the package reads os.environ for settings.
+STAGE = "STAGE"
+DOCUMENTS_BUCKET = "DOCUMENTS_BUCKET"
+DOCUMENTS_TABLE = "DOCUMENTS_TABLE"
+VECTOR_BUCKET = "VECTOR_BUCKET"
+VECTOR_INDEX = "VECTOR_INDEX"
+BACKUPS_BUCKET = "BACKUPS_BUCKET"
+EMBEDDING_PROVIDER = "EMBEDDING_PROVIDER"
+EMBEDDING_MODEL_ID = "EMBEDDING_MODEL_ID"
+EMBEDDING_DIMENSION = "EMBEDDING_DIMENSION"
+EMBEDDING_NORMALIZE = "EMBEDDING_NORMALIZE"
+EMBEDDING_CONCURRENCY = "EMBEDDING_CONCURRENCY"
+CHUNK_SIZE = "CHUNK_SIZE"
+CHUNK_OVERLAP = "CHUNK_OVERLAP"
+MAX_DOCUMENT_BYTES = "MAX_DOCUMENT_BYTES"
+DOCUMENT_PREFIX = "DOCUMENT_PREFIX"
+PDF_ENGINE = "PDF_ENGINE"
+PDF_PASSWORDS_SECRET_ID = "PDF_PASSWORDS_SECRET_ID"
+SECRETS_CACHE_TTL_SECONDS = "SECRETS_CACHE_TTL_SECONDS"
+BACKUP_RETENTION_COUNT = "BACKUP_RETENTION_COUNT"
+BACKUP_RETENTION_DAYS = "BACKUP_RETENTION_DAYS"
+BACKUP_MAX_RESTORE_BYTES = "BACKUP_MAX_RESTORE_BYTES"
+
+EMBEDDING_PROVIDERS = ("bedrock", "offline")
+PDF_ENGINES = ("pypdfium2", "pypdf")
+DIMENSIONS_BY_PROVIDER: dict[str, tuple[int, ...]] = {
+    "bedrock": (256, 512, 1024),
+    "offline": (64, 128, 256),
+}
+_STAGE_PATTERN = re.compile(r"^[a-z0-9-]{1,32}$")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a function needs to know, read once at cold start and never mutated."""
+
+    stage: str = "dev"
+    documents_bucket: str = ""
+    documents_table: str = ""
+    vector_bucket: str = ""
+    vector_index: str = ""
+    backups_bucket: str = ""
+    embedding_provider: str = "bedrock"
+    embedding_model_id: str = "amazon.titan-embed-text-v2:0"
+    embedding_dimension: int = 1024
+    embedding_normalize: bool = True
+    embedding_concurrency: int = 8
+    chunk_size: int = 1000
+    chunk_overlap: int = 150
+    max_document_bytes: int = 50 * 1024 * 1024
+    document_prefix: str = ""
+    pdf_engine: str = "pypdfium2"
+    pdf_passwords_secret_id: str = ""
+    secrets_cache_ttl_seconds: int = 300
+    backup_retention_count: int = 7
+    backup_retention_days: int = 0
+    backup_max_restore_bytes: int = 10 * 1024**3
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read settings from the environment; explicit ``overrides`` win over variables.
+
+        Raises:
+            ConfigError: naming the variable, the bad value and what is allowed.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            var = _ENV_BY_FIELD[f.name]
+            if f.name in overrides:
+                values[f.name] = overrides[f.name]
+                continue
+            raw = env.get(var)
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _coerce(var, raw, f.type)
+        return cls(**values)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """Return a copy with some fields replaced (validated again)."""
+        return replace(self, **overrides)
+
+    def require(self, *names: str) -> None:
+        """Fail with the variable's name when a function needs a setting that is empty."""
+        for name in names:
+            if not getattr(self, name):
+                raise ConfigError(f"{_ENV_BY_FIELD[name]} is required but not set")
+
+
+_ENV_BY_FIELD: dict[str, str] = {
+    "stage": STAGE,
+    "documents_bucket": DOCUMENTS_BUCKET,
+    "documents_table": DOCUMENTS_TABLE,
+    "vector_bucket": VECTOR_BUCKET,
+    "vector_index": VECTOR_INDEX,
+    "backups_bucket": BACKUPS_BUCKET,
+    "embedding_provider": EMBEDDING_PROVIDER,
+    "embedding_model_id": EMBEDDING_MODEL_ID,
+    "embedding_dimension": EMBEDDING_DIMENSION,
+    "embedding_normalize": EMBEDDING_NORMALIZE,
+    "embedding_concurrency": EMBEDDING_CONCURRENCY,
+    "chunk_size": CHUNK_SIZE,
+    "chunk_overlap": CHUNK_OVERLAP,
+    "max_document_bytes": MAX_DOCUMENT_BYTES,
+    "document_prefix": DOCUMENT_PREFIX,
+    "pdf_engine": PDF_ENGINE,
+    "pdf_passwords_secret_id": PDF_PASSWORDS_SECRET_ID,
+    "secrets_cache_ttl_seconds": SECRETS_CACHE_TTL_SECONDS,
+    "backup_retention_count": BACKUP_RETENTION_COUNT,
+    "backup_retention_days": BACKUP_RETENTION_DAYS,
+    "backup_max_restore_bytes": BACKUP_MAX_RESTORE_BYTES,
+}
+ENV_VARS: tuple[str, ...] = tuple(_ENV_BY_FIELD.values())
+
+
+def _coerce(var: str, raw: str, type_name: Any) -> Any:
+    if type_name in (int, "int"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{var}={raw!r} is not a whole number") from None
+    if type_name in (bool, "bool"):
+        lowered = raw.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ConfigError(f"{var}={raw!r} is not a boolean; allowed: {', '.join(_TRUE + _FALSE)}")
+    return raw
+
+
+def _check_range(field_name: str, value: int, low: int, high: int | None = None) -> None:
+    if value < low or (high is not None and value > high):
+        allowed = f"{low}..{high}" if high is not None else f">= {low}"
+        raise ConfigError(f"{_ENV_BY_FIELD[field_name]}={value!r} is out of range; allowed: {allowed}")
+
+
+def _validate(s: Settings) -> None:
+    if not _STAGE_PATTERN.match(s.stage):
+        raise ConfigError(f"{STAGE}={s.stage!r} is invalid; allowed: 1-32 of a-z, 0-9 and '-'")
+    if s.embedding_provider not in EMBEDDING_PROVIDERS:
+        raise ConfigError(
+            f"{EMBEDDING_PROVIDER}={s.embedding_provider!r} is invalid; allowed: {', '.join(EMBEDDING_PROVIDERS)}"
+        )
+    dims = DIMENSIONS_BY_PROVIDER[s.embedding_provider]
+    if s.embedding_dimension not in dims:
+        raise ConfigError(
+            f"{EMBEDDING_DIMENSION}={s.embedding_dimension!r} is invalid for provider "
+            f"{s.embedding_provider!r}; allowed: {', '.join(map(str, dims))}"
+        )
+    if s.pdf_engine not in PDF_ENGINES:
+        raise ConfigError(f"{PDF_ENGINE}={s.pdf_engine!r} is invalid; allowed: {', '.join(PDF_ENGINES)}")
+    _check_range("embedding_concurrency", s.embedding_concurrency, 1, 64)
+    _check_range("chunk_size", s.chunk_size, 100, 8000)
+    _check_range("chunk_overlap", s.chunk_overlap, 0, s.chunk_size - 1)
+    _check_range("max_document_bytes", s.max_document_bytes, 1)
+    _check_range("secrets_cache_ttl_seconds", s.secrets_cache_ttl_seconds, 0)
+    _check_range("backup_retention_count", s.backup_retention_count, 1)
+    _check_range("backup_retention_days", s.backup_retention_days, 0)
+    _check_range("backup_max_restore_bytes", s.backup_max_restore_bytes, 1)

@@ -1,0 +1,105 @@
+"""One error hierarchy, so callers can tell a skip (permanent) from a retry (transient)."""
+
+from __future__ import annotations
+
+
+class DocpipeError(Exception):
+    """Base of every error docpipe raises on purpose."""
+
+
+class ConfigError(DocpipeError):
+    """A setting is missing or invalid; raised at cold start, naming the variable."""
+
+
+class InvalidInputError(DocpipeError, ValueError):
+    """A user-supplied name (bucket, key, action) breaks the rules before any AWS call."""
+
+
+class PermanentError(DocpipeError):
+    """Retrying will not help: the document is recorded as skipped with ``reason``."""
+
+    reason = "corrupt"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class UnsupportedTypeError(PermanentError):
+    reason = "unsupported_type"
+
+
+class EncryptedDocumentError(PermanentError):
+    reason = "encrypted"
+
+
+class EmptyTextError(PermanentError):
+    reason = "empty_text"
+
+
+class DocumentTooLargeError(PermanentError):
+    reason = "too_large"
+
+
+class CorruptDocumentError(PermanentError):
+    reason = "corrupt"
+
+
+class MetadataTooLargeError(PermanentError):
+    reason = "metadata_too_large"
+
+
+class TransientError(DocpipeError):
+    """Worth retrying (throttling, timeouts, 5xx): the SQS record fails and is redelivered."""
+
+
+class TransientAWSError(TransientError):
+    """An AWS call failed in a way that a later attempt may not."""
+
+
+class ThrottledError(TransientAWSError):
+    """AWS asked us to slow down."""
+
+
+class AWSError(DocpipeError):
+    """An AWS call failed permanently for a reason not covered by a narrower class."""
+
+
+class NotFoundError(AWSError):
+    """The bucket, object, table, index or secret does not exist."""
+
+
+class AccessDeniedError(AWSError):
+    """The caller's role may not do this; fix the policy, retrying will not help."""
+
+
+class SecretNotFoundError(NotFoundError):
+    """No secret by that name, and no environment fallback or default was given."""
+
+
+class BackupError(DocpipeError):
+    """A backup, verify, restore or prune action could not be completed."""
+
+
+class ArchiveRejectedError(BackupError):
+    """A backup archive broke a safety rule; nothing was restored."""
+
+    def __init__(self, message: str, *, member: str | None = None, rule: str) -> None:
+        super().__init__(f"{message} (member={member!r}, rule={rule})")
+        self.member = member
+        self.rule = rule
+
+
+class IndexMismatchError(DocpipeError):
+    """An index's dimension or distance metric differs from what the data needs."""
+
+
+SKIP_REASONS: tuple[str, ...] = (
+    "unsupported_type",
+    "encrypted",
+    "empty_text",
+    "too_large",
+    "corrupt",
+    "metadata_too_large",
+)
