@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # sam build and the local function runner need the template's runtime (python3.13) on PATH.
-PYTHON313 ?= $(shell command -v python3.13 2>/dev/null || ls -d /root/.pyenv/versions/3.13.*/bin/python3.13 $(HOME)/.pyenv/versions/3.13.*/bin/python3.13 2>/dev/null | sort -V | tail -n 1)
+PYTHON313 ?= $(shell for p in $$(ls -d $(HOME)/.pyenv/versions/3.13.*/bin/python3.13 /root/.pyenv/versions/3.13.*/bin/python3.13 2>/dev/null | sort -V -r) $$(command -v python3.13); do "$$p" -c "" 2>/dev/null && echo "$$p" && break; done)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
