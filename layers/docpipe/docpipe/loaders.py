@@ -1,0 +1,145 @@
+"""LangChain document loaders over S3 that parse with docpipe's own parsers (one Document per page).
+
+For notebook users: the same text the pipeline indexes, as ``langchain_core`` Documents. Needs
+the ``docpipe[langchain]`` extra; nothing else in docpipe imports this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from functools import cache
+
+from langchain_core.document_loaders import BaseLoader
+from langchain_core.documents import Document
+
+from docpipe.exceptions import PermanentError
+from docpipe.parsers import parse_document
+from docpipe.s3 import S3Client, s3_uri
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+SIDECAR_SUFFIX = ".metadata.json"
+
+
+class S3FileLoader(BaseLoader):
+    """Load ``s3://bucket/key`` into one Document per page (``metadata``: source, page, ...).
+
+    Pages are numbered from 1, as in the vector metadata docpipe writes (LangChain's
+    ``PyPDFLoader`` counts from 0). Errors are raised: a single file that cannot be read is news.
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        s3: S3Client | None = None,
+        pdf_engine: str = "pypdfium2",
+        password: str | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self.bucket = bucket
+        self.key = key
+        self.s3 = s3
+        self.pdf_engine = pdf_engine
+        self.password = password
+        self.max_bytes = max_bytes
+
+    def lazy_load(self) -> Iterator[Document]:
+        """Download, parse and yield the pages one by one.
+
+        Raises:
+            PermanentError subclasses (unsupported type, encrypted, corrupt, empty, too large) and
+            AWS errors from ``S3Client``.
+        """
+        s3 = self.s3 or S3Client()
+        with s3.download(self.bucket, self.key, max_bytes=self.max_bytes) as body:
+            parsed = parse_document(body, key=self.key, pdf_engine=self.pdf_engine, password=self.password)
+        source = s3_uri(self.bucket, self.key)
+        for page in parsed.pages:
+            yield Document(
+                page_content=page.text,
+                metadata={
+                    "source": source,
+                    "bucket": self.bucket,
+                    "key": self.key,
+                    "page": page.number,
+                    "total_pages": parsed.page_count,
+                    "content_type": parsed.content_type,
+                },
+            )
+
+
+class S3DirectoryLoader(BaseLoader):
+    """Load every object under ``prefix`` whose path below the prefix matches ``glob``.
+
+    ``glob`` follows pathlib rules: ``*`` stays within one folder, ``**/`` spans any number of
+    folders (``"**/*.pdf"`` = every PDF at any depth). Files docpipe cannot use (unsupported,
+    encrypted, corrupt, empty, too large) are logged with their reason and skipped; the list of
+    ``(key, reason)`` is kept in ``skipped``. AWS errors are raised.
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        glob: str = "**/*",
+        *,
+        s3: S3Client | None = None,
+        pdf_engine: str = "pypdfium2",
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix
+        self.glob = glob
+        self.s3 = s3
+        self.pdf_engine = pdf_engine
+        self.max_bytes = max_bytes
+        self.skipped: list[tuple[str, str]] = []
+
+    def lazy_load(self) -> Iterator[Document]:
+        """List lazily, then load each matching file with ``S3FileLoader``."""
+        s3 = self.s3 or S3Client()
+        pattern = _glob_regex(self.glob)
+        self.skipped = []
+        for info in s3.list_objects(self.bucket, self.prefix):
+            relative = info.key[len(self.prefix) :].lstrip("/")
+            if info.key.endswith("/") or info.key.endswith(SIDECAR_SUFFIX) or not pattern.match(relative):
+                continue  # folder markers and Bedrock-style sidecars are not documents
+            loader = S3FileLoader(
+                self.bucket, info.key, s3=s3, pdf_engine=self.pdf_engine, max_bytes=self.max_bytes
+            )
+            try:
+                pages = list(loader.lazy_load())
+            except PermanentError as e:
+                self.skipped.append((info.key, e.reason))
+                logger.warning("skipped %s: %s (%s)", s3_uri(self.bucket, info.key), e.reason, e)
+                continue
+            yield from pages
+
+
+@cache
+def _glob_regex(glob: str) -> re.Pattern[str]:
+    """Translate a pathlib-style glob (``*``, ``?``, ``**``) to a regex over ``/``-separated keys."""
+    out: list[str] = []
+    i = 0
+    while i < len(glob):
+        if glob.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif glob[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif glob[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(glob[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")

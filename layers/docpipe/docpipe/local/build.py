@@ -1,0 +1,176 @@
+"""A ``sam build`` of the template for this machine's architecture, in its own build folder.
+
+Wheels built for arm64 do not load on x86_64 (and the other way round), so local runs use a copy
+of ``template.yaml`` with every ``Architectures`` rewritten to the host's, built into
+``.aws-sam/build-host``; the deployable ``.aws-sam/build`` keeps the declared architectures.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from docpipe.exceptions import ConfigError
+
+HOST_TEMPLATE = Path(".aws-sam") / "template-host.yaml"
+HOST_BUILD_DIR = Path(".aws-sam") / "build-host"
+RUNTIME_DEPS_DIR = Path(".aws-sam") / "runtime-deps"
+# What the managed python3.13 runtime ships besides the standard library (boto3 and its deps).
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six")
+_STAMP = ".docpipe-build-stamp"
+_ARCH_LINE = re.compile(r"^(\s*-\s*)(x86_64|arm64)(\s*(#.*)?)$")
+
+
+def host_architecture() -> str:
+    """Lambda's name for this machine's architecture."""
+    machine = platform.machine().lower()
+    if machine in ("x86_64", "amd64"):
+        return "x86_64"
+    if machine in ("arm64", "aarch64"):
+        return "arm64"
+    raise ConfigError(f"no Lambda architecture matches this machine ({machine})")
+
+
+def rewrite_architectures(text: str, architecture: str) -> str:
+    """Rewrite every ``Architectures`` list item (block or flow style) to ``architecture``."""
+    # Covers Architectures and layers' CompatibleArchitectures; BuildArchitecture drives the wheels.
+    text = re.sub(
+        r"(Architectures:\s*\[)\s*(x86_64|arm64)\s*(\])", rf"\g<1>{architecture}\g<3>", text
+    )
+    text = re.sub(r"(BuildArchitecture:\s*)(x86_64|arm64)\b", rf"\g<1>{architecture}", text)
+    lines = text.splitlines(keepends=True)
+    out: list[str] = []
+    in_list = False
+    for line in lines:
+        stripped = line.strip()
+        if re.match(r"^\s*Architectures:\s*(#.*)?$", line):
+            in_list = True
+            out.append(line)
+            continue
+        if in_list:
+            match = _ARCH_LINE.match(line.rstrip("\n"))
+            if match:
+                newline = "\n" if line.endswith("\n") else ""
+                out.append(f"{match.group(1)}{architecture}{match.group(3)}{newline}")
+                continue
+            if stripped and not stripped.startswith("#"):
+                in_list = False
+        out.append(line)
+    return "".join(out)
+
+
+def find_python313() -> str:
+    """The runtime's interpreter, found the way the Makefile finds it."""
+    explicit = os.environ.get("PYTHON313")
+    candidates = [explicit] if explicit else []
+    for pattern in ("~/.pyenv/versions/3.13.*/bin/python3.13", "/root/.pyenv/versions/3.13.*/bin/python3.13"):
+        candidates += sorted(glob.glob(os.path.expanduser(pattern)), reverse=True)
+    found = shutil.which("python3.13")
+    if found:
+        candidates.append(found)
+    if sys.version_info[:2] == (3, 13):
+        candidates.append(sys.executable)
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise ConfigError(
+        "Python 3.13 (the Lambda runtime) was not found: install it (pyenv install 3.13) or set PYTHON313"
+    )
+
+
+def _sources_digest(root: Path, template: Path) -> str:
+    """A digest of everything a build reads, so an unchanged tree is not rebuilt."""
+    digest = hashlib.sha256(template.read_bytes())
+    for folder in ("functions", "layers"):
+        for path in sorted((root / folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and ".egg-info" not in str(path):
+                digest.update(str(path.relative_to(root)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def sam_executable() -> str:
+    beside = Path(sys.executable).with_name("sam")
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("sam")
+    if not found:
+        raise ConfigError("the AWS SAM CLI (sam) was not found: run `make setup`")
+    return found
+
+
+def build_for_host(
+    root: Path,
+    *,
+    template: Path | None = None,
+    build_dir: Path | None = None,
+    architecture: str | None = None,
+    force: bool = False,
+    log: bool = True,
+) -> Path:
+    """``sam build`` the template with architectures set to the host's; returns the built template.
+
+    Skips the build when the sources have not changed since the last one (a stamp file records
+    their digest), so repeated ``docpipe`` commands and tests stay fast.
+    """
+    root = root.resolve()
+    source = template or root / "template.yaml"
+    if not source.is_file():
+        raise ConfigError(f"template not found: {source}")
+    arch = architecture or host_architecture()
+    host_template = root / HOST_TEMPLATE
+    out_dir = build_dir or root / HOST_BUILD_DIR
+    host_template.parent.mkdir(parents=True, exist_ok=True)
+    host_template.write_text(rewrite_architectures(source.read_text(encoding="utf-8"), arch), encoding="utf-8")
+    stamp = out_dir / _STAMP
+    digest = _sources_digest(root, host_template)
+    built = out_dir / "template.yaml"
+    if not force and built.is_file() and stamp.is_file() and stamp.read_text() == digest:
+        return built
+    python = find_python313()
+    env = dict(os.environ, SAM_CLI_TELEMETRY="0")
+    env["PATH"] = f"{Path(python).parent}{os.pathsep}{env.get('PATH', '')}"
+    # sam resolves CodeUri relative to the template: build the copy from the repository root.
+    command = [
+        sam_executable(),
+        "build",
+        "--template-file",
+        str(host_template),
+        "--build-dir",
+        str(out_dir),
+        "--base-dir",
+        str(root),
+        "--cached",
+        "--cache-dir",
+        str(root / ".aws-sam" / "cache-host"),
+    ]
+    result = subprocess.run(
+        command, cwd=root, env=env, capture_output=not log, text=True, check=False
+    )
+    if result.returncode != 0:
+        tail = (result.stderr or result.stdout or "")[-2000:] if not log else ""
+        raise ConfigError(f"sam build for {arch} failed (exit {result.returncode}) {tail}".strip())
+    stamp.write_text(digest)
+    return built
+
+
+def ensure_runtime_deps(root: Path, *, target: Path | None = None) -> Path:
+    """Install what the Lambda runtime ships (boto3 and friends) once, with the runtime's pip."""
+    out = target or root.resolve() / RUNTIME_DEPS_DIR
+    marker = out / ".installed"
+    if marker.is_file():
+        return out
+    python = find_python313()
+    command = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", str(out)]
+    result = subprocess.run([*command, *RUNTIME_PACKAGES], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ConfigError(f"installing the runtime's boto3 into {out} failed: {result.stderr[-1000:]}")
+    marker.write_text(" ".join(RUNTIME_PACKAGES))
+    return out

@@ -1,0 +1,254 @@
+"""``docpipe demo``: the whole pipeline on the embedded emulator, with every outcome checked.
+
+Builds for the host, starts moto server, provisions from the template, starts the poller, uploads
+the shared PDF corpus plus generated Markdown/HTML/DOCX files through the S3 API, waits for the
+queue to drain, prints the registry table and a search, then backs up, wipes the index, restores
+and verifies. Exits non-zero when a step fails or an outcome differs from what is expected.
+
+The encrypted corpus PDF (``libreoffice-writer-password.pdf``, password ``openpassword`` per the
+corpus README) is indexed: the demo provisions a Secrets Manager secret mapping its key to the
+password and passes it as ``PdfPasswordsSecretId``. ``--no-pdf-password`` shows the other outcome
+(skipped, reason ``encrypted``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from docpipe.local.session import LocalSession
+
+PASSWORD_SECRET = "docpipe/local/pdf-passwords"
+ENCRYPTED_PDF = "libreoffice-writer-password.pdf"
+CORPUS_PASSWORD = "openpassword"  # published in ../shared/corpus/README.md
+SEARCH_QUESTION = "Here's to the crazy ones, the misfits, the rebels"
+SEARCH_EXPECTED = "crazyones-pdfa.pdf"
+
+
+@dataclass
+class DemoReport:
+    failures: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    first_searchable_seconds: float | None = None
+
+    def check(self, ok: bool, what: str) -> bool:
+        mark = "ok  " if ok else "FAIL"
+        _say(f"  [{mark}] {what}")
+        if not ok:
+            self.failures.append(what)
+        return ok
+
+
+def _say(line: str = "") -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def generated_documents() -> dict[str, bytes]:
+    """A few non-PDF documents, made here (the corpus has PDFs only)."""
+    from docx import Document
+
+    markdown = (
+        "# Lighthouse maintenance log\n\nThe lamp of the northern lighthouse was replaced in spring.\n\n"
+        "## Fog signals\n\nThe fog horn sounds twice every thirty seconds when visibility drops.\n"
+    )
+    html = (
+        "<html><head><title>Orchard notes</title><style>p{color:red}</style>"
+        "<script>var hidden = 'never indexed';</script></head><body><h1>Orchard notes</h1>"
+        "<p>The pear trees in the orchard flower two weeks before the apple trees.</p></body></html>"
+    )
+    doc = Document()
+    doc.add_heading("Beekeeping basics", level=1)
+    doc.add_paragraph("A healthy hive keeps its brood nest near thirty-five degrees Celsius.")
+    buffer = io.BytesIO()
+    doc.save(buffer)
+    return {
+        "generated/lighthouse.md": markdown.encode(),
+        "generated/orchard.html": html.encode(),
+        "generated/beekeeping.docx": buffer.getvalue(),
+    }
+
+
+def expected_outcomes(keys: list[str], *, pdf_password: bool) -> dict[str, tuple[str, str | None]]:
+    expected: dict[str, tuple[str, str | None]] = {key: ("indexed", None) for key in keys}
+    for key in keys:
+        if key.endswith(ENCRYPTED_PDF) and not pdf_password:
+            expected[key] = ("skipped", "encrypted")
+    return expected
+
+
+def run_demo(
+    root: Path,
+    *,
+    workers: int | None = None,
+    corpus: Path | None = None,
+    pdf_password: bool = True,
+    on_first_searchable: Callable[[float], None] | None = None,
+) -> int:
+    """Run the demo; returns the process exit code (0 only when every check passed)."""
+    started = time.monotonic()
+    report = DemoReport()
+    corpus_dir = corpus or root.parent / "shared" / "corpus" / "pdf"
+    pdfs = sorted(corpus_dir.glob("*.pdf"))
+    if not pdfs:
+        _say(f"error: no PDFs in {corpus_dir} (clone ../shared beside the repository)")
+        return 1
+    parameters = {"PdfPasswordsSecretId": PASSWORD_SECRET} if pdf_password else {}
+    _say("==> starting the local stack")
+    session = LocalSession(root, workers=workers, parameters=parameters, log=lambda line: _say(f"    {line}"))
+    try:
+        session.start()
+        report.timings["stack ready"] = time.monotonic() - started
+        return _run(session, report, pdfs, pdf_password, started, on_first_searchable)
+    except Exception as exc:
+        _say(f"FAILED: {type(exc).__name__}: {exc}")
+        return 1
+    finally:
+        session.stop()
+
+
+def _run(
+    session: LocalSession,
+    report: DemoReport,
+    pdfs: list[Path],
+    pdf_password: bool,
+    started: float,
+    on_first_searchable: Callable[[float], None] | None,
+) -> int:
+    from docpipe.cli import Target, format_documents, search
+
+    assert session.local is not None and session.poller is not None and session.runner is not None
+    local = session.local
+    bucket = local.outputs["DocumentsBucketName"]
+    s3 = session.client("s3")
+    if pdf_password:
+        session.client("secretsmanager").create_secret(
+            Name=PASSWORD_SECRET, SecretString=json.dumps({f"corpus/{ENCRYPTED_PDF}": CORPUS_PASSWORD})
+        )
+        _say(f"    demo secret {PASSWORD_SECRET} maps corpus/{ENCRYPTED_PDF} to its published password")
+    target = Target(local.endpoint, local.region, None, {}, local, local.parameters)
+    target.names.update(
+        documents_table=local.outputs["DocumentsTableName"],
+        vector_bucket=local.outputs["VectorBucketName"],
+        vector_index=local.outputs["VectorIndexName"],
+    )
+
+    _say(f"==> uploading {len(pdfs)} corpus PDFs and 3 generated documents to s3://{bucket}/")
+    uploads: dict[str, bytes] = {f"corpus/{p.name}": p.read_bytes() for p in pdfs}
+    uploads.update(generated_documents())
+    for key, body in uploads.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    expected = expected_outcomes(list(uploads), pdf_password=pdf_password)
+
+    _say("==> waiting for the queue to drain")
+    from docpipe.cli import documents
+
+    def progress(visible: int, invisible: int) -> None:
+        records = documents(target)
+        settled = sum(1 for r in records if r.state != "processing")
+        if report.first_searchable_seconds is None and any(r.state == "indexed" for r in records):
+            report.first_searchable_seconds = time.monotonic() - started
+            if on_first_searchable is not None:
+                on_first_searchable(report.first_searchable_seconds)
+        sys.stdout.write(
+            f"\r    {settled}/{len(uploads)} documents settled; queue: {visible} waiting, {invisible} in flight  "
+        )
+        sys.stdout.flush()
+
+    drained = session.poller.wait_until_drained(timeout=900, progress=progress)
+    _say("")
+    report.timings["ingest"] = time.monotonic() - started - report.timings["stack ready"]
+    report.check(drained, "the queue drained")
+
+    records = documents(target)
+    _say("==> documents")
+    for line in format_documents(records):
+        _say(f"    {line}")
+    by_key = {r.key: r for r in records}
+    for key, (state, reason) in expected.items():
+        record = by_key.get(key)
+        got = (record.state, record.reason or None) if record else ("missing", None)
+        report.check(got == (state, reason), f"{key}: {got[0]}{f' ({got[1]})' if got[1] else ''}")
+    dlq = session.client("sqs").get_queue_attributes(
+        QueueUrl=local.outputs["IngestDeadLetterQueueUrl"], AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]["ApproximateNumberOfMessages"]
+    report.check(int(dlq) == 0, f"dead-letter queue is empty ({dlq})")
+
+    _say(f'==> search: "{SEARCH_QUESTION}"')
+    result = search(target, SEARCH_QUESTION, k=3)
+    for rank, match in enumerate(result.matches, 1):
+        text = " ".join(str(match.metadata.get("text", "")).split())[:160]
+        _say(f"    {rank}. [{match.distance:.3f}] {match.metadata.get('key')} p.{match.metadata.get('page')}: {text}")
+    top = result.matches[0].metadata.get("key", "") if result.matches else ""
+    report.check(str(top).endswith(SEARCH_EXPECTED), f"top match comes from {SEARCH_EXPECTED}")
+    vectors_before = _count_vectors(session, local)
+
+    _say("==> backup, wipe the index, restore, verify")
+    backup = session.invoke("BackupFunction", {"action": "backup"})
+    report.check(backup.ok, f"backup: {_brief(backup.payload())}")
+    wiped = _wipe_index(session, local)
+    report.check(_count_vectors(session, local) == 0, f"index wiped ({wiped} vectors deleted)")
+    restore = session.invoke("BackupFunction", {"action": "restore", "backup": "latest", "mode": "replace"})
+    report.check(restore.ok, f"restore: {_brief(restore.payload())}")
+    verify = session.invoke("BackupFunction", {"action": "verify", "backup": "latest", "compare_live": True})
+    report.check(verify.ok, f"verify: {_brief(verify.payload())}")
+    vectors_after = _count_vectors(session, local)
+    report.check(vectors_after == vectors_before, f"{vectors_after} vectors after restore ({vectors_before} before)")
+    again = search(target, SEARCH_QUESTION, k=1)
+    top = again.matches[0].metadata.get("key", "") if again.matches else ""
+    report.check(str(top).endswith(SEARCH_EXPECTED), "the same search finds the same document after restore")
+
+    total = time.monotonic() - started
+    first = report.first_searchable_seconds
+    _say(f"==> done in {total:.1f} s" + (f" (first searchable document after {first:.1f} s)" if first else ""))
+    if report.failures:
+        _say(f"{len(report.failures)} check(s) failed:")
+        for failure in report.failures:
+            _say(f"  - {failure}")
+        return 1
+    _say("every check passed")
+    return 0
+
+
+def _brief(payload: Any) -> str:
+    text = json.dumps(payload, default=str)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _store(session: LocalSession, local: Any) -> Any:
+    from docpipe.vectorstore import S3VectorStore
+
+    return S3VectorStore(
+        session.client("s3vectors"), local.outputs["VectorBucketName"], local.outputs["VectorIndexName"]
+    )
+
+
+def _all_keys(session: LocalSession, local: Any) -> list[str]:
+    client = session.client("s3vectors")
+    keys: list[str] = []
+    kwargs: dict[str, Any] = {
+        "vectorBucketName": local.outputs["VectorBucketName"],
+        "indexName": local.outputs["VectorIndexName"],
+    }
+    while True:
+        page = client.list_vectors(**kwargs)
+        keys += [v["key"] for v in page.get("vectors", [])]
+        if not page.get("nextToken"):
+            return keys
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def _count_vectors(session: LocalSession, local: Any) -> int:
+    return len(_all_keys(session, local))
+
+
+def _wipe_index(session: LocalSession, local: Any) -> int:
+    keys = _all_keys(session, local)
+    _store(session, local).delete(keys)
+    return len(keys)

@@ -1,0 +1,413 @@
+"""S3 access for docpipe: capped downloads, managed uploads, listing, and name validation."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, NoReturn
+
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    IncompleteReadError,
+    ResponseStreamingError,
+)
+
+from docpipe import aws
+from docpipe.exceptions import (
+    AWSError,
+    DocumentTooLargeError,
+    InvalidInputError,
+    NotFoundError,
+    TransientAWSError,
+)
+
+MiB = 1024 * 1024
+# Documents up to this size stay in memory; bigger ones spill to /tmp (Lambda's ephemeral storage).
+SPOOL_MAX_MEMORY_BYTES = 8 * MiB
+READ_CHUNK_BYTES = 1 * MiB
+# S3's minimum part size is 5 MiB; 8 MiB parts keep a 512 MiB body under 64 parts and memory modest.
+DEFAULT_TRANSFER_CONFIG = TransferConfig(
+    multipart_threshold=8 * MiB,
+    multipart_chunksize=8 * MiB,
+    max_concurrency=4,
+    use_threads=True,
+)
+MAX_KEY_BYTES = 1024
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs live at most 7 days.
+
+_BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# "Formatted as an IP address": four dot-separated numbers, valid octets or not.
+_IP_FORMAT = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What docpipe needs to know about one S3 object (from HeadObject, GetObject or a listing)."""
+
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    content_type: str | None = None
+    version_id: str | None = None
+    last_modified: datetime | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def uri(self) -> str:
+        return s3_uri(self.bucket, self.key)
+
+
+def s3_uri(bucket: str, key: str = "") -> str:
+    """``s3://bucket/key``: how every error message names an object."""
+    return f"s3://{bucket}/{key}"
+
+
+def validate_bucket_name(name: str) -> str:
+    """Check a general purpose bucket name against AWS's naming rules before any call.
+
+    A user-supplied name that S3 would reject (or that reaches an access point or an
+    unrelated endpoint, such as an IP-formatted name) fails here with a readable reason.
+
+    Returns:
+        The name, unchanged, so calls can be chained.
+
+    Raises:
+        InvalidInputError: naming the rule that was broken.
+    """
+    if not isinstance(name, str) or not name:
+        raise InvalidInputError("bucket name must be a non-empty string")
+    if not 3 <= len(name) <= 63:
+        raise InvalidInputError(f"bucket name {name!r} must be 3-63 characters long (got {len(name)})")
+    if not _BUCKET_CHARS.match(name):
+        raise InvalidInputError(
+            f"bucket name {name!r} may hold only lowercase letters, digits, '.' and '-', "
+            "and must start and end with a letter or digit"
+        )
+    if ".." in name:
+        raise InvalidInputError(f"bucket name {name!r} must not contain two adjacent periods")
+    if _IP_FORMAT.match(name):
+        raise InvalidInputError(f"bucket name {name!r} must not be formatted as an IP address")
+    for prefix in _RESERVED_PREFIXES:
+        if name.startswith(prefix):
+            raise InvalidInputError(
+                f"bucket name {name!r} must not start with the reserved prefix {prefix!r}"
+            )
+    for suffix in _RESERVED_SUFFIXES:
+        if name.endswith(suffix):
+            raise InvalidInputError(f"bucket name {name!r} must not end with the reserved suffix {suffix!r}")
+    return name
+
+
+def validate_key(key: str) -> str:
+    """Check an object key: 1-1024 bytes of UTF-8, no NUL (S3 cannot store or list it safely).
+
+    Returns:
+        The key, unchanged.
+
+    Raises:
+        InvalidInputError: naming the rule that was broken.
+    """
+    if not isinstance(key, str) or not key:
+        raise InvalidInputError("object key must be a non-empty string")
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidInputError(f"object key {key!r} is not valid UTF-8 (lone surrogate)") from None
+    if size > MAX_KEY_BYTES:
+        raise InvalidInputError(f"object key is {size} bytes of UTF-8; the limit is {MAX_KEY_BYTES}")
+    if "\x00" in key:
+        raise InvalidInputError(f"object key {key!r} must not contain a NUL character")
+    return key
+
+
+def _validate_prefix(prefix: str) -> str:
+    if len(prefix.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES or "\x00" in prefix:
+        raise InvalidInputError(f"prefix {prefix!r} is not a possible key prefix")
+    return prefix
+
+
+def _strip_etag(etag: str | None) -> str:
+    return (etag or "").strip('"')
+
+
+class S3Client:
+    """S3 operations docpipe needs, with its errors instead of botocore's.
+
+    Every public method validates the bucket and key first (no AWS call on bad input) and turns
+    a ``ClientError`` into a ``DocpipeError`` subclass raised ``from`` it, naming ``s3://bucket/key``.
+    """
+
+    def __init__(self, client: Any | None = None, *, transfer_config: TransferConfig | None = None) -> None:
+        """Wrap ``client`` (default: the process-wide ``docpipe.aws.client("s3")``)."""
+        self._client = client if client is not None else aws.client("s3")
+        self._transfer_config = transfer_config or DEFAULT_TRANSFER_CONFIG
+
+    @property
+    def client(self) -> Any:
+        """The underlying boto3 client (for callers that need an API this class does not wrap)."""
+        return self._client
+
+    def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
+        """Size, ETag, content type, version and user metadata of one object, without its body."""
+        validate_bucket_name(bucket)
+        validate_key(key)
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        try:
+            response = self._client.head_object(**kwargs)
+        except (ClientError, BotoCoreError) as error:
+            aws.translate_client_error(error, s3_uri(bucket, key))
+        return _info_from_response(bucket, key, response)
+
+    def exists(self, bucket: str, key: str) -> bool:
+        """Whether the object exists (a 403 still raises: without ListBucket S3 hides 404s)."""
+        try:
+            self.head(bucket, key)
+        except NotFoundError:
+            return False
+        return True
+
+    def download_with_info(
+        self, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None
+    ) -> tuple[ObjectInfo, tempfile.SpooledTemporaryFile[bytes]]:
+        """Download one object into a spooled temp file, refusing anything over ``max_bytes``.
+
+        The declared ``ContentLength`` is checked before the body is read, and the cap is enforced
+        again while streaming (never more than ``max_bytes + 1`` bytes are read), so a lying or
+        growing object cannot exhaust memory or ``/tmp``. Small bodies stay in memory.
+
+        Returns:
+            The object's metadata (from the same GetObject) and a binary file positioned at 0;
+            the caller closes it (it is a context manager).
+
+        Raises:
+            DocumentTooLargeError: the object is bigger than ``max_bytes``.
+            NotFoundError, AccessDeniedError, TransientAWSError, AWSError: from S3.
+        """
+        validate_bucket_name(bucket)
+        validate_key(key)
+        if max_bytes < 1:
+            raise InvalidInputError(f"max_bytes must be >= 1 (got {max_bytes})")
+        uri = s3_uri(bucket, key)
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        try:
+            response = self._client.get_object(**kwargs)
+        except (ClientError, BotoCoreError) as error:
+            aws.translate_client_error(error, uri)
+        body = response["Body"]
+        try:
+            declared = response.get("ContentLength")
+            if declared is not None and int(declared) > max_bytes:
+                raise DocumentTooLargeError(f"{uri} is {declared} bytes; the limit is {max_bytes} bytes")
+            spool = _read_capped(body, uri, max_bytes)
+        finally:
+            body.close()
+        return _info_from_response(bucket, key, response), spool
+
+    def download(
+        self, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None
+    ) -> tempfile.SpooledTemporaryFile[bytes]:
+        """Download one object with a hard size cap; see ``download_with_info``."""
+        return self.download_with_info(bucket, key, max_bytes=max_bytes, version_id=version_id)[1]
+
+    def read_bytes(self, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None) -> bytes:
+        """The whole body of a (small) object as bytes, with the same size cap as ``download``."""
+        with self.download(bucket, key, max_bytes=max_bytes, version_id=version_id) as spool:
+            return spool.read()
+
+    def upload_file(
+        self,
+        path: str | Path,
+        bucket: str,
+        key: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        """Upload a local file with the transfer manager (multipart, parallel parts when large)."""
+        validate_bucket_name(bucket)
+        validate_key(key)
+        try:
+            self._client.upload_file(
+                str(path),
+                bucket,
+                key,
+                ExtraArgs=_extra_args(metadata, content_type),
+                Config=self._transfer_config,
+            )
+        except (ClientError, BotoCoreError, S3UploadFailedError) as error:
+            _translate_transfer_error(error, s3_uri(bucket, key))
+
+    def upload_fileobj(
+        self,
+        fileobj: IO[bytes],
+        bucket: str,
+        key: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        """Upload from a binary stream; the stream need not be seekable (e.g. a tar.gz being written).
+
+        The transfer manager reads a non-seekable stream one part at a time, so memory stays
+        around ``multipart_chunksize * max_concurrency`` whatever the total size.
+        """
+        validate_bucket_name(bucket)
+        validate_key(key)
+        try:
+            self._client.upload_fileobj(
+                fileobj,
+                bucket,
+                key,
+                ExtraArgs=_extra_args(metadata, content_type),
+                Config=self._transfer_config,
+            )
+        except (ClientError, BotoCoreError, S3UploadFailedError) as error:
+            _translate_transfer_error(error, s3_uri(bucket, key))
+
+    def list_objects(
+        self, bucket: str, prefix: str = "", suffix: str = "", *, page_size: int | None = None
+    ) -> Iterator[ObjectInfo]:
+        """Every object under ``prefix`` whose key ends with ``suffix``, page by page (lazily).
+
+        Names are checked now, not at the first ``next()``. Listings carry no content type,
+        version or user metadata; ``head`` an object for those.
+        """
+        validate_bucket_name(bucket)
+        _validate_prefix(prefix)
+        if page_size is not None and not 1 <= page_size <= 1000:
+            raise InvalidInputError(f"page_size must be 1..1000 (got {page_size})")
+        return self._iter_objects(bucket, prefix, suffix, page_size)
+
+    def _iter_objects(
+        self, bucket: str, prefix: str, suffix: str, page_size: int | None
+    ) -> Iterator[ObjectInfo]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        pagination: dict[str, int] = {"PageSize": page_size} if page_size else {}
+        try:
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig=pagination):
+                for item in page.get("Contents", ()):
+                    key = item["Key"]
+                    if suffix and not key.endswith(suffix):
+                        continue
+                    yield ObjectInfo(
+                        bucket=bucket,
+                        key=key,
+                        size=int(item.get("Size", 0)),
+                        etag=_strip_etag(item.get("ETag")),
+                        last_modified=item.get("LastModified"),
+                    )
+        except (ClientError, BotoCoreError) as error:
+            aws.translate_client_error(error, s3_uri(bucket, prefix))
+
+    def delete(self, bucket: str, key: str) -> None:
+        """Delete an object (S3 treats deleting a missing key as success; so do we)."""
+        validate_bucket_name(bucket)
+        validate_key(key)
+        try:
+            self._client.delete_object(Bucket=bucket, Key=key)
+        except (ClientError, BotoCoreError) as error:
+            aws.translate_client_error(error, s3_uri(bucket, key))
+
+    def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
+        """Server-side managed copy (multipart copy for objects over the threshold, e.g. > 5 GiB)."""
+        for bucket, key in ((src_bucket, src_key), (dst_bucket, dst_key)):
+            validate_bucket_name(bucket)
+            validate_key(key)
+        try:
+            self._client.copy(
+                {"Bucket": src_bucket, "Key": src_key},
+                dst_bucket,
+                dst_key,
+                Config=self._transfer_config,
+            )
+        except (ClientError, BotoCoreError) as error:
+            aws.translate_client_error(
+                error, f"copy {s3_uri(src_bucket, src_key)} -> {s3_uri(dst_bucket, dst_key)}"
+            )
+
+    def presigned_get_url(self, bucket: str, key: str, expires_in: int = 3600) -> str:
+        """A time-limited GET URL for one object (signed locally; no AWS call)."""
+        validate_bucket_name(bucket)
+        validate_key(key)
+        if not 1 <= expires_in <= MAX_PRESIGN_SECONDS:
+            raise InvalidInputError(f"expires_in must be 1..{MAX_PRESIGN_SECONDS} seconds (got {expires_in})")
+        url: str = self._client.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
+        )
+        return url
+
+
+def _read_capped(body: Any, uri: str, max_bytes: int) -> tempfile.SpooledTemporaryFile[bytes]:
+    """Copy ``body`` into a spooled file, reading at most ``max_bytes + 1`` bytes."""
+    # Returned open to the caller, who closes it: a with-block here would close it too early.
+    spool: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+        max_size=SPOOL_MAX_MEMORY_BYTES, mode="w+b"
+    )
+    total = 0
+    try:
+        while True:
+            # Ask for one byte past the cap at most: enough to prove "too large", never more.
+            want = min(READ_CHUNK_BYTES, max_bytes + 1 - total)
+            chunk = body.read(want)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > max_bytes:
+                raise DocumentTooLargeError(f"{uri} is larger than the limit of {max_bytes} bytes")
+            spool.write(chunk)
+    except (IncompleteReadError, ResponseStreamingError) as error:
+        spool.close()
+        raise TransientAWSError(f"{uri}: download interrupted ({type(error).__name__})") from error
+    except (ClientError, BotoCoreError) as error:
+        spool.close()
+        aws.translate_client_error(error, uri)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool
+
+
+def _info_from_response(bucket: str, key: str, response: Mapping[str, Any]) -> ObjectInfo:
+    return ObjectInfo(
+        bucket=bucket,
+        key=key,
+        size=int(response.get("ContentLength", 0)),
+        etag=_strip_etag(response.get("ETag")),
+        content_type=response.get("ContentType"),
+        version_id=response.get("VersionId"),
+        last_modified=response.get("LastModified"),
+        metadata=dict(response.get("Metadata") or {}),
+    )
+
+
+def _extra_args(metadata: Mapping[str, str] | None, content_type: str | None) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if metadata:
+        extra["Metadata"] = dict(metadata)
+    if content_type:
+        extra["ContentType"] = content_type
+    return extra
+
+
+def _translate_transfer_error(error: Exception, uri: str) -> NoReturn:
+    """The transfer manager wraps ClientError in S3UploadFailedError; unwrap it for the mapping."""
+    # boto3 raises it inside ``except ClientError`` without ``from``: the ClientError is the context.
+    cause = (error.__cause__ or error.__context__) if isinstance(error, S3UploadFailedError) else error
+    if isinstance(cause, (ClientError, BotoCoreError)):
+        aws.translate_client_error(cause, uri)
+    raise AWSError(f"{uri}: upload failed ({type(error).__name__})") from error

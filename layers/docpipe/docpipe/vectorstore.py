@@ -1,0 +1,470 @@
+"""Amazon S3 Vectors index access: batched writes and deletes, paginated reads, query with a fallback."""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from docpipe import aws
+from docpipe.exceptions import (
+    IndexMismatchError,
+    InvalidInputError,
+    NotFoundError,
+    ThrottledError,
+    TransientError,
+)
+
+# Keys stored with every vector but never filtered on: they do not count against the 2 KB
+# filterable-metadata limit. template.yaml's VectorIndex declares the same list (a test checks).
+NON_FILTERABLE_METADATA_KEYS: tuple[str, ...] = ("text", "source_uri")
+
+MAX_VECTORS_PER_WRITE = 500  # PutVectors and DeleteVectors
+MAX_KEYS_PER_GET = 100  # GetVectors
+MAX_REQUEST_BYTES = 20 * 1024 * 1024  # request payload limit
+MAX_TOP_K = 100  # QueryVectors
+MAX_SEGMENTS = 16  # ListVectors segmentCount
+DISTANCE_METRICS = ("cosine", "euclidean")
+# JSON envelope of a PutVectors request besides the vectors themselves (names, brackets).
+_REQUEST_OVERHEAD_BYTES = 1024
+_RETRYABLE_CODES = frozenset(
+    {
+        "TooManyRequestsException",
+        "ThrottlingException",
+        "Throttling",
+        "SlowDown",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalServerException",
+        "InternalError",
+        "RequestTimeout",
+    }
+)
+# What an endpoint answers for an operation it does not implement (moto server: an HTML 404).
+_UNSUPPORTED_CODES = frozenset(
+    {"404", "NotImplemented", "NotImplementedException", "UnknownOperationException", "InvalidAction"}
+)
+T = TypeVar("T")
+QueryMode = Literal["auto", "service", "exact"]
+
+
+@dataclass(frozen=True)
+class VectorRecord:
+    """One vector as stored: its key, float32 data and metadata."""
+
+    key: str
+    data: list[float]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QueryMatch:
+    key: str
+    distance: float
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Nearest vectors, closest first; ``exact_fallback`` says they came from a full scan."""
+
+    matches: list[QueryMatch]
+    exact_fallback: bool = False
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    dimension: int
+    distance_metric: str
+    data_type: str
+    non_filterable_keys: tuple[str, ...]
+
+
+class S3VectorStore:
+    """One S3 Vectors index.
+
+    Writes are split into requests of at most 500 vectors and 20 MiB, and retried with jittered
+    exponential backoff on throttling (S3 Vectors limits writes per index per second); botocore's
+    own retries come first, these cover a sustained burst. Errors become docpipe errors.
+
+    Args:
+        client: a boto3 ``s3vectors`` client.
+        vector_bucket: the vector bucket name.
+        index_name: the index name.
+        query_mode: ``"auto"`` tries QueryVectors and falls back to exact scoring when the
+            endpoint does not implement it (moto server); ``"exact"`` always scans (moto's
+            in-process ``mock_aws``, which passes unknown operations on to the network);
+            ``"service"`` never falls back.
+        max_attempts: write attempts per batch before a ``ThrottledError``.
+        sleep: injectable for tests.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        vector_bucket: str,
+        index_name: str,
+        *,
+        query_mode: QueryMode = "auto",
+        max_attempts: int = 6,
+        base_delay: float = 0.2,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not vector_bucket or not index_name:
+            raise InvalidInputError("a vector bucket and an index name are required")
+        self._client = client
+        self.vector_bucket = vector_bucket
+        self.index_name = index_name
+        self._query_mode: QueryMode = query_mode
+        self._max_attempts = max_attempts
+        self._base_delay = base_delay
+        self._sleep = sleep
+        self._info: IndexInfo | None = None
+
+    @property
+    def client(self) -> Any:
+        return self._client
+
+    @property
+    def uri(self) -> str:
+        return f"s3vectors://{self.vector_bucket}/{self.index_name}"
+
+    def _index_args(self) -> dict[str, str]:
+        return {"vectorBucketName": self.vector_bucket, "indexName": self.index_name}
+
+    # -- index ----------------------------------------------------------------------------------
+
+    def describe(self, *, refresh: bool = False) -> IndexInfo:
+        """Dimension, metric and non-filterable keys of the index (GetIndex, cached)."""
+        if self._info is None or refresh:
+            response = self._call("get_index", **self._index_args())
+            index = response["index"]
+            config = index.get("metadataConfiguration") or {}
+            self._info = IndexInfo(
+                dimension=int(index["dimension"]),
+                distance_metric=str(index.get("distanceMetric", "cosine")),
+                data_type=str(index.get("dataType", "float32")),
+                non_filterable_keys=tuple(config.get("nonFilterableMetadataKeys") or ()),
+            )
+        return self._info
+
+    def check_dimension(self, dimension: int, *, what: str = "the embedder") -> IndexInfo:
+        """Fail with ``IndexMismatchError`` when the index's dimension differs from ``dimension``."""
+        info = self.describe()
+        if info.dimension != dimension:
+            raise IndexMismatchError(
+                f"{self.uri} has dimension {info.dimension} but {what} produces {dimension}: "
+                "set EMBEDDING_DIMENSION to the index's dimension or point VECTOR_INDEX at a matching index"
+            )
+        return info
+
+    def index_exists(self) -> bool:
+        try:
+            self.describe(refresh=True)
+        except NotFoundError:
+            return False
+        return True
+
+    def create_index(
+        self,
+        dimension: int,
+        distance_metric: str = "cosine",
+        non_filterable_keys: Sequence[str] = NON_FILTERABLE_METADATA_KEYS,
+    ) -> None:
+        """Create the index (used by restore and the local stack; the template creates it on AWS)."""
+        if distance_metric not in DISTANCE_METRICS:
+            raise InvalidInputError(f"distance metric {distance_metric!r}; allowed: {DISTANCE_METRICS}")
+        kwargs: dict[str, Any] = {
+            **self._index_args(),
+            "dataType": "float32",
+            "dimension": dimension,
+            "distanceMetric": distance_metric,
+        }
+        if non_filterable_keys:
+            kwargs["metadataConfiguration"] = {"nonFilterableMetadataKeys": list(non_filterable_keys)}
+        self._call("create_index", **kwargs)
+        self._info = None
+
+    def delete_index(self) -> None:
+        self._call("delete_index", **self._index_args())
+        self._info = None
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def put(self, records: Iterable[VectorRecord]) -> int:
+        """Write (insert or overwrite) vectors; returns how many were written."""
+        written = 0
+        for batch in _batches(records, max_count=MAX_VECTORS_PER_WRITE, max_bytes=MAX_REQUEST_BYTES):
+            payload = [_vector_payload(r) for r in batch]
+            self._with_backoff(
+                lambda payload=payload: self._call("put_vectors", **self._index_args(), vectors=payload)
+            )
+            written += len(batch)
+        return written
+
+    def delete(self, keys: Iterable[str]) -> int:
+        """Delete vectors by key (absent keys are fine); returns how many keys were sent."""
+        deleted = 0
+        for chunk in _chunked(keys, MAX_VECTORS_PER_WRITE):
+            self._with_backoff(
+                lambda chunk=chunk: self._call("delete_vectors", **self._index_args(), keys=chunk)
+            )
+            deleted += len(chunk)
+        return deleted
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def get(
+        self, keys: Iterable[str], *, return_data: bool = True, return_metadata: bool = True
+    ) -> list[VectorRecord]:
+        """The vectors that exist among ``keys`` (GetVectors, 100 keys per call)."""
+        found: list[VectorRecord] = []
+        for chunk in _chunked(keys, MAX_KEYS_PER_GET):
+            response = self._with_backoff(
+                lambda chunk=chunk: self._call(
+                    "get_vectors",
+                    **self._index_args(),
+                    keys=chunk,
+                    returnData=return_data,
+                    returnMetadata=return_metadata,
+                )
+            )
+            found.extend(_record_from(v) for v in response.get("vectors", []))
+        return found
+
+    def iter_vectors(
+        self,
+        *,
+        return_data: bool = True,
+        return_metadata: bool = True,
+        segment_count: int | None = None,
+        segment_index: int | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[VectorRecord]:
+        """Every vector of the index (or of one segment), page by page (ListVectors).
+
+        Segments let callers list in parallel (``segment_count`` up to 16). Note: moto 5.2 ignores
+        segments and pagination and returns the whole index for every segment, so callers that
+        fan out over segments should do so only against AWS.
+        """
+        kwargs: dict[str, Any] = {
+            **self._index_args(),
+            "returnData": return_data,
+            "returnMetadata": return_metadata,
+            "maxResults": min(max(page_size, 1), 1000),
+        }
+        if segment_count is not None:
+            if not 1 <= segment_count <= MAX_SEGMENTS:
+                raise InvalidInputError(f"segment_count must be 1..{MAX_SEGMENTS} (got {segment_count})")
+            index = segment_index or 0
+            if not 0 <= index < segment_count:
+                raise InvalidInputError(f"segment_index must be 0..{segment_count - 1} (got {index})")
+            kwargs["segmentCount"] = segment_count
+            kwargs["segmentIndex"] = index
+        token: str | None = None
+        while True:
+            if token:
+                kwargs["nextToken"] = token
+            response = self._with_backoff(lambda: self._call("list_vectors", **kwargs))
+            for vector in response.get("vectors", []):
+                yield _record_from(vector)
+            token = response.get("nextToken")
+            if not token:
+                return
+
+    def query(
+        self, vector: Sequence[float], *, k: int = 5, filter: Mapping[str, Any] | None = None
+    ) -> QueryResult:
+        """The ``k`` nearest vectors with their metadata, closest first.
+
+        Args:
+            vector: the query embedding (same dimension as the index).
+            k: 1..100.
+            filter: S3 Vectors metadata filter. The exact fallback understands equality
+                (``{"doc_id": "..."}``, ``{"k": {"$eq": v}}``, ``$in``, ``$and``); other
+                operators raise ``InvalidInputError`` there rather than return wrong results.
+        """
+        if not 1 <= k <= MAX_TOP_K:
+            raise InvalidInputError(f"k must be 1..{MAX_TOP_K} (got {k})")
+        if self._query_mode != "exact":
+            try:
+                return self._service_query(vector, k=k, filter=filter)
+            except ClientError as error:
+                if self._query_mode == "service" or aws.error_code(error) not in _UNSUPPORTED_CODES:
+                    aws.translate_client_error(error, self.uri)
+                self._query_mode = "exact"  # remember: this endpoint has no QueryVectors
+            except EndpointConnectionError as error:
+                aws.translate_client_error(error, self.uri)
+        return self._exact_query(vector, k=k, filter=filter)
+
+    def _service_query(
+        self, vector: Sequence[float], *, k: int, filter: Mapping[str, Any] | None
+    ) -> QueryResult:
+        kwargs: dict[str, Any] = {
+            **self._index_args(),
+            "queryVector": {"float32": [float(x) for x in vector]},
+            "topK": k,
+            "returnMetadata": True,
+            "returnDistance": True,
+        }
+        if filter:
+            kwargs["filter"] = dict(filter)
+        # Called directly (not through _call): the fallback needs the raw ClientError.
+        response = self._client.query_vectors(**kwargs)
+        matches = [
+            QueryMatch(key=v["key"], distance=float(v.get("distance", 0.0)), metadata=v.get("metadata") or {})
+            for v in response.get("vectors", [])
+        ]
+        return QueryResult(matches=matches, exact_fallback=False)
+
+    def _exact_query(
+        self, vector: Sequence[float], *, k: int, filter: Mapping[str, Any] | None
+    ) -> QueryResult:
+        metric = self.describe().distance_metric
+        query = [float(x) for x in vector]
+        predicate = _compile_filter(filter)
+        scored: list[tuple[float, str, dict[str, Any]]] = []
+        for record in self.iter_vectors(return_data=True, return_metadata=True):
+            if not predicate(record.metadata):
+                continue
+            scored.append((_distance(metric, query, record.data), record.key, record.metadata))
+        best = heapq.nsmallest(k, scored, key=lambda item: (item[0], item[1]))
+        return QueryResult(
+            matches=[QueryMatch(key=key, distance=d, metadata=md) for d, key, md in best],
+            exact_fallback=True,
+        )
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._client, operation)(**kwargs)
+        except (ClientError, BotoCoreError) as error:
+            if isinstance(error, ClientError) and aws.error_code(error) in _RETRYABLE_CODES:
+                raise ThrottledError(f"{self.uri}: {operation}: {aws.error_code(error)}") from error
+            aws.translate_client_error(error, f"{self.uri} ({operation})")
+
+    def _with_backoff(self, action: Callable[[], T]) -> T:
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                return action()
+            except TransientError:
+                if attempt == self._max_attempts:
+                    raise
+                delay = self._base_delay * (2 ** (attempt - 1))
+                self._sleep(random.uniform(delay / 2, delay))  # noqa: S311 - jitter, not crypto
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _vector_payload(record: VectorRecord) -> dict[str, Any]:
+    return {
+        "key": record.key,
+        "data": {"float32": [float(x) for x in record.data]},
+        "metadata": record.metadata,
+    }
+
+
+def _record_from(vector: Mapping[str, Any]) -> VectorRecord:
+    data = vector.get("data") or {}
+    return VectorRecord(
+        key=vector["key"],
+        data=list(data.get("float32") or []),
+        metadata=dict(vector.get("metadata") or {}),
+    )
+
+
+def _approx_size(record: VectorRecord) -> int:
+    # float32 values serialise to at most ~24 JSON characters; metadata is measured as JSON.
+    return (
+        len(record.key.encode())
+        + 24 * len(record.data)
+        + len(json.dumps(record.metadata, ensure_ascii=False, default=str).encode())
+        + 64
+    )
+
+
+def _batches(
+    records: Iterable[VectorRecord], *, max_count: int, max_bytes: int
+) -> Iterator[list[VectorRecord]]:
+    """Group records into requests under both the count and the payload-size limit."""
+    batch: list[VectorRecord] = []
+    size = _REQUEST_OVERHEAD_BYTES
+    for record in records:
+        record_size = _approx_size(record)
+        if batch and (len(batch) >= max_count or size + record_size > max_bytes):
+            yield batch
+            batch, size = [], _REQUEST_OVERHEAD_BYTES
+        batch.append(record)
+        size += record_size
+    if batch:
+        yield batch
+
+
+def _chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _distance(metric: str, a: Sequence[float], b: Sequence[float]) -> float:
+    if len(a) != len(b):
+        raise IndexMismatchError(f"query has dimension {len(a)}, stored vector has {len(b)}")
+    if metric == "euclidean":
+        return math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b, strict=True)))
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    # S3 Vectors reports cosine *distance* (1 - similarity): smaller is closer for both metrics.
+    return 1.0 - (dot / norm if norm else 0.0)
+
+
+def _compile_filter(spec: Mapping[str, Any] | None) -> Callable[[Mapping[str, Any]], bool]:
+    """A predicate for the equality subset of the S3 Vectors filter language."""
+    if not spec:
+        return lambda _metadata: True
+    clauses: list[Callable[[Mapping[str, Any]], bool]] = []
+    for name, condition in spec.items():
+        if name == "$and":
+            parts = [_compile_filter(part) for part in condition]
+            clauses.append(lambda md, parts=parts: all(p(md) for p in parts))
+        elif name == "$or":
+            parts = [_compile_filter(part) for part in condition]
+            clauses.append(lambda md, parts=parts: any(p(md) for p in parts))
+        elif name.startswith("$"):
+            raise InvalidInputError(f"the exact-scoring fallback does not support filter operator {name}")
+        elif isinstance(condition, Mapping):
+            for op, value in condition.items():
+                clauses.append(_field_clause(name, op, value))
+        else:
+            clauses.append(_field_clause(name, "$eq", condition))
+    return lambda md: all(clause(md) for clause in clauses)
+
+
+def _field_clause(name: str, op: str, value: Any) -> Callable[[Mapping[str, Any]], bool]:
+    def matches(stored: Any, wanted: Any) -> bool:
+        # An array-valued metadata key matches when any element matches, as in S3 Vectors.
+        if isinstance(stored, list):
+            return wanted in stored
+        return bool(stored == wanted)
+
+    if op == "$eq":
+        return lambda md: name in md and matches(md[name], value)
+    if op == "$ne":
+        return lambda md: name in md and not matches(md[name], value)
+    if op == "$in":
+        return lambda md: name in md and any(matches(md[name], v) for v in value)
+    if op == "$nin":
+        return lambda md: name in md and not any(matches(md[name], v) for v in value)
+    if op == "$exists":
+        return lambda md: (name in md) == bool(value)
+    raise InvalidInputError(f"the exact-scoring fallback does not support filter operator {op}")

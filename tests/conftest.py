@@ -1,0 +1,51 @@
+"""Fixtures every test layer shares: fake credentials, the events/ loader, the shared corpus."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS_DIR = ROOT / "events"
+CORPUS_DIR = ROOT.parent / "shared" / "corpus"
+PDF_CORPUS_DIR = CORPUS_DIR / "pdf"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """Load ``events/<name>`` (the same file ``sam local invoke -e`` takes)."""
+    path = EVENTS_DIR / (name if name.endswith(".json") else f"{name}.json")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(autouse=True)
+def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach real AWS: fake credentials and a fixed region for every test."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "docpipe")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "docpipe")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_clients() -> Any:
+    """Cached boto3 clients must not leak between tests (each moto context is new)."""
+    from docpipe.aws import clear_client_cache
+
+    clear_client_cache()
+    yield
+    clear_client_cache()
+
+
+@pytest.fixture
+def pdf_corpus() -> Path:
+    """The shared PDF corpus (../shared/corpus/pdf), written by others."""
+    if not PDF_CORPUS_DIR.is_dir():
+        pytest.fail(f"the shared corpus is missing at {PDF_CORPUS_DIR}: clone with ../shared beside the repo")
+    return PDF_CORPUS_DIR

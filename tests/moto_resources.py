@@ -1,0 +1,294 @@
+"""Create the stack's data resources in moto FROM template.yaml, so tests cannot drift from the template.
+
+Small and test-focused: it reads the resources the ingest path touches (DocumentsBucket with its
+notification configuration, IngestQueue + dead-letter queue, DocumentsTable, VectorBucket +
+VectorIndex, BackupsBucket) and resolves just the intrinsics they use (Ref, Fn::Sub, Fn::If,
+Fn::GetAtt, conditions). The local stack has a fuller provisioner in ``docpipe.local``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+ACCOUNT_ID = "123456789012"  # moto's default account
+_NO_VALUE = object()
+_SUB_PATTERN = re.compile(r"\$\{([^}!][^}]*)\}")
+
+
+@dataclass(frozen=True)
+class StackNames:
+    """Physical names of the created resources, plus the functions' environment from the template."""
+
+    documents_bucket: str
+    queue_url: str
+    queue_arn: str
+    dead_letter_queue_url: str
+    table: str
+    vector_bucket: str
+    vector_index: str
+    backups_bucket: str
+    dimension: int
+    distance_metric: str
+    function_env: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def env(self, function: str = "IngestFunction") -> dict[str, str]:
+        """The environment variables ``function`` gets from template.yaml (Globals + its own)."""
+        return dict(self.function_env[function])
+
+
+class _Resolver:
+    def __init__(
+        self, template: Mapping[str, Any], params: Mapping[str, str], region: str, names: dict[str, str]
+    ):
+        self.template = template
+        self.params = params
+        self.region = region
+        self.names = names  # logical id -> physical name
+        self.stack = params["AWS::StackName"]
+
+    def condition(self, name: str) -> bool:
+        return bool(self.value(self.template["Conditions"][name]))
+
+    def ref(self, name: str) -> Any:
+        pseudo = {
+            "AWS::StackName": self.stack,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::Region": self.region,
+            "AWS::Partition": "aws",
+            "AWS::NoValue": _NO_VALUE,
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.params:
+            return self.params[name]
+        if name in self.names:
+            return self.names[name]
+        raise KeyError(f"cannot resolve Ref {name}")
+
+    def get_att(self, resource: str, attribute: str) -> str:
+        physical = self.names[resource]
+        kind = self.template["Resources"][resource]["Type"]
+        if kind == "AWS::SQS::Queue":
+            return (
+                physical if attribute == "QueueName" else f"arn:aws:sqs:{self.region}:{ACCOUNT_ID}:{physical}"
+            )
+        if kind == "AWS::S3::Bucket":
+            return f"arn:aws:s3:::{physical}"
+        if kind == "AWS::DynamoDB::Table":
+            return f"arn:aws:dynamodb:{self.region}:{ACCOUNT_ID}:table/{physical}"
+        if kind == "AWS::S3Vectors::VectorBucket":
+            return f"arn:aws:s3vectors:{self.region}:{ACCOUNT_ID}:bucket/{physical}"
+        raise KeyError(f"cannot resolve GetAtt {resource}.{attribute}")
+
+    def sub(self, text: str, variables: Mapping[str, Any]) -> str:
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in variables:
+                return str(self.value(variables[name]))
+            if "." in name:
+                resource, attribute = name.split(".", 1)
+                return self.get_att(resource, attribute)
+            return str(self.ref(name))
+
+        return _SUB_PATTERN.sub(replace, text)
+
+    def value(self, node: Any) -> Any:
+        if isinstance(node, Mapping):
+            if len(node) == 1:
+                (fn, arg), *_ = node.items()
+                if fn == "Ref":
+                    return self.ref(arg)
+                if fn == "Fn::Sub":
+                    text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+                    return self.sub(text, variables)
+                if fn == "Fn::If":
+                    return self.value(arg[1] if self.condition(arg[0]) else arg[2])
+                if fn == "Fn::GetAtt":
+                    resource, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+                    return self.get_att(resource, attribute)
+                if fn == "Fn::Equals":
+                    return str(self.value(arg[0])) == str(self.value(arg[1]))
+                if fn == "Fn::Not":
+                    return not self.value(arg[0])
+                if fn == "Fn::Or":
+                    return any(self.value(a) for a in arg)
+                if fn == "Fn::And":
+                    return all(self.value(a) for a in arg)
+                if fn == "Condition":
+                    return self.condition(arg)
+            resolved = {k: self.value(v) for k, v in node.items()}
+            return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
+        if isinstance(node, list):
+            items = [self.value(v) for v in node]
+            return [v for v in items if v is not _NO_VALUE]
+        return node
+
+
+def create_stack_resources(
+    template_path: str | Path,
+    *,
+    region: str = "us-east-1",
+    stack_name: str = "docpipe",
+    parameters: Mapping[str, Any] | None = None,
+    names: Mapping[str, str] | None = None,
+    endpoint_url: str | None = None,
+) -> StackNames:
+    """Create the template's data resources in the active moto (``mock_aws`` or a moto server).
+
+    Args:
+        template_path: template.yaml.
+        region: where to create them.
+        stack_name: stands in for ``AWS::StackName``.
+        parameters: template parameter overrides (defaults come from the template).
+        names: physical-name overrides by logical id, e.g. ``{"DocumentsBucket": "docpipe-documents"}``
+            (the bucket the events/ files name).
+        endpoint_url: a moto server; None for the in-process ``mock_aws``.
+    """
+    from cfnlint.decode import decode
+
+    template, matches = decode(str(template_path))
+    if template is None:
+        raise ValueError(f"{template_path} does not parse: {matches}")
+    params: dict[str, str] = {
+        name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()
+    }
+    params.update({k: str(v) for k, v in (parameters or {}).items()})
+    params["AWS::StackName"] = stack_name
+    resources = template["Resources"]
+    physical: dict[str, str] = {}
+    r = _Resolver(template, params, region, physical)
+
+    def name_of(logical: str, prop: str | None, default: str) -> str:
+        if names and logical in names:
+            return names[logical]
+        props = resources[logical].get("Properties", {})
+        if prop and prop in props:
+            return str(r.value(props[prop]))
+        return default
+
+    def props(logical: str) -> dict[str, Any]:
+        return dict(r.value(resources[logical].get("Properties", {})))
+
+    kwargs: dict[str, Any] = {"region_name": region}
+    if endpoint_url:
+        kwargs["endpoint_url"] = endpoint_url
+    s3 = boto3.client("s3", **kwargs)
+    sqs = boto3.client("sqs", **kwargs)
+    dynamodb = boto3.client("dynamodb", **kwargs)
+    s3vectors = boto3.client("s3vectors", **kwargs)
+
+    # Queues first: the bucket's notification configuration points at the queue.
+    physical["IngestDeadLetterQueue"] = name_of(
+        "IngestDeadLetterQueue", "QueueName", f"{stack_name}-IngestDLQ"
+    )
+    physical["IngestQueue"] = name_of("IngestQueue", "QueueName", f"{stack_name}-IngestQueue")
+    dlq_url = sqs.create_queue(QueueName=physical["IngestDeadLetterQueue"])["QueueUrl"]
+    queue_props = props("IngestQueue")
+    attributes = {"VisibilityTimeout": str(queue_props.get("VisibilityTimeout", 30))}
+    if "RedrivePolicy" in queue_props:
+        import json
+
+        redrive = queue_props["RedrivePolicy"]
+        attributes["RedrivePolicy"] = json.dumps(
+            {
+                "deadLetterTargetArn": redrive["deadLetterTargetArn"],
+                "maxReceiveCount": int(redrive["maxReceiveCount"]),
+            }
+        )
+    queue_url = sqs.create_queue(QueueName=physical["IngestQueue"], Attributes=attributes)["QueueUrl"]
+
+    physical["DocumentsTable"] = name_of("DocumentsTable", "TableName", f"{stack_name}-DocumentsTable")
+    table_props = props("DocumentsTable")
+    dynamodb.create_table(
+        TableName=physical["DocumentsTable"],
+        AttributeDefinitions=table_props["AttributeDefinitions"],
+        KeySchema=table_props["KeySchema"],
+        BillingMode=table_props.get("BillingMode", "PAY_PER_REQUEST"),
+    )
+
+    physical["DocumentsBucket"] = name_of("DocumentsBucket", "BucketName", f"{stack_name}-documents")
+    physical["BackupsBucket"] = name_of("BackupsBucket", "BucketName", f"{stack_name}-backups-bucket")
+    for logical in ("DocumentsBucket", "BackupsBucket"):
+        bucket = physical[logical]
+        create: dict[str, Any] = {"Bucket": bucket}
+        if region != "us-east-1":
+            create["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        s3.create_bucket(**create)
+        bucket_props = props(logical)
+        status = bucket_props.get("VersioningConfiguration", {}).get("Status")
+        if status:
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": status})
+    notification = props("DocumentsBucket").get("NotificationConfiguration", {})
+    queue_configs = [
+        {
+            "QueueArn": qc["Queue"],
+            "Events": [qc["Event"]],
+            **(
+                {"Filter": {"Key": {"FilterRules": qc["Filter"]["S3Key"]["Rules"]}}}
+                if qc.get("Filter")
+                else {}
+            ),
+        }
+        for qc in notification.get("QueueConfigurations", [])
+    ]
+    if queue_configs:
+        s3.put_bucket_notification_configuration(
+            Bucket=physical["DocumentsBucket"],
+            NotificationConfiguration={"QueueConfigurations": queue_configs},
+        )
+
+    vector_bucket = vector_index = ""
+    dimension = int(params["EmbeddingDimension"])
+    metric = params.get("DistanceMetric", "cosine")
+    if r.condition("ShouldCreateVectorStore"):
+        physical["VectorBucket"] = name_of("VectorBucket", "VectorBucketName", f"{stack_name}-vectors")
+        vector_bucket = physical["VectorBucket"]
+        s3vectors.create_vector_bucket(vectorBucketName=vector_bucket)
+        index_props = props("VectorIndex")
+        vector_index = names["VectorIndex"] if names and "VectorIndex" in names else index_props["IndexName"]
+        dimension = int(index_props["Dimension"])
+        metric = index_props["DistanceMetric"]
+        create_index: dict[str, Any] = {
+            "vectorBucketName": vector_bucket,
+            "indexName": vector_index,
+            "dataType": index_props["DataType"],
+            "dimension": dimension,
+            "distanceMetric": metric,
+        }
+        keys = index_props.get("MetadataConfiguration", {}).get("NonFilterableMetadataKeys")
+        if keys:
+            create_index["metadataConfiguration"] = {"nonFilterableMetadataKeys": list(keys)}
+        s3vectors.create_index(**create_index)
+
+    globals_env = r.value(
+        template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    )
+    function_env: dict[str, dict[str, str]] = {}
+    for logical, resource in resources.items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        own = r.value(resource.get("Properties", {}).get("Environment", {}).get("Variables", {}))
+        merged = {**globals_env, **own}
+        if vector_bucket:  # the env derives these by formula; keep them equal to what was created
+            merged["VECTOR_BUCKET"], merged["VECTOR_INDEX"] = vector_bucket, vector_index
+        function_env[logical] = {k: str(v) for k, v in merged.items()}
+
+    return StackNames(
+        documents_bucket=physical["DocumentsBucket"],
+        queue_url=queue_url,
+        queue_arn=r.get_att("IngestQueue", "Arn"),
+        dead_letter_queue_url=dlq_url,
+        table=physical["DocumentsTable"],
+        vector_bucket=vector_bucket,
+        vector_index=vector_index,
+        backups_bucket=physical["BackupsBucket"],
+        dimension=dimension,
+        distance_metric=metric,
+        function_env=function_env,
+    )

@@ -1,0 +1,172 @@
+"""The client factory (one cached client per service) and ClientError translation."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from docpipe import aws
+from docpipe.exceptions import (
+    AccessDeniedError,
+    AWSError,
+    NotFoundError,
+    PermanentError,
+    ThrottledError,
+    TransientAWSError,
+    TransientError,
+)
+
+
+def _client_error(code: str | None, status: int = 400, operation: str = "GetObject") -> ClientError:
+    response: dict[str, Any] = {"ResponseMetadata": {"HTTPStatusCode": status}}
+    if code is not None:
+        response["Error"] = {"Code": code, "Message": "details from AWS"}
+    return ClientError(response, operation)  # type: ignore[arg-type]
+
+
+# -- the client factory ----------------------------------------------------------------------
+
+
+def test_one_client_is_cached_per_service() -> None:
+    s3 = aws.client("s3")
+
+    assert aws.client("s3") is s3
+    assert aws.client("sqs") is not s3
+    assert aws.client("sqs") is aws.client("sqs")
+
+
+def test_threads_asking_at_once_share_one_client() -> None:
+    seen: list[Any] = []
+    barrier = threading.Barrier(8)
+
+    def ask() -> None:
+        barrier.wait()
+        seen.append(aws.client("dynamodb"))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(seen) == 8
+    assert all(c is seen[0] for c in seen)
+
+
+def test_a_different_region_or_endpoint_gets_its_own_client() -> None:
+    default = aws.client("s3")
+
+    assert aws.client("s3", region="eu-west-1") is not default
+    assert aws.client("s3", region="eu-west-1").meta.region_name == "eu-west-1"
+    assert aws.client("s3", endpoint_url="http://127.0.0.1:5000").meta.endpoint_url == "http://127.0.0.1:5000"
+
+
+def test_clearing_the_cache_builds_a_new_client() -> None:
+    first = aws.client("s3")
+
+    aws.clear_client_cache()
+
+    assert aws.client("s3") is not first
+
+
+def test_clients_use_adaptive_retries_timeouts_and_a_pool_for_the_thread_pools() -> None:
+    config = aws.client("bedrock-runtime").meta.config
+
+    assert config.retries["mode"] == "adaptive"
+    assert config.retries["total_max_attempts"] > 1
+    assert (config.connect_timeout, config.read_timeout) == (5, 60)
+    assert config.max_pool_connections == aws.MAX_POOL_CONNECTIONS >= 8
+
+
+def test_the_s3_client_signs_presigned_urls_with_sigv4() -> None:
+    assert aws.client("s3").meta.config.signature_version == "s3v4"
+    assert aws.client("s3").meta.config.retries["mode"] == "adaptive"
+
+
+def test_the_service_endpoint_variable_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3VECTORS", "http://127.0.0.1:5055")
+
+    assert aws.client("s3vectors").meta.endpoint_url == "http://127.0.0.1:5055"
+
+
+def test_the_global_endpoint_variable_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5056")
+
+    assert aws.client("sqs").meta.endpoint_url == "http://127.0.0.1:5056"
+
+
+# -- error translation -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("NoSuchKey", 404, NotFoundError),
+        ("NoSuchBucket", 404, NotFoundError),
+        ("404", 404, NotFoundError),
+        ("ResourceNotFoundException", 400, NotFoundError),
+        ("NotFoundException", 404, NotFoundError),
+        ("AccessDenied", 403, AccessDeniedError),
+        ("AccessDeniedException", 400, AccessDeniedError),
+        ("403", 403, AccessDeniedError),
+        ("SlowDown", 503, ThrottledError),
+        ("ThrottlingException", 400, ThrottledError),
+        ("ProvisionedThroughputExceededException", 400, ThrottledError),
+        ("TooManyRequestsException", 429, ThrottledError),
+        ("InternalError", 500, TransientAWSError),
+        ("ServiceUnavailable", 503, TransientAWSError),
+        ("SomethingNew", 502, TransientAWSError),
+        ("ValidationException", 400, AWSError),
+        ("InvalidObjectState", 403, AWSError),
+    ],
+)
+def test_client_errors_map_to_the_docpipe_hierarchy(
+    code: str, status: int, expected: type[Exception]
+) -> None:
+    error = _client_error(code, status)
+
+    with pytest.raises(expected) as caught:
+        aws.translate_client_error(error, "s3://bucket/key")
+
+    assert type(caught.value) is expected
+    assert str(caught.value) == f"s3://bucket/key: {code}"
+    assert caught.value.__cause__ is error
+
+
+def test_throttling_is_transient_and_not_found_is_not() -> None:
+    assert issubclass(ThrottledError, TransientError)
+    assert not issubclass(NotFoundError, (TransientError, PermanentError))
+
+
+def test_an_error_without_a_code_is_named_by_its_http_status() -> None:
+    error = _client_error(None, 404)
+
+    assert aws.error_code(error) == "404"
+    with pytest.raises(NotFoundError, match="thing: 404"):
+        aws.translate_client_error(error, "thing")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        EndpointConnectionError(endpoint_url="https://s3.amazonaws.com"),
+        ReadTimeoutError(endpoint_url="https://s3.amazonaws.com"),
+    ],
+    ids=["connection", "read-timeout"],
+)
+def test_connection_failures_and_timeouts_are_transient(error: Exception) -> None:
+    with pytest.raises(TransientAWSError, match=f"s3://b/k: {type(error).__name__}") as caught:
+        aws.translate_client_error(error, "s3://b/k")
+
+    assert caught.value.__cause__ is error
+
+
+def test_an_error_that_is_not_from_aws_is_raised_unchanged() -> None:
+    error = KeyError("not aws")
+
+    with pytest.raises(KeyError) as caught:
+        aws.translate_client_error(error, "s3://b/k")
+
+    assert caught.value is error

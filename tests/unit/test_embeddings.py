@@ -1,0 +1,301 @@
+"""Embedding providers: Bedrock Titan V2 through botocore's Stubber, the offline wordllama model."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import ANY, Stubber
+from docpipe.config import Settings
+from docpipe.embeddings import make_embedder
+from docpipe.embeddings.bedrock import BedrockEmbedder
+from docpipe.exceptions import AccessDeniedError, ConfigError, IndexMismatchError, ThrottledError
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = "amazon.titan-embed-text-v2:0"
+
+
+def titan_response(vector: list[float]) -> dict[str, Any]:
+    raw = json.dumps({"embedding": vector, "inputTextTokenCount": 3}).encode()
+    return {"body": StreamingBody(io.BytesIO(raw), len(raw)), "contentType": "application/json"}
+
+
+def expected_request(text: str, dimension: int = 256) -> dict[str, Any]:
+    return {
+        "modelId": MODEL,
+        "body": json.dumps({"inputText": text, "dimensions": dimension, "normalize": True}),
+        "contentType": "application/json",
+        "accept": "application/json",
+    }
+
+
+@pytest.fixture
+def bedrock() -> Iterator[tuple[Any, Stubber]]:
+    client = boto3.client("bedrock-runtime", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def no_sleep(_: float) -> None:
+    return None
+
+
+# --- Bedrock ---------------------------------------------------------------------------------
+
+
+def test_bedrock_sends_titan_v2_body_and_returns_the_vector(bedrock: tuple[Any, Stubber]) -> None:
+    client, stubber = bedrock
+    stubber.add_response("invoke_model", titan_response([0.5] * 256), expected_request("hello"))
+    embedder = BedrockEmbedder(client, model_id=MODEL, dimension=256, sleep=no_sleep)
+
+    assert embedder.embed_query("hello") == [0.5] * 256
+
+
+def test_bedrock_retries_after_throttling_then_succeeds(bedrock: tuple[Any, Stubber]) -> None:
+    client, stubber = bedrock
+    delays: list[float] = []
+    stubber.add_client_error("invoke_model", "ThrottlingException", http_status_code=429)
+    stubber.add_client_error("invoke_model", "ThrottlingException", http_status_code=429)
+    stubber.add_response("invoke_model", titan_response([0.1] * 256), expected_request("chunk"))
+    embedder = BedrockEmbedder(client, model_id=MODEL, dimension=256, sleep=delays.append, concurrency=1)
+
+    vectors = embedder.embed_documents(["chunk"])
+
+    assert vectors == [[0.1] * 256]
+    assert len(delays) == 2
+    assert delays[0] <= 0.25 and delays[1] <= 0.5  # exponential ceiling, full jitter below it
+
+
+def test_bedrock_gives_up_with_throttled_error_after_its_attempts(bedrock: tuple[Any, Stubber]) -> None:
+    client, stubber = bedrock
+    for _ in range(3):
+        stubber.add_client_error("invoke_model", "ThrottlingException", http_status_code=429)
+    embedder = BedrockEmbedder(client, model_id=MODEL, dimension=256, max_attempts=3, sleep=no_sleep)
+
+    with pytest.raises(ThrottledError, match="after 3 attempts"):
+        embedder.embed_documents(["chunk"])
+
+
+def test_bedrock_wrong_dimension_response_is_an_index_mismatch(bedrock: tuple[Any, Stubber]) -> None:
+    client, stubber = bedrock
+    stubber.add_response("invoke_model", titan_response([0.1] * 1024), expected_request("x"))
+    embedder = BedrockEmbedder(client, model_id=MODEL, dimension=256, sleep=no_sleep)
+
+    with pytest.raises(IndexMismatchError, match="1024-dimensional.*expects 256"):
+        embedder.embed_documents(["x"])
+
+
+def test_bedrock_access_denied_is_not_retried(bedrock: tuple[Any, Stubber]) -> None:
+    client, stubber = bedrock
+    stubber.add_client_error("invoke_model", "AccessDeniedException", http_status_code=403)
+    embedder = BedrockEmbedder(client, model_id=MODEL, dimension=256, sleep=no_sleep)
+
+    with pytest.raises(AccessDeniedError):
+        embedder.embed_documents(["x"])
+
+
+class SlowTitan:
+    """A bedrock-runtime stand-in: answers after ``delay`` with a vector derived from the text."""
+
+    def __init__(self, delay: float, dimension: int = 256) -> None:
+        self.delay = delay
+        self.dimension = dimension
+        self.active = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+
+    def invoke_model(self, **kwargs: Any) -> dict[str, Any]:
+        with self._lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        time.sleep(self.delay)
+        with self._lock:
+            self.active -= 1
+        number = int(json.loads(kwargs["body"])["inputText"].split()[-1])
+        return titan_response([float(number)] * self.dimension)
+
+
+def test_bedrock_runs_calls_concurrently_bounded_and_in_order() -> None:
+    fake = SlowTitan(delay=0.02)
+    embedder = BedrockEmbedder(fake, model_id=MODEL, dimension=256, concurrency=4)
+    texts = [f"chunk {i}" for i in range(24)]
+
+    vectors = embedder.embed_documents(texts)
+
+    assert [v[0] for v in vectors] == [float(i) for i in range(24)]
+    assert fake.peak == 4
+
+
+def test_make_embedder_builds_bedrock_from_settings(bedrock: tuple[Any, Stubber]) -> None:
+    client, stubber = bedrock
+    stubber.add_response(
+        "invoke_model",
+        titan_response([0.0] * 512),
+        {"modelId": MODEL, "body": ANY, "contentType": "application/json", "accept": "application/json"},
+    )
+    settings = Settings(embedding_provider="bedrock", embedding_dimension=512, embedding_concurrency=3)
+
+    embedder = make_embedder(settings, bedrock_client=client)
+
+    assert (embedder.provider, embedder.model_id, embedder.dimension) == ("bedrock", MODEL, 512)
+    assert len(embedder.embed_query("q")) == 512
+
+
+@pytest.mark.parametrize(("provider", "dimension"), [("bedrock", 64), ("offline", 1024)])
+def test_make_embedder_refuses_a_dimension_the_provider_cannot_produce(provider: str, dimension: int) -> None:
+    # Settings validates too; this is the embedder's own guard for settings built any other way.
+    settings = SimpleNamespace(
+        embedding_provider=provider,
+        embedding_model_id=MODEL,
+        embedding_dimension=dimension,
+        embedding_normalize=True,
+        embedding_concurrency=2,
+    )
+
+    with pytest.raises(ConfigError, match=f"EMBEDDING_DIMENSION={dimension}"):
+        make_embedder(settings, bedrock_client=object())  # type: ignore[arg-type]
+
+
+def test_make_embedder_refuses_a_non_titan_v2_model_for_bedrock() -> None:
+    settings = Settings(embedding_provider="bedrock", embedding_model_id="cohere.embed-english-v3")
+
+    with pytest.raises(ConfigError, match="EMBEDDING_MODEL_ID"):
+        make_embedder(settings, bedrock_client=object())
+
+
+# --- offline (wordllama) ---------------------------------------------------------------------
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
+def test_offline_vectors_have_the_configured_dimension_and_unit_length() -> None:
+    for dimension in (64, 128, 256):
+        embedder = make_embedder(Settings(embedding_provider="offline", embedding_dimension=dimension))
+
+        vectors = embedder.embed_documents(["a short sentence", "another one"])
+
+        assert [len(v) for v in vectors] == [dimension, dimension]
+        assert all(math.isclose(math.sqrt(cosine(v, v)), 1.0, rel_tol=1e-5) for v in vectors)
+
+
+def test_offline_smaller_dimensions_are_prefixes_of_the_full_vector() -> None:
+    full = make_embedder(Settings(embedding_provider="offline", embedding_dimension=256))
+    small = make_embedder(Settings(embedding_provider="offline", embedding_dimension=64))
+    raw = make_embedder(
+        Settings(embedding_provider="offline", embedding_dimension=256, embedding_normalize=False)
+    )
+    text = "matryoshka embeddings nest"
+
+    prefix = raw.embed_query(text)[:64]
+    norm = math.sqrt(sum(x * x for x in prefix))
+
+    assert small.embed_query(text) == pytest.approx([x / norm for x in prefix], rel=1e-5)
+    assert full.embed_query(text) != pytest.approx(small.embed_query(text) + [0.0] * 192)
+
+
+def test_offline_close_sentences_score_higher_than_unrelated_ones() -> None:
+    embedder = make_embedder(Settings(embedding_provider="offline", embedding_dimension=256))
+    cat, kitten, taxes = embedder.embed_documents(
+        [
+            "The cat sat on the mat.",
+            "A kitten is resting on the rug.",
+            "Quarterly tax revenue rose four percent.",
+        ]
+    )
+
+    assert cosine(cat, kitten) > cosine(cat, taxes) + 0.2
+    assert cosine(kitten, cat) > cosine(kitten, taxes) + 0.2
+
+
+def test_offline_embeddings_keep_input_order_across_batches() -> None:
+    from docpipe.embeddings.offline import OfflineEmbedder
+
+    embedder = OfflineEmbedder(dimension=64, batch_size=2)
+    texts = ["alpha beta", "gamma delta", "epsilon", "zeta eta theta", "iota"]
+
+    together = embedder.embed_documents(texts)
+
+    assert together == [pytest.approx(embedder.embed_query(t), abs=1e-6) for t in texts]
+
+
+def test_offline_model_loads_once_per_process() -> None:
+    from docpipe.embeddings.offline import load_model
+
+    assert load_model() is load_model()
+
+
+def _refuse(*args: object, **kwargs: object) -> None:
+    raise OSError("network disabled by the test")
+
+
+def test_offline_model_loads_and_embeds_with_the_network_blocked(monkeypatch: pytest.MonkeyPatch) -> None:
+    import docpipe.embeddings.offline as offline
+
+    # Given no way to open a connection, and the process-wide model forgotten
+    monkeypatch.setattr(socket.socket, "connect", _refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", _refuse)
+    monkeypatch.setattr(socket, "create_connection", _refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", _refuse)
+    monkeypatch.setattr(offline, "_model", None)
+
+    # When the model is loaded and used
+    vector = offline.OfflineEmbedder(dimension=128).embed_query("no network needed")
+
+    # Then it worked from the files in the wheel
+    assert len(vector) == 128
+    assert offline._model is not None
+
+
+def test_offline_provider_needs_no_network_in_a_fresh_interpreter(tmp_path: Path) -> None:
+    # A fresh process proves that importing wordllama, loading and embedding touch no socket,
+    # and an empty HOME proves no ~/.cache/wordllama download is being reused.
+    script = """
+import socket
+def refuse(*a, **k):
+    raise OSError("network disabled")
+socket.socket.connect = refuse
+socket.socket.connect_ex = refuse
+socket.create_connection = refuse
+socket.getaddrinfo = refuse
+from docpipe.config import Settings
+from docpipe.embeddings import make_embedder
+vector = make_embedder(Settings(embedding_provider="offline", embedding_dimension=64)).embed_query("hi")
+print(len(vector))
+"""
+    env = {**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(ROOT / "layers" / "docpipe")}
+
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "64"
+    assert not (tmp_path / ".cache").exists()
+
+
+def test_importing_the_embeddings_package_does_not_import_wordllama_or_numpy() -> None:
+    script = "import sys, docpipe.embeddings; print('wordllama' in sys.modules, 'numpy' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "docpipe")}
+
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+
+    assert result.stdout.strip() == "False False", result.stderr

@@ -1,0 +1,541 @@
+"""S3Client against moto (mock_aws), with botocore's Stubber for errors moto cannot produce."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import tarfile
+import threading
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import boto3
+import pytest
+import requests
+from boto3.s3.transfer import TransferConfig
+from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+from docpipe import aws
+from docpipe.exceptions import (
+    AccessDeniedError,
+    DocumentTooLargeError,
+    InvalidInputError,
+    NotFoundError,
+    PermanentError,
+    ThrottledError,
+)
+from docpipe.s3 import MiB, ObjectInfo, S3Client, validate_bucket_name, validate_key
+from moto import mock_aws
+
+BUCKET = "docpipe-documents-test"
+KEY = "reports/2024 Q1+final ü.pdf"
+
+
+@pytest.fixture
+def s3() -> Iterator[S3Client]:
+    """An S3Client on the process-wide client, inside moto, with one versioned bucket."""
+    with mock_aws():
+        raw = aws.client("s3")
+        raw.create_bucket(Bucket=BUCKET)
+        raw.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        yield S3Client()
+
+
+@pytest.fixture(scope="module")
+def twelve_mib() -> bytes:
+    """Random bytes over the 8 MiB multipart threshold (random, so gzip cannot shrink them)."""
+    return os.urandom(12 * MiB)
+
+
+class CountingBody:
+    """Wraps a response body and counts the bytes the client actually pulled from it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.bytes_read = 0
+        self.closed = False
+
+    def read(self, amt: int | None = None) -> bytes:
+        data: bytes = self.inner.read(amt)
+        self.bytes_read += len(data)
+        return data
+
+    def close(self) -> None:
+        self.closed = True
+        self.inner.close()
+
+
+def _spy_on_get_object(client: Any, *, lie_content_length: int | None = None) -> list[CountingBody]:
+    """Swap every GetObject body for a CountingBody (optionally lying about ContentLength)."""
+    bodies: list[CountingBody] = []
+
+    def wrap(parsed: dict[str, Any], **_: Any) -> None:
+        if "Body" in parsed:
+            parsed["Body"] = CountingBody(parsed["Body"])
+            bodies.append(parsed["Body"])
+            if lie_content_length is not None:
+                parsed["ContentLength"] = lie_content_length
+
+    client.meta.events.register("after-call.s3.GetObject", wrap)
+    return bodies
+
+
+def _count_calls(client: Any, operation: str) -> list[str]:
+    calls: list[str] = []
+    client.meta.events.register(f"before-call.s3.{operation}", lambda **_: calls.append(operation))
+    return calls
+
+
+# -- head / exists ---------------------------------------------------------------------------
+
+
+def test_head_returns_size_unquoted_etag_content_type_version_and_metadata(s3: S3Client) -> None:
+    # Given an object with user metadata in a versioned bucket
+    body = b"%PDF-1.7 hello"
+    put = s3.client.put_object(
+        Bucket=BUCKET, Key=KEY, Body=body, ContentType="application/pdf", Metadata={"owner": "ada"}
+    )
+
+    # When we head it
+    info = s3.head(BUCKET, KEY)
+
+    # Then every field is filled and the ETag has no quotes
+    assert info == ObjectInfo(
+        bucket=BUCKET,
+        key=KEY,
+        size=len(body),
+        etag=hashlib.md5(body).hexdigest(),
+        content_type="application/pdf",
+        version_id=put["VersionId"],
+        last_modified=info.last_modified,
+        metadata={"owner": "ada"},
+    )
+    assert info.last_modified is not None
+    assert info.uri == f"s3://{BUCKET}/{KEY}"
+
+
+def test_head_of_an_older_version_returns_that_version(s3: S3Client) -> None:
+    # Given two versions of one key
+    first = s3.client.put_object(Bucket=BUCKET, Key=KEY, Body=b"one")
+    s3.client.put_object(Bucket=BUCKET, Key=KEY, Body=b"second")
+
+    # When we head the first version
+    info = s3.head(BUCKET, KEY, version_id=first["VersionId"])
+
+    # Then we see its size, not the latest one's
+    assert (info.size, info.version_id) == (3, first["VersionId"])
+
+
+def test_missing_object_raises_not_found_naming_the_uri_from_the_client_error(s3: S3Client) -> None:
+    with pytest.raises(NotFoundError, match=rf"s3://{BUCKET}/missing\.pdf") as caught:
+        s3.head(BUCKET, "missing.pdf")
+    assert isinstance(caught.value.__cause__, ClientError)
+
+
+def test_downloading_a_missing_object_raises_not_found(s3: S3Client) -> None:
+    with pytest.raises(NotFoundError, match="NoSuchKey"):
+        s3.download(BUCKET, "missing.pdf", max_bytes=MiB)
+
+
+def test_missing_bucket_raises_not_found(s3: S3Client) -> None:
+    with pytest.raises(NotFoundError, match="NoSuchBucket"):
+        s3.download("no-such-bucket", KEY, max_bytes=MiB)
+
+
+def test_exists_is_true_for_an_object_and_false_after_it_is_deleted(s3: S3Client) -> None:
+    s3.client.put_object(Bucket=BUCKET, Key=KEY, Body=b"x")
+    assert s3.exists(BUCKET, KEY)
+
+    s3.delete(BUCKET, KEY)
+
+    assert not s3.exists(BUCKET, KEY)
+
+
+# -- download and the size cap ---------------------------------------------------------------
+
+
+def test_download_returns_a_file_positioned_at_zero_with_the_whole_body(s3: S3Client) -> None:
+    s3.client.put_object(Bucket=BUCKET, Key=KEY, Body=b"0123456789")
+
+    with s3.download(BUCKET, KEY, max_bytes=10) as spool:
+        assert spool.tell() == 0
+        assert spool.read() == b"0123456789"
+
+
+def test_download_with_info_returns_the_get_object_metadata(s3: S3Client) -> None:
+    put = s3.client.put_object(Bucket=BUCKET, Key=KEY, Body=b"abc", ContentType="text/plain")
+
+    info, spool = s3.download_with_info(BUCKET, KEY, max_bytes=100)
+
+    with spool:
+        assert spool.read() == b"abc"
+    assert (info.size, info.content_type, info.version_id) == (3, "text/plain", put["VersionId"])
+    assert info.etag == hashlib.md5(b"abc").hexdigest()
+
+
+def test_object_over_the_cap_is_refused_from_content_length_before_any_byte_is_read(
+    s3: S3Client,
+) -> None:
+    # Given an object one byte over the cap
+    s3.client.put_object(Bucket=BUCKET, Key=KEY, Body=b"x" * (MiB + 1))
+    bodies = _spy_on_get_object(s3.client)
+
+    # When we download it with the cap
+    with pytest.raises(DocumentTooLargeError, match=r"1048577 bytes; the limit is 1048576") as caught:
+        s3.download(BUCKET, KEY, max_bytes=MiB)
+
+    # Then it is a permanent skip with reason too_large, and the body was closed unread
+    assert isinstance(caught.value, PermanentError)
+    assert caught.value.reason == "too_large"
+    assert [(b.bytes_read, b.closed) for b in bodies] == [(0, True)]
+
+
+def test_object_that_lies_about_its_length_is_cut_off_one_byte_past_the_cap(s3: S3Client) -> None:
+    # Given a 5 MiB object whose response claims 10 bytes (a lying proxy or a racing overwrite)
+    s3.client.put_object(Bucket=BUCKET, Key=KEY, Body=b"y" * (5 * MiB))
+    bodies = _spy_on_get_object(s3.client, lie_content_length=10)
+
+    # When we download it with a 1 MiB cap
+    with pytest.raises(DocumentTooLargeError, match="larger than the limit of 1048576"):
+        s3.download(BUCKET, KEY, max_bytes=MiB)
+
+    # Then the stream was read to the cap plus one byte and no further, then closed
+    assert [(b.bytes_read, b.closed) for b in bodies] == [(MiB + 1, True)]
+
+
+def test_object_exactly_at_the_cap_downloads(s3: S3Client) -> None:
+    s3.client.put_object(Bucket=BUCKET, Key=KEY, Body=b"z" * 4096)
+
+    assert s3.read_bytes(BUCKET, KEY, max_bytes=4096) == b"z" * 4096
+
+
+def test_empty_object_downloads_as_empty_bytes(s3: S3Client) -> None:
+    s3.client.put_object(Bucket=BUCKET, Key=KEY, Body=b"")
+
+    assert s3.read_bytes(BUCKET, KEY, max_bytes=1) == b""
+
+
+# -- errors moto cannot produce: access denied and throttling --------------------------------
+
+
+def test_access_denied_raises_access_denied_from_the_client_error() -> None:
+    client = aws.client("s3")
+    with Stubber(client) as stub:
+        stub.add_client_error("get_object", service_error_code="AccessDenied", http_status_code=403)
+
+        with pytest.raises(
+            AccessDeniedError, match=re.escape(f"s3://{BUCKET}/{KEY}: AccessDenied")
+        ) as caught:
+            S3Client(client).download(BUCKET, KEY, max_bytes=MiB)
+
+    assert isinstance(caught.value.__cause__, ClientError)
+
+
+def test_access_denied_on_head_is_not_mistaken_for_a_missing_object() -> None:
+    client = aws.client("s3")
+    with Stubber(client) as stub:
+        stub.add_client_error("head_object", service_error_code="403", http_status_code=403)
+
+        with pytest.raises(AccessDeniedError):
+            S3Client(client).exists(BUCKET, KEY)
+
+
+def _throttle_first(client: Any, operation: str, failures: int) -> list[int]:
+    """Answer the first ``failures`` HTTP attempts with 503 SlowDown; later ones reach moto.
+
+    Registered on ``before-send`` (below botocore's retry loop), unlike Stubber, so the
+    client's own retry policy is what is being tested.
+    """
+    attempts: list[int] = []
+
+    def slow_down(request: Any, **_: Any) -> AWSResponse | None:
+        attempts.append(1)
+        if len(attempts) > failures:
+            return None
+        body = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+        return AWSResponse(request.url, 503, HTTPHeaders(), _RawBody(body))
+
+    client.meta.events.register_first(f"before-send.s3.{operation}", slow_down)
+    return attempts
+
+
+class _RawBody(io.BytesIO):
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.read()
+
+
+def test_slow_down_is_retried_by_the_client_and_the_download_succeeds(s3: S3Client) -> None:
+    # Given S3 answers the first attempt with 503 SlowDown
+    s3.client.put_object(Bucket=BUCKET, Key=KEY, Body=b"after the storm")
+    attempts = _throttle_first(s3.client, "GetObject", failures=1)
+
+    # When we download
+    data = s3.read_bytes(BUCKET, KEY, max_bytes=MiB)
+
+    # Then the adaptive retry policy tried again and got the object
+    assert data == b"after the storm"
+    assert len(attempts) == 2
+
+
+def test_throttling_that_outlasts_the_retries_raises_throttled_error() -> None:
+    with mock_aws():
+        # Given a client with the house config but one retry (botocore's max_attempts counts retries)
+        config = aws.CLIENT_CONFIG.merge(Config(retries={"mode": "adaptive", "max_attempts": 1}))
+        client = boto3.client("s3", config=config)
+        client.create_bucket(Bucket=BUCKET)
+        client.put_object(Bucket=BUCKET, Key=KEY, Body=b"x")
+        attempts = _throttle_first(client, "GetObject", failures=10)
+
+        # When every attempt is throttled
+        with pytest.raises(ThrottledError, match="SlowDown") as caught:
+            S3Client(client).download(BUCKET, KEY, max_bytes=MiB)
+
+    # Then both attempts were made and the error is transient, from the ClientError
+    assert len(attempts) == 2
+    assert isinstance(caught.value.__cause__, ClientError)
+
+
+# -- validation before any AWS call ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("ab", "3-63 characters"),
+        ("a" * 64, "3-63 characters"),
+        ("My-Bucket", "lowercase"),
+        ("my_bucket", "lowercase"),
+        ("-bucket", "start and end"),
+        ("bucket-", "start and end"),
+        ("my..bucket", "adjacent periods"),
+        ("192.168.5.4", "IP address"),
+        ("999.1.1.1", "IP address"),
+        ("xn--bucket", "reserved prefix 'xn--'"),
+        ("sthree-bucket", "reserved prefix"),
+        ("bucket-s3alias", "reserved suffix '-s3alias'"),
+        ("bucket--ol-s3", "reserved suffix '--ol-s3'"),
+        ("", "non-empty"),
+    ],
+)
+def test_invalid_bucket_names_are_rejected_with_the_rule_they_break(name: str, rule: str) -> None:
+    with pytest.raises(InvalidInputError, match=rule):
+        validate_bucket_name(name)
+
+
+@pytest.mark.parametrize("name", ["abc", "my.bucket-01", "a" * 63, "docpipe-documents-123456789012"])
+def test_valid_bucket_names_pass(name: str) -> None:
+    assert validate_bucket_name(name) == name
+
+
+@pytest.mark.parametrize(
+    ("key", "rule"),
+    [
+        ("", "non-empty"),
+        ("k" * 1025, "1025 bytes"),
+        ("ü" * 513, "1026 bytes"),  # 513 characters, but 1026 bytes of UTF-8
+        ("bad\x00key", "NUL"),
+        ("lone\ud800surrogate", "not valid UTF-8"),
+    ],
+)
+def test_invalid_keys_are_rejected_with_the_rule_they_break(key: str, rule: str) -> None:
+    with pytest.raises(InvalidInputError, match=rule):
+        validate_key(key)
+
+
+def test_a_key_of_exactly_1024_bytes_with_unicode_and_spaces_is_valid() -> None:
+    key = "dir/ a+b ü" + "k" * (1024 - len("dir/ a+b ü".encode()))
+    assert validate_key(key) == key
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s3: s3.head("Bad_Bucket", KEY),
+        lambda s3: s3.exists(BUCKET, ""),
+        lambda s3: s3.download("Bad_Bucket", KEY, max_bytes=1),
+        lambda s3: s3.read_bytes(BUCKET, "a\x00b", max_bytes=1),
+        lambda s3: s3.upload_fileobj(io.BytesIO(b"x"), "ab", KEY),
+        lambda s3: s3.upload_file("/dev/null", BUCKET, "k" * 2000),
+        lambda s3: s3.list_objects("192.168.0.1"),  # refused at the call, not at the first next()
+        lambda s3: s3.delete(BUCKET, ""),
+        lambda s3: s3.copy(BUCKET, KEY, "Bad_Bucket", KEY),
+        lambda s3: s3.presigned_get_url("xn--abc", KEY),
+    ],
+    ids=[
+        "head",
+        "exists",
+        "download",
+        "read_bytes",
+        "upload_fileobj",
+        "upload_file",
+        "list",
+        "delete",
+        "copy",
+        "presign",
+    ],
+)
+def test_bad_names_fail_before_any_aws_call(call: Any) -> None:
+    # Given a client whose Stubber holds no responses (any AWS call would raise UnStubbedResponseError)
+    client = aws.client("s3")
+    with Stubber(client) as stub:
+        # When a public method gets a bad bucket or key, Then it is refused locally
+        with pytest.raises(InvalidInputError):
+            call(S3Client(client))
+        stub.assert_no_pending_responses()
+
+
+# -- uploads through the transfer manager ----------------------------------------------------
+
+
+def test_upload_file_stores_the_body_metadata_and_content_type(s3: S3Client, tmp_path: Any) -> None:
+    path = tmp_path / "notes.md"
+    path.write_bytes(b"# notes\n")
+
+    s3.upload_file(path, BUCKET, "notes/notes.md", metadata={"source": "cli"}, content_type="text/markdown")
+
+    info = s3.head(BUCKET, "notes/notes.md")
+    assert (info.size, info.content_type, info.metadata) == (8, "text/markdown", {"source": "cli"})
+
+
+def test_a_body_over_the_threshold_is_uploaded_in_parts_and_downloads_intact(
+    s3: S3Client, tmp_path: Any, twelve_mib: bytes
+) -> None:
+    # Given a 12 MiB file (threshold and part size are 8 MiB)
+    path = tmp_path / "big.bin"
+    path.write_bytes(twelve_mib)
+
+    # When we upload it
+    s3.upload_file(path, BUCKET, "big.bin")
+
+    # Then S3 assembled it from 2 parts (multipart ETag) and the bytes round-trip
+    info = s3.head(BUCKET, "big.bin")
+    assert info.etag.endswith("-2")
+    assert info.size == len(twelve_mib)
+    with s3.download(BUCKET, "big.bin", max_bytes=16 * MiB) as spool:
+        assert hashlib.sha256(spool.read()).digest() == hashlib.sha256(twelve_mib).digest()
+
+
+def test_a_non_seekable_tar_gz_stream_is_uploaded_in_parts(s3: S3Client, twelve_mib: bytes) -> None:
+    # Given a tar.gz written into a pipe by another thread, as a backup streams its archive
+    read_fd, write_fd = os.pipe()
+
+    def write_archive() -> None:
+        with os.fdopen(write_fd, "wb") as pipe, tarfile.open(fileobj=pipe, mode="w|gz") as archive:
+            member = tarfile.TarInfo("vectors.bin")
+            member.size = len(twelve_mib)
+            archive.addfile(member, io.BytesIO(twelve_mib))
+
+    writer = threading.Thread(target=write_archive)
+    writer.start()
+
+    # When we upload the read end (it cannot seek or tell its size)
+    with os.fdopen(read_fd, "rb") as stream:
+        assert not stream.seekable()
+        s3.upload_fileobj(stream, BUCKET, "backups/b.tar.gz", content_type="application/gzip")
+    writer.join(timeout=30)
+
+    # Then the object is a multipart upload holding the whole archive
+    info = s3.head(BUCKET, "backups/b.tar.gz")
+    assert info.etag.endswith("-2")
+    assert info.content_type == "application/gzip"
+    data = s3.read_bytes(BUCKET, "backups/b.tar.gz", max_bytes=16 * MiB)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        extracted = archive.extractfile("vectors.bin")
+        assert extracted is not None
+        assert extracted.read() == twelve_mib
+
+
+def test_a_small_part_size_can_be_configured(s3: S3Client) -> None:
+    small_parts = S3Client(
+        s3.client, transfer_config=TransferConfig(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB)
+    )
+    small_parts.upload_fileobj(io.BytesIO(b"p" * (11 * MiB)), BUCKET, "three-parts.bin")
+
+    assert small_parts.head(BUCKET, "three-parts.bin").etag.endswith("-3")
+
+
+def test_upload_to_a_missing_bucket_raises_not_found_from_the_client_error(
+    s3: S3Client, tmp_path: Any
+) -> None:
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"a")
+
+    with pytest.raises(NotFoundError, match="s3://no-such-bucket/a.txt: NoSuchBucket") as caught:
+        s3.upload_file(path, "no-such-bucket", "a.txt")
+
+    assert isinstance(caught.value.__cause__, ClientError)
+
+
+# -- list, copy, delete, presign -------------------------------------------------------------
+
+
+def test_list_filters_by_prefix_and_suffix_across_pages(s3: S3Client) -> None:
+    # Given 12 PDFs and 8 text files under docs/, and 3 PDFs elsewhere
+    for i in range(12):
+        s3.client.put_object(Bucket=BUCKET, Key=f"docs/a{i:02}.pdf", Body=b"p" * i)
+    for i in range(8):
+        s3.client.put_object(Bucket=BUCKET, Key=f"docs/b{i}.txt", Body=b"t")
+    for i in range(3):
+        s3.client.put_object(Bucket=BUCKET, Key=f"other/c{i}.pdf", Body=b"o")
+    calls = _count_calls(s3.client, "ListObjectsV2")
+
+    # When we list docs/*.pdf five keys per page
+    found = list(s3.list_objects(BUCKET, prefix="docs/", suffix=".pdf", page_size=5))
+
+    # Then we get exactly the 12 PDFs, with sizes and ETags, after 4 pages
+    assert [o.key for o in found] == [f"docs/a{i:02}.pdf" for i in range(12)]
+    assert [o.size for o in found] == list(range(12))
+    assert found[3].etag == hashlib.md5(b"ppp").hexdigest()
+    assert len(calls) == 4
+
+
+def test_list_of_an_empty_prefix_yields_nothing(s3: S3Client) -> None:
+    assert list(s3.list_objects(BUCKET, prefix="nothing/")) == []
+
+
+def test_list_of_a_missing_bucket_raises_not_found(s3: S3Client) -> None:
+    with pytest.raises(NotFoundError):
+        list(s3.list_objects("no-such-bucket"))
+
+
+def test_copy_duplicates_the_object_under_a_new_key(s3: S3Client) -> None:
+    s3.client.put_object(Bucket=BUCKET, Key=KEY, Body=b"copy me", Metadata={"a": "1"})
+
+    s3.copy(BUCKET, KEY, BUCKET, "copies/copy.pdf")
+
+    assert s3.read_bytes(BUCKET, "copies/copy.pdf", max_bytes=100) == b"copy me"
+    assert s3.head(BUCKET, "copies/copy.pdf").metadata == {"a": "1"}
+
+
+def test_copy_of_a_missing_source_raises_not_found(s3: S3Client) -> None:
+    with pytest.raises(NotFoundError, match="copy s3://"):
+        s3.copy(BUCKET, "missing", BUCKET, "dst")
+
+
+def test_presigned_url_is_sigv4_names_the_object_and_expires(s3: S3Client) -> None:
+    s3.client.put_object(Bucket=BUCKET, Key=KEY, Body=b"shared")
+
+    url = s3.presigned_get_url(BUCKET, KEY, expires_in=600)
+
+    parsed = urlparse(url)
+    query = parse_qs(parsed.query)
+    assert parsed.scheme == "https"
+    assert BUCKET in parsed.netloc + parsed.path
+    assert parsed.path.endswith("/reports/2024%20Q1%2Bfinal%20%C3%BC.pdf")
+    assert query["X-Amz-Expires"] == ["600"]
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    assert "X-Amz-Signature" in query
+    # and moto honours it, as S3 would
+    assert requests.get(url, timeout=10).content == b"shared"
+
+
+@pytest.mark.parametrize("expires_in", [0, 7 * 24 * 3600 + 1])
+def test_presigned_url_lifetime_outside_sigv4_limits_is_refused(s3: S3Client, expires_in: int) -> None:
+    with pytest.raises(InvalidInputError, match="expires_in"):
+        s3.presigned_get_url(BUCKET, KEY, expires_in=expires_in)

@@ -1,0 +1,269 @@
+"""S3VectorStore against moto's S3 Vectors: batching, retries, listing, exact-scoring query fallback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from docpipe.exceptions import IndexMismatchError, InvalidInputError, NotFoundError, ThrottledError
+from docpipe.vectorstore import (
+    MAX_VECTORS_PER_WRITE,
+    NON_FILTERABLE_METADATA_KEYS,
+    S3VectorStore,
+    VectorRecord,
+)
+from moto import mock_aws
+
+BUCKET = "docpipe-vectors-test"
+INDEX = "chunks"
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+
+
+class Recording:
+    """Delegates to a real (moto) client, counting calls and injecting scripted errors."""
+
+    def __init__(self, client: Any, failures: dict[str, list[ClientError]] | None = None) -> None:
+        self._client = client
+        self.calls: dict[str, list[dict[str, Any]]] = {}
+        self._failures = failures or {}
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._client, name)
+
+        def call(**kwargs: Any) -> Any:
+            self.calls.setdefault(name, []).append(kwargs)
+            pending = self._failures.get(name)
+            if pending:
+                raise pending.pop(0)
+            return target(**kwargs)
+
+        return call
+
+
+def client_error(code: str, operation: str, status: int = 400) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
+    )
+
+
+@pytest.fixture
+def s3vectors() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("s3vectors", region_name="us-east-1")
+        client.create_vector_bucket(vectorBucketName=BUCKET)
+        yield client
+
+
+def make_store(client: Any, *, metric: str = "cosine", dimension: int = 3, **kwargs: Any) -> S3VectorStore:
+    store = S3VectorStore(client, BUCKET, INDEX, sleep=lambda _s: None, **kwargs)
+    if not store.index_exists():
+        store.create_index(dimension, metric)
+    return store
+
+
+def records(n: int, *, doc: str = "d", text: str = "t") -> list[VectorRecord]:
+    return [
+        VectorRecord(f"{doc}#{i}", [1.0, float(i), 0.0], {"doc_id": doc, "text": text, "chunk_no": i})
+        for i in range(n)
+    ]
+
+
+def test_non_filterable_keys_match_the_template() -> None:
+    from cfnlint.decode import decode
+
+    template, _ = decode(str(TEMPLATE))
+    assert template is not None
+    declared = template["Resources"]["VectorIndex"]["Properties"]["MetadataConfiguration"][
+        "NonFilterableMetadataKeys"
+    ]
+
+    assert tuple(declared) == NON_FILTERABLE_METADATA_KEYS
+
+
+def test_put_writes_in_batches_of_at_most_500(s3vectors: Any) -> None:
+    client = Recording(s3vectors)
+    store = make_store(client)
+
+    assert store.put(records(1201)) == 1201
+
+    sizes = [len(call["vectors"]) for call in client.calls["put_vectors"]]
+    assert sizes == [MAX_VECTORS_PER_WRITE, MAX_VECTORS_PER_WRITE, 201]
+    assert sum(1 for _ in store.iter_vectors(return_data=False)) == 1201
+
+
+def test_put_splits_requests_that_would_exceed_20_mib(s3vectors: Any) -> None:
+    client = Recording(s3vectors)
+    store = make_store(client)
+
+    store.put(records(700, text="x" * 35_000))  # ~24 MB of metadata in total
+
+    sizes = [len(call["vectors"]) for call in client.calls["put_vectors"]]
+    assert len(sizes) == 2 and sum(sizes) == 700 and max(sizes) < 600
+
+
+def test_put_retries_throttling_then_succeeds(s3vectors: Any) -> None:
+    failures = {
+        "put_vectors": [
+            client_error("TooManyRequestsException", "PutVectors", 429),
+            client_error("ServiceUnavailable", "PutVectors", 503),
+        ]
+    }
+    client = Recording(s3vectors, failures)
+    store = make_store(client)
+
+    assert store.put(records(3)) == 3
+
+    assert len(client.calls["put_vectors"]) == 3
+    assert len(store.get(["d#0", "d#1", "d#2"])) == 3
+
+
+def test_put_gives_up_after_persistent_throttling(s3vectors: Any) -> None:
+    failures = {
+        "put_vectors": [client_error("TooManyRequestsException", "PutVectors", 429) for _ in range(10)]
+    }
+    store = make_store(Recording(s3vectors, failures), max_attempts=3)
+
+    with pytest.raises(ThrottledError):
+        store.put(records(1))
+
+
+def test_delete_removes_keys_in_batches_and_ignores_absent_ones(s3vectors: Any) -> None:
+    client = Recording(s3vectors)
+    store = make_store(client)
+    store.put(records(600))
+
+    assert store.delete(f"d#{i}" for i in range(550)) == 550
+    store.delete(["absent#1"])
+
+    assert [len(c["keys"]) for c in client.calls["delete_vectors"]] == [500, 50, 1]
+    assert sorted(r.key for r in store.iter_vectors()) == sorted(f"d#{i}" for i in range(550, 600))
+
+
+def test_get_returns_data_and_metadata(s3vectors: Any) -> None:
+    store = make_store(s3vectors)
+    store.put(records(2))
+
+    [found] = store.get(["d#1", "missing"])
+
+    assert found == VectorRecord("d#1", [1.0, 1.0, 0.0], {"doc_id": "d", "text": "t", "chunk_no": 1})
+
+
+def test_describe_reports_the_index_settings(s3vectors: Any) -> None:
+    store = make_store(s3vectors, metric="euclidean", dimension=4)
+
+    info = store.describe()
+
+    assert (info.dimension, info.distance_metric, info.data_type) == (4, "euclidean", "float32")
+
+
+def test_dimension_mismatch_is_named(s3vectors: Any) -> None:
+    store = make_store(s3vectors, dimension=3)
+
+    with pytest.raises(IndexMismatchError, match="dimension 3 .* produces 256"):
+        store.check_dimension(256)
+
+
+def test_missing_index_is_reported_and_can_be_created_and_deleted(s3vectors: Any) -> None:
+    store = S3VectorStore(s3vectors, BUCKET, "absent-index")
+
+    assert not store.index_exists()
+    with pytest.raises(NotFoundError):
+        store.describe()
+    store.create_index(8)
+    assert store.describe().dimension == 8
+    store.delete_index()
+    assert not store.index_exists()
+
+
+def test_exact_query_ranks_by_cosine_distance_and_says_so(s3vectors: Any) -> None:
+    store = make_store(s3vectors, query_mode="exact")
+    store.put(
+        [
+            VectorRecord("a#0", [1.0, 0.0, 0.0], {"doc_id": "a"}),
+            VectorRecord("b#0", [0.0, 1.0, 0.0], {"doc_id": "b"}),
+            VectorRecord("c#0", [0.7, 0.7, 0.0], {"doc_id": "c"}),
+        ]
+    )
+
+    result = store.query([1.0, 0.1, 0.0], k=2)
+
+    assert result.exact_fallback
+    assert [m.key for m in result.matches] == ["a#0", "c#0"]
+    assert result.matches[0].distance < result.matches[1].distance
+    assert result.matches[0].metadata == {"doc_id": "a"}
+
+
+def test_exact_query_uses_euclidean_distance_for_euclidean_indexes(s3vectors: Any) -> None:
+    store = make_store(s3vectors, metric="euclidean", query_mode="exact")
+    store.put([VectorRecord("near#0", [1.0, 1.0, 1.0], {}), VectorRecord("far#0", [10.0, 0.0, 0.0], {})])
+
+    result = store.query([9.0, 0.0, 0.0], k=2)
+
+    assert [m.key for m in result.matches] == ["far#0", "near#0"]
+    assert result.matches[0].distance == pytest.approx(1.0)
+
+
+def test_exact_query_applies_equality_filters(s3vectors: Any) -> None:
+    store = make_store(s3vectors, query_mode="exact")
+    store.put(records(3, doc="a") + records(3, doc="b"))
+
+    result = store.query([1.0, 0.0, 0.0], k=10, filter={"doc_id": "b"})
+    in_result = store.query(
+        [1.0, 0.0, 0.0], k=10, filter={"$and": [{"doc_id": {"$in": ["a"]}}, {"chunk_no": {"$eq": 2}}]}
+    )
+
+    assert {m.metadata["doc_id"] for m in result.matches} == {"b"} and len(result.matches) == 3
+    assert [m.key for m in in_result.matches] == ["a#2"]
+
+
+def test_exact_query_refuses_filters_it_cannot_evaluate(s3vectors: Any) -> None:
+    store = make_store(s3vectors, query_mode="exact")
+
+    with pytest.raises(InvalidInputError, match=r"\$gt"):
+        store.query([1.0, 0.0, 0.0], filter={"chunk_no": {"$gt": 1}})
+
+
+def test_query_falls_back_when_the_endpoint_lacks_query_vectors(s3vectors: Any) -> None:
+    client = Recording(s3vectors, {"query_vectors": [client_error("404", "QueryVectors", 404)]})
+    store = make_store(client)
+    store.put(records(2))
+
+    first = store.query([1.0, 0.0, 0.0], k=1)
+    second = store.query([1.0, 0.0, 0.0], k=1)
+
+    assert first.exact_fallback and second.exact_fallback
+    assert first.matches[0].key == "d#0"
+    assert len(client.calls["query_vectors"]) == 1  # remembered: no second attempt
+
+
+def test_query_uses_the_service_when_it_answers() -> None:
+    class Answering:
+        def query_vectors(self, **kwargs: Any) -> dict[str, Any]:
+            assert kwargs["topK"] == 2 and kwargs["filter"] == {"doc_id": "a"}
+            return {"vectors": [{"key": "a#0", "distance": 0.1, "metadata": {"doc_id": "a"}}]}
+
+    result = S3VectorStore(Answering(), BUCKET, INDEX).query([1.0], k=2, filter={"doc_id": "a"})
+
+    assert not result.exact_fallback
+    assert result.matches[0].key == "a#0" and result.matches[0].distance == 0.1
+
+
+def test_other_query_errors_are_not_mistaken_for_a_missing_operation(s3vectors: Any) -> None:
+    client = Recording(s3vectors, {"query_vectors": [client_error("ValidationException", "QueryVectors")]})
+    store = make_store(client)
+
+    with pytest.raises(Exception, match="ValidationException"):
+        store.query([1.0, 0.0, 0.0])
+
+
+def test_segmented_listing_validates_its_arguments(s3vectors: Any) -> None:
+    store = make_store(s3vectors)
+
+    with pytest.raises(InvalidInputError):
+        list(store.iter_vectors(segment_count=17))
+    with pytest.raises(InvalidInputError):
+        list(store.iter_vectors(segment_count=2, segment_index=2))
