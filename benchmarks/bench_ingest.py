@@ -213,7 +213,7 @@ def bedrock_concurrency(texts: Sequence[str]) -> str:
 # --- memory ----------------------------------------------------------------------------------
 
 _RSS_SCRIPT = """
-import resource, sys
+import sys
 sys.path.insert(0, {layer!r})
 from docpipe.parsers import parse_document
 from docpipe.chunking import chunk_document
@@ -222,7 +222,8 @@ data = open({book!r}, "rb").read()
 doc = parse_document(data, key="book.pdf", pdf_engine={engine!r})
 chunks = chunk_document(doc, chunk_size={size}, chunk_overlap={overlap}, base_metadata={{}})
 OfflineEmbedder(dimension=256).embed_documents([c.text for c in chunks])
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork + exec.
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
 """
 
 

@@ -5,9 +5,15 @@ says so at deploy time. This reads the ``sam build`` output (``.aws-sam/build/te
 adds up each function's built folder and the built folders of the layers it uses, and fails
 above a budget (default 100 MiB) well before the hard limit, so growth shows up in review.
 
-Usage: ``python scripts/check_build_size.py [--build-dir .aws-sam/build] [--budget-mb 100]``
-(``make size-check`` runs it after ``make build``). Exit codes: 0 within budget, 1 over budget,
-2 when the build output is missing or unreadable.
+Conditional layers (``!If [UseOfflineEmbeddings, !Ref OfflineEmbeddingsLayer, ...]``) are resolved
+with the template's parameter defaults, or the values given with ``--parameter Name=value``: the
+budget holds for the configuration you deploy. Every configuration (all ``Fn::If`` branches at
+once) must still fit Lambda's hard limit, since any of them can be deployed.
+
+Usage: ``python scripts/check_build_size.py [--build-dir .aws-sam/build] [--budget-mb 100]
+[--parameter EmbeddingProvider=offline]`` (``make size-check`` runs it after ``make build``).
+Exit codes: 0 within budget, 1 over budget or over the hard limit, 2 when the build output is
+missing or unreadable.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,11 +57,17 @@ class FunctionSize:
     code_size: int
     layers: tuple[LayerSize, ...] = ()
     unmeasured_layers: tuple[str, ...] = field(default=())
+    worst_layers: tuple[LayerSize, ...] = ()
 
     @property
     def total(self) -> int:
-        """Bytes Lambda unpacks for this function: its code plus each distinct layer."""
+        """Bytes Lambda unpacks for this function as configured: its code plus each distinct layer."""
         return self.code_size + sum(layer.size for layer in self.layers)
+
+    @property
+    def worst_total(self) -> int:
+        """Bytes with every layer any parameter choice may attach."""
+        return self.code_size + sum(layer.size for layer in self.worst_layers)
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -106,16 +118,57 @@ def folder_size(path: Path) -> int:
     return total
 
 
-def _layer_refs(value: Any) -> Iterable[Any]:
-    """Every layer a ``Layers`` entry may resolve to; both branches of an ``Fn::If`` count."""
+class _Unknown(Exception):
+    """A condition depends on something only CloudFormation knows (a pseudo parameter, say)."""
+
+
+def _value(value: Any, params: Mapping[str, str]) -> Any:
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        if value["Ref"] not in params:
+            raise _Unknown(value["Ref"])
+        return params[value["Ref"]]
+    if isinstance(value, (str, int, float, bool)):
+        return str(value).lower() if isinstance(value, bool) else str(value)
+    raise _Unknown(repr(value))
+
+
+def evaluate_condition(expr: Any, conditions: Mapping[str, Any], params: Mapping[str, str]) -> bool:
+    """Evaluate a CloudFormation condition (Equals/Not/And/Or/Condition) for given parameters."""
+    if isinstance(expr, str):  # the name of a condition, as Fn::If and Condition give it
+        if expr not in conditions:
+            raise _Unknown(expr)
+        return evaluate_condition(conditions[expr], conditions, params)
+    if isinstance(expr, dict) and len(expr) == 1:
+        ((fn, args),) = expr.items()
+        if fn == "Condition":
+            return evaluate_condition(args, conditions, params)
+        if fn == "Fn::Equals":
+            return bool(_value(args[0], params) == _value(args[1], params))
+        if fn == "Fn::Not":
+            return not evaluate_condition(args[0], conditions, params)
+        if fn == "Fn::And":
+            return all(evaluate_condition(a, conditions, params) for a in args)
+        if fn == "Fn::Or":
+            return any(evaluate_condition(a, conditions, params) for a in args)
+    raise _Unknown(repr(expr))
+
+
+def _layer_refs(value: Any, choose: Callable[[str], bool | None]) -> Iterable[Any]:
+    """Every layer a ``Layers`` entry resolves to; ``choose(condition)`` picks an ``Fn::If`` branch.
+
+    When ``choose`` returns None (unknown, or the worst case is wanted) both branches count.
+    """
     if isinstance(value, list):
         for item in value:
-            yield from _layer_refs(item)
+            yield from _layer_refs(item, choose)
     elif isinstance(value, dict) and "Fn::If" in value:
         branches = value["Fn::If"]
         if isinstance(branches, list) and len(branches) == 3:
-            yield from _layer_refs(branches[1])
-            yield from _layer_refs(branches[2])
+            chosen = choose(str(branches[0]))
+            if chosen is None or chosen:
+                yield from _layer_refs(branches[1], choose)
+            if chosen is None or not chosen:
+                yield from _layer_refs(branches[2], choose)
     elif isinstance(value, dict) and value.get("Ref") == "AWS::NoValue":
         return
     else:
@@ -134,16 +187,30 @@ def _built_path(build_dir: Path, logical_id: str, uri: Any, kind: str) -> Path:
     return path
 
 
-def measure(build_dir: Path) -> list[FunctionSize]:
+def measure(build_dir: Path, parameters: Mapping[str, str] | None = None) -> list[FunctionSize]:
     """Sizes of every zip-packaged function in a ``sam build`` output folder.
 
-    Layers are counted once per function, including the ones a condition may attach
-    (``Fn::If``), because the budget must hold for every parameter combination. Layers given
-    as ARNs (not built here) are listed as unmeasured rather than silently counted as zero.
+    Layers are counted once per function. ``Fn::If`` layers follow the conditions evaluated with
+    the template's parameter defaults overridden by ``parameters``; ``worst_layers`` takes every
+    branch. Layers given as ARNs (not built here) are listed as unmeasured rather than silently
+    counted as zero.
     """
     template = load_template(build_dir / "template.yaml")
     resources: dict[str, Any] = template["Resources"]
     global_layers = ((template.get("Globals") or {}).get("Function") or {}).get("Layers") or []
+    params = {
+        name: str(spec["Default"])
+        for name, spec in (template.get("Parameters") or {}).items()
+        if isinstance(spec, dict) and "Default" in spec
+    }
+    params.update(parameters or {})
+    conditions: dict[str, Any] = template.get("Conditions") or {}
+
+    def configured(condition: str) -> bool | None:
+        try:
+            return evaluate_condition(condition, conditions, params)
+        except (_Unknown, IndexError, TypeError):
+            return None
 
     layers: dict[str, LayerSize] = {}
     for logical_id, resource in resources.items():
@@ -162,24 +229,34 @@ def measure(build_dir: Path) -> list[FunctionSize]:
         if props.get("PackageType") == "Image":
             continue  # container images have a 10 GB limit of their own
         path = _built_path(build_dir, logical_id, props.get(prop), "function")
-        attached: dict[str, LayerSize] = {}
-        unmeasured: list[str] = []
-        for ref in _layer_refs(list(global_layers) + list(props.get("Layers") or [])):
-            target = ref.get("Ref") if isinstance(ref, dict) else None
-            if isinstance(target, str) and target in layers:
-                attached[target] = layers[target]
-            else:
-                unmeasured.append(str(ref))
+        entries = list(global_layers) + list(props.get("Layers") or [])
+        attached, unmeasured = _resolve_layers(entries, layers, configured)
+        worst, _ = _resolve_layers(entries, layers, lambda _condition: None)
         functions.append(
             FunctionSize(
                 logical_id=logical_id,
                 path=path,
                 code_size=folder_size(path),
-                layers=tuple(attached.values()),
-                unmeasured_layers=tuple(unmeasured),
+                layers=attached,
+                unmeasured_layers=unmeasured,
+                worst_layers=worst,
             )
         )
     return functions
+
+
+def _resolve_layers(
+    entries: list[Any], layers: Mapping[str, LayerSize], choose: Callable[[str], bool | None]
+) -> tuple[tuple[LayerSize, ...], tuple[str, ...]]:
+    attached: dict[str, LayerSize] = {}
+    unmeasured: list[str] = []
+    for ref in _layer_refs(entries, choose):
+        target = ref.get("Ref") if isinstance(ref, dict) else None
+        if isinstance(target, str) and target in layers:
+            attached[target] = layers[target]
+        else:
+            unmeasured.append(str(ref))
+    return tuple(attached.values()), tuple(unmeasured)
 
 
 def _mib(size: int) -> str:
@@ -192,16 +269,22 @@ def render_table(functions: Sequence[FunctionSize], budget_mib: float) -> str:
         f"Unzipped size per function with its layers (budget {budget_mib:g} MiB, "
         f"Lambda limit {LAMBDA_UNZIPPED_LIMIT_MIB} MiB)",
         "",
-        "| function | code MiB | layers | total MiB | status |",
-        "| --- | ---: | --- | ---: | --- |",
+        "| function | code MiB | layers | total MiB | any config MiB | status |",
+        "| --- | ---: | --- | ---: | ---: | --- |",
     ]
     for fn in functions:
         layer_text = ", ".join(f"{layer.logical_id} {_mib(layer.size)}" for layer in fn.layers) or "-"
         if fn.unmeasured_layers:
             layer_text += f" (+ unmeasured: {', '.join(fn.unmeasured_layers)})"
-        status = "over budget" if fn.total > budget_mib * MIB else "ok"
+        if fn.worst_total > LAMBDA_UNZIPPED_LIMIT_MIB * MIB:
+            status = "over Lambda's limit in some configuration"
+        elif fn.total > budget_mib * MIB:
+            status = "over budget"
+        else:
+            status = "ok"
         lines.append(
-            f"| {fn.logical_id} | {_mib(fn.code_size)} | {layer_text} | {_mib(fn.total)} | {status} |"
+            f"| {fn.logical_id} | {_mib(fn.code_size)} | {layer_text} | {_mib(fn.total)} "
+            f"| {_mib(fn.worst_total)} | {status} |"
         )
     return "\n".join(lines)
 
@@ -222,12 +305,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=Path(os.environ["GITHUB_STEP_SUMMARY"]) if os.environ.get("GITHUB_STEP_SUMMARY") else None,
         help="also append the table to this Markdown file (default: $GITHUB_STEP_SUMMARY when set)",
     )
+    parser.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="template parameter value for the conditions (repeatable; default: the template's defaults)",
+    )
     args = parser.parse_args(argv)
+    parameters: dict[str, str] = {}
+    for item in args.parameter:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            parser.error(f"--parameter takes NAME=VALUE, got {item!r}")
+        parameters[name] = value
     if not 0 < args.budget_mb <= LAMBDA_UNZIPPED_LIMIT_MIB:
         parser.error(f"--budget-mb must be in (0, {LAMBDA_UNZIPPED_LIMIT_MIB}] (Lambda's unzipped limit)")
 
     try:
-        functions = measure(args.build_dir)
+        functions = measure(args.build_dir, parameters)
     except BuildOutputError as e:
         print(f"check_build_size: {e}", file=sys.stderr)
         return 2
@@ -250,10 +346,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"over the {args.budget_mb:g} MiB budget",
             file=sys.stderr,
         )
+    too_big = [fn for fn in functions if fn.worst_total > LAMBDA_UNZIPPED_LIMIT_MIB * MIB]
+    for fn in too_big:
+        print(
+            f"check_build_size: {fn.logical_id} would be {_mib(fn.worst_total)} MiB with every conditional "
+            f"layer attached, over Lambda's {LAMBDA_UNZIPPED_LIMIT_MIB} MiB limit",
+            file=sys.stderr,
+        )
     unmeasured = sorted({name for fn in functions for name in fn.unmeasured_layers})
     if unmeasured:
         print(f"check_build_size: not measured (not built here): {', '.join(unmeasured)}", file=sys.stderr)
-    return 1 if over else 0
+    return 1 if over or too_big else 0
 
 
 if __name__ == "__main__":

@@ -49,7 +49,14 @@ def start(host: str, port: int, log: Path, wait: float = 30.0) -> str:
 
 def ensure_index(url: str, bucket: str, index: str, dimension: int, metric: str) -> None:
     """Create the vector bucket and index unless they exist."""
-    client = boto3.client("s3vectors", endpoint_url=url, region_name="us-east-1")
+    # moto accepts any credentials; fixed ones keep real ones out of an emulator's requests
+    client = boto3.client(
+        "s3vectors",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",  # noqa: S106 - emulator
+    )
     try:
         client.create_vector_bucket(vectorBucketName=bucket)
     except ClientError as e:

@@ -6,7 +6,6 @@ Kept outside conftest.py so any test (template, local stack, delivery) can impor
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import platform
@@ -25,8 +24,8 @@ SAMCONFIG = ROOT / "samconfig.toml"
 AWS_SAM = ROOT / ".aws-sam"
 BUILD_DIR = AWS_SAM / "build"
 HOST_BUILD_DIR = AWS_SAM / "build-host"
-HOST_TEMPLATE = AWS_SAM / "template-host.yaml"
-RUNTIME_DEPS_DIR = AWS_SAM / "runtime-deps"
+HOST_TEMPLATE = AWS_SAM / "template-host.yaml"  # written by docpipe.local.build.build_for_host
+RUNTIME_DEPS_DIR = AWS_SAM / "runtime-deps"  # docpipe.local.build installs it
 VENV_BIN = ROOT / ".venv" / "bin"
 
 # What the python3.13 Lambda runtime itself ships besides the standard library.
@@ -42,7 +41,9 @@ PSEUDO_PARAMETERS = {
     "AWS::Region": "us-east-1",
     "AWS::Partition": "aws",
     "AWS::StackName": "docpipe",
-    "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/docpipe/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+    "AWS::StackId": (
+        "arn:aws:cloudformation:us-east-1:123456789012:stack/docpipe/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    ),
     "AWS::URLSuffix": "amazonaws.com",
 }
 NO_VALUE = object()
@@ -111,7 +112,7 @@ class Resolver:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (key, arg), = node.items()
+            ((key, arg),) = node.items()
             if key == "Ref":
                 return self.ref(arg)
             if key == "Fn::If":
@@ -255,31 +256,6 @@ def sam_environment() -> dict[str, str]:
     return env
 
 
-def write_host_template(destination: Path = HOST_TEMPLATE, architecture: str | None = None) -> Path:
-    """Copy template.yaml with every function and layer architecture set to the host's.
-
-    Wheels built for arm64 cannot be loaded on an x86_64 machine (and the reverse), so local
-    import checks and local runs use this copy; the deployable build keeps the declared ones.
-    The copy is JSON (valid YAML) with code paths made absolute, since it lives elsewhere.
-    """
-    arch = architecture or host_architecture()
-    template = copy.deepcopy(load_template())
-    for resource in template["Resources"].values():
-        props = resource.get("Properties", {})
-        if resource["Type"] == "AWS::Serverless::Function":
-            props["Architectures"] = [arch]
-            if isinstance(props.get("CodeUri"), str):
-                props["CodeUri"] = str(ROOT / props["CodeUri"])
-        elif resource["Type"] == "AWS::Serverless::LayerVersion":
-            props["CompatibleArchitectures"] = [arch]
-            resource.setdefault("Metadata", {})["BuildArchitecture"] = arch
-            if isinstance(props.get("ContentUri"), str):
-                props["ContentUri"] = str(ROOT / props["ContentUri"])
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    destination.write_text(json.dumps(template, indent=1), encoding="utf-8")
-    return destination
-
-
 def sam_build(template: Path, build_dir: Path, cache_dir: Path) -> subprocess.CompletedProcess[str]:
     """Run ``sam build`` (cached, parallel) and return the finished process."""
     command = [
@@ -297,25 +273,3 @@ def sam_build(template: Path, build_dir: Path, cache_dir: Path) -> subprocess.Co
     return subprocess.run(
         command, cwd=ROOT, env=sam_environment(), capture_output=True, text=True, timeout=1800, check=False
     )
-
-
-def install_runtime_deps(target: Path = RUNTIME_DEPS_DIR) -> Path:
-    """A folder holding only what the Lambda python runtime ships (boto3 and its dependencies)."""
-    marker = target / ".complete"
-    if marker.exists():
-        return target
-    if target.exists():
-        shutil.rmtree(target)
-    python313 = find_python313()
-    if python313 is None:
-        raise RuntimeError("Python 3.13 is needed to install the runtime's packages")
-    subprocess.run(
-        [str(VENV_BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--target", str(target), "--python-version", "3.13", "--only-binary=:all:", "boto3"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    marker.write_text("boto3 and its dependencies, as the python3.13 Lambda runtime ships them\n")
-    return target

@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from docpipe import aws
 from docpipe.backup import BackupService
 from docpipe.config import Settings

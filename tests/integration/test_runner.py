@@ -47,7 +47,7 @@ Resources:
           GREETING: hello
 """
 
-PROBE = '''
+PROBE = """
 import os, sys, time
 import boto3
 import helper
@@ -76,7 +76,7 @@ def handler(event, context):
         "memory": context.memory_limit_in_mb,
         "function_name": os.environ["AWS_LAMBDA_FUNCTION_NAME"],
     }
-'''
+"""
 
 
 def make_build(tmp_path: Path, app: str, *, layer_module: bool = True) -> Path:
@@ -179,7 +179,9 @@ def test_the_timeout_is_enforced_and_the_next_invocation_starts_cold(tmp_path, r
 
 def test_docpipe_invoke_reports_a_missing_layer_dependency_as_import_module_error(tmp_path, capsys):
     # pypdf is installed in the dev virtualenv but not in this layer: only an isolated path fails.
-    template = make_build(tmp_path, "import pypdf\n\ndef handler(event, context):\n    return 'unreachable'\n")
+    template = make_build(
+        tmp_path, "import pypdf\n\ndef handler(event, context):\n    return 'unreachable'\n"
+    )
     event = tmp_path / "event.json"
     event.write_text("{}")
 

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.build_support import (
-    AWS_SAM,
-    BUILD_DIR,
-    HOST_BUILD_DIR,
-    HOST_TEMPLATE,
-    TEMPLATE,
-    find_python313,
-    install_runtime_deps,
-    load_template,
-    sam_build,
-    write_host_template,
-)
+from tests.build_support import AWS_SAM, BUILD_DIR, ROOT, TEMPLATE, find_python313, load_template, sam_build
 
 
 @pytest.fixture(scope="session")
@@ -36,12 +28,23 @@ def python313() -> Path:
     return found
 
 
+@contextlib.contextmanager
+def _build_lock() -> Iterator[None]:
+    """Two test sessions (or a session and `docpipe local`) must not write one build folder at once."""
+    AWS_SAM.mkdir(exist_ok=True)
+    with (AWS_SAM / ".build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def _build(template_path: Path, build_dir: Path, cache_dir: Path, label: str) -> Path:
     started = time.monotonic()
-    result = sam_build(template_path, build_dir, cache_dir)
+    with _build_lock():
+        result = sam_build(template_path, build_dir, cache_dir)
     seconds = time.monotonic() - started
     if result.returncode != 0:
-        pytest.fail(f"sam build ({label}) failed after {seconds:.0f}s:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        output = f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        pytest.fail(f"sam build ({label}) failed after {seconds:.0f}s:\n{output}")
     print(f"sam build ({label}) took {seconds:.0f}s")  # shown with -s / -rP: the build time is worth knowing
     return build_dir
 
@@ -54,11 +57,22 @@ def deploy_build(python313: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def host_build(python313: Path) -> Path:
-    """`sam build` of a copy with every architecture set to this machine's, into .aws-sam/build-host."""
-    return _build(write_host_template(HOST_TEMPLATE), HOST_BUILD_DIR, AWS_SAM / "cache-host", "host")
+    """`sam build` of a copy with every architecture set to this machine's, into .aws-sam/build-host.
+
+    The same builder the local stack uses (docpipe.local.build), so tests check what local runs load.
+    """
+    from docpipe.local.build import build_for_host
+
+    started = time.monotonic()
+    with _build_lock():
+        built_template = build_for_host(ROOT, log=False)
+    print(f"sam build (host) took {time.monotonic() - started:.0f}s")
+    return built_template.parent
 
 
 @pytest.fixture(scope="session")
 def runtime_deps() -> Path:
     """boto3 and its dependencies only: what the Lambda runtime adds to the standard library."""
-    return install_runtime_deps()
+    from docpipe.local.build import ensure_runtime_deps
+
+    return ensure_runtime_deps(ROOT)

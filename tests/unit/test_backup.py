@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
 from array import array
@@ -87,7 +88,7 @@ def seed_vectors(env: Env, count: int, *, dimension: int = 8, index: str = INDEX
                     "doc_id": doc,
                     "chunk_no": n % 10,
                     "page": 1 + n % 3,
-                    "text": f"chunk {n} – naïve café text with a \"quote\" and a newline\nhere",
+                    "text": f'chunk {n} – naïve café text with a "quote" and a newline\nhere',
                     "source_uri": f"s3://docs/file-{n // 10}.pdf",
                     "tags": ["a", "b"],
                 },
@@ -163,8 +164,9 @@ def count_calls(client: Any, operation: str) -> Callable[[], int]:
     return lambda: calls["n"]
 
 
-@pytest.fixture
-def env() -> Iterator[Env]:
+@contextlib.contextmanager
+def backup_environment() -> Iterator[Env]:
+    """Buckets, vector bucket and registry table in moto; other backup test modules reuse it."""
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BACKUPS)
@@ -192,12 +194,22 @@ def env() -> Iterator[Env]:
         yield Env(s3=s3, vectors=vectors, dynamodb=dynamodb, clock=Clock(), settings=settings)
 
 
-@pytest.fixture
-def seeded(env: Env) -> Env:
+def seed_default(env: Env) -> Env:
     create_index(env)
     seed_vectors(env, 1_234)
     seed_registry(env, 40)
     return env
+
+
+@pytest.fixture
+def env() -> Iterator[Env]:
+    with backup_environment() as environment:
+        yield environment
+
+
+@pytest.fixture
+def seeded(env: Env) -> Env:
+    return seed_default(env)
 
 
 # ---------------------------------------------------------------------------------- round trips
@@ -211,7 +223,6 @@ def test_restore_after_wiping_index_and_registry_brings_back_identical_data(seed
     assert result.vector_shards > 3
     # When the index and the registry are wiped and the backup is restored
     seeded.vectors.delete_index(vectorBucketName=VECTOR_BUCKET, indexName=INDEX)
-    seeded.service().store().put([])  # no-op: the store tolerates empty input
     for doc_id in list(before_items):
         seeded.dynamodb.delete_item(TableName=TABLE, Key={"doc_id": {"S": doc_id}})
     report = service.restore("latest")
@@ -531,6 +542,19 @@ def test_backups_taken_in_the_same_instant_get_distinct_keys(seeded: Env) -> Non
     assert len(service.list_backups()) == 2
 
 
+def test_backup_in_an_unversioned_bucket_is_listed_and_restorable(seeded: Env) -> None:
+    seeded.s3.create_bucket(Bucket="docpipe-unversioned")
+    settings = seeded.settings.with_overrides(backups_bucket="docpipe-unversioned")
+    service = seeded.service(settings=settings)
+    before = vector_state(seeded)
+
+    key = service.backup().key
+    report = service.restore("latest", target_index="from-unversioned")
+
+    assert [b.key for b in service.list_backups()] == [key]
+    assert vector_state(seeded, "from-unversioned") == before and report.vectors_restored == 1_234
+
+
 def test_a_versioned_bucket_keeps_one_version_per_backup(seeded: Env) -> None:
     key = seeded.service().backup().key
 
@@ -570,25 +594,37 @@ def test_prune_with_retention_one_keeps_only_the_newest(seeded: Env) -> None:
     assert report.kept == [keys[-1]] and len(report.deleted) == 2
 
 
-def test_prune_by_age_never_deletes_the_newest_backup(seeded: Env) -> None:
-    settings = seeded.settings.with_overrides(backup_retention_count=10, backup_retention_days=2)
+def test_prune_also_keeps_backups_younger_than_the_retention_days(seeded: Env) -> None:
+    settings = seeded.settings.with_overrides(backup_retention_count=1, backup_retention_days=2)
+    service = seeded.service(settings=settings)
+    keys = take_backups(seeded, service, 4)  # 24 h apart
+    seeded.clock.advance(hours=-12)  # ages now 12 h, 36 h, 60 h and 84 h
+
+    report = service.prune()
+
+    assert report.kept == [keys[3], keys[2]] and sorted(report.deleted) == sorted(keys[:2])
+
+
+def test_prune_keeps_the_newest_backup_however_old_it_is(seeded: Env) -> None:
+    settings = seeded.settings.with_overrides(backup_retention_count=1, backup_retention_days=2)
     service = seeded.service(settings=settings)
     keys = take_backups(seeded, service, 3)
-    seeded.clock.advance(days=30)  # every backup is now older than two days
+    seeded.clock.advance(days=30)  # every backup is now far older than two days
 
     report = service.prune()
 
     assert report.kept == [keys[-1]] and sorted(report.deleted) == sorted(keys[:2])
 
 
-def test_prune_by_age_keeps_young_backups_within_the_count(seeded: Env) -> None:
-    settings = seeded.settings.with_overrides(backup_retention_count=10, backup_retention_days=2)
+def test_prune_keeps_everything_within_the_count_regardless_of_age(seeded: Env) -> None:
+    settings = seeded.settings.with_overrides(backup_retention_count=5, backup_retention_days=1)
     service = seeded.service(settings=settings)
-    keys = take_backups(seeded, service, 4)  # 24 h apart; the clock is 24 h past the newest
+    keys = take_backups(seeded, service, 3)
+    seeded.clock.advance(days=30)
 
     report = service.prune()
 
-    assert report.kept == keys[:0:-1][:2] and sorted(report.deleted) == sorted(keys[:2])
+    assert report.kept == keys[::-1] and report.deleted == []
 
 
 def test_prune_with_equal_timestamps_is_deterministic(seeded: Env) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from docpipe.chunking import (
     MAX_FILTERABLE_METADATA_BYTES,
     PAGE_SEPARATOR,

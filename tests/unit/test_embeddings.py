@@ -20,6 +20,7 @@ import boto3
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
+
 from docpipe.config import Settings
 from docpipe.embeddings import make_embedder
 from docpipe.embeddings.bedrock import BedrockEmbedder

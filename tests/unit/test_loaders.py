@@ -9,11 +9,12 @@ from typing import Any
 
 import boto3
 import pytest
+from langchain_core.documents import Document
+from moto import mock_aws
+
 from docpipe.exceptions import EncryptedDocumentError, UnsupportedTypeError
 from docpipe.loaders import S3DirectoryLoader, S3FileLoader
 from docpipe.s3 import S3Client
-from langchain_core.documents import Document
-from moto import mock_aws
 
 BUCKET = "notebook-docs"
 

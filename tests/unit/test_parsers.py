@@ -11,6 +11,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+
 from docpipe.exceptions import (
     CorruptDocumentError,
     EmptyTextError,
@@ -223,13 +224,20 @@ def test_random_bytes_named_txt_decode_without_crashing() -> None:
     assert "\x00" not in doc.pages[0].text
 
 
-def test_invalid_utf8_byte_is_replaced_not_fatal() -> None:
-    data = b"valid start \xff\xfe\xfa then more valid text in utf-8 caf\xc3\xa9"
+def test_stray_invalid_bytes_in_utf8_text_are_replaced_and_the_rest_stays_utf8() -> None:
+    data = "Grüße aus Köln, déjà vu, café.".encode() + b" \xff\xfe broken " + "naïve".encode()
 
     doc = parse_document(data, key="a.txt")
 
-    assert doc.pages[0].text.startswith("valid start")
-    assert doc.pages[0].text.endswith("then more valid text in utf-8 café") or "more valid text" in doc.text
+    assert doc.pages[0].text == "Grüße aus Köln, déjà vu, café. \ufffd\ufffd broken naïve"
+
+
+def test_cp1252_text_is_not_mistaken_for_damaged_utf8() -> None:
+    data = "Ein schöner Tag für Bücher – „Anführungszeichen“ und Grüße.".encode("cp1252")
+
+    doc = parse_document(data, key="a.txt")
+
+    assert "schöner Tag für Bücher" in doc.text and "Grüße" in doc.text
 
 
 def test_whitespace_only_text_is_empty_text() -> None:

@@ -7,9 +7,10 @@ from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from docpipe.events import ObjectEvent
 from docpipe.registry import BusyError, DocumentRegistry, ordering_token
-from moto import mock_aws
 
 TABLE = "docpipe-documents-test"
 

@@ -9,6 +9,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
+
 from docpipe.exceptions import IndexMismatchError, InvalidInputError, NotFoundError, ThrottledError
 from docpipe.vectorstore import (
     MAX_VECTORS_PER_WRITE,
@@ -16,7 +18,6 @@ from docpipe.vectorstore import (
     S3VectorStore,
     VectorRecord,
 )
-from moto import mock_aws
 
 BUCKET = "docpipe-vectors-test"
 INDEX = "chunks"
@@ -267,3 +268,31 @@ def test_segmented_listing_validates_its_arguments(s3vectors: Any) -> None:
         list(store.iter_vectors(segment_count=17))
     with pytest.raises(InvalidInputError):
         list(store.iter_vectors(segment_count=2, segment_index=2))
+
+
+def test_listing_follows_next_tokens_across_pages() -> None:
+    class Paged:
+        def __init__(self) -> None:
+            self.tokens: list[str | None] = []
+
+        def list_vectors(self, **kwargs: Any) -> dict[str, Any]:
+            token = kwargs.get("nextToken")
+            self.tokens.append(token)
+            if token is None:
+                return {"vectors": [{"key": "a#0"}, {"key": "a#1"}], "nextToken": "t1"}
+            return {"vectors": [{"key": "a#2", "data": {"float32": [0.5]}, "metadata": {"x": 1}}]}
+
+    client = Paged()
+
+    listed = list(S3VectorStore(client, BUCKET, INDEX).iter_vectors(segment_count=4, segment_index=3))
+
+    assert [r.key for r in listed] == ["a#0", "a#1", "a#2"]
+    assert listed[2] == VectorRecord("a#2", [0.5], {"x": 1})
+    assert client.tokens == [None, "t1"]
+
+
+def test_package_exports_resolve_lazily() -> None:
+    import docpipe
+
+    assert docpipe.__all__ == sorted(docpipe._EXPORTS)
+    assert docpipe.S3VectorStore is S3VectorStore

@@ -56,7 +56,43 @@ _EXPORTS: dict[str, str] = {
     "S3DirectoryLoader": "docpipe.loaders",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Chunk",
+    "ConfigError",
+    "DocpipeError",
+    "DocumentRecord",
+    "DocumentRegistry",
+    "Embedder",
+    "IndexInfo",
+    "IndexMismatchError",
+    "IngestService",
+    "NON_FILTERABLE_METADATA_KEYS",
+    "ObjectEvent",
+    "Outcome",
+    "ParsedDocument",
+    "PermanentError",
+    "QueryMatch",
+    "QueryResult",
+    "S3Client",
+    "S3DirectoryLoader",
+    "S3FileLoader",
+    "S3VectorStore",
+    "SKIP_REASONS",
+    "SecretsClient",
+    "Settings",
+    "TransientError",
+    "UnrecognizedEventError",
+    "VectorRecord",
+    "build_ingest_service",
+    "chunk_document",
+    "content_hash",
+    "doc_id",
+    "make_embedder",
+    "parse_document",
+    "parse_event",
+    "parse_sqs_record",
+    "vector_key",
+]
 
 
 def __getattr__(name: str) -> Any:

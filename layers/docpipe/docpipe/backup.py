@@ -51,6 +51,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+
 from docpipe import aws
 from docpipe.config import Settings
 from docpipe.exceptions import (
@@ -99,6 +100,8 @@ READ_CHUNK = 1 * MiB
 # Restore-side limits: our writer never exceeds these, so anything larger is hostile or corrupt.
 MAX_JSONL_MEMBER_BYTES = 64 * MiB
 MAX_MANIFEST_BYTES = 16 * MiB
+# S3 Vectors metadata is at most 40 KB per vector and a DynamoDB item 400 KB: a longer line is not ours.
+MAX_LINE_BYTES = 1 * MiB
 MAX_COMPRESSION_RATIO = 200
 # Tiny archives are mostly tar padding (zeros) and legitimately compress far beyond 200:1.
 RATIO_FLOOR_BYTES = 1 * MiB
@@ -464,6 +467,8 @@ def _iter_members(reader: _BoundedReader) -> Iterator[tuple[tarfile.TarInfo, Cal
         except (tarfile.HeaderError, UnicodeDecodeError) as error:
             raise _reject(f"invalid tar header: {error}", member=None, rule="corrupt_archive") from None
         _check_member_header(info)
+        if info.size < 0:
+            raise _reject("negative member size", member=info.name, rule="corrupt_archive")
         remaining = info.size
         name = info.name
 
@@ -732,10 +737,16 @@ class BackupService:
                 key,
                 ExtraArgs={"Metadata": metadata, "MetadataDirective": "REPLACE", "ContentType": CONTENT_TYPE},
             )
-            if old_version:
-                client.delete_object(Bucket=self._bucket, Key=key, VersionId=old_version)
         except (ClientError, BotoCoreError) as error:
             aws.translate_client_error(error, s3_uri(self._bucket, key))
+        # Unversioned (or suspended) buckets report no id or "null": the copy replaced the object
+        # in place, and deleting "null" would delete the archive itself.
+        current = self._s3.head(self._bucket, key).version_id
+        if old_version and old_version != "null" and current and current != old_version:
+            try:
+                client.delete_object(Bucket=self._bucket, Key=key, VersionId=old_version)
+            except (ClientError, BotoCoreError) as error:
+                aws.translate_client_error(error, s3_uri(self._bucket, key))
 
     def _choose_segments(self, store: S3VectorStore) -> int:
         """One segment for indexes of at most one page, ``segment_count`` parallel segments beyond.
@@ -1039,26 +1050,25 @@ class BackupService:
     def prune(self, index: str | None = None) -> PruneReport:
         """Delete backups beyond the retention rules; never the newest complete backup.
 
-        A backup is deleted when it is not among the newest ``backup_retention_count`` or, when
-        ``backup_retention_days`` > 0, when it is older than that many days (whichever rule is
-        stricter wins). Debris of failed backups (unmarked objects, pending multipart uploads)
-        older than a day is removed too.
+        Kept: the newest ``backup_retention_count`` backups, plus, when ``backup_retention_days``
+        is above 0, every backup younger than that many days (the template's BackupRetentionDays).
+        Debris of failed backups (unmarked objects, pending multipart uploads) older than a day is
+        removed too. The bucket's lifecycle rule is only a backstop.
         """
         index = index or self._settings.vector_index
         now = self._now()
         backups = self.list_backups(index)
         keep_count = self._settings.backup_retention_count
-        max_age = dt.timedelta(days=self._settings.backup_retention_days)
+        keep_days = self._settings.backup_retention_days
         kept: list[str] = []
         deleted: list[str] = []
         for position, backup in enumerate(backups):
-            too_many = position >= keep_count
-            too_old = bool(self._settings.backup_retention_days) and now - backup.created_at > max_age
-            if position > 0 and (too_many or too_old):
+            young = keep_days > 0 and now - backup.created_at <= dt.timedelta(days=keep_days)
+            if position == 0 or position < keep_count or young:
+                kept.append(backup.key)
+            else:
                 self._s3.delete(self._bucket, backup.key)
                 deleted.append(backup.key)
-            else:
-                kept.append(backup.key)
         complete = {b.key for b in backups}
         incomplete: list[str] = []
         prefix = f"{BACKUP_PREFIX}{index}/"
@@ -1292,6 +1302,8 @@ def _scan_jsonl(name: str, read: Callable[[int], bytes], *, vectors: bool) -> _M
         size += len(chunk)
         pending += chunk
         *complete, pending = pending.split(b"\n")
+        if len(pending) > MAX_LINE_BYTES:
+            raise _reject(f"a line is longer than {MAX_LINE_BYTES} bytes", member=name, rule="invalid_record")
         for line in complete:
             if vectors:
                 _validate_vector_line(line, name)

@@ -80,7 +80,7 @@ class Target:
             from docpipe.local.session import emulator_client
 
             return emulator_client(service, self.local_state.endpoint, self.local_state.region)
-        session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
+        session: Any = boto3.session.Session(profile_name=self.profile, region_name=self.region)
         return session.client(service, endpoint_url=self.endpoint, config=CLIENT_CONFIG)
 
     def name(self, what: str, option: str) -> str:
@@ -177,11 +177,15 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         _out(f"docpipe local stack is up: endpoint {endpoint}  (Ctrl-C stops it)")
         _out(f"  state file: {root / '.aws-sam' / 'local-stack.json'}")
         _out("  upload documents:")
-        _out(f"    AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {endpoint} "
-             f"--region us-east-1 s3 cp ../shared/corpus/pdf/minimal-document.pdf s3://{bucket}/")
-        _out(f"    AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {endpoint} "
-             f"--region us-east-1 s3 cp --recursive ../shared/corpus/pdf/ s3://{bucket}/corpus/")
-        _out("  then, in another shell: docpipe status | docpipe search \"your question\" | docpipe backup create")
+        _out(
+            f"    AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {endpoint} "
+            f"--region us-east-1 s3 cp ../shared/corpus/pdf/minimal-document.pdf s3://{bucket}/"
+        )
+        _out(
+            f"    AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {endpoint} "
+            f"--region us-east-1 s3 cp --recursive ../shared/corpus/pdf/ s3://{bucket}/corpus/"
+        )
+        _out('  then, in another shell: docpipe status, docpipe search "question", docpipe backup create')
         _out("")
         while not stop.wait(0.5):
             pass
@@ -202,7 +206,10 @@ def _local_runner(target: Target, root: Path) -> Any:
     state = target.local_state
     built = Path(state.template_path)
     stack = Stack(
-        built, parameters=state.parameters, region=state.region, stack_name=state.stack_name,
+        built,
+        parameters=state.parameters,
+        region=state.region,
+        stack_name=state.stack_name,
         endpoint=state.endpoint,
     )
     deps = build.ensure_runtime_deps(root)
@@ -314,7 +321,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 def documents(target: Target, prefix: str = "") -> list[Any]:
     from docpipe.registry import DocumentRegistry
 
-    registry = DocumentRegistry(target.client("dynamodb"), target.name("documents_table", "--documents-table"))
+    registry = DocumentRegistry(
+        target.client("dynamodb"), target.name("documents_table", "--documents-table")
+    )
     return sorted(registry.list(prefix=prefix), key=lambda r: str(getattr(r, "key", "")))
 
 
@@ -332,7 +341,9 @@ def format_documents(records: Sequence[Any]) -> list[str]:
         for r in records
     ]
     header = ("document", "state", "reason", "pages", "chunks", "seconds")
-    widths = [max(len(header[i]), *(len(row[i]) for row in rows)) if rows else len(header[i]) for i in range(6)]
+    widths = [
+        max(len(header[i]), *(len(row[i]) for row in rows)) if rows else len(header[i]) for i in range(6)
+    ]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
     for row in rows:
@@ -344,7 +355,9 @@ def format_documents(records: Sequence[Any]) -> list[str]:
     chunks = sum(int(getattr(r, "chunk_count", 0) or 0) for r in records)
     seconds = sum(float(getattr(r, "seconds", 0) or 0) for r in records)
     summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
-    lines.append(f"total: {len(records)} documents ({summary}); {pages} pages, {chunks} chunks, {seconds:.1f} s")
+    lines.append(
+        f"total: {len(records)} documents ({summary}); {pages} pages, {chunks} chunks, {seconds:.1f} s"
+    )
     return lines
 
 
@@ -365,7 +378,8 @@ def synthetic_event(bucket: str, obj: dict[str, Any], region: str) -> dict[str, 
                 "eventVersion": "2.1",
                 "eventSource": "aws:s3",
                 "awsRegion": region,
-                "eventTime": obj["LastModified"].isoformat() if hasattr(obj["LastModified"], "isoformat")
+                "eventTime": obj["LastModified"].isoformat()
+                if hasattr(obj["LastModified"], "isoformat")
                 else str(obj["LastModified"]),
                 "eventName": "ObjectCreated:Put",
                 "userIdentity": {"principalId": "docpipe-backfill"},
@@ -373,7 +387,11 @@ def synthetic_event(bucket: str, obj: dict[str, Any], region: str) -> dict[str, 
                     "s3SchemaVersion": "1.0",
                     "configurationId": "docpipe-backfill",
                     "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-                    "object": {"key": quote_plus(obj["Key"]), "size": obj["Size"], "eTag": obj["ETag"].strip('"')},
+                    "object": {
+                        "key": quote_plus(obj["Key"]),
+                        "size": obj["Size"],
+                        "eTag": obj["ETag"].strip('"'),
+                    },
                 },
             }
         ]
@@ -403,14 +421,18 @@ def backfill(target: Target, uri: str, *, progress: bool = True) -> int:
         response = sqs.send_message_batch(QueueUrl=queue_url, Entries=batch)
         if response.get("Failed"):
             first = response["Failed"][0]
-            raise DocpipeError(f"enqueue failed for {len(response['Failed'])} messages: {first.get('Message')}")
+            raise DocpipeError(
+                f"enqueue failed for {len(response['Failed'])} messages: {first.get('Message')}"
+            )
         batch.clear()
 
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             if obj["Key"].endswith("/") or obj["Key"].endswith(".metadata.json"):
                 continue  # folder markers and sidecars are not documents
-            batch.append({"Id": str(len(batch)), "MessageBody": json.dumps(synthetic_event(bucket, obj, region))})
+            batch.append(
+                {"Id": str(len(batch)), "MessageBody": json.dumps(synthetic_event(bucket, obj, region))}
+            )
             total += 1
             if len(batch) == 10:
                 flush()
@@ -489,18 +511,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", parents=[common], help="the whole pipeline on the embedded emulator, checked")
     p.add_argument("--workers", type=int)
     p.add_argument("--corpus", help="folder of PDFs (default ../shared/corpus/pdf)")
-    p.add_argument("--no-pdf-password", action="store_true",
-                   help="do not provision the demo password secret: the encrypted PDF is skipped")
+    p.add_argument(
+        "--no-pdf-password",
+        action="store_true",
+        help="do not provision the demo password secret: the encrypted PDF is skipped",
+    )
     p.set_defaults(func=cmd_demo)
 
-    local = sub.add_parser("local", help="the local stack").add_subparsers(dest="local_command", required=True)
+    local = sub.add_parser("local", help="the local stack").add_subparsers(
+        dest="local_command", required=True
+    )
     p = local.add_parser("up", parents=[common], help="start the local stack in the foreground")
     p.add_argument("--state-dir", help="persist the emulator's state here between runs")
     p.add_argument("--port", type=int, help="moto server port (default: a free one)")
     p.add_argument("--workers", type=int, help="queue workers (default: the template's MaximumConcurrency)")
     p.set_defaults(func=cmd_local_up)
 
-    p = sub.add_parser("invoke", parents=[common], help="run a function locally (Docker-free sam local invoke)")
+    p = sub.add_parser(
+        "invoke", parents=[common], help="run a function locally (Docker-free sam local invoke)"
+    )
     p.add_argument("function", help="logical id, e.g. IngestFunction")
     p.add_argument("--event", "-e", help="event JSON file (events/...)")
     p.add_argument("--built-template", help="use this sam build output as is (no build, throwaway emulator)")

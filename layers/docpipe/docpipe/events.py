@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.data_classes import (
     SQSEvent,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
 from docpipe.exceptions import DocpipeError
 from docpipe.ids import doc_id
 

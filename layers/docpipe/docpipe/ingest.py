@@ -24,6 +24,7 @@ from typing import IO, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
 from docpipe.config import Settings
 from docpipe.embeddings.base import Embedder
 from docpipe.events import ObjectEvent, parse_event, parse_sqs_record
@@ -206,6 +207,7 @@ class IngestService:
                 and previous.sidecar_hash == sidecar_hash
             ):
                 self.registry.mark_unchanged(document_id, decision.token, previous)
+                self._metrics.add_metric(name="DocumentsUnchanged", unit=MetricUnit.Count, value=1)
                 return Outcome(
                     document_id, bucket, key, "unchanged", "identical_content",
                     previous.chunk_count, previous.pages, self._elapsed(started),
@@ -362,6 +364,7 @@ class IngestService:
         return Outcome(document_id, bucket, key, "skipped", error.reason, 0, 0, seconds)
 
     def _ignored(self, event: ObjectEvent, reason: str) -> Outcome:
+        self._metrics.add_metric(name="EventsIgnored", unit=MetricUnit.Count, value=1)
         return Outcome(event.doc_id, event.bucket, event.key, "ignored", reason)
 
     # -- plumbing -------------------------------------------------------------------------------

@@ -279,6 +279,13 @@ def decode_text(data: bytes) -> str:
         return clean_text(data.decode("utf-8"))  # the common case, and cheaper than guessing
     except UnicodeDecodeError:
         pass
+    # UTF-8 with a few damaged bytes: guessing a single-byte codec would turn every "é" into
+    # mojibake, so when valid multi-byte characters outnumber the bad bytes, stay with UTF-8.
+    lenient = data.decode("utf-8", errors="replace")
+    bad = lenient.count("\ufffd")
+    non_ascii = len(lenient) - len(lenient.encode("ascii", errors="ignore"))
+    if non_ascii - bad >= bad:
+        return clean_text(lenient)
     from charset_normalizer import from_bytes
 
     best = from_bytes(data).best()

@@ -13,6 +13,7 @@ values (ints, floats, strings; never ``Decimal``), which the backup and CLI help
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
@@ -22,6 +23,7 @@ from typing import Any, Literal
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
+
 from docpipe import aws
 from docpipe.events import ObjectEvent
 from docpipe.exceptions import InvalidInputError, TransientError
@@ -250,7 +252,7 @@ class DocumentRegistry:
             count += self._batch_write(batch)
         return count
 
-    def _batch_write(self, requests: list[dict[str, Any]]) -> int:
+    def _batch_write(self, requests: builtins.list[dict[str, Any]]) -> int:
         pending = {self.table_name: requests}
         for attempt in range(8):
             response = self._call_raw("batch_write_item", RequestItems=pending)
@@ -314,7 +316,7 @@ class DocumentRegistry:
         except ClientError as error:
             if aws.error_code(error) != "ConditionalCheckFailedException":
                 aws.translate_client_error(error, f"dynamodb:{self.table_name}")
-            old = error.response.get("Item")
+            old: Mapping[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
             current = DocumentRecord.from_item(_deserialize(old)) if old else self.get(event.doc_id)
             return Decision(self._refusal(current, token), token, current)
         except BotoCoreError as error:

@@ -9,9 +9,11 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
 from docpipe import aws
 from docpipe.exceptions import (
     IndexMismatchError,
@@ -202,9 +204,7 @@ class S3VectorStore:
         written = 0
         for batch in _batches(records, max_count=MAX_VECTORS_PER_WRITE, max_bytes=MAX_REQUEST_BYTES):
             payload = [_vector_payload(r) for r in batch]
-            self._with_backoff(
-                lambda payload=payload: self._call("put_vectors", **self._index_args(), vectors=payload)
-            )
+            self._with_backoff(partial(self._call, "put_vectors", **self._index_args(), vectors=payload))
             written += len(batch)
         return written
 
@@ -212,9 +212,7 @@ class S3VectorStore:
         """Delete vectors by key (absent keys are fine); returns how many keys were sent."""
         deleted = 0
         for chunk in _chunked(keys, MAX_VECTORS_PER_WRITE):
-            self._with_backoff(
-                lambda chunk=chunk: self._call("delete_vectors", **self._index_args(), keys=chunk)
-            )
+            self._with_backoff(partial(self._call, "delete_vectors", **self._index_args(), keys=chunk))
             deleted += len(chunk)
         return deleted
 
@@ -227,7 +225,8 @@ class S3VectorStore:
         found: list[VectorRecord] = []
         for chunk in _chunked(keys, MAX_KEYS_PER_GET):
             response = self._with_backoff(
-                lambda chunk=chunk: self._call(
+                partial(
+                    self._call,
                     "get_vectors",
                     **self._index_args(),
                     keys=chunk,
@@ -434,12 +433,8 @@ def _compile_filter(spec: Mapping[str, Any] | None) -> Callable[[Mapping[str, An
         return lambda _metadata: True
     clauses: list[Callable[[Mapping[str, Any]], bool]] = []
     for name, condition in spec.items():
-        if name == "$and":
-            parts = [_compile_filter(part) for part in condition]
-            clauses.append(lambda md, parts=parts: all(p(md) for p in parts))
-        elif name == "$or":
-            parts = [_compile_filter(part) for part in condition]
-            clauses.append(lambda md, parts=parts: any(p(md) for p in parts))
+        if name in ("$and", "$or"):
+            clauses.append(_combine(name, [_compile_filter(part) for part in condition]))
         elif name.startswith("$"):
             raise InvalidInputError(f"the exact-scoring fallback does not support filter operator {name}")
         elif isinstance(condition, Mapping):
@@ -448,6 +443,14 @@ def _compile_filter(spec: Mapping[str, Any] | None) -> Callable[[Mapping[str, An
         else:
             clauses.append(_field_clause(name, "$eq", condition))
     return lambda md: all(clause(md) for clause in clauses)
+
+
+def _combine(
+    operator: str, parts: list[Callable[[Mapping[str, Any]], bool]]
+) -> Callable[[Mapping[str, Any]], bool]:
+    if operator == "$and":
+        return lambda md: all(p(md) for p in parts)
+    return lambda md: any(p(md) for p in parts)
 
 
 def _field_clause(name: str, op: str, value: Any) -> Callable[[Mapping[str, Any]], bool]:

@@ -12,12 +12,13 @@ import os
 import sys
 import time
 import traceback
+from typing import Any
 
 
 class LambdaContext:
     """The attributes and method handlers use from Lambda's context object."""
 
-    def __init__(self, info):
+    def __init__(self, info: dict[str, Any]) -> None:
         self.function_name = info["function_name"]
         self.function_version = "$LATEST"
         self.invoked_function_arn = info["invoked_function_arn"]
@@ -25,15 +26,15 @@ class LambdaContext:
         self.aws_request_id = info["aws_request_id"]
         self.log_group_name = "/aws/lambda/" + self.function_name
         self.log_stream_name = "local/" + info["sandbox_id"]
-        self.identity = None
-        self.client_context = None
+        self.identity: Any = None
+        self.client_context: Any = None
         self._deadline_ms = int(info["deadline_ms"])
 
-    def get_remaining_time_in_millis(self):
+    def get_remaining_time_in_millis(self) -> int:
         return max(0, self._deadline_ms - int(time.time() * 1000))
 
 
-def _error(exc, error_type=None):
+def _error(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
     return {
         "errorType": error_type or type(exc).__name__,
         "errorMessage": str(exc),
@@ -41,7 +42,7 @@ def _error(exc, error_type=None):
     }
 
 
-def main():
+def main() -> int:
     handler_spec, paths = sys.argv[1], sys.argv[2:]
     stdlib = [p for p in sys.path if "site-packages" not in p]
     # Lambda's order: /var/task, /opt/python..., the standard library, then the runtime's boto3 (last).
@@ -64,7 +65,10 @@ def main():
         init = {"ok": False, **_error(exc, "Runtime.HandlerNotFound")}
         init["errorMessage"] = f"Handler '{function_name}' missing on module '{module_name}'"
     except Exception as exc:
-        init = {"ok": False, **_error(exc, "Runtime.UserCodeSyntaxError" if isinstance(exc, SyntaxError) else None)}
+        init = {
+            "ok": False,
+            **_error(exc, "Runtime.UserCodeSyntaxError" if isinstance(exc, SyntaxError) else None),
+        }
     else:
         init = {"ok": True}
     init["init_ms"] = round((time.perf_counter() - started) * 1000, 1)

@@ -7,7 +7,6 @@ of ``template.yaml`` with every ``Architectures`` rewritten to the host's, built
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
 import platform
@@ -41,9 +40,7 @@ def host_architecture() -> str:
 def rewrite_architectures(text: str, architecture: str) -> str:
     """Rewrite every ``Architectures`` list item (block or flow style) to ``architecture``."""
     # Covers Architectures and layers' CompatibleArchitectures; BuildArchitecture drives the wheels.
-    text = re.sub(
-        r"(Architectures:\s*\[)\s*(x86_64|arm64)\s*(\])", rf"\g<1>{architecture}\g<3>", text
-    )
+    text = re.sub(r"(Architectures:\s*\[)\s*(x86_64|arm64)\s*(\])", rf"\g<1>{architecture}\g<3>", text)
     text = re.sub(r"(BuildArchitecture:\s*)(x86_64|arm64)\b", rf"\g<1>{architecture}", text)
     lines = text.splitlines(keepends=True)
     out: list[str] = []
@@ -70,8 +67,9 @@ def find_python313() -> str:
     """The runtime's interpreter, found the way the Makefile finds it."""
     explicit = os.environ.get("PYTHON313")
     candidates = [explicit] if explicit else []
-    for pattern in ("~/.pyenv/versions/3.13.*/bin/python3.13", "/root/.pyenv/versions/3.13.*/bin/python3.13"):
-        candidates += sorted(glob.glob(os.path.expanduser(pattern)), reverse=True)
+    for base in (Path.home(), Path("/root")):
+        found_here = (base / ".pyenv" / "versions").glob("3.13.*/bin/python3.13")
+        candidates += sorted((str(p) for p in found_here), reverse=True)
     found = shutil.which("python3.13")
     if found:
         candidates.append(found)
@@ -128,7 +126,9 @@ def build_for_host(
     host_template = root / HOST_TEMPLATE
     out_dir = build_dir or root / HOST_BUILD_DIR
     host_template.parent.mkdir(parents=True, exist_ok=True)
-    host_template.write_text(rewrite_architectures(source.read_text(encoding="utf-8"), arch), encoding="utf-8")
+    host_template.write_text(
+        rewrite_architectures(source.read_text(encoding="utf-8"), arch), encoding="utf-8"
+    )
     stamp = out_dir / _STAMP
     digest = _sources_digest(root, host_template)
     built = out_dir / "template.yaml"
@@ -151,9 +151,7 @@ def build_for_host(
         "--cache-dir",
         str(root / ".aws-sam" / "cache-host"),
     ]
-    result = subprocess.run(
-        command, cwd=root, env=env, capture_output=not log, text=True, check=False
-    )
+    result = subprocess.run(command, cwd=root, env=env, capture_output=not log, text=True, check=False)
     if result.returncode != 0:
         tail = (result.stderr or result.stdout or "")[-2000:] if not log else ""
         raise ConfigError(f"sam build for {arch} failed (exit {result.returncode}) {tail}".strip())

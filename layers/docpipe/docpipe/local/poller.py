@@ -75,7 +75,9 @@ def parse_rate(expression: str) -> float:
 def event_sources(stack: Stack, local: LocalStack) -> tuple[list[SqsSource], list[Schedule], list[str]]:
     """The SQS sources and schedules the template declares, and notes on events not played."""
     arn_to_queue = {
-        attrs["Arn"]: lid for lid, attrs in local.attributes.items() if local.types.get(lid) == "AWS::SQS::Queue"
+        attrs["Arn"]: lid
+        for lid, attrs in local.attributes.items()
+        if local.types.get(lid) == "AWS::SQS::Queue"
     }
     sources: list[SqsSource] = []
     schedules: list[Schedule] = []
@@ -108,9 +110,7 @@ def event_sources(stack: Stack, local: LocalStack) -> tuple[list[SqsSource], lis
                 expression = str(props.get("Schedule") or props.get("ScheduleExpression", ""))
                 raw_input = props.get("Input", "{}")
                 try:
-                    schedules.append(
-                        Schedule(function, name, parse_rate(expression), json.loads(raw_input))
-                    )
+                    schedules.append(Schedule(function, name, parse_rate(expression), json.loads(raw_input)))
                 except ConfigError as exc:
                     notes.append(f"{function}.{name}: {exc}")
             else:
@@ -195,7 +195,9 @@ class Poller:
             thread.start()
             self._threads.append(thread)
             for s in self.schedules:
-                self.log(f"schedule {s.function}.{s.name}: every {s.every_seconds:g}s with {json.dumps(s.input)}")
+                self.log(
+                    f"schedule {s.function}.{s.name}: every {s.every_seconds:g}s with {json.dumps(s.input)}"
+                )
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -319,12 +321,18 @@ class Poller:
             return set(by_id)
         ids = {str(f.get("itemIdentifier", "")) for f in failures if isinstance(f, dict)}
         if len(ids) != len(failures) or not ids <= set(by_id):
-            self.log(f"{source.function}: batchItemFailures names unknown records; the whole batch is retried")
+            self.log(
+                f"{source.function}: batchItemFailures names unknown records; the whole batch is retried"
+            )
             return set(by_id)
         return ids
 
     def wait_until_drained(
-        self, *, timeout: float = 600.0, settle: float = 2.0, progress: Callable[[int, int], None] | None = None
+        self,
+        *,
+        timeout: float = 600.0,
+        settle: float = 2.0,
+        progress: Callable[[int, int], None] | None = None,
     ) -> bool:
         """Block until every source queue is empty (visible and in flight) and no invocation runs."""
         deadline = time.monotonic() + timeout

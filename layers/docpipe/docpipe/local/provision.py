@@ -9,6 +9,7 @@ and index, Secrets Manager secrets) or reported as not provisioned with the reas
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -198,7 +199,7 @@ class Resolver:
         if not isinstance(value, Mapping):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(arg)
             if key == "Condition":
@@ -470,7 +471,9 @@ _ORDER = (
 )
 
 
-def provision(stack: Stack, clients: Callable[[str], Any], *, log: Callable[[str], None] = print) -> LocalStack:
+def provision(
+    stack: Stack, clients: Callable[[str], Any], *, log: Callable[[str], None] = print
+) -> LocalStack:
     """Create every resource of ``stack`` the emulator can model; list the others with the reason.
 
     Args:
@@ -489,7 +492,10 @@ def provision(stack: Stack, clients: Callable[[str], Any], *, log: Callable[[str
     }
     ordered = sorted(
         stack.resources,
-        key=lambda lid: (_ORDER.index(t) if (t := stack.resources[lid]["Type"]) in _ORDER else 99, _dlq_first(stack, lid)),
+        key=lambda lid: (
+            _ORDER.index(t) if (t := stack.resources[lid]["Type"]) in _ORDER else 99,
+            _dlq_first(stack, lid),
+        ),
     )
     for lid in ordered:
         rtype = stack.resources[lid]["Type"]
@@ -585,7 +591,10 @@ def _create_queue(stack: Stack, lid: str, clients: Callable[[str], Any]) -> str:
     if "RedrivePolicy" in props:
         policy = props["RedrivePolicy"]
         attributes["RedrivePolicy"] = json.dumps(
-            {"deadLetterTargetArn": policy["deadLetterTargetArn"], "maxReceiveCount": int(policy["maxReceiveCount"])}
+            {
+                "deadLetterTargetArn": policy["deadLetterTargetArn"],
+                "maxReceiveCount": int(policy["maxReceiveCount"]),
+            }
         )
     name = stack.name(lid)
     url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
@@ -649,7 +658,8 @@ def _create_index(stack: Stack, lid: str, clients: Callable[[str], Any]) -> str:
         s3v.create_index(**kwargs)
     except s3v.exceptions.ConflictException:
         return f"{attrs['VectorBucketName']}/{attrs['Name']} (exists)"
-    return f"{attrs['VectorBucketName']}/{attrs['Name']} dimension={kwargs['dimension']} {kwargs['distanceMetric']}"
+    where = f"{attrs['VectorBucketName']}/{attrs['Name']}"
+    return f"{where} dimension={kwargs['dimension']} {kwargs['distanceMetric']}"
 
 
 def _create_bucket(stack: Stack, lid: str, clients: Callable[[str], Any]) -> str:
@@ -659,10 +669,8 @@ def _create_bucket(stack: Stack, lid: str, clients: Callable[[str], Any]) -> str
     kwargs: dict[str, Any] = {"Bucket": name}
     if stack.region != "us-east-1":
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": stack.region}
-    try:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
         s3.create_bucket(**kwargs)
-    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
-        pass
     notes = [name]
     status = props.get("VersioningConfiguration", {}).get("Status")
     if status:

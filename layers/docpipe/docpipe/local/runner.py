@@ -12,6 +12,7 @@ with ``Sandbox.Timedout``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -252,7 +253,7 @@ class Sandbox:
         elapsed = (time.monotonic() - started) * 1000
         self.invocations += 1
         result = Invocation(self.spec.logical_id, request_id, duration_ms=elapsed, cold=cold)
-        result.init_ms = self.init.get("init_ms") if cold else None
+        result.init_ms = self.init.get("init_ms") if (cold and self.init) else None
         if response is None:
             self.kill()
             result.error = {
@@ -263,15 +264,19 @@ class Sandbox:
         if response.get("ok"):
             result.result = response.get("result")
         else:
-            result.error = {k: response[k] for k in ("errorType", "errorMessage", "stackTrace") if k in response}
+            result.error = {
+                k: response[k] for k in ("errorType", "errorMessage", "stackTrace") if k in response
+            }
         return result
 
     def _failed_init(self, request_id: str, started: float) -> Invocation:
         assert self.init is not None
+        error: dict[str, Any]
         if self.init.get("timeout"):
+            limit = max(INIT_TIMEOUT, self.spec.timeout)
             error = {
                 "errorType": "Sandbox.Timedout",
-                "errorMessage": f"INIT phase timed out after {max(INIT_TIMEOUT, self.spec.timeout):.2f} seconds",
+                "errorMessage": f"INIT phase timed out after {limit:.2f} seconds",
             }
         else:
             error = {k: self.init[k] for k in ("errorType", "errorMessage", "stackTrace") if k in self.init}
@@ -281,23 +286,21 @@ class Sandbox:
 
     def _exited(self, request_id: str, started: float) -> Invocation:
         response = self._read(1.0) or {"errorType": "Runtime.ExitError", "errorMessage": "sandbox exited"}
-        error = {k: response[k] for k in ("errorType", "errorMessage") if k in response}
+        error: dict[str, Any] = {k: response[k] for k in ("errorType", "errorMessage") if k in response}
         self.kill()
-        return Invocation(self.spec.logical_id, request_id, error=error, duration_ms=(time.monotonic() - started) * 1000)
+        return Invocation(
+            self.spec.logical_id, request_id, error=error, duration_ms=(time.monotonic() - started) * 1000
+        )
 
     def kill(self) -> None:
         if self._proc.poll() is None:
             self._proc.kill()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:  # pragma: no cover - kill() is not ignorable
-            pass
         for stream in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
             if stream is not None:
-                try:
+                with contextlib.suppress(OSError):
                     stream.close()
-                except OSError:
-                    pass
 
     def close(self) -> None:
         """End the sandbox: close stdin so the runtime loop ends, then make sure it is gone."""

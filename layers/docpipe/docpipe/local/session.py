@@ -48,9 +48,13 @@ def samconfig_stack_name(root: Path, env: str = "local") -> str:
 def emulator_client(service: str, endpoint: str, region: str = REGION) -> Any:
     """A boto3 client for the emulator with fake credentials (never the user's real ones)."""
     config = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32)
-    return boto3.session.Session(**_FAKE, region_name=region).client(
-        service, endpoint_url=endpoint, config=config
+    session: Any = boto3.session.Session(
+        aws_access_key_id=_FAKE["aws_access_key_id"],
+        aws_secret_access_key=_FAKE["aws_secret_access_key"],
+        aws_session_token=_FAKE["aws_session_token"],
+        region_name=region,
     )
+    return session.client(service, endpoint_url=endpoint, config=config)
 
 
 @dataclass
@@ -79,7 +83,9 @@ class LocalSession:
         runtime_deps = build.ensure_runtime_deps(self.root)
         self.server = LocalServer(port=self.port, state_dir=self.state_dir).start()
         if self.server.replayed_requests:
-            self.log(f"restored state from {self.server.recording} ({self.server.replayed_requests} requests)")
+            self.log(
+                f"restored state from {self.server.recording} ({self.server.replayed_requests} requests)"
+            )
         self.log(f"moto server listening on {self.server.endpoint}")
         params = samconfig_overrides(self.root / "samconfig.toml", "local")
         params.update(self.parameters)

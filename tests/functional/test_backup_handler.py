@@ -1,0 +1,108 @@
+"""BackupFunction on the events/ files, after IngestFunction indexed real corpus PDFs (moto)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from array import array
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from docpipe.exceptions import InvalidInputError
+from docpipe.vectorstore import S3VectorStore
+from tests.conftest import ROOT, load_event
+from tests.functional.conftest import LambdaContext, Pipeline
+
+HANDLER_PATH = ROOT / "functions" / "backup" / "app.py"
+PDFS = ("pdfkit.pdf", "reportlab-overlay.pdf")
+
+
+def cold_start(pipeline: Pipeline) -> ModuleType:
+    """Import functions/backup/app.py fresh with BackupFunction's environment from template.yaml."""
+    for key, value in pipeline.names.env("BackupFunction").items():
+        if value:
+            pipeline.monkeypatch.setenv(key, value)
+    name = "backup_app_under_test"
+    sys.modules.pop(name, None)
+    spec = importlib.util.spec_from_file_location(name, HANDLER_PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def snapshot(store: S3VectorStore) -> dict[str, tuple[bytes, dict[str, Any]]]:
+    return {r.key: (array("f", r.data).tobytes(), r.metadata) for r in store.iter_vectors()}
+
+
+@pytest.fixture
+def indexed(pipeline: Pipeline, corpus_bytes: Callable[[str], bytes]) -> Pipeline:
+    """Two corpus PDFs ingested through S3 notifications and IngestFunction."""
+    for name in PDFS:
+        pipeline.upload(f"docs/{name}", corpus_bytes(name))
+    assert pipeline.invoke({"Records": pipeline.drain_queue()}) == {"batchItemFailures": []}
+    return pipeline
+
+
+def test_ingested_corpus_survives_backup_wipe_and_restore(indexed: Pipeline) -> None:
+    # Given an index and registry filled by the ingest function
+    app = cold_start(indexed)
+    store = indexed.store
+    vectors = snapshot(store)
+    items = sorted(indexed.registry.scan_items(), key=lambda i: i["doc_id"])
+    assert len(items) == 2 and len(vectors) >= 2
+    # When the schedule backs it up, then the index and registry are wiped and restored
+    backup = app.handler(load_event("schedule_backup"), LambdaContext())
+    store.delete(list(vectors))
+    indexed.registry.delete_all()
+    restored = app.handler({"action": "restore", "backup": "latest", "mode": "replace"}, LambdaContext())
+    # Then vectors (exact float32), metadata and registry items are back
+    assert (
+        backup["action"] == "backup"
+        and backup["vector_count"] == len(vectors)
+        and backup["document_count"] == 2
+    )
+    assert restored["vectors_restored"] == len(vectors) and restored["documents_restored"] == 2
+    assert snapshot(store) == vectors
+    assert sorted(indexed.registry.scan_items(), key=lambda i: i["doc_id"]) == items
+
+
+def test_list_verify_restore_and_prune_events(indexed: Pipeline) -> None:
+    app = cold_start(indexed)
+    vectors = snapshot(indexed.store)
+    app.handler(load_event("schedule_backup"), LambdaContext())
+
+    listed = app.handler(load_event("backup_list"), LambdaContext())
+    verified = app.handler(load_event("backup_verify"), LambdaContext())
+    restored = app.handler(load_event("backup_restore"), LambdaContext())
+    pruned = app.handler(load_event("backup_prune"), LambdaContext())
+
+    [entry] = listed["backups"]
+    assert entry["vector_count"] == len(vectors) and entry["index"] == indexed.names.vector_index
+    assert entry["embedding_provider"] == "offline" and entry["dimension"] == 256
+    assert verified["ok"] and verified["live_matches"]
+    target = load_event("backup_restore")["target_index"]
+    assert restored["target_index"] == target and restored["created_index"]
+    copy = S3VectorStore(indexed.store.client, indexed.names.vector_bucket, target)
+    assert snapshot(copy) == vectors
+    assert pruned["kept"] == [entry["key"]] and pruned["deleted"] == []
+
+
+def test_a_raw_scheduled_event_without_input_runs_a_backup(indexed: Pipeline) -> None:
+    app = cold_start(indexed)
+    event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+
+    result = app.handler(event, LambdaContext())
+
+    assert result["action"] == "backup" and result["document_count"] == 2
+
+
+def test_unknown_action_is_a_clear_error(pipeline: Pipeline) -> None:
+    app = cold_start(pipeline)
+
+    with pytest.raises(InvalidInputError, match="unknown action 'snapshot'; expected one of backup, list"):
+        app.handler({"action": "snapshot"}, LambdaContext())

@@ -1,0 +1,253 @@
+"""The whole local stack end to end: moto server, provisioning from the built template, runner, poller.
+
+The poison message is a real transient failure, not a hook in the package: the functions reach
+S3 Vectors through a small proxy (AWS_ENDPOINT_URL_S3VECTORS, the variable LocalStack users set)
+that answers PutVectors for the poison document with S3 Vectors' ServiceQuotaExceededException,
+every time. docpipe treats that as throttling (transient), so the record fails, comes back after
+the visibility timeout, and the queue's redrive policy dead-letters it after MaxReceiveCount.
+The template has no parameter for the queue's visibility timeout (1080 s, 6x the function
+timeout), so the test shortens it on the emulator's queue after provisioning.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from docpipe import cli, ids
+from docpipe.local.server import free_port
+from docpipe.local.session import LocalSession
+from tests.conftest import PDF_CORPUS_DIR, ROOT
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(600)]
+
+GOOD_PDFS = ("crazyones-pdfa.pdf", "pdflatex-4-pages.pdf", "minimal-document.pdf")
+ENCRYPTED_PDF = "libreoffice-writer-password.pdf"
+POISON_KEY = "poison/always-over-quota.txt"
+VISIBILITY_TIMEOUT = 20
+MAX_RECEIVE_COUNT = 2
+
+
+class QuotaProxy:
+    """Forwards S3 Vectors calls to moto; PutVectors for one document gets ServiceQuotaExceeded."""
+
+    def __init__(self, upstream_port: int, poisoned_doc_id: str) -> None:
+        self.refused = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _relay(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path.endswith("/PutVectors") and poisoned_doc_id.encode() in body:
+                    proxy.refused += 1
+                    payload = json.dumps({"message": "vector write quota exceeded (test proxy)"}).encode()
+                    self.send_response(402)
+                    self.send_header("x-amzn-ErrorType", "ServiceQuotaExceededException")
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _relay
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[dict[str, Any]]:
+    """The stack after the uploads have been processed and the queue has drained."""
+    port = free_port()
+    bucket_name = "docpipe-documents-123456789012-us-east-1"  # from the template's BucketName
+    proxy = QuotaProxy(port, ids.doc_id(bucket_name, POISON_KEY))
+    session = LocalSession(
+        ROOT,
+        port=port,
+        workers=2,
+        parameters={"MaxReceiveCount": str(MAX_RECEIVE_COUNT)},
+        extra_env={"AWS_ENDPOINT_URL_S3VECTORS": proxy.url},
+        poll=False,
+        log=lambda _line: None,
+    )
+    session.start()
+    try:
+        assert session.local is not None and session.poller is not None
+        local = session.local
+        assert local.outputs["DocumentsBucketName"] == bucket_name
+        sqs = session.client("sqs")
+        sqs.set_queue_attributes(
+            QueueUrl=local.outputs["IngestQueueUrl"],
+            Attributes={"VisibilityTimeout": str(VISIBILITY_TIMEOUT)},
+        )
+        session.poller.start()
+        s3 = session.client("s3")
+        uploads = {
+            f"docs/{name}": (PDF_CORPUS_DIR / name).read_bytes() for name in (*GOOD_PDFS, ENCRYPTED_PDF)
+        }
+        uploads["docs/broken.pdf"] = b"%PDF-1.7\nthis is not really a PDF\n%%EOF\n"
+        uploads["docs/picture.png"] = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+        uploads[POISON_KEY] = b"A perfectly readable text whose vectors the store refuses to take.\n"
+        for key, body in uploads.items():
+            s3.put_object(Bucket=bucket_name, Key=key, Body=body)
+        drained = session.poller.wait_until_drained(timeout=420)
+        target = cli.Target(local.endpoint, local.region, None, {}, local, local.parameters)
+        target.names.update(
+            documents_table=local.outputs["DocumentsTableName"],
+            vector_bucket=local.outputs["VectorBucketName"],
+            vector_index=local.outputs["VectorIndexName"],
+            queue_url=local.outputs["IngestQueueUrl"],
+        )
+        yield {
+            "session": session,
+            "local": local,
+            "drained": drained,
+            "proxy": proxy,
+            "target": target,
+            "bucket": bucket_name,
+            "sqs": sqs,
+        }
+    finally:
+        session.stop()
+        proxy.close()
+
+
+def registry(stack: dict[str, Any]) -> dict[str, Any]:
+    return {r.key: r for r in cli.documents(stack["target"])}
+
+
+def vector_keys(stack: dict[str, Any]) -> list[str]:
+    client = stack["session"].client("s3vectors")
+    local = stack["local"]
+    kwargs: dict[str, Any] = {
+        "vectorBucketName": local.outputs["VectorBucketName"],
+        "indexName": local.outputs["VectorIndexName"],
+    }
+    keys: list[str] = []
+    while True:
+        page = client.list_vectors(**kwargs)
+        keys += [v["key"] for v in page.get("vectors", [])]
+        if not page.get("nextToken"):
+            return keys
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def test_the_queue_drains_with_two_workers(stack: dict[str, Any]) -> None:
+    assert stack["drained"]
+    assert stack["session"].runner.sandboxes("IngestFunction") <= 2
+
+
+def test_every_good_document_is_indexed_exactly_once(stack: dict[str, Any]) -> None:
+    docs = registry(stack)
+    keys = vector_keys(stack)
+
+    assert len(keys) == len(set(keys))
+    for name in GOOD_PDFS:
+        record = docs[f"docs/{name}"]
+        assert record.state == "indexed", (name, record)
+        assert record.chunk_count > 0
+        doc_id = ids.doc_id(stack["bucket"], f"docs/{name}")
+        mine = sorted(k for k in keys if k.startswith(f"{doc_id}#"))
+        assert mine == sorted(ids.vector_key(doc_id, n) for n in range(record.chunk_count))
+    indexed_chunks = sum(r.chunk_count for r in docs.values() if r.state == "indexed")
+    assert len(keys) == indexed_chunks  # nothing stale, nothing from skipped or failed documents
+
+
+def test_skips_are_recorded_with_their_reasons(stack: dict[str, Any]) -> None:
+    docs = registry(stack)
+
+    assert (docs[f"docs/{ENCRYPTED_PDF}"].state, docs[f"docs/{ENCRYPTED_PDF}"].reason) == (
+        "skipped",
+        "encrypted",
+    )
+    assert (docs["docs/broken.pdf"].state, docs["docs/broken.pdf"].reason) == ("skipped", "corrupt")
+    assert (docs["docs/picture.png"].state, docs["docs/picture.png"].reason) == (
+        "skipped",
+        "unsupported_type",
+    )
+
+
+def test_the_poison_message_is_dead_lettered_after_max_receive_count(stack: dict[str, Any]) -> None:
+    local = stack["local"]
+    messages = (
+        stack["sqs"]
+        .receive_message(
+            QueueUrl=local.outputs["IngestDeadLetterQueueUrl"], MaxNumberOfMessages=10, WaitTimeSeconds=1
+        )
+        .get("Messages", [])
+    )
+
+    bodies = [json.loads(m["Body"]) for m in messages]
+    keys = [r["s3"]["object"]["key"] for b in bodies for r in b.get("Records", [])]
+    assert keys == [POISON_KEY.replace("/", "%2F")] or keys == [POISON_KEY]
+    assert stack["proxy"].refused >= MAX_RECEIVE_COUNT  # one refused write (at least) per delivery
+    assert registry(stack).get(POISON_KEY) is None or registry(stack)[POISON_KEY].state != "indexed"
+
+
+def test_search_finds_the_document_a_question_is_taken_from(stack: dict[str, Any]) -> None:
+    result = cli.search(stack["target"], "Here's to the crazy ones. The misfits. The rebels.", k=3)
+
+    assert result.matches[0].metadata["key"] == "docs/crazyones-pdfa.pdf"
+
+
+def test_backfill_of_indexed_documents_changes_nothing(stack: dict[str, Any]) -> None:
+    before = {k: (r.state, r.chunk_count, r.content_hash) for k, r in registry(stack).items()}
+    keys_before = sorted(vector_keys(stack))
+
+    enqueued = cli.backfill(stack["target"], f"s3://{stack['bucket']}/docs/", progress=False)
+
+    assert enqueued == len(GOOD_PDFS) + 3
+    assert stack["session"].poller.wait_until_drained(timeout=120)
+    after = {k: (r.state, r.chunk_count, r.content_hash) for k, r in registry(stack).items()}
+    assert after == before
+    assert sorted(vector_keys(stack)) == keys_before
+
+
+def test_backup_and_restore_round_trip_the_index(stack: dict[str, Any]) -> None:
+    session = stack["session"]
+    keys_before = sorted(vector_keys(stack))
+    backup = session.invoke("BackupFunction", {"action": "backup"})
+    assert backup.ok, backup.error
+    from docpipe.vectorstore import S3VectorStore
+
+    local = stack["local"]
+    store = S3VectorStore(
+        session.client("s3vectors"), local.outputs["VectorBucketName"], local.outputs["VectorIndexName"]
+    )
+    store.delete(keys_before)
+    assert vector_keys(stack) == []
+
+    restore = session.invoke("BackupFunction", {"action": "restore", "backup": "latest", "mode": "replace"})
+    verify = session.invoke("BackupFunction", {"action": "verify", "backup": "latest", "compare_live": True})
+
+    assert restore.ok, restore.error
+    assert verify.ok and verify.result["ok"], verify.payload()
+    assert sorted(vector_keys(stack)) == keys_before
+    result = cli.search(stack["target"], "Here's to the crazy ones. The misfits. The rebels.", k=1)
+    assert result.matches[0].metadata["key"] == "docs/crazyones-pdfa.pdf"
