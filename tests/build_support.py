@@ -23,8 +23,12 @@ TEMPLATE = ROOT / "template.yaml"
 SAMCONFIG = ROOT / "samconfig.toml"
 AWS_SAM = ROOT / ".aws-sam"
 BUILD_DIR = AWS_SAM / "build"
-HOST_BUILD_DIR = AWS_SAM / "build-host"
-HOST_TEMPLATE = AWS_SAM / "template-host.yaml"  # written by docpipe.local.build.build_for_host
+# The host build lives in its own folder *and* runs from it: sam keeps build.toml beside the build
+# folder and prunes ./.aws-sam/deps of everything its own graph does not use, so a second build
+# sharing either with .aws-sam/build would throw the other's cache away on every run.
+HOST_DIR = AWS_SAM / "host"
+HOST_BUILD_DIR = HOST_DIR / "build"
+HOST_TEMPLATE = HOST_DIR / "template.yaml"
 RUNTIME_DEPS_DIR = AWS_SAM / "runtime-deps"  # docpipe.local.build installs it
 VENV_BIN = ROOT / ".venv" / "bin"
 
@@ -256,8 +260,14 @@ def sam_environment() -> dict[str, str]:
     return env
 
 
-def sam_build(template: Path, build_dir: Path, cache_dir: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``sam build`` (cached, parallel) and return the finished process."""
+def sam_build(
+    template: Path, build_dir: Path, cache_dir: Path, *, workdir: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    """Run ``sam build`` (cached, parallel) from ``workdir`` and return the finished process.
+
+    Code paths resolve against the repository root (``--base-dir``) wherever the template is.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
     command = [
         str(VENV_BIN / "sam"),
         "build",
@@ -265,11 +275,26 @@ def sam_build(template: Path, build_dir: Path, cache_dir: Path) -> subprocess.Co
         str(template),
         "--build-dir",
         str(build_dir),
+        "--base-dir",
+        str(ROOT),
         "--cache-dir",
         str(cache_dir),
         "--cached",
         "--parallel",
     ]
     return subprocess.run(
-        command, cwd=ROOT, env=sam_environment(), capture_output=True, text=True, timeout=1800, check=False
+        command, cwd=workdir, env=sam_environment(), capture_output=True, text=True, timeout=1800, check=False
     )
+
+
+def write_host_template(destination: Path = HOST_TEMPLATE, architecture: str | None = None) -> Path:
+    """template.yaml with every architecture set to the host's (arm64 wheels do not load on x86_64).
+
+    Uses the local stack's own rewrite (docpipe.local.build), so tests and local runs agree.
+    """
+    from docpipe.local.build import rewrite_architectures
+
+    text = rewrite_architectures(TEMPLATE.read_text(encoding="utf-8"), architecture or host_architecture())
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.write_text(text, encoding="utf-8")
+    return destination

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -14,12 +15,20 @@ from docpipe.events import detect_source
 from docpipe.ingest import build_ingest_service
 
 logger = Logger()
-tracer = Tracer()
+# Patching imports what it patches (botocore, requests, httpx...: ~0.3 s); trace_aws_calls() does it.
+tracer = Tracer(auto_patch=False)
 metrics = Metrics()
 
-# Cold start: a bad setting fails here with a ConfigError naming the variable.
+# Cold start: a bad setting fails here with a ConfigError naming the variable. The service builds
+# its AWS clients on first use, once per process.
 service = build_ingest_service(Settings.from_env(), metrics=metrics, tracer=tracer)
 processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@cache
+def trace_aws_calls() -> None:
+    """X-Ray subsegments for every AWS call; the only outbound calls the handler makes."""
+    tracer.patch(modules=("botocore",))
 
 
 @tracer.capture_method
@@ -32,6 +41,7 @@ def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    trace_aws_calls()
     if detect_source(event) == "sqs":
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context

@@ -16,6 +16,10 @@ SCRIPT = ROOT / "scripts" / "check_build_size.py"
 BUILT_TEMPLATE = """\
 AWSTemplateFormatVersion: '2010-09-09'
 Transform: AWS::Serverless-2016-10-31
+Parameters:
+  EmbeddingProvider:
+    Type: String
+    Default: bedrock
 Conditions:
   UseOffline: !Equals [!Ref EmbeddingProvider, offline]
 Globals:
@@ -66,17 +70,31 @@ def build_dir(tmp_path: Path) -> Path:
     return build
 
 
-def test_a_function_counts_its_code_global_layers_and_conditional_layers(build_dir: Path) -> None:
-    # Given a built template whose IngestFunction gets a global layer and an Fn::If layer
-    # When it is measured
+def test_a_function_counts_its_code_and_global_layers_and_not_a_layer_its_condition_leaves_out(
+    build_dir: Path,
+) -> None:
+    # Given a built template whose IngestFunction gets a global layer and an Fn::If layer that the
+    # default EmbeddingProvider (bedrock) leaves out
+    # When it is measured with the template's defaults
     sizes = {fn.logical_id: fn for fn in measure(build_dir)}
 
-    # Then both layers count (the budget must hold whichever way the condition goes)
+    # Then the configured total has the global layer only, the worst case has both
     ingest = sizes["IngestFunction"]
     assert ingest.code_size == 1 * MIB
+    assert [layer.logical_id for layer in ingest.layers] == ["DocpipeLayer"]
+    assert ingest.total == (1 + 15) * MIB
+    assert ingest.worst_total == (1 + 15 + 30) * MIB
+    assert sizes["BackupFunction"].total == (2 + 15) * MIB
+
+
+def test_a_parameter_value_switches_the_conditional_layer_on(build_dir: Path) -> None:
+    # Given the same build / When measured for EmbeddingProvider=offline
+    sizes = {fn.logical_id: fn for fn in measure(build_dir, {"EmbeddingProvider": "offline"})}
+
+    # Then the offline embeddings layer counts
+    ingest = sizes["IngestFunction"]
     assert {layer.logical_id for layer in ingest.layers} == {"DocpipeLayer", "OfflineEmbeddingsLayer"}
     assert ingest.total == (1 + 15 + 30) * MIB
-    assert sizes["BackupFunction"].total == (2 + 15) * MIB
 
 
 def test_a_layer_given_as_an_arn_is_reported_as_unmeasured(build_dir: Path) -> None:
@@ -92,15 +110,17 @@ def test_a_layer_given_as_an_arn_is_reported_as_unmeasured(build_dir: Path) -> N
 def test_a_build_within_budget_passes_and_prints_each_function(
     build_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given a build whose largest function is 46 MiB with its layers
-    # When the check runs with a 50 MiB budget
-    code = main(["--build-dir", str(build_dir), "--budget-mb", "50"])
+    # Given a build whose largest function is 46 MiB with every layer attached
+    # When the check runs for the offline configuration with a 50 MiB budget
+    code = main(
+        ["--build-dir", str(build_dir), "--budget-mb", "50", "--parameter", "EmbeddingProvider=offline"]
+    )
 
     # Then it passes and the table names both functions with their totals
     out = capsys.readouterr().out
     assert code == 0
     assert "| IngestFunction | 1.0 |" in out
-    assert "| 46.0 | ok |" in out
+    assert "| 46.0 | 46.0 | ok |" in out
     assert "BackupFunction" in out
 
 
@@ -108,8 +128,10 @@ def test_a_function_over_budget_fails_and_names_the_function(
     build_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given the same build
-    # When the budget is 20 MiB (the ingest function with its layers is 46 MiB)
-    code = main(["--build-dir", str(build_dir), "--budget-mb", "20"])
+    # When the budget is 20 MiB and the offline layer is on (the ingest function is then 46 MiB)
+    code = main(
+        ["--build-dir", str(build_dir), "--budget-mb", "20", "--parameter", "EmbeddingProvider=offline"]
+    )
 
     # Then the check fails, naming the ingest function and not the 17 MiB backup function
     captured = capsys.readouterr()
@@ -131,6 +153,26 @@ def test_the_table_is_appended_to_the_job_summary_file(build_dir: Path, tmp_path
     assert text.startswith("earlier step\n")
     assert "### Lambda package sizes" in text
     assert "| IngestFunction |" in text
+
+
+def test_a_configuration_over_lambdas_hard_limit_fails_even_when_the_default_fits(
+    build_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an offline embeddings layer so big that, attached, the function passes 250 MiB
+    _write(build_dir / "OfflineEmbeddingsLayer" / "python" / "wordllama" / "weights.bin", 240 * MIB)
+
+    # When the check runs for the default (bedrock) configuration, which is 16 MiB
+    code = main(["--build-dir", str(build_dir)])
+
+    # Then it fails: that layer can be switched on by a parameter, and then the deploy would fail
+    assert code == 1
+    assert "IngestFunction would be 256.0 MiB with every conditional layer" in capsys.readouterr().err
+
+
+def test_a_parameter_without_a_value_is_refused(build_dir: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--build-dir", str(build_dir), "--parameter", "EmbeddingProvider"])
+    assert exc.value.code == 2
 
 
 def test_a_missing_build_exits_2_and_says_to_build_first(
@@ -165,7 +207,7 @@ def test_a_budget_above_the_lambda_limit_is_refused(build_dir: Path) -> None:
 
 def test_the_script_runs_as_a_command_with_the_budget_from_the_environment(build_dir: Path) -> None:
     # Given SIZE_BUDGET_MB set the way `make size-check SIZE_BUDGET_MB=...` sets it
-    env = {"SIZE_BUDGET_MB": "10", "PATH": "/usr/bin:/bin"}
+    env = {"SIZE_BUDGET_MB": "10", "PATH": "/usr/bin:/bin"}  # the default config: 16 and 17 MiB
 
     # When the script runs as make runs it
     result = subprocess.run(

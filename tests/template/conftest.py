@@ -11,7 +11,18 @@ from typing import Any
 
 import pytest
 
-from tests.build_support import AWS_SAM, BUILD_DIR, ROOT, TEMPLATE, find_python313, load_template, sam_build
+from tests.build_support import (
+    AWS_SAM,
+    BUILD_DIR,
+    HOST_BUILD_DIR,
+    HOST_DIR,
+    ROOT,
+    TEMPLATE,
+    find_python313,
+    load_template,
+    sam_build,
+    write_host_template,
+)
 
 
 @pytest.fixture(scope="session")
@@ -37,10 +48,12 @@ def _build_lock() -> Iterator[None]:
         yield
 
 
-def _build(template_path: Path, build_dir: Path, cache_dir: Path, label: str) -> Path:
+def _build(
+    template_path: Path, build_dir: Path, cache_dir: Path, label: str, *, workdir: Path = ROOT
+) -> Path:
     started = time.monotonic()
     with _build_lock():
-        result = sam_build(template_path, build_dir, cache_dir)
+        result = sam_build(template_path, build_dir, cache_dir, workdir=workdir)
     seconds = time.monotonic() - started
     if result.returncode != 0:
         output = f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
@@ -57,17 +70,8 @@ def deploy_build(python313: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def host_build(python313: Path) -> Path:
-    """`sam build` of a copy with every architecture set to this machine's, into .aws-sam/build-host.
-
-    The same builder the local stack uses (docpipe.local.build), so tests check what local runs load.
-    """
-    from docpipe.local.build import build_for_host
-
-    started = time.monotonic()
-    with _build_lock():
-        built_template = build_for_host(ROOT, log=False)
-    print(f"sam build (host) took {time.monotonic() - started:.0f}s")
-    return built_template.parent
+    """`sam build` of a copy with every architecture set to this machine's, into .aws-sam/host/build."""
+    return _build(write_host_template(), HOST_BUILD_DIR, HOST_DIR / "cache", "host", workdir=HOST_DIR)
 
 
 @pytest.fixture(scope="session")

@@ -190,8 +190,10 @@ def test_built_handler_imports_with_only_what_lambda_provides(
 
 def test_runtime_folder_holds_only_what_the_lambda_runtime_ships(runtime_deps: Path) -> None:
     top_level = {
-        p.name.removesuffix(".py") for p in runtime_deps.iterdir() if not p.name.endswith(".dist-info")
+        p.name.removesuffix(".py")
+        for p in runtime_deps.iterdir()
+        if not p.name.endswith(".dist-info") and not p.name.startswith((".", "_"))
     }
 
-    assert top_level - {".complete", "bin", "__pycache__"} <= set(RUNTIME_PACKAGES)
+    assert top_level - {"bin"} <= set(RUNTIME_PACKAGES)
     assert {"boto3", "botocore"} <= top_level

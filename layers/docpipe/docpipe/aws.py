@@ -1,13 +1,13 @@
-"""boto3 clients built once per process, with one retry/timeout policy, and ClientError translation."""
+"""boto3 clients built once per process, with one retry/timeout policy, and ClientError translation.
+
+boto3 and botocore are imported on first use, not with this module: importing them costs a
+Lambda cold start ~0.3-0.5 s, which a handler should pay only when it makes its first AWS call.
+"""
 
 from __future__ import annotations
 
 import threading
-from typing import Any, NoReturn
-
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from docpipe.exceptions import (
     AccessDeniedError,
@@ -17,16 +17,16 @@ from docpipe.exceptions import (
     TransientAWSError,
 )
 
+if TYPE_CHECKING:
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    # Built on first access by __getattr__ below (botocore.config imports most of botocore).
+    CLIENT_CONFIG: Config
+    SERVICE_CONFIGS: dict[str, Config]
+
 # Sized for the widest thread pool that shares a client (embedding, parallel ListVectors segments).
 MAX_POOL_CONNECTIONS = 32
-CLIENT_CONFIG = Config(
-    retries={"mode": "adaptive", "max_attempts": 8},
-    connect_timeout=5,
-    read_timeout=60,
-    max_pool_connections=MAX_POOL_CONNECTIONS,
-)
-# S3 presigned URLs default to SigV2 in regions that still accept it; SigV4 signs every parameter.
-SERVICE_CONFIGS: dict[str, Config] = {"s3": CLIENT_CONFIG.merge(Config(signature_version="s3v4"))}
 
 _THROTTLING_CODES = frozenset(
     {
@@ -57,9 +57,40 @@ _TRANSIENT_CODES = frozenset(
     {"InternalError", "InternalServerError", "ServiceUnavailable", "503", "500", "RequestTimeout"}
 )
 _lock = threading.Lock()
-
-
+_configs_lock = threading.Lock()  # not _lock: client() reads the configs while holding that one
+_configs: dict[str, Any] = {}
 _clients: dict[tuple[str, str | None, str | None], Any] = {}
+
+
+def _build_configs() -> dict[str, Any]:
+    from botocore.config import Config
+
+    client_config = Config(
+        retries={"mode": "adaptive", "max_attempts": 8},
+        connect_timeout=5,
+        read_timeout=60,
+        max_pool_connections=MAX_POOL_CONNECTIONS,
+    )
+    return {
+        "CLIENT_CONFIG": client_config,
+        # S3 presigned URLs default to SigV2 in regions that still accept it; SigV4 signs every parameter.
+        "SERVICE_CONFIGS": {"s3": client_config.merge(Config(signature_version="s3v4"))},
+    }
+
+
+def _client_configs() -> dict[str, Any]:
+    if not _configs:
+        with _configs_lock:
+            if not _configs:
+                _configs.update(_build_configs())
+    return _configs
+
+
+def __getattr__(name: str) -> Any:
+    """``CLIENT_CONFIG`` and ``SERVICE_CONFIGS``, built once on first access (PEP 562)."""
+    if name in ("CLIENT_CONFIG", "SERVICE_CONFIGS"):
+        return _client_configs()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def client(service: str, *, region: str | None = None, endpoint_url: str | None = None) -> Any:
@@ -76,13 +107,16 @@ def client(service: str, *, region: str | None = None, endpoint_url: str | None 
         with _lock:
             found = _clients.get(key)
             if found is None:
+                import boto3
+
+                configs = _client_configs()
                 # Typed Any: boto3-stubs only types clients for literal service names.
                 session: Any = boto3.session.Session()
                 found = _clients[key] = session.client(
                     service,
                     region_name=region,
                     endpoint_url=endpoint_url,
-                    config=SERVICE_CONFIGS.get(service, CLIENT_CONFIG),
+                    config=configs["SERVICE_CONFIGS"].get(service, configs["CLIENT_CONFIG"]),
                 )
     return found
 
@@ -108,6 +142,8 @@ def translate_client_error(error: Exception, what: str) -> NoReturn:
         error: a botocore ClientError or connection/timeout error.
         what: the resource in words (``"s3://bucket/key"``), for the message.
     """
+    from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
+
     if isinstance(error, (ConnectionError, ReadTimeoutError)):
         raise TransientAWSError(f"{what}: {type(error).__name__}") from error
     if not isinstance(error, ClientError):

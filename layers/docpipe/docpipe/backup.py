@@ -87,14 +87,18 @@ SHARD_MAX_BYTES = 2 * MiB
 PART_SIZE = 8 * MiB
 MAX_PARTS_IN_FLIGHT = 2
 SHARD_QUEUE_DEPTH = 4
-DEFAULT_SEGMENT_COUNT = 4
+# Two segments overlap one page's network wait with the other's parsing; on a 1-2 vCPU Lambda more
+# segments mostly add memory (measured: benchmarks/bench_backup.py). Up to 16 via ``segment_count``.
+DEFAULT_SEGMENT_COUNT = 2
 MAX_SEGMENT_COUNT = 16
 PROBE_PAGE_SIZE = 1000
-# ListVectors page size with data: about 1.2 MB of float32 per page whatever the dimension, so a
-# page's JSON and its Python floats stay a few MB per segment reader.
-PAGE_FLOATS = 300_000
+# ListVectors page size with data: 100,000 floats (97 vectors at 1,024 dimensions) per page whatever
+# the dimension, so a page's JSON and its Python floats stay a few MB per segment reader.
+PAGE_FLOATS = 100_000
 PUT_BATCH_SIZE = 500
-PUTS_IN_FLIGHT = 2
+# One PutVectors in flight while the next batch is decoded: a second one bought nothing but memory
+# (each in-flight batch of 500 x 1,024 floats is ~50 MB as Python lists plus its JSON request).
+PUTS_IN_FLIGHT = 1
 CLEAR_ROUND_KEYS = 10_000
 READ_CHUNK = 1 * MiB
 # Restore-side limits: our writer never exceeds these, so anything larger is hostile or corrupt.

@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 import urllib.request
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +47,9 @@ ENV = {
     "backup_function": "DOCPIPE_BACKUP_FUNCTION",
     "embedding_provider": config.EMBEDDING_PROVIDER,
 }
+
+
+COMMON_OPTIONS = ("endpoint_url", "profile", "region", "stack_name", "debug")
 
 
 def _out(line: str = "") -> None:
@@ -289,14 +291,12 @@ def search(target: Target, question: str, *, k: int = 5, filter: dict[str, Any] 
     from docpipe.embeddings import make_embedder
     from docpipe.vectorstore import S3VectorStore
 
+    bucket = target.name("vector_bucket", "--vector-bucket")
+    index = target.name("vector_index", "--vector-index")
     settings = _settings_for(target)
     bedrock = target.client("bedrock-runtime") if settings.embedding_provider == "bedrock" else None
     embedder = make_embedder(settings, bedrock_client=bedrock)
-    store = S3VectorStore(
-        target.client("s3vectors"),
-        target.name("vector_bucket", "--vector-bucket"),
-        target.name("vector_index", "--vector-index"),
-    )
+    store = S3VectorStore(target.client("s3vectors"), bucket, index)
     return store.query(embedder.embed_query(question), k=k, filter=filter)
 
 
@@ -321,9 +321,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 def documents(target: Target, prefix: str = "") -> list[Any]:
     from docpipe.registry import DocumentRegistry
 
-    registry = DocumentRegistry(
-        target.client("dynamodb"), target.name("documents_table", "--documents-table")
-    )
+    table = target.name("documents_table", "--documents-table")
+    registry = DocumentRegistry(target.client("dynamodb"), table)
     return sorted(registry.list(prefix=prefix), key=lambda r: str(getattr(r, "key", "")))
 
 
@@ -408,9 +407,9 @@ def backfill(target: Target, uri: str, *, progress: bool = True) -> int:
     if parsed.scheme != "s3" or not parsed.netloc:
         raise InvalidInputError(f"{uri!r}: expected s3://bucket/prefix")
     bucket, prefix = parsed.netloc, parsed.path.lstrip("/")
+    queue_url = target.name("queue_url", "--queue-url")
     s3 = target.client("s3")
     sqs = target.client("sqs")
-    queue_url = target.name("queue_url", "--queue-url")
     region = target.local_state.region if target.local_state else (s3.meta.region_name or "us-east-1")
     total = 0
     batch: list[dict[str, Any]] = []
@@ -489,7 +488,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 # -- parser ------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: an option given before the subcommand must not be reset by the subparser's default.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     aws = common.add_argument_group("where (as in the AWS CLI)")
     aws.add_argument("--endpoint-url", help="AWS-compatible endpoint (LocalStack, moto server)")
     aws.add_argument("--profile", help="AWS named profile")
@@ -564,6 +564,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    for name in (*COMMON_OPTIONS, *OUTPUTS):
+        if not hasattr(args, name):
+            setattr(args, name, False if name == "debug" else None)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
@@ -578,10 +581,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         kind = "error" if isinstance(exc, known) else f"unexpected {type(exc).__name__}"
         _err(f"{kind}: {exc} (run with --debug for the traceback)")
         return 1
-
-
-def _new_request_id() -> str:
-    return str(uuid.uuid4())
 
 
 if __name__ == "__main__":

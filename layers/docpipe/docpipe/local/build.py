@@ -7,6 +7,8 @@ of ``template.yaml`` with every ``Architectures`` rewritten to the host's, built
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import platform
@@ -14,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from docpipe.exceptions import ConfigError
@@ -25,6 +28,16 @@ RUNTIME_DEPS_DIR = Path(".aws-sam") / "runtime-deps"
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six")
 _STAMP = ".docpipe-build-stamp"
 _ARCH_LINE = re.compile(r"^(\s*-\s*)(x86_64|arm64)(\s*(#.*)?)$")
+
+
+@contextlib.contextmanager
+def _locked(root: Path, name: str) -> Iterator[None]:
+    """One writer per build folder across processes (``docpipe local up`` beside a test run)."""
+    folder = root / ".aws-sam"
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / name).open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def host_architecture() -> str:
@@ -119,6 +132,18 @@ def build_for_host(
     their digest), so repeated ``docpipe`` commands and tests stay fast.
     """
     root = root.resolve()
+    with _locked(root, ".build-host.lock"):
+        return _build_for_host(root, template, build_dir, architecture, force, log)
+
+
+def _build_for_host(
+    root: Path,
+    template: Path | None,
+    build_dir: Path | None,
+    architecture: str | None,
+    force: bool,
+    log: bool,
+) -> Path:
     source = template or root / "template.yaml"
     if not source.is_file():
         raise ConfigError(f"template not found: {source}")
@@ -165,10 +190,17 @@ def ensure_runtime_deps(root: Path, *, target: Path | None = None) -> Path:
     marker = out / ".installed"
     if marker.is_file():
         return out
+    with _locked(root.resolve(), ".runtime-deps.lock"):
+        if marker.is_file():  # another process installed them while this one waited
+            return out
+        _pip_install_runtime(out)
+        marker.write_text(" ".join(RUNTIME_PACKAGES))
+    return out
+
+
+def _pip_install_runtime(out: Path) -> None:
     python = find_python313()
     command = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", str(out)]
     result = subprocess.run([*command, *RUNTIME_PACKAGES], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise ConfigError(f"installing the runtime's boto3 into {out} failed: {result.stderr[-1000:]}")
-    marker.write_text(" ".join(RUNTIME_PACKAGES))
-    return out
