@@ -43,7 +43,7 @@ lint: $(STAMP) ## ruff, mypy, cfn-lint, sam validate --lint, checkov
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint --template template.yaml --region us-east-1
-	$(BIN)/checkov --quiet --compact --framework cloudformation -f template.yaml
+	$(BIN)/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
 build: $(STAMP) ## sam build (the deployable build, architectures as declared)
 	$(BIN)/sam build --template template.yaml --build-dir .aws-sam/build

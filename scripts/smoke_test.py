@@ -25,6 +25,7 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
+
 from docpipe.ids import doc_id, vector_key
 
 # Output names the template may use for each resource; the first one present wins.

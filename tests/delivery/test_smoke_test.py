@@ -15,9 +15,9 @@ from typing import Any
 
 import boto3
 import pytest
-from docpipe.ids import doc_id, vector_key
 from moto.server import ThreadedMotoServer
 
+from docpipe.ids import doc_id, vector_key
 from scripts.smoke_test import SmokeTestError, StackConfigError, main, resolve_targets, run, stack_outputs
 
 pytestmark = pytest.mark.integration

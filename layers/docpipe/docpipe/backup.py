@@ -35,6 +35,7 @@ import math
 import queue
 import re
 import sqlite3
+import sys
 import tarfile
 import tempfile
 import threading
@@ -1212,9 +1213,8 @@ class BackupService:
                             batch = []
                             for offset in range(0, len(chunk), stride):
                                 key, metadata = _validate_vector_line(keys.readline(), name)
-                                data = array("f")
-                                data.frombytes(chunk[offset : offset + stride])
-                                batch.append(VectorRecord(key=key, data=data.tolist(), metadata=metadata))
+                                data = _f32_values(chunk[offset : offset + stride])
+                                batch.append(VectorRecord(key=key, data=data, metadata=metadata))
                             on_vectors(batch)
                         _check_digest(digest, validated.members[name])
                     keys = None
@@ -1248,9 +1248,25 @@ def _append_vector(shard: _Shard, record: VectorRecord, dimension: int) -> None:
         raise BackupError(
             f"vector {record.key!r} has {len(record.data)} dimensions; the index has {dimension}"
         )
-    shard.f32 += array("f", record.data).tobytes()
+    shard.f32 += _f32_bytes(record.data)
     shard.jsonl += _json_line({"key": record.key, "metadata": record.metadata or {}})
     shard.count += 1
+
+
+def _f32_bytes(values: Iterable[float]) -> bytes:
+    """Little-endian float32, the archive's byte order on any host."""
+    data = array("f", values)
+    if sys.byteorder != "little":
+        data.byteswap()
+    return data.tobytes()
+
+
+def _f32_values(raw: bytes) -> list[float]:
+    data = array("f")
+    data.frombytes(raw)
+    if sys.byteorder != "little":
+        data.byteswap()
+    return data.tolist()
 
 
 def _json_default(value: Any) -> Any:
@@ -1270,7 +1286,7 @@ def _json_line(value: Any) -> bytes:
 
 def _digest(data: list[float], metadata: Mapping[str, Any] | None) -> bytes:
     """Per-vector fingerprint: exact float32 bytes plus canonical metadata JSON."""
-    h = hashlib.sha256(array("f", data).tobytes())
+    h = hashlib.sha256(_f32_bytes(data))
     h.update(
         json.dumps(metadata or {}, sort_keys=True, separators=(",", ":"), default=_json_default).encode()
     )

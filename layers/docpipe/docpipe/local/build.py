@@ -176,7 +176,11 @@ def _build_for_host(
         "--cache-dir",
         str(root / ".aws-sam" / "cache-host"),
     ]
-    result = subprocess.run(command, cwd=root, env=env, capture_output=not log, text=True, check=False)
+    # sam keeps dependency folders in <cwd>/.aws-sam/deps: a cwd of its own keeps this build from
+    # colliding with a concurrent deployable build (same repository, other process).
+    workdir = root / ".aws-sam" / "host-work"
+    workdir.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(command, cwd=workdir, env=env, capture_output=not log, text=True, check=False)
     if result.returncode != 0:
         tail = (result.stderr or result.stdout or "")[-2000:] if not log else ""
         raise ConfigError(f"sam build for {arch} failed (exit {result.returncode}) {tail}".strip())

@@ -30,7 +30,10 @@ def free_port(host: str = LOOPBACK) -> int:
 
 
 class LocalServer:
-    """One moto ThreadedMotoServer in this process; ``endpoint`` is what boto3 clients point at."""
+    """One moto ThreadedMotoServer in this process; ``endpoint`` is what boto3 clients point at.
+
+    moto keeps its state in process-wide backends, so run one server per process at a time.
+    """
 
     def __init__(
         self,
@@ -71,6 +74,9 @@ class LocalServer:
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         self._wait_ready()
+        # moto's backends are process-wide: a second server in this process would otherwise start
+        # with the first one's resources (tests, benchmarks). A server starts empty, or replayed.
+        self.reset()
         if self.recording is not None:
             if self.recording.exists() and self.recording.stat().st_size:
                 self.replayed_requests = sum(1 for _ in self.recording.open(encoding="utf-8"))
