@@ -183,6 +183,7 @@ class Sandbox:
             text=True,
             encoding="utf-8",
             bufsize=1,
+            start_new_session=True,  # Ctrl-C in the terminal stops the stack, which then ends sandboxes
         )
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._stderr_tail: list[str] = []
