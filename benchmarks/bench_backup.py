@@ -327,6 +327,7 @@ def _case(action: str, index: str, key: str) -> dict[str, Any]:
     from docpipe.s3 import S3Client
 
     settings = Settings(
+        stack_name="bench",
         documents_table=TABLE,
         vector_bucket=VECTOR_BUCKET,
         vector_index=index,
@@ -338,7 +339,6 @@ def _case(action: str, index: str, key: str) -> dict[str, Any]:
         s3=S3Client(aws.client("s3")),
         vectors_client=aws.client("s3vectors"),
         registry=DocumentRegistry(aws.client("dynamodb"), TABLE),
-        stack_name="bench",
     )
     baseline = _status_mib("VmRSS")
     started = time.perf_counter()

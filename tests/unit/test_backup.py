@@ -57,7 +57,6 @@ class Env:
             s3=S3Client(self.s3),
             vectors_client=self.vectors,
             registry=DocumentRegistry(self.dynamodb, TABLE),
-            stack_name="docpipe-test",
             now=self.clock,
             **kwargs,
         )
@@ -182,6 +181,7 @@ def backup_environment() -> Iterator[Env]:
         )
         settings = Settings(
             stage="test",
+            stack_name="docpipe-test",
             documents_table=TABLE,
             vector_bucket=VECTOR_BUCKET,
             vector_index=INDEX,

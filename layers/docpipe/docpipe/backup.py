@@ -578,12 +578,11 @@ class BackupService:
     """Back up, list, verify, restore and prune archives of one vector index and its registry.
 
     Args:
-        settings: names of the buckets, index and table; retention and restore limits; the
+        settings: names of the stack, buckets, index and table; retention and restore limits; the
             embedding provider and model recorded in each manifest.
         s3: S3 client for the backups bucket.
         vectors_client: boto3 ``s3vectors`` client (stores for other index names are built on it).
         registry: the document registry (DynamoDB).
-        stack_name: recorded in the manifest (which deployment wrote the backup).
         segment_count: ListVectors segments read in parallel for indexes of at least
             more than one ListVectors page (1-16).
         now: clock, injectable for retention tests.
@@ -596,7 +595,6 @@ class BackupService:
         s3: S3Client,
         vectors_client: Any,
         registry: DocumentRegistry,
-        stack_name: str = "",
         segment_count: int = DEFAULT_SEGMENT_COUNT,
         shard_max_bytes: int = SHARD_MAX_BYTES,
         part_size: int = PART_SIZE,
@@ -609,7 +607,6 @@ class BackupService:
         self._s3 = s3
         self._vectors_client = vectors_client
         self._registry = registry
-        self._stack_name = stack_name
         self._segment_count = segment_count
         self._shard_max_bytes = shard_max_bytes
         self._part_size = part_size
@@ -678,7 +675,7 @@ class BackupService:
                         "normalize": self._settings.embedding_normalize,
                     },
                     "registry": {"table": self._settings.documents_table},
-                    "stack": {"name": self._stack_name, "stage": self._settings.stage},
+                    "stack": {"name": self._settings.stack_name, "stage": self._settings.stage},
                     "counts": {"vectors": vector_count, "documents": document_count},
                     "members": members,
                 }

@@ -12,6 +12,7 @@ from docpipe.exceptions import ConfigError
 
 # Environment variable names. Nothing else in the package reads os.environ for settings.
 STAGE = "STAGE"
+STACK_NAME = "STACK_NAME"
 DOCUMENTS_BUCKET = "DOCUMENTS_BUCKET"
 DOCUMENTS_TABLE = "DOCUMENTS_TABLE"
 VECTOR_BUCKET = "VECTOR_BUCKET"
@@ -49,6 +50,7 @@ class Settings:
     """What a function needs to know, read once at cold start and never mutated."""
 
     stage: str = "dev"
+    stack_name: str = ""
     documents_bucket: str = ""
     documents_table: str = ""
     vector_bucket: str = ""
@@ -106,6 +108,7 @@ class Settings:
 
 _ENV_BY_FIELD: dict[str, str] = {
     "stage": STAGE,
+    "stack_name": STACK_NAME,
     "documents_bucket": DOCUMENTS_BUCKET,
     "documents_table": DOCUMENTS_TABLE,
     "vector_bucket": VECTOR_BUCKET,
