@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+
 from docpipe import aws
 from docpipe.exceptions import (
     AccessDeniedError,

@@ -6,6 +6,7 @@ import dataclasses
 import re
 
 import pytest
+
 from docpipe import config
 from docpipe.config import ENV_VARS, Settings
 from docpipe.exceptions import ConfigError

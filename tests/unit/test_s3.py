@@ -21,6 +21,8 @@ from botocore.compat import HTTPHeaders
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from moto import mock_aws
+
 from docpipe import aws
 from docpipe.exceptions import (
     AccessDeniedError,
@@ -31,7 +33,6 @@ from docpipe.exceptions import (
     ThrottledError,
 )
 from docpipe.s3 import MiB, ObjectInfo, S3Client, validate_bucket_name, validate_key
-from moto import mock_aws
 
 BUCKET = "docpipe-documents-test"
 KEY = "reports/2024 Q1+final ü.pdf"

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from moto import mock_aws
+
 from docpipe import aws
 from docpipe.exceptions import (
     AccessDeniedError,
@@ -22,7 +24,6 @@ from docpipe.exceptions import (
     TransientAWSError,
 )
 from docpipe.secrets import SecretsClient
-from moto import mock_aws
 
 NAME = "docpipe/test/db"
 PASSWORD = "hunter2-S3KR1T-value"

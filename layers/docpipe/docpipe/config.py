@@ -159,9 +159,8 @@ def _validate(s: Settings) -> None:
     if not _STAGE_PATTERN.match(s.stage):
         raise ConfigError(f"{STAGE}={s.stage!r} is invalid; allowed: 1-32 of a-z, 0-9 and '-'")
     if s.embedding_provider not in EMBEDDING_PROVIDERS:
-        raise ConfigError(
-            f"{EMBEDDING_PROVIDER}={s.embedding_provider!r} is invalid; allowed: {', '.join(EMBEDDING_PROVIDERS)}"
-        )
+        allowed = ", ".join(EMBEDDING_PROVIDERS)
+        raise ConfigError(f"{EMBEDDING_PROVIDER}={s.embedding_provider!r} is invalid; allowed: {allowed}")
     dims = DIMENSIONS_BY_PROVIDER[s.embedding_provider]
     if s.embedding_dimension not in dims:
         raise ConfigError(

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
+
 from docpipe import aws
 from docpipe.exceptions import (
     AccessDeniedError,
