@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -77,12 +78,20 @@ class Pipeline:
     s3: Any
     app: ModuleType | None = None
     embedder: CountingEmbedder | None = None
+    streams: dict[logging.StreamHandler[Any], Any] = field(default_factory=dict)
 
     def start(self, **env: str) -> ModuleType:
         """Cold-start the handler with the template's environment plus ``env``."""
         for key, value in env.items():
             self.monkeypatch.setenv(key, value)
         self.app = import_handler()
+        # Powertools keeps the "docpipe" logger's first handler, with the sys.stdout of the test
+        # that created it (closed by now, maybe); point it at this test's, so capsys sees the JSON
+        # log lines. Assigned, not setStream(): that would flush the old, closed stream first.
+        handler = self.app.logger.registered_handler
+        if isinstance(handler, logging.StreamHandler):
+            self.streams.setdefault(handler, handler.stream)  # put back by the fixture
+            handler.stream = sys.stdout
         self.embedder = CountingEmbedder(self.app.service.embedder)
         self.app.service.embedder = self.embedder
         return self.app
@@ -200,7 +209,11 @@ def pipeline(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
                 monkeypatch.delenv(key, raising=False)
             else:
                 monkeypatch.setenv(key, value)
-        yield Pipeline(names=names, monkeypatch=monkeypatch, s3=boto3.client("s3", region_name="us-east-1"))
+        s3 = boto3.client("s3", region_name="us-east-1")
+        pipeline = Pipeline(names=names, monkeypatch=monkeypatch, s3=s3)
+        yield pipeline
+        for handler, stream in pipeline.streams.items():
+            handler.stream = stream
 
 
 @pytest.fixture

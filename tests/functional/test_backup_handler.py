@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from docpipe.exceptions import InvalidInputError
+from docpipe.exceptions import ConfigError, InvalidInputError
 from docpipe.vectorstore import S3VectorStore
 from tests.conftest import ROOT, load_event
 from tests.functional.conftest import LambdaContext, Pipeline
@@ -20,11 +20,14 @@ HANDLER_PATH = ROOT / "functions" / "backup" / "app.py"
 PDFS = ("pdfkit.pdf", "reportlab-overlay.pdf")
 
 
-def cold_start(pipeline: Pipeline) -> ModuleType:
-    """Import functions/backup/app.py fresh with BackupFunction's environment from template.yaml."""
-    for key, value in pipeline.names.env("BackupFunction").items():
+def cold_start(pipeline: Pipeline, *, without: str | None = None, **env: str) -> ModuleType:
+    """Import functions/backup/app.py fresh with BackupFunction's environment from template.yaml,
+    plus ``env`` and minus the variable ``without``."""
+    for key, value in {**pipeline.names.env("BackupFunction"), **env}.items():
         if value:
             pipeline.monkeypatch.setenv(key, value)
+    if without is not None:
+        pipeline.monkeypatch.delenv(without, raising=False)
     name = "backup_app_under_test"
     sys.modules.pop(name, None)
     spec = importlib.util.spec_from_file_location(name, HANDLER_PATH)
@@ -106,3 +109,61 @@ def test_unknown_action_is_a_clear_error(pipeline: Pipeline) -> None:
 
     with pytest.raises(InvalidInputError, match="unknown action 'snapshot'; expected one of backup, list"):
         app.handler({"action": "snapshot"}, LambdaContext())
+
+
+def registry_state(pipeline: Pipeline) -> list[dict[str, Any]]:
+    return sorted(pipeline.registry.scan_items(), key=lambda i: i["doc_id"])
+
+
+def test_restore_event_into_a_new_index_leaves_the_live_registry_unchanged(indexed: Pipeline) -> None:
+    # Given a backup, then a registry that moved on (one document added since)
+    app = cold_start(indexed)
+    app.handler(load_event("schedule_backup"), LambdaContext())
+    indexed.registry.put_items([{"doc_id": "f" * 32, "state": "indexed", "key": "docs/later.pdf"}])
+    items = registry_state(indexed)
+    event = {k: v for k, v in load_event("backup_restore").items() if k != "restore_registry"}
+    # When the backup is restored beside the live index without saying anything about the registry
+    restored = app.handler(event, LambdaContext())
+    # Then the copy is made and the live registry is left as it was
+    assert restored["created_index"] and restored["vectors_restored"] > 0
+    assert not restored["registry_restored"] and restored["documents_restored"] == 0
+    assert registry_state(indexed) == items
+
+
+def test_restore_registry_given_as_the_string_false_is_honoured(indexed: Pipeline) -> None:
+    app = cold_start(indexed)
+    app.handler(load_event("schedule_backup"), LambdaContext())
+    indexed.registry.delete_all()
+
+    restored = app.handler(
+        {"action": "restore", "mode": "replace", "restore_registry": "false"}, LambdaContext()
+    )
+
+    assert not restored["registry_restored"] and restored["vectors_restored"] > 0
+    assert registry_state(indexed) == []
+
+
+@pytest.mark.parametrize("value", ["no", 0, "", [False]], ids=["no", "zero", "empty", "list"])
+def test_a_restore_flag_that_is_not_a_boolean_is_rejected_before_anything_is_written(
+    indexed: Pipeline, value: Any
+) -> None:
+    app = cold_start(indexed)
+    app.handler(load_event("schedule_backup"), LambdaContext())
+    vectors, items = snapshot(indexed.store), registry_state(indexed)
+
+    with pytest.raises(InvalidInputError, match="restore_registry must be true or false"):
+        app.handler({"action": "restore", "mode": "replace", "restore_registry": value}, LambdaContext())
+
+    assert snapshot(indexed.store) == vectors and registry_state(indexed) == items
+
+
+@pytest.mark.parametrize("variable", ["DOCUMENTS_TABLE", "BACKUPS_BUCKET", "VECTOR_BUCKET", "VECTOR_INDEX"])
+def test_cold_start_without_a_required_setting_names_the_variable(pipeline: Pipeline, variable: str) -> None:
+    with pytest.raises(ConfigError, match=f"{variable} is required"):
+        cold_start(pipeline, without=variable)
+
+
+def test_cold_start_passes_the_configured_segment_count_to_the_service(pipeline: Pipeline) -> None:
+    app = cold_start(pipeline, BACKUP_SEGMENT_COUNT="5")
+
+    assert app.service.segment_count == 5

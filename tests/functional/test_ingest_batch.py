@@ -8,7 +8,7 @@ from urllib.parse import quote_plus
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from docpipe.exceptions import ConfigError, ThrottledError
+from docpipe.exceptions import ConfigError, IndexMismatchError, ThrottledError
 from tests.conftest import load_event
 from tests.functional.conftest import Pipeline, import_handler, s3_notification, sqs_batch
 
@@ -119,7 +119,10 @@ def test_index_of_another_dimension_fails_every_record_clearly(pipeline: Pipelin
     pipeline.upload("docs/a.txt", b"text")
 
     # Every record fails, so Powertools fails the whole invocation: SQS retries, then dead-letters.
-    with pytest.raises(BatchProcessingError, match="All records failed"):
+    with pytest.raises(BatchProcessingError, match="All records failed") as caught:
         pipeline.invoke(sqs_batch(s3_notification("docs/a.txt", sequencer="01")))
 
+    [(_, error, _)] = caught.value.child_exceptions
+    assert isinstance(error, IndexMismatchError)
+    assert "has dimension 256 but offline embeddings produces 128" in str(error)
     assert pipeline.record("docs/a.txt") is None

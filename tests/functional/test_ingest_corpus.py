@@ -80,3 +80,34 @@ def test_encrypted_pdf_is_indexed_when_its_password_is_configured(
     other = pipeline.record(f"docs/open/{ENCRYPTED}")
     assert other is not None and (other.state, other.reason) == ("skipped", "encrypted")
     assert "openpassword" not in capsys.readouterr().out + caplog.text
+
+
+def test_encrypted_pdf_is_indexed_after_its_password_rotates_within_the_cache_ttl(
+    pipeline: Pipeline, pdf_corpus: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a cached password that the PDFs no longer open with (read by the first document)...
+    retired, current = "retired-pass-1234", "openpassword"
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    secrets.create_secret(Name=PASSWORD_SECRET, SecretString=json.dumps({"docs/locked/": retired}))
+    pipeline.start(PDF_PASSWORDS_SECRET_ID=PASSWORD_SECRET)
+    first, second = f"docs/locked/{ENCRYPTED}", f"docs/locked/again-{ENCRYPTED}"
+    for key in (first, second):
+        pipeline.upload(key, (pdf_corpus / ENCRYPTED).read_bytes())
+    assert pipeline.invoke(sqs_batch(s3_notification(quote_plus(first), sequencer="01"))) == {
+        "batchItemFailures": []
+    }
+    skipped = pipeline.record(first)
+    assert skipped is not None and (skipped.state, skipped.reason) == ("skipped", "encrypted")
+    # ...when the secret is rotated (the 300 s cache still holds the retired value)
+    secrets.put_secret_value(SecretId=PASSWORD_SECRET, SecretString=json.dumps({"docs/locked/": current}))
+
+    response = pipeline.invoke(sqs_batch(s3_notification(quote_plus(second), sequencer="01")))
+
+    # then the rejected password makes one refetch, and the document is indexed with the new one
+    assert response == {"batchItemFailures": []}
+    record = pipeline.record(second)
+    assert record is not None and (record.state, record.pages) == ("indexed", 1)
+    assert pipeline.vectors(second)
+    output = capsys.readouterr()
+    seen = output.out + output.err + caplog.text
+    assert retired not in seen and current not in seen

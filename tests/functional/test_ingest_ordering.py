@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote_plus
 
+import pytest
+
+from docpipe import parsers
 from tests.conftest import load_event
 from tests.functional.conftest import Pipeline, s3_notification, sqs_batch
 
@@ -38,19 +42,52 @@ def test_reupload_with_fewer_chunks_leaves_no_stale_vectors(pipeline: Pipeline) 
     assert pipeline.record(KEY).chunk_count == len(vectors)  # type: ignore[union-attr]
 
 
+def count_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Wrap docpipe.parsers.parse_document (the service imports it per call): the keys it parsed."""
+    parsed: list[str] = []
+    real = parsers.parse_document
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        parsed.append(kwargs.get("key", ""))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(parsers, "parse_document", counting)
+    return parsed
+
+
 def test_identical_reupload_skips_parsing_and_embedding(pipeline: Pipeline) -> None:
+    parsed = count_parses(pipeline.monkeypatch)
     pipeline.upload(KEY, paragraphs(10))
     pipeline.invoke(put("0065A1B2C3D4E50001"))
     assert pipeline.embedder is not None
     calls = pipeline.embedder.calls
+    assert parsed == [KEY]
     pipeline.upload(KEY, paragraphs(10))
 
     response = pipeline.invoke(put("0065A1B2C3D4E50002"))
 
     assert response == {"batchItemFailures": []}
-    assert pipeline.embedder.calls == calls  # no embedding for identical bytes
+    assert parsed == [KEY]  # not parsed again
+    assert pipeline.embedder.calls == calls  # nor embedded
     record = pipeline.record(KEY)
     assert record is not None and record.state == "indexed" and record.sequencer == "0065A1B2C3D4E50002"
+
+
+def test_identical_reupload_points_the_vectors_at_the_new_object_version(pipeline: Pipeline) -> None:
+    pipeline.upload(KEY, paragraphs(10))
+    pipeline.invoke(put("0065A1B2C3D4E50001"))
+    before = pipeline.vectors(KEY)
+    pipeline.upload(KEY, paragraphs(10))
+    current = pipeline.s3.head_object(Bucket=pipeline.names.documents_bucket, Key=KEY)["VersionId"]
+
+    pipeline.invoke(put("0065A1B2C3D4E50002"))
+
+    after = pipeline.vectors(KEY)
+    assert {v.metadata["version"] for v in before} != {current}
+    assert {v.metadata["version"] for v in after} == {current}
+    assert [(v.key, v.data, v.metadata["text"]) for v in after] == [
+        (v.key, v.data, v.metadata["text"]) for v in before
+    ]
 
 
 def test_duplicate_delivery_changes_nothing(pipeline: Pipeline) -> None:

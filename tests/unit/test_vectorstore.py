@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ParamValidationError
 from moto import mock_aws
 
 from docpipe.exceptions import IndexMismatchError, InvalidInputError, NotFoundError, ThrottledError
@@ -296,3 +298,153 @@ def test_package_exports_resolve_lazily() -> None:
 
     assert docpipe.__all__ == sorted(docpipe._EXPORTS)
     assert docpipe.S3VectorStore is S3VectorStore
+
+
+def report_metadata_configuration(client: Any, non_filterable_keys: list[str] | None) -> None:
+    """Make moto's GetIndex answer what AWS's does: ``creationTime`` and, if declared, the keys.
+
+    moto 5.2 accepts ``metadataConfiguration`` on CreateIndex but drops it (and ``creationTime``)
+    from GetIndex.
+    """
+
+    def complete(parsed: dict[str, Any], **_: Any) -> None:
+        index = parsed.get("index")
+        if index is not None:
+            index.setdefault("creationTime", "2026-01-01T00:00:00Z")
+            if non_filterable_keys is not None:
+                index["metadataConfiguration"] = {"nonFilterableMetadataKeys": non_filterable_keys}
+
+    client.meta.events.register("after-call.s3vectors.GetIndex", complete)
+
+
+def test_index_without_text_declared_non_filterable_is_named_with_the_missing_key(s3vectors: Any) -> None:
+    report_metadata_configuration(s3vectors, ["source_uri"])
+    store = S3VectorStore(s3vectors, BUCKET, "filterable-text")
+    store.create_index(3, non_filterable_keys=("source_uri",))
+
+    with pytest.raises(IndexMismatchError, match=r"s3vectors://.*/filterable-text does not declare .*text"):
+        store.check_non_filterable(("text",))
+
+
+def test_index_created_without_metadata_configuration_fails_the_check(s3vectors: Any) -> None:
+    report_metadata_configuration(s3vectors, None)  # AWS omits the member when nothing was declared
+    store = S3VectorStore(s3vectors, BUCKET, "no-config")
+    store.create_index(3, non_filterable_keys=())
+
+    with pytest.raises(IndexMismatchError, match=r"no-config does not declare .*text.*it declares: none"):
+        store.check_non_filterable(("text",))
+
+
+def test_index_declaring_the_required_keys_passes_the_check_and_reports_them(s3vectors: Any) -> None:
+    report_metadata_configuration(s3vectors, list(NON_FILTERABLE_METADATA_KEYS))
+    store = make_store(s3vectors)
+
+    info = store.check_non_filterable(("text",))
+
+    assert info.non_filterable_keys == NON_FILTERABLE_METADATA_KEYS
+    assert info.reports_metadata_configuration
+
+
+def test_an_endpoint_that_does_not_report_the_configuration_is_not_failed(s3vectors: Any) -> None:
+    store = make_store(s3vectors)  # plain moto: no metadataConfiguration, no creationTime
+
+    info = store.check_non_filterable(("text",))
+
+    assert not info.reports_metadata_configuration
+
+
+# -- the fast PutVectors body: what goes on the wire, captured before it is sent -------------------
+
+FAST_METADATA: list[dict[str, Any]] = [
+    {"text": "Übersicht — naïve café, 日本語 ✓", "tags": ["α", "b"], "draft": True, "n": 3},
+    {"text": "plain", "nested": {"a": {"b": [1, 2.5, "ü"]}}, "ok": False, "ratio": 0.125},
+    {"text": "", "empty_list": [], "source_uri": "s3://docpipe-documents/docs/Grüße.pdf"},
+]
+
+
+class Wire:
+    """A real s3vectors client (fake credentials) whose PutVectors requests never leave the process.
+
+    A ``before-send`` handler records each request body and answers PutVectors' empty 200;
+    ``serialised`` records what botocore's serialiser produced, before the store's body swap.
+    """
+
+    def __init__(self) -> None:
+        from botocore.awsrequest import AWSResponse
+
+        self.client = boto3.client(
+            "s3vectors",
+            region_name="us-east-1",
+            aws_access_key_id="fake",
+            aws_secret_access_key="fake",
+            aws_session_token="fake",
+        )
+        self.sent: list[bytes] = []
+        self.serialised: list[bytes] = []
+
+        def answer(request: Any, **_: Any) -> Any:
+            body = request.body
+            self.sent.append(body if isinstance(body, bytes) else body.read())
+            response = AWSResponse(request.url, 200, {"Content-Type": "application/json"}, None)
+            response._content = b"{}"
+            return response
+
+        def before_swap(params: dict[str, Any], **_: Any) -> None:
+            self.serialised.append(params["body"])
+
+        self.client.meta.events.register("before-send.s3vectors.PutVectors", answer)
+        self.client.meta.events.register_first("before-call.s3vectors.PutVectors", before_swap)
+
+    def botocore_body(self, vectors: list[dict[str, Any]]) -> bytes:
+        """What botocore alone sends for ``vectors`` (a fresh client the store never saw)."""
+        reference = Wire()
+        reference.client.put_vectors(vectorBucketName=BUCKET, indexName=INDEX, vectors=vectors)
+        return reference.sent[0]
+
+
+def fast_records(data: list[list[float]]) -> list[VectorRecord]:
+    return [VectorRecord(f"doc#{i}", d, FAST_METADATA[i % 3]) for i, d in enumerate(data)]
+
+
+def plain_payload(batch: list[VectorRecord]) -> list[dict[str, Any]]:
+    return [{"key": r.key, "data": {"float32": r.data}, "metadata": r.metadata} for r in batch]
+
+
+def test_fast_put_body_is_byte_for_byte_what_botocore_would_send() -> None:
+    wire = Wire()
+    store = S3VectorStore(wire.client, BUCKET, INDEX)
+    batch = fast_records([[0.1, -2.5e-08, 3.0], [1.0, 0.0, -1.0], [1 / 3, 2.0, 1e30], [0.5, 0.25, 0.125]])
+
+    assert store.put(batch) == 4
+
+    assert wire.sent == [wire.botocore_body(plain_payload(batch))]
+    assert b"\\u00dcbersicht" in wire.sent[0]  # non-ASCII escaped, as botocore's json.dumps does
+    # botocore itself serialised one vector only: the fast path, not a coincidence, built the body.
+    assert len(json.loads(wire.serialised[0])["vectors"]) == 1
+
+
+def test_a_nan_sends_the_put_through_botocores_own_serialiser() -> None:
+    wire = Wire()
+    store = S3VectorStore(wire.client, BUCKET, INDEX)
+    batch = fast_records([[0.1, 0.2, 0.3], [math.nan, 1.0, 2.0]])
+
+    store.put(batch)
+
+    assert wire.sent == [wire.botocore_body(plain_payload(batch))]
+    assert b'"NaN"' in wire.sent[0]  # botocore's spelling; json.dumps would have written a bare NaN
+    assert len(json.loads(wire.serialised[0])["vectors"]) == 2
+
+
+def test_other_callers_of_the_same_client_keep_botocores_validation_and_body() -> None:
+    wire = Wire()
+    S3VectorStore(wire.client, BUCKET, INDEX)  # installs the fast path on wire.client
+    vectors = plain_payload(fast_records([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]))
+
+    wire.client.put_vectors(vectorBucketName=BUCKET, indexName=INDEX, vectors=vectors)
+    with pytest.raises(ParamValidationError, match="vectors\\[1\\]"):
+        wire.client.put_vectors(
+            vectorBucketName=BUCKET, indexName=INDEX, vectors=[vectors[0], {"key": "no-data"}]
+        )
+
+    assert wire.sent == [wire.botocore_body(vectors)]
+    assert len(json.loads(wire.serialised[0])["vectors"]) == 2

@@ -211,6 +211,8 @@ class IngestService:
                 and previous.content_hash == content_hash
                 and previous.sidecar_hash == sidecar_hash
             ):
+                with self._segment("write"):
+                    self._restamp_version(document_id, previous.chunk_count, _version_of(info))
                 self.registry.mark_unchanged(document_id, decision.token, previous)
                 self._metrics.add_metric(name="DocumentsUnchanged", unit=MetricUnit.Count, value=1)
                 return Outcome(
@@ -224,7 +226,7 @@ class IngestService:
             "doc_id": document_id,
             "bucket": bucket,
             "key": key,
-            "version": info.version_id or (info.etag or "").strip('"'),
+            "version": _version_of(info),
             "content_hash": content_hash,
             "content_type": parsed.content_type,
             "ingested_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -237,6 +239,13 @@ class IngestService:
         from docpipe.chunking import check_metadata_limits, chunk_document
         from docpipe.vectorstore import NON_FILTERABLE_METADATA_KEYS, VectorRecord
 
+        # What the index really declares (GetIndex, cached by the store), not what we meant it
+        # to; an emulator that does not report it is assumed to match the template.
+        info = self.store.describe()
+        non_filterable = (
+            info.non_filterable_keys if info.reports_metadata_configuration else NON_FILTERABLE_METADATA_KEYS
+        )
+
         with self._segment("chunk"):
             chunks = chunk_document(
                 parsed,
@@ -247,13 +256,16 @@ class IngestService:
             if not chunks:
                 raise EmptyTextError(f"s3://{bucket}/{key}: no chunks")
             for chunk in chunks:
-                check_metadata_limits(chunk.metadata, NON_FILTERABLE_METADATA_KEYS)
+                check_metadata_limits(chunk.metadata, non_filterable)
         with self._segment("embed"):
             vectors = self.embedder.embed_documents([chunk.text for chunk in chunks])
         if len(vectors) != len(chunks):
             raise RuntimeError(f"embedder returned {len(vectors)} vectors for {len(chunks)} chunks")
         with self._segment("write"):
-            self.registry.note_chunks(document_id, decision.token, len(chunks))
+            if previous is None or previous.max_chunk_count < len(chunks):
+                # Otherwise the registry already covers every key written below (and would
+                # refuse the update anyway): one DynamoDB round trip saved on re-indexing.
+                self.registry.note_chunks(document_id, decision.token, len(chunks))
             self.store.put(
                 VectorRecord(vector_key(document_id, c.chunk_no), v, c.metadata)
                 for c, v in zip(chunks, vectors, strict=True)
@@ -278,6 +290,20 @@ class IngestService:
         self._metrics.add_metric(name="IngestSeconds", unit=MetricUnit.Seconds, value=seconds)
         return Outcome(document_id, bucket, key, "indexed", None, len(chunks), parsed.page_count, seconds)
 
+    def _restamp_version(self, document_id: str, chunk_count: int, version: str) -> None:
+        """Point an unchanged document's vectors at the object version that is now current.
+
+        Identical bytes need no new embeddings, but the version the vectors name becomes
+        noncurrent (and the bucket's lifecycle expires noncurrent versions): a citation by
+        version must name one that exists. GetVectors + PutVectors, no parsing or embedding.
+        """
+        from docpipe.vectorstore import VectorRecord
+
+        stored = self.store.get(vector_key(document_id, n) for n in range(chunk_count))
+        stale = [r for r in stored if r.metadata.get("version") != version]
+        if stale:
+            self.store.put(VectorRecord(r.key, r.data, {**r.metadata, "version": version}) for r in stale)
+
     def _parse(self, body: IO[bytes], key: str) -> Any:
         from docpipe.parsers import parse_document
 
@@ -288,13 +314,25 @@ class IngestService:
             password = self._password_for(key)
             if password is None:
                 raise
-            body.seek(0)
+        body.seek(0)
+        try:
             return parse_document(body, key=key, pdf_engine=engine, password=password)
+        except EncryptedDocumentError:
+            # The cached password may predate a rotation: refetch once, retry once if it changed.
+            # A second rejection (or an unchanged password) is the `encrypted` skip.
+            fresh = self._password_for(key, rejected=True)
+            if fresh is None or fresh == password:
+                raise
+        body.seek(0)
+        return parse_document(body, key=key, pdf_engine=engine, password=fresh)
 
-    def _password_for(self, key: str) -> str | None:
+    def _password_for(self, key: str, *, rejected: bool = False) -> str | None:
+        """The configured password for ``key``; ``rejected``: the cached one failed, ask Secrets Manager."""
         secret_id = self.settings.pdf_passwords_secret_id
         if not secret_id or self.secrets is None:
             return None
+        if rejected:
+            self.secrets.on_auth_failure(secret_id)
         password: str | None = self.secrets.pdf_password_for(key, secret_id)
         return password
 
@@ -380,6 +418,13 @@ class IngestService:
         # with a vague validation error.
         if not self._index_checked:
             self.store.check_dimension(self.embedder.dimension, what=f"{self.embedder.provider} embeddings")
+            # Chunk text in a filterable key would break the 2 KB filterable limit on every chunk.
+            info = self.store.check_non_filterable(("text",))
+            if not info.reports_metadata_configuration:
+                logger.warning(
+                    "the vector index does not report its non-filterable keys; assuming the template's",
+                    extra={"index": self.store.uri},
+                )
             self._index_checked = True
 
     def _segment(self, name: str) -> AbstractContextManager[Any]:
@@ -401,6 +446,11 @@ def _vector_slots(record: DocumentRecord | None) -> int:
     if record is None:
         return 0
     return max(record.chunk_count, record.max_chunk_count)
+
+
+def _version_of(info: Any) -> str:
+    """The S3 version id, or the ETag where the bucket is not versioned."""
+    return str(info.version_id or (info.etag or "").strip('"'))
 
 
 def _hash_file(body: IO[bytes]) -> str:
