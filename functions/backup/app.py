@@ -17,13 +17,17 @@ from docpipe.s3 import S3Client
 logger = Logger()
 tracer = Tracer()
 settings = Settings.from_env()
+# Fail the cold start naming the variable, not the first invocation with an opaque AWS error.
+settings.require("documents_table", "backups_bucket", "vector_bucket", "vector_index")
 service = BackupService(
     settings,
     s3=S3Client(aws.client("s3")),
     vectors_client=aws.client("s3vectors"),
     registry=DocumentRegistry(aws.client("dynamodb"), settings.documents_table),
+    segment_count=settings.backup_segment_count,
 )
 ACTIONS = ("backup", "list", "verify", "restore", "prune")
+_FLAG_STRINGS = {"true": True, "false": False}
 
 
 def _action(event: dict[str, Any]) -> str:
@@ -34,6 +38,16 @@ def _action(event: dict[str, Any]) -> str:
     if action not in ACTIONS:
         raise InvalidInputError(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
     return str(action)
+
+
+def _flag(event: dict[str, Any], name: str) -> bool | None:
+    """A boolean field: JSON true/false or the strings "true"/"false" (``bool("false")`` is True)."""
+    value = event.get(name)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _FLAG_STRINGS:
+        return _FLAG_STRINGS[value.strip().lower()]
+    raise InvalidInputError(f"{name} must be true or false, not {str(value)[:40]!r}")
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -47,13 +61,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     elif action == "list":
         result = {"backups": [b.to_dict() for b in service.list_backups(event.get("index"))]}
     elif action == "verify":
-        result = service.verify(backup, compare_live=bool(event.get("compare_live", False))).to_dict()
+        result = service.verify(backup, compare_live=bool(_flag(event, "compare_live"))).to_dict()
     elif action == "restore":
         result = service.restore(
             backup,
             target_index=event.get("target_index"),
             mode=str(event.get("mode", "replace")),
-            restore_registry=bool(event.get("restore_registry", True)),
+            # None: the service restores the registry only when the target is the live index.
+            restore_registry=_flag(event, "restore_registry"),
         ).to_dict()
     else:
         result = service.prune(event.get("index")).to_dict()

@@ -17,7 +17,7 @@ from moto import mock_aws
 from docpipe import backup as backup_module
 from docpipe.backup import BackupService
 from docpipe.config import Settings
-from docpipe.exceptions import AWSError, IndexMismatchError, NotFoundError
+from docpipe.exceptions import AWSError, BackupError, IndexMismatchError, NotFoundError
 from docpipe.registry import DocumentRegistry
 from docpipe.s3 import S3Client
 from docpipe.vectorstore import S3VectorStore
@@ -332,6 +332,69 @@ def test_restore_can_leave_the_registry_untouched(seeded: Env) -> None:
 
     assert report.documents_restored == 0 and not report.registry_restored
     assert registry_state(seeded) == items
+
+
+def test_restore_into_a_new_index_leaves_the_live_registry_unchanged_by_default(seeded: Env) -> None:
+    # Given a backup, then a registry that moved on
+    service = seeded.service()
+    service.backup()
+    seed_registry(seeded, 45)
+    items = registry_state(seeded)
+    # When the backup is restored beside the live index, in replace mode, saying nothing else
+    report = service.restore("latest", target_index="side-copy", mode="replace")
+    # Then the copy holds the vectors and the live registry is exactly as it was
+    assert report.vectors_restored == 1_234 and not report.registry_restored
+    assert report.documents_restored == 0
+    assert registry_state(seeded) == items
+
+
+def test_restore_into_the_live_index_restores_the_registry_by_default(seeded: Env) -> None:
+    service = seeded.service()
+    service.backup()
+    items = registry_state(seeded)
+    seed_registry(seeded, 45)
+
+    report = service.restore("latest", target_index=INDEX, mode="replace")
+
+    assert report.registry_restored and report.documents_restored == 40
+    assert registry_state(seeded) == items
+
+
+def test_restore_into_a_new_index_restores_the_registry_when_asked(seeded: Env) -> None:
+    service = seeded.service()
+    service.backup()
+    items = registry_state(seeded)
+    seed_registry(seeded, 45)
+
+    report = service.restore("latest", target_index="side-copy", restore_registry=True)
+
+    assert report.registry_restored and registry_state(seeded) == items
+
+
+def test_a_restore_failing_after_spooling_a_shards_keys_closes_the_spool(
+    seeded: Env, monkeypatch: Any
+) -> None:
+    # Given a backup whose keys member no longer matches on the writing pass (the object changed)
+    service = seeded.service(shard_max_bytes=4096)
+    service.backup()
+    spools: list[Any] = []
+    real_spool = backup_module.tempfile.SpooledTemporaryFile
+
+    def tracked(*args: Any, **kwargs: Any) -> Any:
+        spool = real_spool(*args, **kwargs)
+        spools.append(spool)
+        return spool
+
+    def changed(_: Any, fact: Any) -> None:
+        raise BackupError(f"member {fact.name!r} changed between the validation and the restore pass")
+
+    monkeypatch.setattr(backup_module.tempfile, "SpooledTemporaryFile", tracked)
+    monkeypatch.setattr(backup_module, "_check_digest", changed)
+    # When the restore stops right after spooling the first shard's keys
+    with pytest.raises(BackupError, match="changed between"):
+        service.restore("latest", target_index="side-copy")
+    # Then the spool it opened is closed, not left to the garbage collector
+    assert spools and all(spool.closed for spool in spools)
 
 
 def test_backup_of_a_missing_index_fails_without_leaving_anything(env: Env) -> None:

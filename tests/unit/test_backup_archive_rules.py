@@ -176,6 +176,10 @@ def case_dimension(m: list[Member], man: dict[str, Any]) -> bytes:
     return pack(m, {**man, "index": {**man["index"], "dimension": 16}})
 
 
+def case_index_name(m: list[Member], man: dict[str, Any]) -> bytes:
+    return pack(m, {**man, "index": {**man["index"], "name": "../../other-bucket/index/x"}})
+
+
 def case_nan(m: list[Member], man: dict[str, Any]) -> bytes:
     data = struct.pack("<f", math.nan) + data_of(m, F32)[4:]
     fix(man, F32, data)
@@ -260,6 +264,7 @@ CASES: list[Any] = [
     pytest.param(case_checksum, "checksum_mismatch", F32, id="checksum"),
     pytest.param(case_format_version, "unknown_format_version", "manifest.json", id="format-version"),
     pytest.param(case_dimension, "dimension_mismatch", F32, id="dimension"),
+    pytest.param(case_index_name, "invalid_manifest", "manifest.json", id="index-name"),
     pytest.param(case_nan, "non_finite_vector", F32, id="nan"),
     pytest.param(case_bad_json, "invalid_record", KEYS, id="bad-json-line"),
     pytest.param(case_no_manifest, "missing_manifest", "manifest.json", id="no-manifest"),
@@ -311,14 +316,28 @@ def test_malicious_archive_is_rejected_before_anything_is_written(
 def test_archive_over_the_restore_size_cap_is_rejected(original: tuple[Env, str]) -> None:
     env, key = original
     settings = env.settings.with_overrides(backup_max_restore_bytes=20_000)
-    vectors = vector_state(env)
+    vectors, items = vector_state(env), registry_state(env)
 
     with pytest.raises(ArchiveRejectedError) as caught:
-        env.service(settings=settings).restore(key, target_index="never-created")
+        env.service(settings=settings).restore(
+            key, target_index="never-created", mode="replace", restore_registry=True
+        )
 
     assert caught.value.rule == "total_size"
     assert caught.value.member is not None and caught.value.member.startswith("vectors/")
     assert "never-created" not in index_names(env) and vector_state(env) == vectors
+    assert registry_state(env) == items
+
+
+def test_manifest_naming_an_invalid_index_is_rejected_with_the_name_rule(original: tuple[Env, str]) -> None:
+    env, genuine = original
+    members, manifest = read_members(env, genuine)
+    key = upload_crafted(env, genuine, case_index_name(members, manifest))
+
+    report = env.service().verify(key, compare_live=True)
+
+    assert not report.ok and report.rule == "invalid_manifest" and not report.live_compared
+    assert report.problem is not None and "index name '../../other-bucket/index/x'" in report.problem
 
 
 def test_a_genuine_archive_passes_every_rule(original: tuple[Env, str]) -> None:
@@ -326,6 +345,6 @@ def test_a_genuine_archive_passes_every_rule(original: tuple[Env, str]) -> None:
     members, manifest = read_members(env, key)
     rebuilt = upload_crafted(env, key, pack(members, manifest))
 
-    report = env.service().restore(rebuilt, target_index="rebuilt")
+    report = env.service().restore(rebuilt, target_index="rebuilt", restore_registry=True)
 
     assert report.vectors_restored == 1_234 and report.documents_restored == 40

@@ -536,6 +536,10 @@ def _validate_manifest(manifest: Any) -> dict[str, Any]:
     index = manifest.get("index")
     if not isinstance(index, dict):
         raise bad("no index section")
+    name = index.get("name")
+    # verify with compare_live opens the index the manifest names: only a well-formed name may.
+    if not isinstance(name, str) or not _INDEX_NAME.match(name):
+        raise bad(f"index name {name!r:.80} is not a valid index name (3-63 of a-z, 0-9, '.', '-')")
     dimension = index.get("dimension")
     if not isinstance(dimension, int) or isinstance(dimension, bool) or not 1 <= dimension <= 4096:
         raise bad(f"dimension {dimension!r} is not 1..4096")
@@ -583,8 +587,8 @@ class BackupService:
         s3: S3 client for the backups bucket.
         vectors_client: boto3 ``s3vectors`` client (stores for other index names are built on it).
         registry: the document registry (DynamoDB).
-        segment_count: ListVectors segments read in parallel for indexes of at least
-            more than one ListVectors page (1-16).
+        segment_count: ListVectors segments read in parallel for indexes of more than one
+            ListVectors page (1-16).
         now: clock, injectable for retention tests.
     """
 
@@ -612,6 +616,11 @@ class BackupService:
         self._part_size = part_size
         self._now = now or (lambda: dt.datetime.now(dt.UTC))
         self._bucket = settings.backups_bucket
+
+    @property
+    def segment_count(self) -> int:
+        """ListVectors segments a backup reads in parallel once the index exceeds one page."""
+        return self._segment_count
 
     # ---------------------------------------------------------------------------------- backup
 
@@ -967,13 +976,24 @@ class BackupService:
         *,
         target_index: str | None = None,
         mode: str = "replace",
-        restore_registry: bool = True,
+        restore_registry: bool | None = None,
     ) -> RestoreReport:
         """Restore a backup into ``target_index`` (default: the configured index).
 
         ``replace`` empties the index (and the registry) first; ``merge`` overwrites the archived
         keys and keeps the others. Both are idempotent. Every safety check (archive rules, index
-        compatibility) passes before the first write.
+        compatibility) passes before the first write; a transient failure after that (throttling,
+        a timeout) leaves a ``replace`` restore part-way, and running the same restore again
+        completes it.
+
+        Args:
+            backup: ``"latest"`` or the key of a complete backup.
+            target_index: index to restore into; created with the manifest's dimension and metric
+                when missing.
+            mode: ``"replace"`` or ``"merge"``.
+            restore_registry: whether the registry is restored too. ``None`` (the default) restores
+                it only when the target is the live index: the registry describes the live index,
+                so a copy restored beside it must not overwrite it.
 
         Raises:
             ArchiveRejectedError: the archive broke a safety rule (nothing was written).
@@ -986,6 +1006,8 @@ class BackupService:
             raise InvalidInputError(
                 f"target_index {target!r} is not a valid index name (3-63 of a-z, 0-9, '.', '-')"
             )
+        if restore_registry is None:
+            restore_registry = target == self._settings.vector_index
         started = time.monotonic()
         info = self.resolve(backup)
         ref = _ArchiveRef(info.key, info.size, info.version_id, info.etag)
@@ -1186,47 +1208,71 @@ class BackupService:
     ) -> None:
         """Pass 2: stream the validated archive again and hand records to the callbacks in batches."""
         stride = 4 * validated.dimension
+        # The keys of the shard being replayed; its float32 member follows. Closed in ``finally``
+        # too, so a failed put or a changed object never leaks the spool (memory or a /tmp file).
         keys: IO[bytes] | None = None
-        with self._open(ref) as reader:
-            for info, read in _iter_members(reader):
-                name = info.name
-                if name == MANIFEST_NAME:
-                    continue
-                if _VEC_JSONL.match(name):
-                    keys = tempfile.SpooledTemporaryFile(max_size=8 * MiB)  # noqa: SIM115 (closed below)
-                    _copy_checked(read, keys, validated.members[name])
-                    keys.seek(0)
-                elif _VEC_F32.match(name):
-                    assert keys is not None  # pass 1 proved the layout
-                    with keys:
-                        digest = hashlib.sha256()
-                        while True:
-                            chunk = read(PUT_BATCH_SIZE * stride)
-                            if not chunk:
-                                break
-                            digest.update(chunk)
-                            if on_vectors is None:
-                                continue
-                            batch = []
-                            for offset in range(0, len(chunk), stride):
-                                key, metadata = _validate_vector_line(keys.readline(), name)
-                                data = _f32_values(chunk[offset : offset + stride])
-                                batch.append(VectorRecord(key=key, data=data, metadata=metadata))
-                            on_vectors(batch)
-                        _check_digest(digest, validated.members[name])
-                    keys = None
-                elif _REG_JSONL.match(name):
-                    spool = tempfile.SpooledTemporaryFile(max_size=8 * MiB)  # noqa: SIM115 (closed below)
-                    with spool:
-                        _copy_checked(read, spool, validated.members[name])
-                        spool.seek(0)
-                        if on_items is not None:
-                            for lines in _batched(spool, PUT_BATCH_SIZE):
-                                on_items([_validate_item_line(line, name) for line in lines])
+        try:
+            with self._open(ref) as reader:
+                for info, read in _iter_members(reader):
+                    name = info.name
+                    if name == MANIFEST_NAME:
+                        continue
+                    if _VEC_JSONL.match(name):
+                        keys = tempfile.SpooledTemporaryFile(max_size=8 * MiB)  # noqa: SIM115 (closed below)
+                        _copy_checked(read, keys, validated.members[name])
+                        keys.seek(0)
+                    elif _VEC_F32.match(name):
+                        assert keys is not None  # pass 1 proved the layout
+                        _replay_f32(name, read, keys, stride, validated.members[name], on_vectors)
+                        keys.close()
+                        keys = None
+                    elif _REG_JSONL.match(name):
+                        _replay_items(name, read, validated.members[name], on_items)
+        finally:
+            if keys is not None:
+                keys.close()
 
 
 # --------------------------------------------------------------------------------------------------
 # Helpers
+
+
+def _replay_f32(
+    name: str,
+    read: Callable[[int], bytes],
+    keys: IO[bytes],
+    stride: int,
+    fact: _MemberFacts,
+    on_vectors: Callable[[list[VectorRecord]], None] | None,
+) -> None:
+    """One float32 shard, paired line by line with its spooled keys, in put-sized batches."""
+    digest = hashlib.sha256()
+    while chunk := read(PUT_BATCH_SIZE * stride):
+        digest.update(chunk)
+        if on_vectors is None:
+            continue
+        batch = []
+        for offset in range(0, len(chunk), stride):
+            key, metadata = _validate_vector_line(keys.readline(), name)
+            data = _f32_values(chunk[offset : offset + stride])
+            batch.append(VectorRecord(key=key, data=data, metadata=metadata))
+        on_vectors(batch)
+    _check_digest(digest, fact)
+
+
+def _replay_items(
+    name: str,
+    read: Callable[[int], bytes],
+    fact: _MemberFacts,
+    on_items: Callable[[list[dict[str, Any]]], None] | None,
+) -> None:
+    """One registry member, spooled and checked whole before its first item is written."""
+    with tempfile.SpooledTemporaryFile(max_size=8 * MiB) as spool:
+        _copy_checked(read, spool, fact)
+        spool.seek(0)
+        if on_items is not None:
+            for lines in _batched(spool, PUT_BATCH_SIZE):
+                on_items([_validate_item_line(line, name) for line in lines])
 
 
 def _add_member(
