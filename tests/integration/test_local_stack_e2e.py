@@ -16,6 +16,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -94,6 +95,7 @@ def stack() -> Iterator[dict[str, Any]]:
         parameters={"MaxReceiveCount": str(MAX_RECEIVE_COUNT)},
         extra_env={"AWS_ENDPOINT_URL_S3VECTORS": proxy.url},
         poll=False,
+        serve_invoke=True,
         log=lambda _line: None,
     )
     session.start()
@@ -206,7 +208,16 @@ def test_the_poison_message_is_dead_lettered_after_max_receive_count(stack: dict
     bodies = [json.loads(m["Body"]) for m in messages]
     keys = [r["s3"]["object"]["key"] for b in bodies for r in b.get("Records", [])]
     assert keys == [POISON_KEY.replace("/", "%2F")] or keys == [POISON_KEY]
-    assert stack["proxy"].refused >= MAX_RECEIVE_COUNT  # one refused write (at least) per delivery
+    # The redrive policy the template gave the queue, as provisioned (not the test's constant).
+    policy = stack["sqs"].get_queue_attributes(
+        QueueUrl=local.outputs["IngestQueueUrl"], AttributeNames=["RedrivePolicy"]
+    )["Attributes"]["RedrivePolicy"]
+    max_receive_count = int(json.loads(policy)["maxReceiveCount"])
+    stats = stack["session"].poller.stats
+    poison_id = messages[0]["MessageId"]  # SQS keeps the message id when it dead-letters a message
+    assert max_receive_count == MAX_RECEIVE_COUNT
+    assert stats.deliveries[poison_id] == max_receive_count  # invoked once per receive, no more
+    assert stats.failed_deliveries[poison_id] == max_receive_count
     assert registry(stack).get(POISON_KEY) is None or registry(stack)[POISON_KEY].state != "indexed"
 
 
@@ -248,6 +259,41 @@ def test_backup_and_restore_round_trip_the_index(stack: dict[str, Any]) -> None:
 
     assert restore.ok, restore.error
     assert verify.ok and verify.result["ok"], verify.payload()
+    assert verify.result["live_compared"] and verify.result["live_matches"], verify.payload()
     assert sorted(vector_keys(stack)) == keys_before
     result = cli.search(stack["target"], "Here's to the crazy ones. The misfits. The rebels.", k=1)
     assert result.matches[0].metadata["key"] == "docs/crazyones-pdfa.pdf"
+
+
+def test_docpipe_invoke_reuses_the_warm_sandbox_of_the_running_stack(
+    stack: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = tmp_path / "list.json"
+    event.write_text(json.dumps({"action": "list"}))
+    assert stack["local"].invoke_endpoint  # recorded in the state file the CLI reads
+
+    codes = [cli.main(["invoke", "BackupFunction", "--event", str(event)]) for _ in range(2)]
+
+    reports = [line for line in capsys.readouterr().err.splitlines() if line.startswith("REPORT")]
+    sandboxes = [line.split("Sandbox: ")[1].split()[0] for line in reports]
+    assert codes == [0, 0]
+    assert len(sandboxes) == 2 and sandboxes[0] == sandboxes[1]
+    assert reports[1].endswith("(warm)")
+
+
+def test_backup_verify_fails_the_command_when_the_live_index_differs(
+    stack: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["backup", "create"]) == 0
+    session, local = stack["session"], stack["local"]
+    from docpipe.vectorstore import S3VectorStore
+
+    store = S3VectorStore(
+        session.client("s3vectors"), local.outputs["VectorBucketName"], local.outputs["VectorIndexName"]
+    )
+    store.delete(vector_keys(stack)[:1])  # the live index now lacks one backed-up vector
+
+    code = cli.main(["backup", "verify", "--backup", "latest", "--compare-live"])
+
+    assert code == 1
+    assert "1 missing" in capsys.readouterr().err

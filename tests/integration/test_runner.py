@@ -191,3 +191,40 @@ def test_docpipe_invoke_reports_a_missing_layer_dependency_as_import_module_erro
     payload = json.loads(capsys.readouterr().out)
     assert payload["errorType"] == "Runtime.ImportModuleError"
     assert payload["errorMessage"] == "Unable to import module 'app': No module named 'pypdf'"
+
+
+@pytest.fixture
+def invoke_api(tmp_path, runner_for):
+    from docpipe.local.invoke_api import InvokeServer
+
+    with InvokeServer(runner_for(make_build(tmp_path, PROBE))) as api:
+        yield api
+
+
+def test_docpipe_invoke_through_the_invoke_endpoint_runs_in_one_warm_process(tmp_path, invoke_api, capsys):
+    event = tmp_path / "event.json"
+    event.write_text("{}")
+    argv = ["invoke", "Fn", "--event", str(event), "--invoke-endpoint", invoke_api.endpoint]
+
+    first_code = cli.main(argv)
+    first = json.loads(capsys.readouterr().out)
+    second_code = cli.main(argv)
+    second = json.loads(capsys.readouterr().out)
+
+    assert (first_code, second_code) == (0, 0)
+    assert second["pid"] == first["pid"]
+    assert (first["count"], second["count"]) == (1, 2)  # module state survived: the same sandbox
+
+
+def test_the_invoke_endpoint_answers_boto3_as_lambda_does(invoke_api):
+    client = emulator_client("lambda", invoke_api.endpoint)
+
+    ok = client.invoke(FunctionName="Fn", Payload=b"{}")
+    failed = client.invoke(FunctionName="Fn", Payload=json.dumps({"raise": "nope"}).encode())
+
+    assert ok["StatusCode"] == 200 and "FunctionError" not in ok
+    assert json.loads(ok["Payload"].read())["greeting"] == "hello"
+    assert failed["FunctionError"] == "Unhandled"
+    assert json.loads(failed["Payload"].read())["errorType"] == "ValueError"
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.invoke(FunctionName="NoSuchFunction", Payload=b"{}")

@@ -165,6 +165,8 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         state_dir=Path(args.state_dir) if args.state_dir else None,
         port=args.port,
         workers=args.workers,
+        serve_invoke=True,
+        invoke_port=args.invoke_port,
         log=lambda line: _err(f"{time.strftime('%H:%M:%S')} {line}"),
         function_log=_err,
     )
@@ -186,6 +188,13 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         _out(
             f"    AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {endpoint} "
             f"--region us-east-1 s3 cp --recursive ../shared/corpus/pdf/ s3://{bucket}/corpus/"
+        )
+        invoke_url = session.local.invoke_endpoint
+        _out(f"  warm Lambda Invoke API: {invoke_url}  (docpipe invoke uses it)")
+        _out(
+            f"    AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {invoke_url} "
+            "--region us-east-1 lambda invoke --function-name BackupFunction "
+            """--cli-binary-format raw-in-base64-out --payload '{"action": "list"}' /dev/stdout"""
         )
         _out('  then, in another shell: docpipe status, docpipe search "question", docpipe backup create')
         _out("")
@@ -219,25 +228,82 @@ def _local_runner(target: Target, root: Path) -> Any:
     return FunctionRunner(specs, build.find_python313(), log=_err)
 
 
+def invoke_api_answers(url: str) -> bool:
+    """Whether a Lambda Invoke API (``docpipe local up``'s) answers at ``url``."""
+    try:
+        with urllib.request.urlopen(f"{url}/2015-03-31/functions/", timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def invoke_through(url: str, function: str, event: Any) -> Any:
+    """Invoke ``function`` through a Lambda Invoke API: the warm sandboxes of ``docpipe local up``."""
+    import boto3
+    from botocore.config import Config
+
+    from docpipe.local.runner import Invocation
+
+    # One attempt: a retried invoke would run the handler twice. Reads wait out Lambda's longest timeout.
+    client_config = Config(retries={"total_max_attempts": 1}, read_timeout=960, connect_timeout=5)
+    session: Any = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    client = session.client("lambda", endpoint_url=url, config=client_config)
+    response = client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
+    headers = {k.lower(): v for k, v in response["ResponseMetadata"]["HTTPHeaders"].items()}
+    payload = json.loads(response["Payload"].read() or b"null")
+    init = headers.get("x-docpipe-init-ms")
+    failed = "FunctionError" in response
+    return Invocation(
+        function,
+        headers.get("x-amzn-requestid", ""),
+        result=None if failed else payload,
+        error=payload if failed else None,
+        duration_ms=float(headers.get("x-docpipe-duration-ms", 0)),
+        init_ms=float(init) if init else None,
+        cold=headers.get("x-docpipe-cold") == "true",
+        sandbox_id=headers.get("x-docpipe-sandbox-id", ""),
+    )
+
+
+def _warm_endpoint(target: Target) -> str | None:
+    """The local stack's invoke endpoint when it answers; otherwise say that this call runs cold."""
+    url = str(target.local_state.invoke_endpoint or "") if target.local_state is not None else ""
+    if url and invoke_api_answers(url):
+        return url
+    why = f"no invoke endpoint answers at {url}" if url else "the local stack serves no invoke endpoint"
+    _err(f"({why}: starting a cold sandbox for this call; `docpipe local up` keeps them warm)")
+    return None
+
+
 def cmd_invoke(args: argparse.Namespace) -> int:
-    """Docker-free ``sam local invoke``: the running local stack's resources, or a throwaway one."""
+    """Docker-free ``sam local invoke``: the running local stack's warm sandboxes, or a cold one."""
     event = json.loads(Path(args.event).read_text(encoding="utf-8")) if args.event else {}
     root = _root_or_cwd()
     if args.built_template:
         result = _invoke_built(Path(args.built_template), args.function, event, root)
+    elif getattr(args, "invoke_endpoint", None):
+        result = invoke_through(args.invoke_endpoint, args.function, event)
     else:
         target = _target(args)
         if target.local_state is not None:
-            with _local_runner(target, root) as runner:
-                result = runner.invoke(args.function, event)
+            url = None if args.cold else _warm_endpoint(target)
+            if url:
+                result = invoke_through(url, args.function, event)
+            else:
+                with _local_runner(target, root) as runner:
+                    result = runner.invoke(args.function, event)
         else:
             from docpipe.local.session import LocalSession
 
+            _err("(no local stack is running: starting a throwaway one, cold)")
             with LocalSession(root, poll=False, log=_err, function_log=_err) as session:
                 result = session.invoke(args.function, event)
     _err(
         f"REPORT RequestId: {result.request_id} Duration: {result.duration_ms:.1f} ms"
         + (f" Init Duration: {result.init_ms:.1f} ms" if result.init_ms is not None else "")
+        + (f" Sandbox: {result.sandbox_id} ({'cold' if result.cold else 'warm'})" * bool(result.sandbox_id))
     )
     _out(json.dumps(result.payload(), indent=2, default=str))
     return 0 if result.ok else 1
@@ -467,8 +533,12 @@ def backup_event(args: argparse.Namespace) -> dict[str, Any]:
 def invoke_backup(target: Target, event: dict[str, Any]) -> tuple[bool, Any]:
     """Run the BackupFunction: locally in a sandbox, on AWS with lambda invoke."""
     if target.local_state is not None:
-        with _local_runner(target, _root_or_cwd()) as runner:
-            result = runner.invoke("BackupFunction", event)
+        url = target.local_state.invoke_endpoint
+        if url and invoke_api_answers(url):
+            result = invoke_through(url, "BackupFunction", event)
+        else:
+            with _local_runner(target, _root_or_cwd()) as runner:
+                result = runner.invoke("BackupFunction", event)
         return result.ok, result.payload()
     function = target.name("backup_function", "--backup-function")
     response = target.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
@@ -482,6 +552,23 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if not ok:
         error = payload if isinstance(payload, dict) else {}
         _err(f"error: backup {args.action} failed: {error.get('errorType')}: {error.get('errorMessage')}")
+        return 1
+    return verify_exit_code(payload) if args.action == "verify" else 0
+
+
+def verify_exit_code(payload: Any) -> int:
+    """A verification that finds a problem fails the command, as a failed check should in a script."""
+    report = payload if isinstance(payload, dict) else {}
+    if report.get("ok") is not True:
+        where = f" ({report.get('member')})" if report.get("member") else ""
+        _err(f"error: backup {report.get('key')} failed verification: {report.get('problem')}{where}")
+        return 1
+    if report.get("live_compared") and not report.get("live_matches"):
+        _err(
+            f"error: the live index differs from backup {report.get('key')}: "
+            f"{report.get('live_missing')} missing, {report.get('live_extra')} extra, "
+            f"{report.get('live_changed')} changed"
+        )
         return 1
     return 0
 
@@ -505,7 +592,11 @@ def build_parser() -> argparse.ArgumentParser:
     names.add_argument("--queue-url", dest="queue_url")
     names.add_argument("--backup-function", dest="backup_function")
 
-    parser = argparse.ArgumentParser(prog="docpipe", description=__doc__.splitlines()[0], parents=[common])
+    # No abbreviations: the top-level parser would read `backup --backup` as an ambiguous
+    # `--backups-bucket` / `--backup-function` before the subcommand parser sees it.
+    parser = argparse.ArgumentParser(
+        prog="docpipe", description=__doc__.splitlines()[0], parents=[common], allow_abbrev=False
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", parents=[common], help="the whole pipeline on the embedded emulator, checked")
@@ -525,6 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dir", help="persist the emulator's state here between runs")
     p.add_argument("--port", type=int, help="moto server port (default: a free one)")
     p.add_argument("--workers", type=int, help="queue workers (default: the template's MaximumConcurrency)")
+    p.add_argument("--invoke-port", type=int, help="Lambda Invoke API port (default: a free one)")
     p.set_defaults(func=cmd_local_up)
 
     p = sub.add_parser(
@@ -533,6 +625,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("function", help="logical id, e.g. IngestFunction")
     p.add_argument("--event", "-e", help="event JSON file (events/...)")
     p.add_argument("--built-template", help="use this sam build output as is (no build, throwaway emulator)")
+    p.add_argument(
+        "--cold", action="store_true", help="start a fresh sandbox even when the local stack has a warm one"
+    )
+    p.add_argument(
+        "--invoke-endpoint",
+        help="a Lambda Invoke API with warm sandboxes (default: the running docpipe local up's)",
+    )
     p.set_defaults(func=cmd_invoke)
 
     p = sub.add_parser("search", parents=[common], help="semantic search over the index")

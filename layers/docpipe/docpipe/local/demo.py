@@ -206,7 +206,11 @@ def _run(
     restore = session.invoke("BackupFunction", {"action": "restore", "backup": "latest", "mode": "replace"})
     report.check(restore.ok, f"restore: {_brief(restore.payload())}")
     verify = session.invoke("BackupFunction", {"action": "verify", "backup": "latest", "compare_live": True})
-    report.check(verify.ok, f"verify: {_brief(verify.payload())}")
+    verified = verify.payload() if isinstance(verify.payload(), dict) else {}
+    report.check(
+        verify.ok and verified.get("ok") is True and verified.get("live_matches") is True,
+        f"verify (archive ok, live index matches it): {_brief(verify.payload())}",
+    )
     vectors_after = _count_vectors(session, local)
     report.check(
         vectors_after == vectors_before, f"{vectors_after} vectors after restore ({vectors_before} before)"

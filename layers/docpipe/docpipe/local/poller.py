@@ -62,6 +62,10 @@ class PollerStats:
     records_failed: int = 0
     schedule_runs: int = 0
     errors: list[str] = field(default_factory=list)
+    # message id -> invocations that carried it / that left it to be retried: what a
+    # redrive policy counts, observable without receiving from the queue (which counts too).
+    deliveries: dict[str, int] = field(default_factory=dict)
+    failed_deliveries: dict[str, int] = field(default_factory=dict)
 
 
 def parse_rate(expression: str) -> float:
@@ -280,8 +284,11 @@ class Poller:
     def _deliver(self, source: SqsSource, messages: list[dict[str, Any]]) -> None:
         event = sqs_event(messages, source, self.region)
         result = self.invoker.invoke(source.function, event)
-        self.stats.invocations += 1
         by_id = {m["MessageId"]: m for m in messages}
+        with self._lock:
+            self.stats.invocations += 1
+            for mid in by_id:
+                self.stats.deliveries[mid] = self.stats.deliveries.get(mid, 0) + 1
         failed: set[str]
         if not result.ok:
             self.stats.failed_invocations += 1
@@ -305,6 +312,8 @@ class Poller:
         with self._lock:
             self.stats.records_deleted += len(done)
             self.stats.records_failed += len(failed)
+            for mid in failed:
+                self.stats.failed_deliveries[mid] = self.stats.failed_deliveries.get(mid, 0) + 1
         self.log(
             f"{source.function}: batch of {len(messages)} in {result.duration_ms:.0f} ms"
             f"{' (cold)' if result.cold else ''}: {len(done)} done, {len(failed)} to retry"

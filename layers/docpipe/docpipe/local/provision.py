@@ -10,6 +10,7 @@ and index, Secrets Manager secrets) or reported as not provisioned with the reas
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import json
 import re
@@ -82,6 +83,8 @@ class LocalStack:
     types: dict[str, str]
     outputs: dict[str, str] = field(default_factory=dict)
     not_provisioned: list[NotProvisioned] = field(default_factory=list)
+    # The warm Lambda Invoke API of `docpipe local up` (empty when nothing serves it).
+    invoke_endpoint: str = ""
 
     def name(self, logical_id: str) -> str:
         """The plain name of a provisioned resource (bucket, queue, table, index, vector bucket)."""
@@ -471,6 +474,17 @@ _ORDER = (
 )
 
 
+def ignored_parameter_lines(stack: Stack) -> list[str]:
+    """One line per override the template does not declare: a misspelling must not pass silently."""
+    declared = sorted(stack.template.get("Parameters", {}))
+    lines = []
+    for name in stack.ignored_parameters:
+        close = difflib.get_close_matches(name, declared, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        lines.append(f"ignored parameter override: {name} is not a template parameter{hint}")
+    return lines
+
+
 def provision(
     stack: Stack, clients: Callable[[str], Any], *, log: Callable[[str], None] = print
 ) -> LocalStack:
@@ -481,6 +495,8 @@ def provision(
         clients: ``service name -> boto3 client`` pointed at the emulator.
         log: where progress lines go.
     """
+    for line in ignored_parameter_lines(stack):
+        log(line)
     not_provisioned: list[NotProvisioned] = []
     creators: dict[str, Callable[[Stack, str, Callable[[str], Any]], str]] = {
         "AWS::SecretsManager::Secret": _create_secret,

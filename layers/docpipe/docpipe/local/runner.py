@@ -69,6 +69,7 @@ class Invocation:
     duration_ms: float = 0.0
     init_ms: float | None = None
     cold: bool = False
+    sandbox_id: str = ""  # which warm process served it: equal ids prove reuse
 
     @property
     def ok(self) -> bool:
@@ -253,7 +254,9 @@ class Sandbox:
         response = self._read(remaining)
         elapsed = (time.monotonic() - started) * 1000
         self.invocations += 1
-        result = Invocation(self.spec.logical_id, request_id, duration_ms=elapsed, cold=cold)
+        result = Invocation(
+            self.spec.logical_id, request_id, duration_ms=elapsed, cold=cold, sandbox_id=self.id
+        )
         result.init_ms = self.init.get("init_ms") if (cold and self.init) else None
         if response is None:
             self.kill()
@@ -283,7 +286,9 @@ class Sandbox:
             error = {k: self.init[k] for k in ("errorType", "errorMessage", "stackTrace") if k in self.init}
         self.kill()
         elapsed = (time.monotonic() - started) * 1000
-        return Invocation(self.spec.logical_id, request_id, error=error, duration_ms=elapsed, cold=True)
+        return Invocation(
+            self.spec.logical_id, request_id, error=error, duration_ms=elapsed, cold=True, sandbox_id=self.id
+        )
 
     def _exited(self, request_id: str, started: float) -> Invocation:
         response = self._read(1.0) or {"errorType": "Runtime.ExitError", "errorMessage": "sandbox exited"}

@@ -16,6 +16,7 @@ import boto3
 from botocore.config import Config
 
 from docpipe.local import build
+from docpipe.local.invoke_api import InvokeServer
 from docpipe.local.poller import Poller, event_sources
 from docpipe.local.provision import DEFAULT_STACK, LocalStack, Stack, provision, samconfig_overrides
 from docpipe.local.runner import FunctionRunner, FunctionSpec, function_spec
@@ -68,6 +69,9 @@ class LocalSession:
     parameters: Mapping[str, str] = field(default_factory=dict)
     extra_env: Mapping[str, str] = field(default_factory=dict)
     poll: bool = True
+    # Serve the Lambda Invoke API from the warm runner (docpipe local up): its URL goes in the state file.
+    serve_invoke: bool = False
+    invoke_port: int | None = None
     log: Callable[[str], None] = print
     function_log: Callable[[str], None] | None = None
     server: LocalServer | None = None
@@ -75,6 +79,7 @@ class LocalSession:
     local: LocalStack | None = None
     runner: FunctionRunner | None = None
     poller: Poller | None = None
+    invoke_server: InvokeServer | None = None
     built_template: Path | None = None
 
     def start(self) -> LocalSession:
@@ -97,7 +102,6 @@ class LocalSession:
             endpoint=self.server.endpoint,
         )
         self.local = provision(self.stack, self.client, log=self.log)
-        self.local.save(self.root / STATE_FILE)
         specs: dict[str, FunctionSpec] = {
             fid: function_spec(
                 self.stack,
@@ -110,6 +114,11 @@ class LocalSession:
             for fid in self.stack.function_ids()
         }
         self.runner = FunctionRunner(specs, build.find_python313(), log=self.function_log)
+        if self.serve_invoke:
+            self.invoke_server = InvokeServer(self.runner, port=self.invoke_port or 0).start()
+            self.local.invoke_endpoint = self.invoke_server.endpoint
+            self.log(f"Lambda Invoke API (warm sandboxes) on {self.invoke_server.endpoint}")
+        self.local.save(self.root / STATE_FILE)
         sources, schedules, notes = event_sources(self.stack, self.local)
         for note in notes:
             self.log(f"not played: {note}")
@@ -139,6 +148,8 @@ class LocalSession:
         return self.runner.invoke(function, event)
 
     def stop(self) -> None:
+        if self.invoke_server is not None:
+            self.invoke_server.stop()
         if self.poller is not None:
             self.poller.stop()
         if self.runner is not None:
