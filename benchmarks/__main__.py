@@ -1,4 +1,9 @@
-"""Run every benchmark and write docs/benchmarks.md with the machine and the date."""
+"""Run the benchmarks and write docs/benchmarks.md with the machine and the date.
+
+``--only backup`` re-runs just that section: the other sections of the existing file are kept as
+they are (each carries the date it was measured), so one slow section need not be re-run to
+refresh another.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,15 @@ import datetime as dt
 import importlib
 import os
 import platform
+import re
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ("benchmarks.bench_ingest", "benchmarks.bench_backup", "benchmarks.bench_local")
+SHORT = tuple(name.rsplit("_", 1)[-1] for name in SECTIONS)
+# Each section sits between markers, so a partial run can find and replace it.
+_SECTION = re.compile(r"<!-- section: (\w+)(?: [^>]*)? -->\n(.*?)<!-- /section: \1 -->\n?", re.S)
 
 
 def machine() -> str:
@@ -31,30 +40,65 @@ def machine() -> str:
     )
 
 
+def existing_sections(text: str) -> dict[str, str]:
+    """The marked sections of an earlier docs/benchmarks.md, markers included, by short name."""
+    return {m.group(1): m.group(0).rstrip("\n") + "\n" for m in _SECTION.finditer(text)}
+
+
+def marked(short: str, body: str, when: str) -> str:
+    return (
+        f"<!-- section: {short} measured {when} -->\n{body.rstrip()}\n\n"
+        f"_Section measured {when}._\n<!-- /section: {short} -->\n"
+    )
+
+
+def render(sections: dict[str, str], ran: list[str], when: str) -> str:
+    """The whole file: a fresh header, then every known section in the usual order."""
+    partial = [s for s in SHORT if s in sections and s not in ran]
+    note = (
+        f"This run re-measured {', '.join(ran) or 'nothing'}; {', '.join(partial)} "
+        "come from earlier runs (each section says when it was measured), possibly on another machine.\n"
+        if partial
+        else "Figures are from one run on the machine above.\n"
+    )
+    header = (
+        "# Benchmarks\n\n"
+        f"Machine: {machine()}  \nDate: {when}  \nProduced by `make bench` "
+        f"(`python -m benchmarks --only <{'|'.join(SHORT)}>` re-runs one section). {note}"
+    )
+    return "\n".join([header, *(sections[s] for s in SHORT if s in sections)])
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", action="append", help="run only these sections (ingest, backup, local)")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", choices=SHORT, help="run only these sections")
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
-    parts = [
-        "# Benchmarks\n",
-        f"Machine: {machine()}  \nDate: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC  \n"
-        "Produced by `make bench`; figures are from one run on the machine above.\n",
-    ]
+    output = Path(args.output)
+    when = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
+    sections: dict[str, str] = {}
+    if args.only and output.is_file():
+        sections = existing_sections(output.read_text(encoding="utf-8"))
+        if not sections and output.read_text(encoding="utf-8").strip():
+            print(f"{output} has no section markers: run all sections once first", file=sys.stderr)
+            return 2
     failed = False
-    for name in SECTIONS:
-        short = name.rsplit("_", 1)[-1]
+    ran: list[str] = []
+    for name, short in zip(SECTIONS, SHORT, strict=True):
         if args.only and short not in args.only:
             continue
         print(f"==> {name}", file=sys.stderr, flush=True)
         module = importlib.import_module(name)
         try:
-            parts.append(module.run())
+            body = module.run()
         except Exception as exc:  # a broken section is reported, the others still run
             failed = True
-            parts.append(f"## {short}\n\nFAILED: {type(exc).__name__}: {exc}\n")
-    Path(args.output).write_text("\n".join(parts), encoding="utf-8")
-    print(f"wrote {args.output}", file=sys.stderr)
+            body = f"## {short}\n\nFAILED: {type(exc).__name__}: {exc}\n"
+        sections[short] = marked(short, body, when)
+        ran.append(short)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render(sections, ran, when), encoding="utf-8")
+    print(f"wrote {output}", file=sys.stderr)
     return 1 if failed else 0
 
 
