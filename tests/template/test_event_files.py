@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import tomllib
 from typing import Any
 from urllib.parse import unquote_plus
 
 import pytest
 
-from tests.conftest import EVENTS_DIR, PDF_CORPUS_DIR, load_event
+from tests.conftest import EVENTS_DIR, PDF_CORPUS_DIR, ROOT, load_event
 
 BUCKET = "docpipe-documents"
 S3_EVENT_FILES = [
@@ -147,9 +148,27 @@ def test_event_sizes_and_etags_are_those_of_the_corpus_files_they_name() -> None
         ("backup_list.json", {"action": "list"}),
         ("backup_verify.json", {"action": "verify", "backup": "latest", "compare_live": True}),
         ("backup_restore.json", {"action": "restore", "backup": "latest", "target_index": "chunks-restored",
-                                 "mode": "replace"}),
+                                 "mode": "replace", "restore_registry": False}),
         ("backup_prune.json", {"action": "prune"}),
     ],
 )  # fmt: skip
 def test_backup_events_are_the_payloads_the_handler_receives(name: str, payload: dict[str, Any]) -> None:
     assert load_event(name) == payload
+
+
+def test_sam_local_invoke_overrides_only_declared_variables_and_names_the_sample_bucket(
+    template: dict[str, Any],
+) -> None:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    env_file = ROOT / config["default"]["local_invoke"]["parameters"]["env_vars"]
+    overrides = json.loads(env_file.read_text(encoding="utf-8"))
+
+    def declared_in(properties: dict[str, Any]) -> set[str]:
+        return set(properties.get("Environment", {}).get("Variables", {}))
+
+    global_env = declared_in(template.get("Globals", {}).get("Function", {}))
+    for function, variables in overrides.items():
+        # sam local invoke only overrides variables the template declares for that function.
+        declared = global_env | declared_in(template["Resources"][function]["Properties"])
+        assert set(variables) <= declared, f"{function}: {set(variables) - declared} not in the template"
+    assert overrides["IngestFunction"]["DOCUMENTS_BUCKET"] == BUCKET

@@ -6,7 +6,15 @@ import threading
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
 
 from docpipe import aws
 from docpipe.exceptions import (
@@ -154,14 +162,42 @@ def test_an_error_without_a_code_is_named_by_its_http_status() -> None:
     [
         EndpointConnectionError(endpoint_url="https://s3.amazonaws.com"),
         ReadTimeoutError(endpoint_url="https://s3.amazonaws.com"),
+        ConnectionClosedError(endpoint_url="https://s3.amazonaws.com"),
     ],
-    ids=["connection", "read-timeout"],
+    ids=["connection", "read-timeout", "connection-closed"],
 )
 def test_connection_failures_and_timeouts_are_transient(error: Exception) -> None:
     with pytest.raises(TransientAWSError, match=f"s3://b/k: {type(error).__name__}") as caught:
         aws.translate_client_error(error, "s3://b/k")
 
     assert caught.value.__cause__ is error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        NoCredentialsError(),
+        NoRegionError(),
+        ParamValidationError(report="SecretString: value 'hunter2' is invalid"),
+    ],
+    ids=["no-credentials", "no-region", "param-validation"],
+)
+def test_other_botocore_errors_become_the_docpipe_aws_error(error: Exception) -> None:
+    with pytest.raises(AWSError) as caught:
+        aws.translate_client_error(error, "s3://b/k")
+
+    assert type(caught.value) is AWSError
+    assert str(caught.value) == f"s3://b/k: {type(error).__name__}"
+    assert caught.value.__cause__ is error
+
+
+def test_a_botocore_error_message_is_not_copied_into_the_docpipe_error() -> None:
+    error = ParamValidationError(report="SecretString: value 'hunter2' is invalid")
+
+    with pytest.raises(AWSError) as caught:
+        aws.translate_client_error(error, "secret 'pdf-passwords'")
+
+    assert "hunter2" not in str(caught.value)
 
 
 def test_an_error_that_is_not_from_aws_is_raised_unchanged() -> None:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from docpipe import config
+from docpipe import aws, config
 from docpipe.config import ENV_VARS, Settings
 from docpipe.exceptions import ConfigError
 
@@ -81,11 +81,19 @@ def test_a_missing_required_variable_names_the_variable() -> None:
         ),
         ({"PDF_ENGINE": "mupdf"}, "PDF_ENGINE='mupdf' is invalid; allowed: pypdfium2, pypdf"),
         ({"STAGE": "Prod"}, "STAGE='Prod' is invalid; allowed: 1-32 of a-z, 0-9 and '-'"),
-        ({"CHUNK_SIZE": "big"}, "CHUNK_SIZE='big' is not a whole number"),
+        ({"CHUNK_SIZE": "big"}, "CHUNK_SIZE='big' is not a whole number; allowed: 100..8000"),
+        ({"CHUNK_OVERLAP": "1.5"}, "CHUNK_OVERLAP='1.5' is not a whole number; allowed: 0..CHUNK_SIZE - 1"),
+        ({"MAX_DOCUMENT_BYTES": "50MB"}, "MAX_DOCUMENT_BYTES='50MB' is not a whole number; allowed: >= 1"),
+        (
+            {"EMBEDDING_DIMENSION": "big"},
+            "EMBEDDING_DIMENSION='big' is not a whole number; "
+            "allowed: 64, 128, 256, 512, 1024 (by EMBEDDING_PROVIDER)",
+        ),
         ({"CHUNK_SIZE": "99"}, "CHUNK_SIZE=99 is out of range; allowed: 100..8000"),
         ({"CHUNK_OVERLAP": "1000"}, "CHUNK_OVERLAP=1000 is out of range; allowed: 0..999"),
         ({"MAX_DOCUMENT_BYTES": "0"}, "MAX_DOCUMENT_BYTES=0 is out of range; allowed: >= 1"),
-        ({"EMBEDDING_CONCURRENCY": "65"}, "EMBEDDING_CONCURRENCY=65 is out of range; allowed: 1..64"),
+        ({"EMBEDDING_CONCURRENCY": "33"}, "EMBEDDING_CONCURRENCY=33 is out of range; allowed: 1..32"),
+        ({"BACKUP_SEGMENT_COUNT": "17"}, "BACKUP_SEGMENT_COUNT=17 is out of range; allowed: 1..16"),
         ({"SECRETS_CACHE_TTL_SECONDS": "-1"}, "SECRETS_CACHE_TTL_SECONDS=-1 is out of range; allowed: >= 0"),
         ({"BACKUP_RETENTION_COUNT": "0"}, "BACKUP_RETENTION_COUNT=0 is out of range; allowed: >= 1"),
         ({"EMBEDDING_NORMALIZE": "maybe"}, "EMBEDDING_NORMALIZE='maybe' is not a boolean; allowed: 1, true"),
@@ -136,3 +144,28 @@ def test_every_field_has_exactly_one_declared_env_var() -> None:
     assert tuple(name.upper() for name in field_names) == ENV_VARS
     declared = {value for name, value in vars(config).items() if name.isupper() and isinstance(value, str)}
     assert set(ENV_VARS) <= declared
+
+
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(Settings) if f.type in (int, "int")])
+def test_every_whole_number_variable_says_what_is_allowed_when_it_is_not_a_number(name: str) -> None:
+    variable = config._ENV_BY_FIELD[name]
+
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({variable: "lots"})
+
+    assert re.fullmatch(rf"{variable}='lots' is not a whole number; allowed: \S.*", str(caught.value))
+
+
+def test_embedding_concurrency_cannot_outgrow_the_clients_connection_pool() -> None:
+    at_the_pool_size = Settings.from_env({"EMBEDDING_CONCURRENCY": str(aws.MAX_POOL_CONNECTIONS)})
+
+    assert at_the_pool_size.embedding_concurrency == aws.MAX_POOL_CONNECTIONS
+    with pytest.raises(
+        ConfigError, match=f"^EMBEDDING_CONCURRENCY={aws.MAX_POOL_CONNECTIONS + 1} is out of range"
+    ):
+        Settings.from_env({"EMBEDDING_CONCURRENCY": str(aws.MAX_POOL_CONNECTIONS + 1)})
+
+
+def test_backup_segment_count_defaults_to_two_and_is_read_from_its_variable() -> None:
+    assert Settings.from_env({}).backup_segment_count == 2
+    assert Settings.from_env({"BACKUP_SEGMENT_COUNT": "16"}).backup_segment_count == 16

@@ -138,14 +138,28 @@ def error_code(error: ClientError) -> str:
 def translate_client_error(error: Exception, what: str) -> NoReturn:
     """Raise the docpipe error that matches ``error``, chained ``from`` it.
 
+    Connection failures, timeouts and broken response streams are transient; any other
+    ``BotoCoreError`` (no credentials, no region, invalid parameters) is an ``AWSError``, so
+    callers need to catch docpipe errors only. Messages name the error type, not its text:
+    a parameter validation report can quote the values sent.
+
     Args:
-        error: a botocore ClientError or connection/timeout error.
+        error: a botocore ClientError or BotoCoreError; anything else is re-raised unchanged.
         what: the resource in words (``"s3://bucket/key"``), for the message.
     """
-    from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectionError,
+        HTTPClientError,
+        IncompleteReadError,
+    )
 
-    if isinstance(error, (ConnectionError, ReadTimeoutError)):
+    # HTTPClientError covers ReadTimeoutError, ConnectionClosedError and ResponseStreamingError.
+    if isinstance(error, (ConnectionError, HTTPClientError, IncompleteReadError)):
         raise TransientAWSError(f"{what}: {type(error).__name__}") from error
+    if isinstance(error, BotoCoreError):
+        raise AWSError(f"{what}: {type(error).__name__}") from error
     if not isinstance(error, ClientError):
         raise error
     code = error_code(error)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from docpipe.aws import MAX_POOL_CONNECTIONS
 from docpipe.exceptions import ConfigError
 
 # Environment variable names. Nothing else in the package reads os.environ for settings.
@@ -33,6 +34,7 @@ SECRETS_CACHE_TTL_SECONDS = "SECRETS_CACHE_TTL_SECONDS"
 BACKUP_RETENTION_COUNT = "BACKUP_RETENTION_COUNT"
 BACKUP_RETENTION_DAYS = "BACKUP_RETENTION_DAYS"
 BACKUP_MAX_RESTORE_BYTES = "BACKUP_MAX_RESTORE_BYTES"
+BACKUP_SEGMENT_COUNT = "BACKUP_SEGMENT_COUNT"
 
 EMBEDDING_PROVIDERS = ("bedrock", "offline")
 PDF_ENGINES = ("pypdfium2", "pypdf")
@@ -40,6 +42,8 @@ DIMENSIONS_BY_PROVIDER: dict[str, tuple[int, ...]] = {
     "bedrock": (256, 512, 1024),
     "offline": (64, 128, 256),
 }
+# Each embedding thread holds one connection of the shared Bedrock client: never more threads than that.
+MAX_EMBEDDING_CONCURRENCY = MAX_POOL_CONNECTIONS
 _STAGE_PATTERN = re.compile(r"^[a-z0-9-]{1,32}$")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -71,6 +75,8 @@ class Settings:
     backup_retention_count: int = 7
     backup_retention_days: int = 0
     backup_max_restore_bytes: int = 10 * 1024**3
+    # Parallel ListVectors segments per backup (S3 Vectors allows up to 16).
+    backup_segment_count: int = 2
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -92,7 +98,7 @@ class Settings:
             raw = env.get(var)
             if raw is None or raw == "":
                 continue
-            values[f.name] = _coerce(var, raw, f.type)
+            values[f.name] = _coerce(f.name, raw, f.type)
         return cls(**values)
 
     def with_overrides(self, **overrides: Any) -> Settings:
@@ -129,16 +135,43 @@ _ENV_BY_FIELD: dict[str, str] = {
     "backup_retention_count": BACKUP_RETENTION_COUNT,
     "backup_retention_days": BACKUP_RETENTION_DAYS,
     "backup_max_restore_bytes": BACKUP_MAX_RESTORE_BYTES,
+    "backup_segment_count": BACKUP_SEGMENT_COUNT,
 }
 ENV_VARS: tuple[str, ...] = tuple(_ENV_BY_FIELD.values())
 
+# Whole-number settings with a fixed range: (lowest, highest or None for no upper bound).
+_INT_RANGES: dict[str, tuple[int, int | None]] = {
+    "embedding_concurrency": (1, MAX_EMBEDDING_CONCURRENCY),
+    "chunk_size": (100, 8000),
+    "max_document_bytes": (1, None),
+    "secrets_cache_ttl_seconds": (0, None),
+    "backup_retention_count": (1, None),
+    "backup_retention_days": (0, None),
+    "backup_max_restore_bytes": (1, None),
+    "backup_segment_count": (1, 16),
+}
 
-def _coerce(var: str, raw: str, type_name: Any) -> Any:
+
+def _allowed_ints(field_name: str) -> str:
+    """What a whole-number setting may be, in the words its errors use."""
+    if field_name == "embedding_dimension":
+        dims = sorted({d for ds in DIMENSIONS_BY_PROVIDER.values() for d in ds})
+        return f"{', '.join(map(str, dims))} (by {EMBEDDING_PROVIDER})"
+    if field_name == "chunk_overlap":
+        return f"0..{CHUNK_SIZE} - 1"
+    low, high = _INT_RANGES[field_name]
+    return f"{low}..{high}" if high is not None else f">= {low}"
+
+
+def _coerce(field_name: str, raw: str, type_name: Any) -> Any:
+    var = _ENV_BY_FIELD[field_name]
     if type_name in (int, "int"):
         try:
             return int(raw)
         except ValueError:
-            raise ConfigError(f"{var}={raw!r} is not a whole number") from None
+            raise ConfigError(
+                f"{var}={raw!r} is not a whole number; allowed: {_allowed_ints(field_name)}"
+            ) from None
     if type_name in (bool, "bool"):
         lowered = raw.strip().lower()
         if lowered in _TRUE:
@@ -150,6 +183,7 @@ def _coerce(var: str, raw: str, type_name: Any) -> Any:
 
 
 def _check_range(field_name: str, value: int, low: int, high: int | None = None) -> None:
+    """Fail naming the variable, the value and the allowed range."""
     if value < low or (high is not None and value > high):
         allowed = f"{low}..{high}" if high is not None else f">= {low}"
         raise ConfigError(f"{_ENV_BY_FIELD[field_name]}={value!r} is out of range; allowed: {allowed}")
@@ -169,11 +203,6 @@ def _validate(s: Settings) -> None:
         )
     if s.pdf_engine not in PDF_ENGINES:
         raise ConfigError(f"{PDF_ENGINE}={s.pdf_engine!r} is invalid; allowed: {', '.join(PDF_ENGINES)}")
-    _check_range("embedding_concurrency", s.embedding_concurrency, 1, 64)
-    _check_range("chunk_size", s.chunk_size, 100, 8000)
+    for field_name, (low, high) in _INT_RANGES.items():
+        _check_range(field_name, getattr(s, field_name), low, high)
     _check_range("chunk_overlap", s.chunk_overlap, 0, s.chunk_size - 1)
-    _check_range("max_document_bytes", s.max_document_bytes, 1)
-    _check_range("secrets_cache_ttl_seconds", s.secrets_cache_ttl_seconds, 0)
-    _check_range("backup_retention_count", s.backup_retention_count, 1)
-    _check_range("backup_retention_days", s.backup_retention_days, 0)
-    _check_range("backup_max_restore_bytes", s.backup_max_restore_bytes, 1)
