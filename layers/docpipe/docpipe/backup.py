@@ -578,6 +578,56 @@ def _validate_manifest(manifest: Any) -> dict[str, Any]:
 # The service
 
 
+ACTIONS = ("backup", "list", "verify", "restore", "prune")
+_FLAG_STRINGS = {"true": True, "false": False}
+
+
+@dataclass(frozen=True)
+class BackupRequest:
+    """One BackupFunction event, checked whole before any action starts."""
+
+    action: str
+    backup: str = "latest"
+    index: str | None = None
+    target_index: str | None = None
+    mode: str = "replace"
+    compare_live: bool = False
+    # None: the registry is restored only when the target is the live index.
+    restore_registry: bool | None = None
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> BackupRequest:
+        """``{"action": ..., ...}``, or EventBridge's raw "Scheduled Event" (a rule without Input).
+
+        Raises:
+            InvalidInputError: an unknown action, or a flag that is not a boolean.
+        """
+        if "action" not in event and event.get("detail-type") == "Scheduled Event":
+            return cls(action="backup")
+        action = event.get("action")
+        if action not in ACTIONS:
+            raise InvalidInputError(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
+        return cls(
+            action=str(action),
+            backup=str(event.get("backup") or "latest"),
+            index=event.get("index"),
+            target_index=event.get("target_index"),
+            mode=str(event.get("mode", "replace")),
+            compare_live=bool(_flag(event, "compare_live")),
+            restore_registry=_flag(event, "restore_registry"),
+        )
+
+
+def _flag(event: Mapping[str, Any], name: str) -> bool | None:
+    """A boolean field: JSON true/false or the strings "true"/"false" (``bool("false")`` is True)."""
+    value = event.get(name)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _FLAG_STRINGS:
+        return _FLAG_STRINGS[value.strip().lower()]
+    raise InvalidInputError(f"{name} must be true or false, not {str(value)[:40]!r}")
+
+
 class BackupService:
     """Back up, list, verify, restore and prune archives of one vector index and its registry.
 
@@ -1070,6 +1120,25 @@ class BackupService:
         return report
 
     # ----------------------------------------------------------------------------------- prune
+
+    def run(self, request: BackupRequest) -> dict[str, Any]:
+        """Carry out one request; the result is JSON-ready, with the action named."""
+        if request.action == "backup":
+            result = self.backup().to_dict()
+        elif request.action == "list":
+            result = {"backups": [b.to_dict() for b in self.list_backups(request.index)]}
+        elif request.action == "verify":
+            result = self.verify(request.backup, compare_live=request.compare_live).to_dict()
+        elif request.action == "restore":
+            result = self.restore(
+                request.backup,
+                target_index=request.target_index,
+                mode=request.mode,
+                restore_registry=request.restore_registry,
+            ).to_dict()
+        else:
+            result = self.prune(request.index).to_dict()
+        return {"action": request.action, **result}
 
     def prune(self, index: str | None = None) -> PruneReport:
         """Delete backups beyond the retention rules; never the newest complete backup.
