@@ -241,9 +241,11 @@ class IngestService:
 
         # What the index really declares (GetIndex, cached by the store), not what we meant it
         # to; an emulator that does not report it is assumed to match the template.
-        info = self.store.describe()
+        index_info = self.store.describe()
         non_filterable = (
-            info.non_filterable_keys if info.reports_metadata_configuration else NON_FILTERABLE_METADATA_KEYS
+            index_info.non_filterable_keys
+            if index_info.reports_metadata_configuration
+            else NON_FILTERABLE_METADATA_KEYS
         )
 
         with self._segment("chunk"):
