@@ -228,3 +228,21 @@ def test_the_invoke_endpoint_answers_boto3_as_lambda_does(invoke_api):
     assert json.loads(failed["Payload"].read())["errorType"] == "ValueError"
     with pytest.raises(client.exceptions.ResourceNotFoundException):
         client.invoke(FunctionName="NoSuchFunction", Payload=b"{}")
+
+
+@pytest.mark.parametrize("length", ["-1", "many"])
+def test_the_invoke_endpoint_refuses_a_bad_content_length_instead_of_waiting(invoke_api, length):
+    import http.client
+    from urllib.parse import urlparse
+
+    url = urlparse(invoke_api.endpoint)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    connection.putrequest("POST", "/2015-03-31/functions/Fn/invocations")
+    connection.putheader("Content-Length", length)
+    connection.endheaders()
+
+    response = connection.getresponse()  # a server that waited for more bytes would time out here
+
+    assert response.status == 400
+    assert response.getheader("x-amzn-ErrorType") == "InvalidRequestContentException"
+    connection.close()

@@ -15,9 +15,9 @@ import pytest
 from moto import mock_aws
 
 from docpipe import backup as backup_module
-from docpipe.backup import BackupService
+from docpipe.backup import BackupRequest, BackupService
 from docpipe.config import Settings
-from docpipe.exceptions import AWSError, BackupError, IndexMismatchError, NotFoundError
+from docpipe.exceptions import AWSError, BackupError, IndexMismatchError, InvalidInputError, NotFoundError
 from docpipe.registry import DocumentRegistry
 from docpipe.s3 import S3Client
 from docpipe.vectorstore import S3VectorStore
@@ -760,3 +760,17 @@ def test_endpoint_without_pagination_is_read_as_one_segment(seeded: Env) -> None
     result = seeded.service(segment_count=8).backup()
 
     assert result.segments == 1 and result.vector_count == 1_234
+
+
+@pytest.mark.parametrize("field", ["backup", "index", "target_index", "mode"])
+def test_a_backup_request_field_that_is_not_a_string_is_rejected_naming_it(field: str) -> None:
+    with pytest.raises(InvalidInputError, match=f"{field} must be a string, not int"):
+        BackupRequest.from_event({"action": "restore", field: 5})
+
+
+def test_a_backup_request_fills_the_defaults_of_an_action_alone() -> None:
+    request = BackupRequest.from_event({"action": "restore"})
+
+    assert (request.backup, request.mode, request.target_index, request.restore_registry) == (
+        "latest", "replace", None, None,
+    )  # fmt: skip

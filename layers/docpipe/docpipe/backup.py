@@ -609,13 +609,20 @@ class BackupRequest:
             raise InvalidInputError(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
         return cls(
             action=str(action),
-            backup=str(event.get("backup") or "latest"),
-            index=event.get("index"),
-            target_index=event.get("target_index"),
-            mode=str(event.get("mode", "replace")),
+            backup=_text(event, "backup") or "latest",
+            index=_text(event, "index"),
+            target_index=_text(event, "target_index"),
+            mode=_text(event, "mode") or "replace",
             compare_live=bool(_flag(event, "compare_live")),
             restore_registry=_flag(event, "restore_registry"),
         )
+
+
+def _text(event: Mapping[str, Any], name: str) -> str | None:
+    value = event.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidInputError(f"{name} must be a string, not {type(value).__name__}")
 
 
 def _flag(event: Mapping[str, Any], name: str) -> bool | None:

@@ -127,7 +127,13 @@ class InvokeServer:
                     message = f"Function not found: {name} (known: {known})"
                     self._error(404, "ResourceNotFoundException", message)
                     return
-                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    length = -1
+                if length < 0:  # read(-1) would wait for the client to close the connection
+                    self._error(400, "InvalidRequestContentException", "Content-Length must be a byte count")
+                    return
                 if length > MAX_SYNC_PAYLOAD:
                     self._error(413, "RequestTooLargeException", "Request must be smaller than 6291456 bytes")
                     return
