@@ -95,9 +95,10 @@ class Target:
         return value
 
 
-def _reachable(endpoint: str) -> bool:
+def _answers(url: str) -> bool:
+    """Whether an HTTP GET of ``url`` gets any answer within 2 s (a local endpoint is up)."""
     try:
-        with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
+        with urllib.request.urlopen(url, timeout=2):
             return True
     except OSError:
         return False
@@ -114,7 +115,7 @@ def _target(args: argparse.Namespace) -> Target:
         from docpipe.local.provision import LocalStack
 
         state = LocalStack.load(state_path)
-        if _reachable(state.endpoint):
+        if _answers(f"{state.endpoint}/moto-api/"):
             local_state = state
             parameters = state.parameters
             names.update({k: state.outputs[v] for k, v in OUTPUTS.items() if v in state.outputs})
@@ -230,11 +231,7 @@ def _local_runner(target: Target, root: Path) -> Any:
 
 def invoke_api_answers(url: str) -> bool:
     """Whether a Lambda Invoke API (``docpipe local up``'s) answers at ``url``."""
-    try:
-        with urllib.request.urlopen(f"{url}/2015-03-31/functions/", timeout=2):
-            return True
-    except OSError:
-        return False
+    return _answers(f"{url}/2015-03-31/functions/")
 
 
 def invoke_through(url: str, function: str, event: Any) -> Any:
