@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 import os
 import socket
@@ -225,11 +226,32 @@ def test_offline_close_sentences_score_higher_than_unrelated_ones() -> None:
     assert cosine(kitten, cat) > cosine(kitten, taxes) + 0.2
 
 
-def test_offline_embeddings_keep_input_order_across_batches() -> None:
+def test_offline_vectors_are_wordllamas_own_embeddings() -> None:
+    """Our unpadded pooling must give what WordLlamaInference.embed gives for the same model."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    from wordllama.inference import WordLlamaInference  # calls logging.basicConfig on import
+
+    root.handlers[:], root.level = handlers, level
+    from docpipe.embeddings.offline import OfflineEmbedder, load_model
+
+    model = load_model()
+    tokenizer = model.tokenizer.__class__.from_str(model.tokenizer.to_str())
+    reference = WordLlamaInference(model.embedding, tokenizer)
+    texts = ["alpha beta", "", "gamma delta " * 200, "Übungsaufgaben zu Homöomorphismen", "x"]
+
+    expected = reference.embed(texts, norm=False, batch_size=2)
+    raw = OfflineEmbedder(dimension=256, normalize=False).embed_documents(texts)
+
+    assert raw == [pytest.approx(want.tolist(), abs=1e-6) for want in expected]
+    assert raw[1] == [0.0] * 256  # no tokens: the zero vector, as wordllama returns
+
+
+def test_offline_embeddings_do_not_depend_on_the_other_texts() -> None:
     from docpipe.embeddings.offline import OfflineEmbedder
 
-    embedder = OfflineEmbedder(dimension=64, batch_size=2)
-    texts = ["alpha beta", "gamma delta", "epsilon", "zeta eta theta", "iota"]
+    embedder = OfflineEmbedder(dimension=64)
+    texts = ["alpha beta", "gamma delta", "epsilon", "zeta eta theta " * 50, "iota"]
 
     together = embedder.embed_documents(texts)
 

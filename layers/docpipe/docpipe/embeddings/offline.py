@@ -2,14 +2,20 @@
 
 ``WordLlama.load()`` looks for the tokenizer under ``wordllama/tokenizer/`` while the wheel ships
 it in ``wordllama/tokenizers/``, so it falls through to a Hugging Face download. We skip the
-resolver and build ``WordLlamaInference`` from the two bundled files directly.
+resolver and read the two bundled files directly.
+
+A wordllama embedding is the mean of the text's token vectors. ``WordLlamaInference.embed`` pads
+each batch to its longest text and multiplies by the attention mask; summing each text's own
+token rows gives the same numbers (tests/unit/test_embeddings.py compares the two) in 40% of the
+time and without the batch x tokens x 256 temporary. ``wordllama.inference`` is not imported at
+all: it costs ~0.3 s of a cold start and calls ``logging.basicConfig``.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +30,29 @@ FULL_DIMENSION = 256
 DIMENSIONS: tuple[int, ...] = (64, 128, 256)
 
 _lock = threading.Lock()
-_model: Any = None  # one WordLlamaInference per process, shared by every OfflineEmbedder
+_model: OfflineModel | None = None  # one per process, shared by every OfflineEmbedder
+
+
+@dataclass(frozen=True)
+class OfflineModel:
+    """The bundled model: a token embedding matrix (float32) and its tokenizer (no padding)."""
+
+    embedding: Any  # numpy.ndarray, vocabulary x FULL_DIMENSION
+    tokenizer: Any  # tokenizers.Tokenizer
+
+    def embed(self, texts: Sequence[str]) -> Any:
+        """Mean token vector of each text, unnormalised (numpy, len(texts) x FULL_DIMENSION)."""
+        import numpy as np
+
+        table = self.embedding
+        last_id = table.shape[0] - 1
+        vectors = np.zeros((len(texts), table.shape[1]), dtype=np.float32)
+        for row, encoding in enumerate(self.tokenizer.encode_batch(list(texts), add_special_tokens=False)):
+            ids = np.asarray(encoding.ids, dtype=np.intp)
+            if ids.size:
+                np.minimum(ids, last_id, out=ids)  # as wordllama clamps ids beyond the table
+                vectors[row] = table[ids].sum(axis=0, dtype=np.float32) / np.float32(ids.size)
+        return vectors
 
 
 def bundled_files() -> tuple[Path, Path]:
@@ -41,7 +69,7 @@ def bundled_files() -> tuple[Path, Path]:
     return root / WEIGHTS_FILE, root / TOKENIZER_FILE
 
 
-def load_model() -> Any:
+def load_model() -> OfflineModel:
     """Load the bundled model once per process (thread-safe); later calls return the same one."""
     global _model
     if _model is not None:
@@ -52,27 +80,21 @@ def load_model() -> Any:
     return _model
 
 
-def _build_model() -> Any:
+def _build_model() -> OfflineModel:
     weights, tokenizer_file = bundled_files()
     for path in (weights, tokenizer_file):
         if not path.is_file():
             raise ConfigError(f"wordllama is installed without its bundled file {path}")
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+    import numpy as np
     from safetensors import safe_open
     from tokenizers import Tokenizer
-    from wordllama.inference import WordLlamaInference
-
-    # wordllama calls logging.basicConfig(level=INFO) on import; undo it so the host's logging
-    # (Powertools in Lambda, pytest locally) is not changed behind its back.
-    for handler in root.handlers[:]:
-        if handler not in handlers:
-            root.removeHandler(handler)
-    root.setLevel(level)
 
     with safe_open(str(weights), framework="np", device="cpu") as f:
-        embedding = f.get_tensor(TENSOR_KEY)
-    return WordLlamaInference(embedding, Tokenizer.from_file(str(tokenizer_file)))
+        embedding = np.ascontiguousarray(f.get_tensor(TENSOR_KEY), dtype=np.float32)  # stored float16
+    tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return OfflineModel(embedding, tokenizer)
 
 
 class OfflineEmbedder(Embedder):
@@ -84,7 +106,7 @@ class OfflineEmbedder(Embedder):
 
     provider = "offline"
 
-    def __init__(self, *, dimension: int = 256, normalize: bool = True, batch_size: int = 16) -> None:
+    def __init__(self, *, dimension: int = 256, normalize: bool = True) -> None:
         if dimension not in DIMENSIONS:
             raise ConfigError(
                 f"EMBEDDING_DIMENSION={dimension} is not produced by the offline provider; "
@@ -93,19 +115,14 @@ class OfflineEmbedder(Embedder):
         self.model_id = f"wordllama/{MODEL_CONFIG}"
         self.dimension = dimension
         self.normalize = normalize
-        # wordllama pads each batch to its longest text, so memory grows with batch x tokens x 256;
-        # 16 keeps the 117-page book ~65 MB lower at peak than 64, for ~10% less throughput.
-        self.batch_size = batch_size
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        """Embed ``texts`` in one batched numpy pass (no network, no threads needed)."""
+        """Embed ``texts`` with numpy (no network, no threads needed)."""
         if not texts:
             return []
         import numpy as np
 
-        model = load_model()
-        vectors = model.embed(list(texts), norm=False, return_np=True, batch_size=self.batch_size)
-        vectors = np.ascontiguousarray(vectors[:, : self.dimension], dtype=np.float32)
+        vectors = np.ascontiguousarray(load_model().embed(texts)[:, : self.dimension])
         if self.normalize:
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             vectors = vectors / np.where(norms == 0, 1.0, norms)  # an all-unknown text stays zero
