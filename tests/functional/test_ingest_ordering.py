@@ -43,15 +43,15 @@ def test_reupload_with_fewer_chunks_leaves_no_stale_vectors(pipeline: Pipeline) 
 
 
 def count_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Wrap docpipe.parsers.parse_document (the service imports it per call): the keys it parsed."""
+    """Wrap docpipe.parsers.open_document (the service imports it per call): the keys it opened."""
     parsed: list[str] = []
-    real = parsers.parse_document
+    real = parsers.open_document
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         parsed.append(kwargs.get("key", ""))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(parsers, "parse_document", counting)
+    monkeypatch.setattr(parsers, "open_document", counting)
     return parsed
 
 

@@ -1,7 +1,8 @@
-"""chunk_document and the S3 Vectors metadata limits."""
+"""chunk_document, ChunkStream (streamed = one splitter pass) and the S3 Vectors metadata limits."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -9,11 +10,13 @@ import pytest
 from docpipe.chunking import (
     MAX_FILTERABLE_METADATA_BYTES,
     PAGE_SEPARATOR,
+    Chunk,
+    ChunkStream,
     check_metadata_limits,
     chunk_document,
     metadata_size,
 )
-from docpipe.exceptions import MetadataTooLargeError
+from docpipe.exceptions import MetadataTooLargeError, PermanentError
 from docpipe.parsers import MARKDOWN, PDF, TEXT, PageText, ParsedDocument, parse_document
 
 NON_FILTERABLE = ("text", "source_uri", "start_index", "end_index", "version")
@@ -171,3 +174,98 @@ def test_none_values_are_refused_before_the_api_sees_them() -> None:
 
 def test_metadata_size_counts_utf8_bytes() -> None:
     assert metadata_size({"a": "é"}) == len('{"a":"é"}'.encode())
+
+
+# -- ChunkStream: the chunks of one splitter pass, handed out page by page --------------------
+
+
+def one_pass(texts: list[str], size: int, overlap: int) -> list[tuple[str, int]]:
+    """What LangChain gives for the whole joined text: the reference ChunkStream must equal."""
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    splitter = RecursiveCharacterTextSplitter(chunk_size=size, chunk_overlap=overlap, add_start_index=True)
+    return [
+        (d.page_content, d.metadata["start_index"])
+        for d in splitter.create_documents([PAGE_SEPARATOR.join(texts)])
+    ]
+
+
+def streamed(texts: list[str], size: int, overlap: int) -> tuple[list[tuple[str, int]], int]:
+    """ChunkStream fed page by page: its chunks, and how many it handed out before the last page."""
+    stream = ChunkStream(content_type=PDF, chunk_size=size, chunk_overlap=overlap, base_metadata={})
+    chunks: list[Chunk] = []
+    early = 0
+    for number, text in enumerate(texts, start=1):
+        stream.add(PageText(number, text))
+        chunks += stream.take()
+        if number == len(texts) - 1:
+            early = len(chunks)
+    chunks += stream.take(final=True)
+    assert [c.chunk_no for c in chunks] == list(range(len(chunks)))
+    return [(c.text, c.metadata["start_index"]) for c in chunks], early
+
+
+@pytest.mark.parametrize(("size", "overlap"), [(1000, 150), (300, 50), (2000, 0)])
+def test_streamed_chunks_are_one_passes_chunks_on_the_corpus(
+    pdf_corpus: Path, size: int, overlap: int
+) -> None:
+    for path in sorted(pdf_corpus.glob("*.pdf")):
+        try:
+            doc = parse_document(path.read_bytes(), key=path.name, password="openpassword")
+        except PermanentError:
+            continue
+        texts = [p.text for p in doc.pages]
+
+        chunks, _ = streamed(texts, size, overlap)
+
+        assert chunks == one_pass(texts, size, overlap), path.name
+
+
+def test_the_book_is_chunked_while_its_pages_arrive(pdf_corpus: Path) -> None:
+    doc = parse_document((pdf_corpus / "GeoTopo-komprimiert.pdf").read_bytes(), key="book.pdf")
+    texts = [p.text for p in doc.pages]
+
+    chunks, early = streamed(texts, 1000, 150)
+
+    assert chunks == one_pass(texts, 1000, 150)
+    assert early >= 0.9 * len(chunks)  # streamed, not everything held back for the last page
+
+
+def generated_pages(rng: random.Random) -> list[str]:
+    """Pages of paragraphs around the chunk size: long ones, blank lines, repeats, empty pages."""
+    vocabulary = ["a", "bb", "ccc", "dddd", "topologie", "Übung", "x" * 40, "\n", "\n\n", "  "]
+    phrase = " ".join(rng.choice(vocabulary) for _ in range(30))
+    pages = []
+    for _ in range(rng.randint(1, 12)):
+        paragraphs = []
+        for _ in range(rng.randint(0, 6)):
+            length = rng.choice([5, 60, 140, 290, 310, 700, 1500])
+            if rng.random() < 0.2:
+                paragraphs.append((phrase * (length // len(phrase) + 1))[:length])  # repeated text
+            else:
+                paragraphs.append(" ".join(rng.choice(vocabulary) for _ in range(length // 4)))
+        pages.append(rng.choice(["\n\n", "\n", " "]).join(paragraphs).strip())
+    return pages
+
+
+def test_streamed_chunks_are_one_passes_chunks_on_generated_documents() -> None:
+    rng = random.Random(20261201)
+    for case in range(400):
+        texts = generated_pages(rng)
+        size = rng.choice([50, 120, 300, 1000])
+        overlap = rng.choice([0, 10, size // 5, size // 2])
+
+        chunks, _ = streamed(texts, size, overlap)
+
+        assert chunks == one_pass(texts, size, overlap), (case, size, overlap)
+
+
+def test_markdown_chunks_wait_for_the_last_page_and_use_markdown_separators() -> None:
+    text = "# Title\n\n" + words("intro", 80) + "\n\n## Part\n\n" + words("body", 80)
+    stream = ChunkStream(content_type=MARKDOWN, chunk_size=200, chunk_overlap=20, base_metadata={})
+
+    stream.add(PageText(1, text))
+
+    assert stream.take() == []
+    chunks = stream.take(final=True)
+    assert any(c.text.startswith("## Part") for c in chunks)

@@ -6,9 +6,11 @@ import io
 import json
 import logging
 import random
+import threading
 import zipfile
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +28,9 @@ from docpipe.parsers import (
     TEXT,
     PageText,
     ParsedDocument,
+    clean_text,
     detect_content_type,
+    open_document,
     parse_document,
 )
 
@@ -392,3 +396,95 @@ def test_parsed_document_reports_its_page_count() -> None:
     doc = ParsedDocument(content_type=TEXT, pages=(PageText(1, "a"), PageText(2, "b")))
 
     assert doc.page_count == 2
+
+
+# --- pages on a background thread (pypdfium2) --------------------------------------------------
+
+
+def pdfium_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("pdfium")]
+
+
+def direct_pdfium_text(data: bytes) -> list[str]:
+    """What pypdfium2 itself extracts, page by page, with docpipe's cleaning."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(data)
+    texts = []
+    for index in range(len(pdf)):
+        page = pdf[index]
+        textpage = page.get_textpage()
+        texts.append(clean_text(textpage.get_text_range()))
+        textpage.close()
+        page.close()
+    pdf.close()
+    return texts
+
+
+def test_pdf_pages_come_from_a_background_thread_and_are_pdfiums_text(pdf_corpus: Path) -> None:
+    data = (pdf_corpus / "GeoTopo-komprimiert.pdf").read_bytes()
+
+    with open_document(data, key="book.pdf") as document:
+        pages = document.pages()
+        first = next(pages)
+        assert pdfium_threads()  # extraction goes on while the caller holds page 1
+        texts = [first.text] + [page.text for page in pages]
+
+    assert document.page_count == len(texts) == 117
+    assert texts == direct_pdfium_text(data)
+    assert not pdfium_threads()
+
+
+def test_closing_a_document_part_read_stops_its_extraction_thread(pdf_corpus: Path) -> None:
+    document = open_document((pdf_corpus / "GeoTopo-komprimiert.pdf").read_bytes(), key="book.pdf")
+    pages = document.pages()
+    next(pages)
+
+    document.close()
+
+    assert not pdfium_threads()
+
+
+def test_a_page_pdfium_cannot_load_is_corrupt_naming_the_page(
+    pdf_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pypdfium2 as pdfium
+
+    real = pdfium.PdfDocument.__getitem__
+
+    def broken_page_six(self: Any, index: int) -> Any:
+        if index == 5:
+            raise pdfium.PdfiumError("Failed to load page.")
+        return real(self, index)
+
+    monkeypatch.setattr(pdfium.PdfDocument, "__getitem__", broken_page_six)
+
+    with open_document((pdf_corpus / "GeoTopo-komprimiert.pdf").read_bytes(), key="book.pdf") as document:
+        pages = document.pages()
+        assert [next(pages).number for _ in range(5)] == [1, 2, 3, 4, 5]
+        with pytest.raises(CorruptDocumentError, match="book.pdf: PDF page 6 could not be read"):
+            next(pages)
+    assert not pdfium_threads()
+
+
+def test_pdfs_parsed_on_several_threads_at_once_get_what_one_thread_gets(pdf_corpus: Path) -> None:
+    names = ["GeoTopo-komprimiert.pdf", "pdflatex-4-pages.pdf", "pdflatex-outline.pdf"] * 2
+    blobs = {name: (pdf_corpus / name).read_bytes() for name in names}
+    alone = {name: parse_document(data, key=name) for name, data in blobs.items()}
+    results: dict[int, ParsedDocument] = {}
+    errors: list[BaseException] = []
+
+    def parse(i: int, name: str) -> None:
+        try:
+            results[i] = parse_document(blobs[name], key=name)
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=parse, args=(i, n)) for i, n in enumerate(names)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert [results[i] for i in range(len(names))] == [alone[n] for n in names]

@@ -1,25 +1,25 @@
 """Chunking with LangChain's RecursiveCharacterTextSplitter, and S3 Vectors' metadata limits.
 
-The splitter runs once over the whole document (pages joined by a blank line) so chunks may cross
-page boundaries like the text does; each chunk's character offsets are mapped back to the pages
-they cover (``page`` .. ``page_end``), so nothing straddles pages silently.
+The chunks are those of one splitter pass over the whole document (pages joined by a blank line),
+so they may cross page boundaries like the text does; each chunk's character offsets are mapped
+back to the pages it covers (``page`` .. ``page_end``), so nothing straddles pages silently.
+``ChunkStream`` hands those same chunks out while later pages are still being extracted.
 """
 
 from __future__ import annotations
 
 import bisect
-import json
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from docpipe.exceptions import MetadataTooLargeError
-from docpipe.parsers import MARKDOWN, ParsedDocument
+from docpipe.parsers import MARKDOWN, PageText, ParsedDocument
 
 PAGE_SEPARATOR = "\n\n"
 CHUNK_KEYS: tuple[str, ...] = ("page", "page_end", "chunk_no", "start_index", "end_index", "text")
-"""Keys chunk_document() sets on every chunk; base metadata may not use them."""
+"""Keys ChunkStream sets on every chunk; base metadata may not use them."""
 
 # S3 Vectors limits per vector (Amazon S3 User Guide, "Limitations and restrictions").
 MAX_METADATA_BYTES = 40 * 1024
@@ -36,6 +36,148 @@ class Chunk:
     metadata: dict[str, Any]
 
 
+class ChunkStream:
+    """A document's chunks, computed as its pages arrive and handed out once they are final.
+
+    Feed pages in order with ``add()``; ``take()`` returns the chunks that no later page can
+    change, ``take(final=True)`` the rest. Together they are exactly what one
+    ``RecursiveCharacterTextSplitter`` pass over the joined text gives (tests/unit/test_chunking.py
+    compares the two on the corpus and on generated documents): same texts, numbers, offsets.
+
+    Why that holds: the splitter cuts the text at its first separator that occurs (``"\\n\\n"``,
+    which joins pages, so any multi-page text has it), merges the pieces greedily, and sends a
+    piece of ``chunk_size`` characters or more through its own recursive split after flushing
+    what it had merged. After such a piece it holds nothing, so the text up to that piece's end is
+    chunked exactly as inside the whole text, and the rest starts with ``"\\n\\n"`` again.
+    Markdown's regex separators (headings first) are not streamed: its chunks wait for
+    ``final``, which for a one-page format costs nothing.
+
+    Args:
+        content_type: Markdown gets LangChain's Markdown separators; everything else the default.
+        chunk_size: maximum characters per chunk.
+        chunk_overlap: characters shared by neighbouring chunks.
+        base_metadata: what every chunk carries (doc_id, bucket, key, version, content_hash,
+            content_type, ingested_at, source_uri, sidecar attributes). Chunks add ``page``,
+            ``page_end``, ``chunk_no``, ``start_index``/``end_index`` (offsets in the joined
+            text) and ``text``.
+
+    Raises:
+        MetadataTooLargeError: ``base_metadata`` uses a key that chunking sets itself (a sidecar
+            attribute named ``page`` would otherwise be overwritten without a word).
+    """
+
+    def __init__(
+        self,
+        *,
+        content_type: str,
+        chunk_size: int,
+        chunk_overlap: int,
+        base_metadata: Mapping[str, Any],
+    ) -> None:
+        clashes = sorted(set(base_metadata) & set(CHUNK_KEYS))
+        if clashes:
+            raise MetadataTooLargeError(f"metadata keys {clashes} are reserved for chunk fields; rename them")
+        # Imported here: langchain_text_splitters costs ~0.4 s to import, which the handler's cold
+        # start pays only when a document is actually chunked.
+        from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
+
+        if content_type == MARKDOWN:
+            # Same splitter, with Markdown's separators first: chunks break at headings and fences.
+            self._splitter = RecursiveCharacterTextSplitter.from_language(
+                Language.MARKDOWN, chunk_size=chunk_size, chunk_overlap=chunk_overlap
+            )
+        else:
+            self._splitter = RecursiveCharacterTextSplitter(
+                chunk_size=chunk_size, chunk_overlap=chunk_overlap
+            )
+        self._streamed = content_type != MARKDOWN
+        self._size = chunk_size
+        self._overlap = chunk_overlap
+        self._base_metadata = dict(base_metadata)
+        # Offsets are absolute in the joined text; only text[_base:] is kept (see _trim).
+        self._text = ""
+        self._base = 0
+        self._length = 0
+        self._page_starts: list[int] = []
+        self._page_numbers: list[int] = []
+        self._pending = 0  # where the text not yet chunked starts
+        self._split_start = 0  # where the splitter's current piece starts (at a separator)
+        self._scan = 0  # where the search for the next separator resumes
+        self._cut = 0  # where the text that can be chunked now ends
+        # create_documents' start_index search: index = text.find(chunk, index + previous - overlap)
+        self._index = 0
+        self._previous_len = 0
+        self._chunk_no = 0
+
+    @property
+    def ready(self) -> int:
+        """Characters that ``take()`` would chunk now."""
+        return self._cut - self._pending
+
+    def add(self, page: PageText) -> None:
+        """Append the next page (pages are joined by ``PAGE_SEPARATOR``)."""
+        if self._page_starts:
+            self._text += PAGE_SEPARATOR
+            self._length += len(PAGE_SEPARATOR)
+        self._page_starts.append(self._length)
+        self._page_numbers.append(page.number)
+        self._text += page.text
+        self._length += len(page.text)
+        if self._streamed:
+            self._find_cut()
+
+    def take(self, *, final: bool = False) -> list[Chunk]:
+        """The chunks that are final now (``final``: every page has been added: all the rest)."""
+        end = self._length if final else self._cut
+        if end <= self._pending:
+            return []
+        segment = self._text[self._pending - self._base : end - self._base]
+        self._pending = end
+        chunks = [self._chunk(piece) for piece in self._splitter.split_text(segment)]
+        self._trim()
+        return chunks
+
+    def _find_cut(self) -> None:
+        # The separator matches the splitter's re.split would find: leftmost, non-overlapping.
+        text, base = self._text, self._base
+        while (found := text.find(PAGE_SEPARATOR, self._scan - base)) != -1:
+            match = found + base
+            if match - self._split_start >= self._size:
+                self._cut = match  # the piece before this separator is split on its own
+            self._split_start = match
+            self._scan = match + len(PAGE_SEPARATOR)
+
+    def _chunk(self, text: str) -> Chunk:
+        start = self._find(text, max(0, self._index + self._previous_len - self._overlap))
+        if start < 0:  # every chunk lies at or after that offset, so this cannot happen
+            raise RuntimeError(f"chunk {self._chunk_no} not found in the text it was split from")
+        self._index, self._previous_len = start, len(text)
+        end = start + len(text)
+        metadata = dict(self._base_metadata)
+        metadata.update(
+            page=self._page_numbers[bisect.bisect_right(self._page_starts, start) - 1],
+            page_end=self._page_numbers[bisect.bisect_right(self._page_starts, max(start, end - 1)) - 1],
+            chunk_no=self._chunk_no,
+            start_index=start,
+            end_index=end,
+            text=text,
+        )
+        self._chunk_no += 1
+        return Chunk(chunk_no=metadata["chunk_no"], text=text, metadata=metadata)
+
+    def _find(self, text: str, start: int) -> int:
+        found = self._text.find(text, max(start, self._base) - self._base)
+        return found + self._base if found >= 0 else -1
+
+    def _trim(self) -> None:
+        # Keep what later searches can reach: the next start_index search begins at
+        # index + previous - overlap, and every later chunk lies after _pending.
+        keep = min(self._pending, self._index + self._previous_len - self._overlap)
+        if keep > self._base:
+            self._text = self._text[keep - self._base :]
+            self._base = keep
+
+
 def chunk_document(
     doc: ParsedDocument,
     *,
@@ -43,72 +185,35 @@ def chunk_document(
     chunk_overlap: int,
     base_metadata: Mapping[str, Any],
 ) -> list[Chunk]:
-    """Split a parsed document into overlapping chunks with per-chunk metadata.
+    """All chunks of a parsed document, numbered from 0 (see ``ChunkStream``)."""
+    return list(iter_chunks(doc.pages, doc.content_type, chunk_size, chunk_overlap, base_metadata))
 
-    Args:
-        doc: the parsed document.
-        chunk_size: maximum characters per chunk.
-        chunk_overlap: characters shared by neighbouring chunks.
-        base_metadata: what every chunk carries (doc_id, bucket, key, version, content_hash,
-            content_type, ingested_at, source_uri, sidecar attributes).
 
-    Returns:
-        Chunks numbered from 0; metadata adds ``page``, ``page_end``, ``chunk_no``,
-        ``start_index``/``end_index`` (offsets in the joined document text) and ``text``.
-
-    Raises:
-        MetadataTooLargeError: ``base_metadata`` uses a key that chunking sets itself (a sidecar
-            attribute named ``page`` would otherwise be overwritten without a word).
-    """
-    clashes = sorted(set(base_metadata) & set(CHUNK_KEYS))
-    if clashes:
-        raise MetadataTooLargeError(f"metadata keys {clashes} are reserved for chunk fields; rename them")
-    # Imported here: langchain_text_splitters costs ~0.4 s to import, which the handler's cold
-    # start pays only when a document is actually chunked.
-    from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
-
-    if doc.content_type == MARKDOWN:
-        # Same splitter, with Markdown's separators first: chunks break at headings and fences.
-        splitter = RecursiveCharacterTextSplitter.from_language(
-            Language.MARKDOWN, chunk_size=chunk_size, chunk_overlap=chunk_overlap, add_start_index=True
-        )
-    else:
-        splitter = RecursiveCharacterTextSplitter(
-            chunk_size=chunk_size, chunk_overlap=chunk_overlap, add_start_index=True
-        )
-    starts: list[int] = []
-    parts: list[str] = []
-    offset = 0
-    for page in doc.pages:
-        starts.append(offset)
-        parts.append(page.text)
-        offset += len(page.text) + len(PAGE_SEPARATOR)
-    full_text = PAGE_SEPARATOR.join(parts)
-    numbers = [page.number for page in doc.pages]
-
-    chunks: list[Chunk] = []
-    for chunk_no, piece in enumerate(splitter.create_documents([full_text])):
-        text = piece.page_content
-        start = int(piece.metadata["start_index"])
-        if start < 0:  # the splitter could not locate the piece; never guess silently
-            start = full_text.find(text)
-        end = start + len(text)
-        metadata = dict(base_metadata)
-        metadata.update(
-            page=numbers[bisect.bisect_right(starts, start) - 1],
-            page_end=numbers[bisect.bisect_right(starts, max(start, end - 1)) - 1],
-            chunk_no=chunk_no,
-            start_index=start,
-            end_index=end,
-            text=text,
-        )
-        chunks.append(Chunk(chunk_no=chunk_no, text=text, metadata=metadata))
-    return chunks
+def iter_chunks(
+    pages: Iterable[PageText],
+    content_type: str,
+    chunk_size: int,
+    chunk_overlap: int,
+    base_metadata: Mapping[str, Any],
+) -> Iterable[Chunk]:
+    """Chunks of ``pages`` in order, each yielded as soon as it is final."""
+    stream = ChunkStream(
+        content_type=content_type,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        base_metadata=base_metadata,
+    )
+    for page in pages:
+        stream.add(page)
+        yield from stream.take()
+    yield from stream.take(final=True)
 
 
 def metadata_size(metadata: Mapping[str, Any]) -> int:
-    """Bytes of ``metadata`` as JSON in UTF-8: how large it is on the wire to S3 Vectors."""
-    return len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), default=str).encode())
+    """Bytes of ``metadata`` as compact JSON in UTF-8: how large it is on the wire to S3 Vectors."""
+    import orjson
+
+    return len(orjson.dumps(metadata, default=str))
 
 
 def check_metadata_limits(metadata: Mapping[str, Any], non_filterable_keys: Collection[str]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -44,12 +45,16 @@ from docpipe.ids import vector_key
 if TYPE_CHECKING:
     # Imported where used: both modules import boto3, which a cold start pays for only when the
     # first AWS call is made (see build_ingest_service).
+    from docpipe.parsers import OpenedDocument
     from docpipe.registry import Decision, DocumentRecord, DocumentRegistry
     from docpipe.vectorstore import S3VectorStore
 
 SIDECAR_SUFFIX = ".metadata.json"
 MAX_SIDECAR_BYTES = 64 * 1024
 _HASH_BLOCK = 1024 * 1024
+# Chunks embedded and written together while the extraction goes on: enough to keep Bedrock's
+# thread pool busy and PutVectors calls few, small enough that little waits for the last page.
+GROUP_CHUNKS = 32
 _TYPED_VALUE_FIELDS = ("stringValue", "numberValue", "booleanValue", "stringListValue")
 
 logger = Logger(child=True)
@@ -221,24 +226,61 @@ class IngestService:
                 )  # fmt: skip
             attributes = _sidecar_attributes(sidecar, key) if sidecar is not None else {}
             with self._segment("parse"):
-                parsed = self._parse(body, key)
-        base_metadata: dict[str, Any] = {
-            "doc_id": document_id,
-            "bucket": bucket,
-            "key": key,
-            "version": _version_of(info),
-            "content_hash": content_hash,
-            "content_type": parsed.content_type,
-            "ingested_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "source_uri": f"s3://{bucket}/{key}",
-        }
-        for name, value in attributes.items():
-            if name in base_metadata:
-                raise MetadataTooLargeError(f"sidecar attribute {name!r} clashes with a docpipe metadata key")
-            base_metadata[name] = value
-        from docpipe.chunking import check_metadata_limits, chunk_document
+                document = self._open(body, key)
+        with document:
+            base_metadata: dict[str, Any] = {
+                "doc_id": document_id,
+                "bucket": bucket,
+                "key": key,
+                "version": _version_of(info),
+                "content_hash": content_hash,
+                "content_type": document.content_type,
+                "ingested_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "source_uri": f"s3://{bucket}/{key}",
+            }
+            for name, value in attributes.items():
+                if name in base_metadata:
+                    raise MetadataTooLargeError(
+                        f"sidecar attribute {name!r} clashes with a docpipe metadata key"
+                    )
+                base_metadata[name] = value
+            chunk_count = self._write_chunks(document, base_metadata, decision)
+        seconds = self._elapsed(started)
+        if not self.registry.mark_indexed(
+            document_id,
+            decision.token,
+            chunk_count=chunk_count,
+            content_hash=content_hash,
+            sidecar_hash=sidecar_hash,
+            content_type=document.content_type,
+            pages=document.page_count,
+            seconds=seconds,
+        ):
+            logger.warning("a newer event took over this document while it was indexed", extra={"key": key})
+        self._metrics.add_metric(name="DocumentsIndexed", unit=MetricUnit.Count, value=1)
+        self._metrics.add_metric(name="ChunksWritten", unit=MetricUnit.Count, value=chunk_count)
+        self._metrics.add_metric(name="IngestSeconds", unit=MetricUnit.Seconds, value=seconds)
+        return Outcome(document_id, bucket, key, "indexed", None, chunk_count, document.page_count, seconds)
+
+    def _write_chunks(
+        self, document: OpenedDocument, base_metadata: dict[str, Any], decision: Decision
+    ) -> int:
+        """Chunk, embed and write the document group by group while its pages are extracted.
+
+        Chunks are taken as soon as ``ChunkStream`` says they are final, about ``GROUP_CHUNKS``
+        at a time, so embedding and writing overlap the PDF extraction (a background thread).
+        Before a write reaches a chunk key the registry does not yet cover, ``max_chunk_count``
+        is raised (to a bound extrapolated from the pages read so far): whatever happens next,
+        a later event deletes every key this attempt wrote. Keys past the new count are deleted
+        at the end; on a permanent error this attempt's keys go before the skip is recorded.
+
+        Returns:
+            The number of chunks written.
+        """
+        from docpipe.chunking import ChunkStream, check_metadata_limits
         from docpipe.vectorstore import NON_FILTERABLE_METADATA_KEYS, VectorRecord
 
+        document_id = base_metadata["doc_id"]
         # What the index really declares (GetIndex, cached by the store), not what we meant it
         # to; an emulator that does not report it is assumed to match the template.
         index_info = self.store.describe()
@@ -247,50 +289,62 @@ class IngestService:
             if index_info.reports_metadata_configuration
             else NON_FILTERABLE_METADATA_KEYS
         )
-
-        with self._segment("chunk"):
-            chunks = chunk_document(
-                parsed,
-                chunk_size=self.settings.chunk_size,
-                chunk_overlap=self.settings.chunk_overlap,
-                base_metadata=base_metadata,
-            )
-            if not chunks:
-                raise EmptyTextError(f"s3://{bucket}/{key}: no chunks")
-            for chunk in chunks:
-                check_metadata_limits(chunk.metadata, non_filterable)
-        with self._segment("embed"):
-            vectors = self.embedder.embed_documents([chunk.text for chunk in chunks])
-        if len(vectors) != len(chunks):
-            raise RuntimeError(f"embedder returned {len(vectors)} vectors for {len(chunks)} chunks")
-        with self._segment("write"):
-            if previous is None or previous.max_chunk_count < len(chunks):
-                # Otherwise the registry already covers every key written below (and would
-                # refuse the update anyway): one DynamoDB round trip saved on re-indexing.
-                self.registry.note_chunks(document_id, decision.token, len(chunks))
-            self.store.put(
-                VectorRecord(vector_key(document_id, c.chunk_no), v, c.metadata)
-                for c, v in zip(chunks, vectors, strict=True)
-            )
-            old = _vector_slots(previous)
-            if old > len(chunks):
-                self.store.delete(vector_key(document_id, n) for n in range(len(chunks), old))
-        seconds = self._elapsed(started)
-        if not self.registry.mark_indexed(
-            document_id,
-            decision.token,
-            chunk_count=len(chunks),
-            content_hash=content_hash,
-            sidecar_hash=sidecar_hash,
-            content_type=parsed.content_type,
-            pages=parsed.page_count,
-            seconds=seconds,
-        ):
-            logger.warning("a newer event took over this document while it was indexed", extra={"key": key})
-        self._metrics.add_metric(name="DocumentsIndexed", unit=MetricUnit.Count, value=1)
-        self._metrics.add_metric(name="ChunksWritten", unit=MetricUnit.Count, value=len(chunks))
-        self._metrics.add_metric(name="IngestSeconds", unit=MetricUnit.Seconds, value=seconds)
-        return Outcome(document_id, bucket, key, "indexed", None, len(chunks), parsed.page_count, seconds)
+        size = self.settings.chunk_size
+        stream = ChunkStream(
+            content_type=document.content_type,
+            chunk_size=size,
+            chunk_overlap=self.settings.chunk_overlap,
+            base_metadata=base_metadata,
+        )
+        previous_slots = _vector_slots(decision.previous)
+        covered = previous_slots  # chunk keys the registry already lets a later event delete
+        written = pages_read = 0
+        pages = document.pages()
+        try:
+            finished = False
+            while not finished:
+                with self._segment("parse"):  # waiting for the extraction thread's pages
+                    while stream.ready < GROUP_CHUNKS * size:
+                        page = next(pages, None)
+                        if page is None:
+                            finished = True
+                            break
+                        stream.add(page)
+                        pages_read += 1
+                with self._segment("chunk"):
+                    chunks = stream.take(final=finished)
+                    for chunk in chunks:
+                        check_metadata_limits(chunk.metadata, non_filterable)
+                if not chunks:
+                    continue
+                with self._segment("embed"):
+                    vectors = self.embedder.embed_documents([chunk.text for chunk in chunks])
+                if len(vectors) != len(chunks):
+                    raise RuntimeError(f"embedder returned {len(vectors)} vectors for {len(chunks)} chunks")
+                with self._segment("write"):
+                    needed = written + len(chunks)
+                    if needed > covered:
+                        covered = _chunk_bound(needed, pages_read, document.page_count)
+                        self.registry.note_chunks(document_id, decision.token, covered)
+                    self.store.put(
+                        VectorRecord(vector_key(document_id, c.chunk_no), v, c.metadata)
+                        for c, v in zip(chunks, vectors, strict=True)
+                    )
+                written = needed
+            if not written:
+                raise EmptyTextError(
+                    f"{base_metadata['key']}: no extractable text "
+                    f"({document.content_type}, {document.page_count} page(s))"
+                )
+            if previous_slots > written:
+                with self._segment("write"):
+                    self.store.delete(vector_key(document_id, n) for n in range(written, previous_slots))
+        except PermanentError:
+            # _skip deletes the previous version's keys; the keys beyond them are this attempt's.
+            if written > previous_slots:
+                self.store.delete(vector_key(document_id, n) for n in range(previous_slots, written))
+            raise
+        return written
 
     def _restamp_version(self, document_id: str, chunk_count: int, version: str) -> None:
         """Point an unchanged document's vectors at the object version that is now current.
@@ -306,19 +360,19 @@ class IngestService:
         if stale:
             self.store.put(VectorRecord(r.key, r.data, {**r.metadata, "version": version}) for r in stale)
 
-    def _parse(self, body: IO[bytes], key: str) -> Any:
-        from docpipe.parsers import parse_document
+    def _open(self, body: IO[bytes], key: str) -> OpenedDocument:
+        from docpipe.parsers import open_document
 
         engine = self.settings.pdf_engine
         try:
-            return parse_document(body, key=key, pdf_engine=engine)
+            return open_document(body, key=key, pdf_engine=engine)
         except EncryptedDocumentError:
             password = self._password_for(key)
             if password is None:
                 raise
         body.seek(0)
         try:
-            return parse_document(body, key=key, pdf_engine=engine, password=password)
+            return open_document(body, key=key, pdf_engine=engine, password=password)
         except EncryptedDocumentError:
             # The cached password may predate a rotation: refetch once, retry once if it changed.
             # A second rejection (or an unchanged password) is the `encrypted` skip.
@@ -326,7 +380,7 @@ class IngestService:
             if fresh is None or fresh == password:
                 raise
         body.seek(0)
-        return parse_document(body, key=key, pdf_engine=engine, password=fresh)
+        return open_document(body, key=key, pdf_engine=engine, password=fresh)
 
     def _password_for(self, key: str, *, rejected: bool = False) -> str | None:
         """The configured password for ``key``; ``rejected``: the cached one failed, ask Secrets Manager."""
@@ -448,6 +502,14 @@ def _vector_slots(record: DocumentRecord | None) -> int:
     if record is None:
         return 0
     return max(record.chunk_count, record.max_chunk_count)
+
+
+def _chunk_bound(needed: int, pages_read: int, page_count: int) -> int:
+    """How many chunk keys to let the registry cover: ``needed``, or a quarter more than the
+    chunks per page so far predict for the whole document (one DynamoDB update, not one a group)."""
+    if pages_read >= page_count:
+        return needed
+    return max(needed, math.ceil(needed * page_count / max(pages_read, 1) * 1.25))
 
 
 def _version_of(info: Any) -> str:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import io
 import logging
+import queue
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from types import TracebackType
 from typing import IO, Any
 
 from docpipe.exceptions import (
@@ -139,6 +142,74 @@ def _zip_is_docx(head: bytes) -> bool:
         return False
 
 
+class OpenedDocument:
+    """A document whose type is known and whose pages are extracted on demand, in order.
+
+    Opening reads the bytes, detects the type, decrypts a PDF and counts its pages, so the
+    document-level errors (unsupported, encrypted, corrupt) come first. ``pages()`` then yields
+    each page's text; a page that cannot be read raises ``CorruptDocumentError`` there. With
+    pypdfium2 the pages of a multi-page PDF are extracted on a background thread while the caller
+    works on the pages it already has: pdfium runs in C without the GIL, so chunking, embedding
+    and writing overlap the extraction. Use as a context manager: ``close()`` stops that thread.
+    """
+
+    def __init__(
+        self,
+        content_type: str,
+        page_count: int,
+        pages: Callable[[], Iterator[PageText]],
+        close: Callable[[], None] | None = None,
+    ) -> None:
+        self.content_type = content_type
+        self.page_count = page_count
+        self._pages = pages
+        self._close = close
+
+    def pages(self) -> Iterator[PageText]:
+        """The pages in order (call once)."""
+        return self._pages()
+
+    def close(self) -> None:
+        close, self._close = self._close, None
+        if close is not None:
+            close()
+
+    def __enter__(self) -> OpenedDocument:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def open_document(
+    source: bytes | IO[bytes],
+    *,
+    key: str,
+    pdf_engine: str = "pypdfium2",
+    password: str | None = None,
+) -> OpenedDocument:
+    """Open a document for page-by-page extraction (see ``OpenedDocument``).
+
+    Args and Raises: as ``parse_document``, except ``EmptyTextError``, which only the pages can tell.
+    """
+    data = source if isinstance(source, bytes) else _read_all(source)
+    content_type = detect_content_type(key, data[:SNIFF_BYTES] if not data.startswith(b"PK") else data)
+    if content_type == PDF:
+        opener = _PDF_OPENERS.get(pdf_engine)
+        if opener is None:
+            raise ValueError(f"unknown pdf_engine {pdf_engine!r}; allowed: {', '.join(PDF_ENGINES)}")
+        return opener(data, key, password)
+    if content_type == DOCX:
+        page = _parse_docx(data, key=key)
+    elif content_type == HTML:
+        page = _parse_html(data)
+    else:  # plain text and Markdown
+        page = PageText(1, decode_text(data))
+    return OpenedDocument(content_type, 1, lambda: iter((page,)))
+
+
 def parse_document(
     source: bytes | IO[bytes],
     *,
@@ -160,19 +231,11 @@ def parse_document(
         CorruptDocumentError: the bytes do not parse as the detected type.
         EmptyTextError: parsed, but no page holds any text (e.g. a scanned PDF without OCR).
     """
-    data = source if isinstance(source, bytes) else _read_all(source)
-    content_type = detect_content_type(key, data[:SNIFF_BYTES] if not data.startswith(b"PK") else data)
-    if content_type == PDF:
-        pages = _parse_pdf(data, key=key, engine=pdf_engine, password=password)
-    elif content_type == DOCX:
-        pages = (_parse_docx(data, key=key),)
-    elif content_type == HTML:
-        pages = (_parse_html(data),)
-    else:  # plain text and Markdown
-        pages = (PageText(1, decode_text(data)),)
+    with open_document(source, key=key, pdf_engine=pdf_engine, password=password) as document:
+        pages = tuple(document.pages())
     if not any(page.text.strip() for page in pages):
-        raise EmptyTextError(f"{key}: no extractable text ({content_type}, {len(pages)} page(s))")
-    return ParsedDocument(content_type=content_type, pages=pages)
+        raise EmptyTextError(f"{key}: no extractable text ({document.content_type}, {len(pages)} page(s))")
+    return ParsedDocument(content_type=document.content_type, pages=pages)
 
 
 def _read_all(source: IO[bytes]) -> bytes:
@@ -193,56 +256,100 @@ def clean_text(text: str) -> str:
 # --- PDF -------------------------------------------------------------------------------------
 
 
-def _parse_pdf(data: bytes, *, key: str, engine: str, password: str | None) -> tuple[PageText, ...]:
-    parser = _PDF_PARSERS.get(engine)
-    if parser is None:
-        raise ValueError(f"unknown pdf_engine {engine!r}; allowed: {', '.join(PDF_ENGINES)}")
-    return parser(data, key, password)
+# pdfium is not thread-safe: one thread at a time may call into it, in the whole process.
+_PDFIUM_LOCK = threading.Lock()
+_END = object()
 
 
-def _pdfium_pages(data: bytes, key: str, password: str | None) -> tuple[PageText, ...]:
+def _open_pdfium(data: bytes, key: str, password: str | None) -> OpenedDocument:
     import pypdfium2 as pdfium
 
-    try:
-        document = pdfium.PdfDocument(data, password=password)
-    except pdfium.PdfiumError as e:
-        if getattr(e, "err_code", None) == 4:  # FPDF_ERR_PASSWORD
-            raise EncryptedDocumentError(_encrypted_message(key, password)) from e
-        raise CorruptDocumentError(f"{key}: not a readable PDF ({e})") from e
-    try:
-        pages = []
-        for index in range(len(document)):
-            page = document[index]
+    with _PDFIUM_LOCK:
+        try:
+            pdf = pdfium.PdfDocument(data, password=password)
+        except pdfium.PdfiumError as e:
+            if getattr(e, "err_code", None) == 4:  # FPDF_ERR_PASSWORD
+                raise EncryptedDocumentError(_encrypted_message(key, password)) from e
+            raise CorruptDocumentError(f"{key}: not a readable PDF ({e})") from e
+        page_count = len(pdf)
+
+    def page_text(index: int) -> PageText:
+        try:
+            page = pdf[index]
             textpage = page.get_textpage()
+        except pdfium.PdfiumError as e:
+            raise CorruptDocumentError(f"{key}: PDF page {index + 1} could not be read ({e})") from e
+        try:
+            return PageText(index + 1, clean_text(textpage.get_text_range()))
+        finally:
+            textpage.close()
+            page.close()
+
+    stop = threading.Event()
+    extracted: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def extract() -> None:
+        with _PDFIUM_LOCK:
             try:
-                pages.append(PageText(index + 1, clean_text(textpage.get_text_range())))
+                for index in range(page_count):
+                    if stop.is_set():
+                        break
+                    extracted.put(page_text(index))
+            except BaseException as error:  # noqa: BLE001 - handed to the reading thread, raised there
+                extracted.put(error)
             finally:
-                textpage.close()
-                page.close()
-        return tuple(pages)
-    except pdfium.PdfiumError as e:
-        raise CorruptDocumentError(f"{key}: PDF page could not be read ({e})") from e
-    finally:
-        document.close()
+                extracted.put(_END)
+
+    worker = threading.Thread(target=extract, name=f"pdfium {key}"[:60], daemon=True)
+
+    def pages() -> Iterator[PageText]:
+        if page_count < 2:  # nothing to overlap
+            with _PDFIUM_LOCK:
+                inline = [page_text(index) for index in range(page_count)]
+            yield from inline  # never yield holding the lock: the caller may open another PDF
+            return
+        worker.start()
+        while (item := extracted.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close() -> None:
+        stop.set()
+        if worker.is_alive():
+            worker.join()
+        with _PDFIUM_LOCK:
+            pdf.close()
+
+    return OpenedDocument(PDF, page_count, pages, close)
 
 
-def _pypdf_pages(data: bytes, key: str, password: str | None) -> tuple[PageText, ...]:
+def _open_pypdf(data: bytes, key: str, password: str | None) -> OpenedDocument:
     from pypdf import PasswordType, PdfReader
     from pypdf.errors import DependencyError, PdfReadError, PyPdfError
 
+    # pypdf surfaces malformed structures as a range of built-in errors, not only PdfReadError.
+    malformed = (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError)
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and reader.decrypt(password or "") == PasswordType.NOT_DECRYPTED:
             raise EncryptedDocumentError(_encrypted_message(key, password))
-        return tuple(
-            PageText(number, clean_text(page.extract_text() or ""))
-            for number, page in enumerate(reader.pages, start=1)
-        )
+        page_count = len(reader.pages)
     except DependencyError as e:
         raise EncryptedDocumentError(f"{key}: decrypting needs the 'cryptography' package ({e})") from e
-    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError) as e:
-        # pypdf surfaces malformed structures as a range of built-in errors, not only PdfReadError.
+    except malformed as e:
         raise CorruptDocumentError(f"{key}: not a readable PDF ({type(e).__name__}: {e})") from e
+
+    def pages() -> Iterator[PageText]:
+        # Pure Python: a thread would only contend for the GIL, so pages are read as asked for.
+        for index in range(page_count):
+            try:
+                text = reader.pages[index].extract_text() or ""
+            except malformed as e:
+                raise CorruptDocumentError(f"{key}: not a readable PDF ({type(e).__name__}: {e})") from e
+            yield PageText(index + 1, clean_text(text))
+
+    return OpenedDocument(PDF, page_count, pages)
 
 
 def _encrypted_message(key: str, password: str | None) -> str:
@@ -251,9 +358,9 @@ def _encrypted_message(key: str, password: str | None) -> str:
     return f"{key}: the PDF is encrypted and the configured password was rejected"
 
 
-_PDF_PARSERS: dict[str, Callable[[bytes, str, str | None], tuple[PageText, ...]]] = {
-    "pypdfium2": _pdfium_pages,
-    "pypdf": _pypdf_pages,
+_PDF_OPENERS: dict[str, Callable[[bytes, str, str | None], OpenedDocument]] = {
+    "pypdfium2": _open_pdfium,
+    "pypdf": _open_pypdf,
 }
 
 
