@@ -24,7 +24,6 @@ sys.path.insert(0, str(ROOT / "layers" / "docpipe"))
 
 from docpipe.chunking import chunk_document  # noqa: E402
 from docpipe.exceptions import PermanentError  # noqa: E402
-from docpipe.ingest import GROUP_CHUNKS as INGEST_GROUP  # noqa: E402
 from docpipe.parsers import ParsedDocument, parse_document  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "pdf"
@@ -689,6 +688,9 @@ def handler_path_section(engine: str) -> str:
         f"| handler import outside a Lambda environment (no `LAMBDA_TASK_ROOT`) | "
         f"{spread(imports_local)} | (informational) | |",
     ]
+    # Imported here: docpipe.ingest's child Logger must come after the handler's (warm_handler_path).
+    from docpipe.ingest import GROUP_CHUNKS as group
+
     phases = ", ".join(f"{name} {sec:.2f} s" for name, sec in warm["book_phases"].items())
     rest = warm["book_s"] - sum(warm["book_phases"].values())
     skipped = {k: v for k, v in warm["outcomes"].items() if v != "indexed"}
@@ -704,7 +706,7 @@ def handler_path_section(engine: str) -> str:
         f"{warm['book_s']:.2f} s went on the handler's thread (the service's tracing subsegments, "
         f"summed): {phases}, other (registry, events, logging) {rest:.2f} s. The pages are "
         f"extracted on a background thread while the handler chunks, embeds and writes the "
-        f"chunks already final, {INGEST_GROUP} at a time (`IngestService._write_chunks`), so "
+        f"chunks already final, {group} at a time (`IngestService._write_chunks`), so "
         f"parse is opening the PDF plus the time the handler waited for pages, not the "
         f"extraction itself; write = registry chunk-count note + one `PutVectors` per group "
         f"(body by orjson, see `vectorstore._install_fast_put_vectors`; moto parsing and storing "
