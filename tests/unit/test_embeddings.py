@@ -247,6 +247,19 @@ def test_offline_vectors_are_wordllamas_own_embeddings() -> None:
     assert raw[1] == [0.0] * 256  # no tokens: the zero vector, as wordllama returns
 
 
+def test_offline_values_are_float32s_in_their_shortest_decimal_form() -> None:
+    import numpy as np
+
+    from docpipe.embeddings.offline import OfflineEmbedder, load_model
+
+    texts = ["Topologie und Homöomorphismen", "a second, longer sentence about compact spaces"]
+    vectors = OfflineEmbedder(dimension=256, normalize=False).embed_documents(texts)
+
+    as_float32 = np.asarray(vectors, dtype=np.float32)
+    assert np.array_equal(as_float32, load_model().embed(texts))  # the very same float32 values
+    assert len(json.dumps(vectors)) < 0.7 * len(json.dumps(as_float32.tolist()))  # not float64 repr
+
+
 def test_offline_embeddings_do_not_depend_on_the_other_texts() -> None:
     from docpipe.embeddings.offline import OfflineEmbedder
 

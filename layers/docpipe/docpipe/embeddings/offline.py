@@ -125,8 +125,12 @@ class OfflineEmbedder(Embedder):
         vectors = np.ascontiguousarray(load_model().embed(texts)[:, : self.dimension])
         if self.normalize:
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            vectors = vectors / np.where(norms == 0, 1.0, norms)  # an all-unknown text stays zero
-        result: list[list[float]] = vectors.tolist()
+            vectors = (vectors / np.where(norms == 0, 1.0, norms)).astype(np.float32)  # all-unknown: zero
+        # S3 Vectors stores float32: each value as the shortest decimal that is the same float32
+        # (orjson's numpy output) keeps the PutVectors body ~45% smaller than float64 repr does.
+        import orjson
+
+        result: list[list[float]] = orjson.loads(orjson.dumps(vectors, option=orjson.OPT_SERIALIZE_NUMPY))
         if result:
             self._check_dimension(result[0])
         return result
