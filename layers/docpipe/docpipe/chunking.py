@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,27 +186,15 @@ def chunk_document(
     base_metadata: Mapping[str, Any],
 ) -> list[Chunk]:
     """All chunks of a parsed document, numbered from 0 (see ``ChunkStream``)."""
-    return list(iter_chunks(doc.pages, doc.content_type, chunk_size, chunk_overlap, base_metadata))
-
-
-def iter_chunks(
-    pages: Iterable[PageText],
-    content_type: str,
-    chunk_size: int,
-    chunk_overlap: int,
-    base_metadata: Mapping[str, Any],
-) -> Iterable[Chunk]:
-    """Chunks of ``pages`` in order, each yielded as soon as it is final."""
     stream = ChunkStream(
-        content_type=content_type,
+        content_type=doc.content_type,
         chunk_size=chunk_size,
         chunk_overlap=chunk_overlap,
         base_metadata=base_metadata,
     )
-    for page in pages:
+    for page in doc.pages:
         stream.add(page)
-        yield from stream.take()
-    yield from stream.take(final=True)
+    return stream.take(final=True)
 
 
 def metadata_size(metadata: Mapping[str, Any]) -> int:
