@@ -97,7 +97,6 @@ class ChunkStream:
         # Offsets are absolute in the joined text; only text[_base:] is kept (see _trim).
         self._text = ""
         self._base = 0
-        self._length = 0
         self._page_starts: list[int] = []
         self._page_numbers: list[int] = []
         self._pending = 0  # where the text not yet chunked starts
@@ -118,17 +117,15 @@ class ChunkStream:
         """Append the next page (pages are joined by ``PAGE_SEPARATOR``)."""
         if self._page_starts:
             self._text += PAGE_SEPARATOR
-            self._length += len(PAGE_SEPARATOR)
-        self._page_starts.append(self._length)
+        self._page_starts.append(self._base + len(self._text))
         self._page_numbers.append(page.number)
         self._text += page.text
-        self._length += len(page.text)
         if self._streamed:
             self._find_cut()
 
     def take(self, *, final: bool = False) -> list[Chunk]:
         """The chunks that are final now (``final``: every page has been added: all the rest)."""
-        end = self._length if final else self._cut
+        end = self._base + len(self._text) if final else self._cut
         if end <= self._pending:
             return []
         segment = self._text[self._pending - self._base : end - self._base]
