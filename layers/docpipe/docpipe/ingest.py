@@ -33,7 +33,6 @@ from docpipe.events import ObjectEvent, parse_event, parse_sqs_record
 from docpipe.exceptions import (
     CorruptDocumentError,
     DocumentTooLargeError,
-    EmptyTextError,
     EncryptedDocumentError,
     MetadataTooLargeError,
     NotFoundError,
@@ -278,6 +277,7 @@ class IngestService:
             The number of chunks written.
         """
         from docpipe.chunking import ChunkStream, check_metadata_limits
+        from docpipe.parsers import no_text_error
         from docpipe.vectorstore import NON_FILTERABLE_METADATA_KEYS, VectorRecord
 
         document_id = base_metadata["doc_id"]
@@ -332,10 +332,7 @@ class IngestService:
                     )
                 written = needed
             if not written:
-                raise EmptyTextError(
-                    f"{base_metadata['key']}: no extractable text "
-                    f"({document.content_type}, {document.page_count} page(s))"
-                )
+                raise no_text_error(base_metadata["key"], document)
             if previous_slots > written:
                 with self._segment("write"):
                     self.store.delete(vector_key(document_id, n) for n in range(written, previous_slots))

@@ -234,8 +234,15 @@ def parse_document(
     with open_document(source, key=key, pdf_engine=pdf_engine, password=password) as document:
         pages = tuple(document.pages())
     if not any(page.text.strip() for page in pages):
-        raise EmptyTextError(f"{key}: no extractable text ({document.content_type}, {len(pages)} page(s))")
+        raise no_text_error(key, document)
     return ParsedDocument(content_type=document.content_type, pages=pages)
+
+
+def no_text_error(key: str, document: OpenedDocument) -> EmptyTextError:
+    """The ``empty_text`` skip for a document none of whose pages holds text."""
+    return EmptyTextError(
+        f"{key}: no extractable text ({document.content_type}, {document.page_count} page(s))"
+    )
 
 
 def _read_all(source: IO[bytes]) -> bytes:
