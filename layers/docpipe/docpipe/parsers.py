@@ -337,6 +337,10 @@ def _open_pypdf(data: bytes, key: str, password: str | None) -> OpenedDocument:
 
     # pypdf surfaces malformed structures as a range of built-in errors, not only PdfReadError.
     malformed = (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError)
+
+    def corrupt(error: Exception) -> CorruptDocumentError:
+        return CorruptDocumentError(f"{key}: not a readable PDF ({type(error).__name__}: {error})")
+
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and reader.decrypt(password or "") == PasswordType.NOT_DECRYPTED:
@@ -345,7 +349,7 @@ def _open_pypdf(data: bytes, key: str, password: str | None) -> OpenedDocument:
     except DependencyError as e:
         raise EncryptedDocumentError(f"{key}: decrypting needs the 'cryptography' package ({e})") from e
     except malformed as e:
-        raise CorruptDocumentError(f"{key}: not a readable PDF ({type(e).__name__}: {e})") from e
+        raise corrupt(e) from e
 
     def pages() -> Iterator[PageText]:
         # Pure Python: a thread would only contend for the GIL, so pages are read as asked for.
@@ -353,7 +357,7 @@ def _open_pypdf(data: bytes, key: str, password: str | None) -> OpenedDocument:
             try:
                 text = reader.pages[index].extract_text() or ""
             except malformed as e:
-                raise CorruptDocumentError(f"{key}: not a readable PDF ({type(e).__name__}: {e})") from e
+                raise corrupt(e) from e
             yield PageText(index + 1, clean_text(text))
 
     return OpenedDocument(PDF, page_count, pages)
