@@ -14,6 +14,7 @@ from docpipe.chunking import chunk_document
 from docpipe.exceptions import CorruptDocumentError
 from docpipe.ids import doc_id
 from docpipe.parsers import PageText, parse_document
+from docpipe.registry import CLAIM_SLOTS
 from tests.functional.conftest import EVENTS_BUCKET, Pipeline, s3_notification, sqs_batch
 
 BOOK = "GeoTopo-komprimiert.pdf"
@@ -63,8 +64,8 @@ def test_the_book_is_written_in_groups_while_its_pages_are_extracted(
     puts = [payload for kind, payload in calls if kind == "put"]
     assert len(puts) > 3  # groups, not one write at the end
     assert puts[0][1]  # the first group was written while pages were still being extracted
-    # Every key was covered by the registry before it was written.
-    covered = 0
+    # Every key was covered by the registry before it was written (the claim covers the first ones).
+    covered = CLAIM_SLOTS
     for kind, payload in calls:
         if kind == "note":
             covered = max(covered, payload)
@@ -73,6 +74,52 @@ def test_the_book_is_written_in_groups_while_its_pages_are_extracted(
     record = pipeline.record(KEY)
     assert record is not None
     assert record.chunk_count == record.max_chunk_count == len(expected)
+
+
+def test_a_short_document_is_written_without_a_chunk_count_note(
+    pipeline: Pipeline, corpus_bytes: Any
+) -> None:
+    pipeline.upload(KEY, corpus_bytes("pdflatex-4-pages.pdf"))
+    pipeline.start()
+    calls = spy_writes(pipeline)
+
+    assert pipeline.invoke(sqs_batch(s3_notification(KEY, sequencer="01"))) == {"batchItemFailures": []}
+
+    record = pipeline.record(KEY)
+    assert record is not None and 1 < record.chunk_count <= CLAIM_SLOTS
+    assert [kind for kind, _ in calls] == ["put"]  # claim + finish: two registry writes
+
+
+def test_vectors_of_a_claim_that_died_before_finishing_are_deleted_by_the_next_event(
+    pipeline: Pipeline, corpus_bytes: Any
+) -> None:
+    # Given a short document whose vectors were written, but whose claim never finished
+    pipeline.upload(KEY, corpus_bytes("pdflatex-4-pages.pdf"))
+    pipeline.start()
+    service = pipeline.app.service  # type: ignore[union-attr]
+    pipeline.monkeypatch.setattr(service, "registry", pipeline.registry)
+    real_mark_indexed = service.registry.mark_indexed
+
+    def timed_out(*_: Any, **__: Any) -> bool:
+        raise TimeoutError("DynamoDB did not answer")
+
+    pipeline.monkeypatch.setattr(service.registry, "mark_indexed", timed_out)
+    with pytest.raises(BatchProcessingError, match="All records failed"):
+        pipeline.invoke(sqs_batch(s3_notification(KEY, sequencer="01")))
+    written = len(pipeline.vectors(KEY))
+    record = pipeline.record(KEY)
+    assert record is not None and record.state == "processing" and record.max_chunk_count == 0
+    assert 1 < written <= CLAIM_SLOTS
+    pipeline.monkeypatch.setattr(service.registry, "mark_indexed", real_mark_indexed)
+    # When the key is overwritten by a one-page document
+    pipeline.upload(KEY, corpus_bytes("minimal-document.pdf"))
+
+    assert pipeline.invoke(sqs_batch(s3_notification(KEY, sequencer="02"))) == {"batchItemFailures": []}
+
+    # Then only the new document's vector is left
+    record = pipeline.record(KEY)
+    assert record is not None and (record.state, record.chunk_count) == ("indexed", 1)
+    assert [v.key for v in pipeline.vectors(KEY)] == [f"{doc_id(EVENTS_BUCKET, KEY)}#0"]
 
 
 def failing_after(pages_before_failure: int) -> Any:

@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 
 from docpipe.events import ObjectEvent
-from docpipe.registry import BusyError, DocumentRegistry, ordering_token
+from docpipe.registry import CLAIM_SLOTS, BusyError, DocumentRegistry, ordering_token
 
 TABLE = "docpipe-documents-test"
 
@@ -204,6 +204,22 @@ def test_note_chunks_only_raises_the_high_water_mark(registry: DocumentRegistry)
     registry.note_chunks(event.doc_id, decision.token, 4)
 
     assert registry.get(event.doc_id).max_chunk_count == 9  # type: ignore[union-attr]
+
+
+def test_an_unfinished_claim_covers_the_keys_it_may_write_unnoted(registry: DocumentRegistry) -> None:
+    event = put("0055AED6DCD90281E5")
+    decision = registry.begin(event)
+    claimed = registry.get(event.doc_id)
+    assert claimed is not None and claimed.vector_slots == CLAIM_SLOTS  # nothing noted yet
+
+    registry.note_chunks(event.doc_id, decision.token, CLAIM_SLOTS + 8)
+    assert registry.get(event.doc_id).vector_slots == CLAIM_SLOTS + 8  # type: ignore[union-attr]
+
+    registry.mark_indexed(
+        event.doc_id, decision.token, chunk_count=3, content_hash="h", sidecar_hash=None,
+        content_type="application/pdf", pages=1, seconds=0.1,
+    )  # fmt: skip
+    assert registry.get(event.doc_id).vector_slots == 3  # type: ignore[union-attr]  # exact once finished
 
 
 def test_reclaim_reopens_a_finished_document_for_the_same_event(registry: DocumentRegistry) -> None:

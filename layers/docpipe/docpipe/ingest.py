@@ -268,8 +268,9 @@ class IngestService:
 
         Chunks are taken as soon as ``ChunkStream`` says they are final, about ``GROUP_CHUNKS``
         at a time, so embedding and writing overlap the PDF extraction (a background thread).
-        Before a write reaches a chunk key the registry does not yet cover, ``max_chunk_count``
-        is raised (to a bound extrapolated from the pages read so far): whatever happens next,
+        Before a write reaches a chunk key the registry does not yet cover (the claim covers the
+        first ``CLAIM_SLOTS``), ``max_chunk_count`` is raised (to a bound extrapolated from the
+        pages read so far): whatever happens next,
         a later event deletes every key this attempt wrote. Keys past the new count are deleted
         at the end; on a permanent error this attempt's keys go before the skip is recorded.
 
@@ -278,6 +279,7 @@ class IngestService:
         """
         from docpipe.chunking import ChunkStream, check_metadata_limits
         from docpipe.parsers import no_text_error
+        from docpipe.registry import CLAIM_SLOTS
         from docpipe.vectorstore import NON_FILTERABLE_METADATA_KEYS, VectorRecord
 
         document_id = base_metadata["doc_id"]
@@ -297,7 +299,8 @@ class IngestService:
             base_metadata=base_metadata,
         )
         previous_slots = _vector_slots(decision.previous)
-        covered = previous_slots  # chunk keys the registry already lets a later event delete
+        # Chunk keys a later event already deletes: the previous version's, and the claim's own.
+        covered = max(previous_slots, CLAIM_SLOTS)
         written = pages_read = 0
         pages = document.pages()
         try:
@@ -496,9 +499,7 @@ def _nullcontext() -> Iterator[None]:
 
 def _vector_slots(record: DocumentRecord | None) -> int:
     """How many chunk keys may hold vectors for a document (deletes must cover all of them)."""
-    if record is None:
-        return 0
-    return max(record.chunk_count, record.max_chunk_count)
+    return 0 if record is None else record.vector_slots
 
 
 def _chunk_bound(needed: int, pages_read: int, page_count: int) -> int:

@@ -36,6 +36,10 @@ Verdict = Literal["apply", "stale", "duplicate", "busy"]
 # DynamoDB compare them in a ConditionExpression.
 SEQUENCER_WIDTH = 64
 DEFAULT_LEASE_SECONDS = 900  # the longest a Lambda can run: a crashed claim frees itself
+# A claim may write this many chunk keys without raising ``max_chunk_count`` first: a document
+# of that many chunks costs two registry writes (claim, finish), not three. Deletes after an
+# unfinished claim therefore cover at least this many keys.
+CLAIM_SLOTS = 32
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -62,7 +66,7 @@ class DocumentRecord:
     content_type: str | None = None
     chunk_count: int = 0
     # Highest number of chunk vectors that may exist for this document (a failed attempt may
-    # have written more than ``chunk_count``); deletes cover this many keys.
+    # have written more than ``chunk_count``); see ``vector_slots``.
     max_chunk_count: int = 0
     pages: int = 0
     seconds: float = 0.0
@@ -83,6 +87,16 @@ class DocumentRecord:
 
     def to_item(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @property
+    def vector_slots(self) -> int:
+        """How many chunk keys may hold vectors (deletes must cover all of them).
+
+        Exact once a claim finished; while one is unfinished (``processing``: running, or
+        crashed) at least ``CLAIM_SLOTS``, which a claim may write without noting them.
+        """
+        slots = max(self.chunk_count, self.max_chunk_count)
+        return max(slots, CLAIM_SLOTS) if self.state == "processing" else slots
 
 
 @dataclass(frozen=True)
