@@ -469,6 +469,7 @@ def warm_handler_path(engine: str) -> dict[str, Any]:
     bare_book_s = bare_corpus_s = lc_book_s = lc_corpus_s = float("inf")
     bare_pages = lc_pages = 0
     small_s = small_bare_s = float("inf")  # every document but the book, summed per run
+    small_aws_calls: dict[str, list[float]] = {}
     aws_calls = _AwsCallClock()
     splitter = _langchain_splitter()
     with mock_aws(), contextlib.redirect_stdout(sink), _environ(FAKE_AWS), aws_calls.installed():
@@ -487,6 +488,7 @@ def warm_handler_path(engine: str) -> dict[str, Any]:
                     run_s, run_pages, run_chunks = 0.0, 0, 0
                     run_bare_s, run_bare_pages, run_lc_s, run_lc_pages = 0.0, 0, 0.0, 0
                     run_small_s = run_small_bare_s = 0.0
+                    aws_calls.seconds = {}
                     for path in files:
                         key = f"run{run}/{path.name}"
                         clock = _PhaseClock()
@@ -534,7 +536,9 @@ def warm_handler_path(engine: str) -> dict[str, Any]:
                         if path.name == BOOK:
                             lc_book_s = min(lc_book_s, seconds)
                     corpus_s = min(corpus_s, run_s)
-                    small_s, small_bare_s = min(small_s, run_small_s), min(small_bare_s, run_small_bare_s)
+                    if run_small_s < small_s:  # the calls of the run whose handler time is reported
+                        small_s, small_aws_calls = run_small_s, aws_calls.seconds
+                    small_bare_s = min(small_bare_s, run_small_bare_s)
                     bare_corpus_s, bare_pages = min(bare_corpus_s, run_bare_s), run_bare_pages
                     lc_corpus_s, lc_pages = min(lc_corpus_s, run_lc_s), run_lc_pages
                     pages, chunks = run_pages, run_chunks
@@ -558,7 +562,7 @@ def warm_handler_path(engine: str) -> dict[str, Any]:
             "documents": len(files) - 1,
             "handler_s": small_s,
             "bare_s": small_bare_s,
-            "aws_calls": aws_calls.seconds,
+            "aws_calls": small_aws_calls,
             "runs": HANDLER_REPEATS,
         },
         "corpus_pages": pages,
@@ -685,16 +689,15 @@ def small_documents_section(warm: Mapping[str, Any]) -> str:
     extraction."""
     small = warm["small"]
     n, runs = small["documents"], small["runs"]
-    calls: dict[str, list[float]] = small["aws_calls"]
-    per_doc = {op: sum(v) / (runs * n) for op, v in calls.items()}
+    calls: dict[str, list[float]] = small["aws_calls"]  # those of the fastest run
+    per_doc = {op: sum(v) / n for op, v in calls.items()}
     rows = [
         "| AWS call (moto in-process) | calls per document | median ms per call | ms per document |",
         "| --- | ---: | ---: | ---: |",
     ]
     for op, seconds in sorted(calls.items(), key=lambda kv: -per_doc[kv[0]]):
         rows.append(
-            f"| {op} | {len(seconds) / (runs * n):.2f} | {_median(seconds) * 1000:.1f} | "
-            f"{per_doc[op] * 1000:.1f} |"
+            f"| {op} | {len(seconds) / n:.2f} | {_median(seconds) * 1000:.1f} | {per_doc[op] * 1000:.1f} |"
         )
     aws_ms = sum(per_doc.values()) * 1000
     rows.append(f"| **all AWS calls** | | | **{aws_ms:.1f}** |")
@@ -703,10 +706,11 @@ def small_documents_section(warm: Mapping[str, Any]) -> str:
     ratio_budget = (1.5 * bare - book_bare) / n * 1000
     baseline_budget = (lc_corpus_s / 10 - book_bare) / n * 1000
     return (
-        "\n".join(rows) + f"\n\nThe {n} corpus documents other than the book (best of {runs} runs): "
-        f"{small['handler_s'] / n * 1000:.1f} ms each through the handler, of which the AWS calls "
-        f"above take {aws_ms:.1f} ms; their bare extraction takes {small['bare_s'] / n * 1000:.1f} ms "
-        f"each. Even if the book's handler path cost no more than its bare extraction "
+        "\n".join(rows) + f"\n\nThe {n} corpus documents other than the book, in the fastest of "
+        f"{runs} runs: {small['handler_s'] / n * 1000:.1f} ms each through the handler, of which the "
+        f"AWS calls above (that run's) take {aws_ms:.1f} ms; their bare extraction (best run) "
+        f"takes {small['bare_s'] / n * 1000:.1f} ms each. Even if the book's handler path cost no "
+        f"more than its bare extraction "
         f"({book_bare:.2f} s), the corpus targets would leave each of them "
         f"{ratio_budget:.1f} ms (<= 1.5x bare extraction) and {baseline_budget:.1f} ms "
         f"(>= 10x the LangChain baseline) for everything: extraction, embedding and every AWS call. "
