@@ -270,9 +270,9 @@ class IngestService:
         at a time, so embedding and writing overlap the PDF extraction (a background thread).
         Before a write reaches a chunk key the registry does not yet cover (the claim covers the
         first ``CLAIM_SLOTS``), ``max_chunk_count`` is raised (to a bound extrapolated from the
-        pages read so far): whatever happens next,
-        a later event deletes every key this attempt wrote. Keys past the new count are deleted
-        at the end; on a permanent error this attempt's keys go before the skip is recorded.
+        pages read so far): whatever happens next, a later event deletes every key this attempt
+        wrote. Keys past the new count are deleted at the end; on a permanent error this
+        attempt's keys go before the skip is recorded.
 
         Returns:
             The number of chunks written.
