@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
 from docpipe import aws
+from docpipe.chunking import metadata_size
 from docpipe.exceptions import (
     IndexMismatchError,
     InvalidInputError,
@@ -483,14 +484,7 @@ def _record_from(vector: Mapping[str, Any]) -> VectorRecord:
 
 def _approx_size(record: VectorRecord) -> int:
     # float32 values serialise to at most ~24 JSON characters; metadata is measured as JSON.
-    import orjson
-
-    return (
-        len(record.key.encode())
-        + 24 * len(record.data)
-        + len(orjson.dumps(record.metadata, default=str))
-        + 64
-    )
+    return len(record.key.encode()) + 24 * len(record.data) + metadata_size(record.metadata) + 64
 
 
 def _batches(
