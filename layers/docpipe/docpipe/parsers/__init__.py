@@ -1,8 +1,10 @@
-"""Document parsing: bytes in, page-numbered text out, for PDF, text, Markdown, HTML and DOCX.
+"""Document parsing: bytes in, page-numbered text out (PDF, text, Markdown, HTML, DOCX, XLSX, PPTX, CSV).
 
-One module per format family (``pdf``, ``text``, ``html``, ``docx``), the shared types in
-``base`` and type detection in ``detect``; ``OPENERS`` maps each content type to its opener.
-Heavy libraries (pypdfium2, pypdf, BeautifulSoup, python-docx, charset-normalizer) are imported
+One module per format family (``pdf``, ``text``, ``html``, ``docx``, ``xlsx``, ``pptx``, ``csv``),
+the shared types in ``base``, type detection in ``detect``, zip-bomb checks in ``zipsafe``,
+headings in ``sections``, Markdown tables and header-carrying rows in ``tables``; ``OPENERS``
+maps each content type to its opener. Heavy libraries (pypdfium2, pypdf, BeautifulSoup,
+python-docx, openpyxl, python-pptx, charset-normalizer) are imported
 inside the function that needs them, so importing this package stays cheap for the handler's cold
 start and a text-only document never loads a PDF engine.
 """
@@ -14,27 +16,37 @@ from typing import IO
 from docpipe.exceptions import EmptyTextError
 from docpipe.parsers.base import (
     CONTENT_TYPES,
+    CSV,
+    DEFAULT_MAX_INFLATED_BYTES,
     DOCX,
     HTML,
     MARKDOWN,
     PDF,
     PDF_ENGINES,
+    PPTX,
     TEXT,
+    TSV,
+    XLSX,
     OpenedDocument,
     Opener,
     PageText,
     ParsedDocument,
     ParseOptions,
+    Section,
     clean_text,
 )
+from docpipe.parsers.csv import open_csv, open_tsv
 from docpipe.parsers.detect import EXTENSIONS, SNIFF_BYTES, detect_content_type
 from docpipe.parsers.docx import open_docx
 from docpipe.parsers.html import open_html
 from docpipe.parsers.pdf import PDF_OPENERS
+from docpipe.parsers.pptx import open_pptx
 from docpipe.parsers.text import decode_text, open_markdown, open_plain
+from docpipe.parsers.xlsx import open_xlsx
 
 __all__ = [
     "CONTENT_TYPES",
+    "CSV",
     "DOCX",
     "EXTENSIONS",
     "HTML",
@@ -42,12 +54,16 @@ __all__ = [
     "OPENERS",
     "PDF",
     "PDF_ENGINES",
+    "PPTX",
     "SNIFF_BYTES",
     "TEXT",
+    "TSV",
+    "XLSX",
     "OpenedDocument",
     "PageText",
     "ParseOptions",
     "ParsedDocument",
+    "Section",
     "clean_text",
     "decode_text",
     "detect_content_type",
@@ -61,6 +77,10 @@ OPENERS: dict[str, Opener] = {
     MARKDOWN: open_markdown,
     HTML: open_html,
     DOCX: open_docx,
+    XLSX: open_xlsx,
+    PPTX: open_pptx,
+    CSV: open_csv,
+    TSV: open_tsv,
 }
 """The opener of each content type but PDF, whose opener is chosen by engine (``PDF_OPENERS``)."""
 
@@ -71,6 +91,7 @@ def open_document(
     key: str,
     pdf_engine: str = "pypdfium2",
     password: str | None = None,
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
 ) -> OpenedDocument:
     """Open a document for page-by-page extraction (see ``OpenedDocument``).
 
@@ -78,7 +99,7 @@ def open_document(
     """
     data = source if isinstance(source, bytes) else _read_all(source)
     content_type = detect_content_type(key, data[:SNIFF_BYTES] if not data.startswith(b"PK") else data)
-    options = ParseOptions(pdf_engine=pdf_engine, password=password)
+    options = ParseOptions(pdf_engine=pdf_engine, password=password, max_inflated_bytes=max_inflated_bytes)
     if content_type == PDF:
         opener = PDF_OPENERS.get(pdf_engine)
         if opener is None:
@@ -94,6 +115,7 @@ def parse_document(
     key: str,
     pdf_engine: str = "pypdfium2",
     password: str | None = None,
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
 ) -> ParsedDocument:
     """Parse a document into page-numbered text.
 
@@ -102,14 +124,19 @@ def parse_document(
         key: the S3 key; its extension chooses the type, content sniffing confirms it.
         pdf_engine: ``"pypdfium2"`` (default, ~20x faster) or ``"pypdf"``.
         password: for encrypted PDFs; ignored by other types.
+        max_inflated_bytes: zip containers (DOCX, XLSX, PPTX) whose members inflate past this
+            are ``too_large`` (``MAX_INFLATED_BYTES``; a zip bomb is refused before it is parsed).
 
     Raises:
         UnsupportedTypeError: not a type docpipe parses.
+        DocumentTooLargeError: a zip container that inflates past ``max_inflated_bytes``.
         EncryptedDocumentError: encrypted and no or a wrong password.
         CorruptDocumentError: the bytes do not parse as the detected type.
         EmptyTextError: parsed, but no page holds any text (e.g. a scanned PDF without OCR).
     """
-    with open_document(source, key=key, pdf_engine=pdf_engine, password=password) as document:
+    with open_document(
+        source, key=key, pdf_engine=pdf_engine, password=password, max_inflated_bytes=max_inflated_bytes
+    ) as document:
         pages = tuple(document.pages())
     if not any(page.text.strip() for page in pages):
         raise no_text_error(key, document)

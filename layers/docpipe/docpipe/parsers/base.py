@@ -13,13 +13,32 @@ TEXT = "text/plain"
 MARKDOWN = "text/markdown"
 HTML = "text/html"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-CONTENT_TYPES: tuple[str, ...] = (PDF, TEXT, MARKDOWN, HTML, DOCX)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+CSV = "text/csv"
+TSV = "text/tab-separated-values"
+CONTENT_TYPES: tuple[str, ...] = (PDF, TEXT, MARKDOWN, HTML, DOCX, XLSX, PPTX, CSV, TSV)
 PDF_ENGINES: tuple[str, ...] = ("pypdfium2", "pypdf")
 
 # C0 control characters other than tab and newline: PDF math fonts map glyphs to them.
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+DEFAULT_MAX_INFLATED_BYTES = 128 * 1024 * 1024
+"""MAX_INFLATED_BYTES' default (config.py reads the variable; parsers called directly get this)."""
 _NO_METADATA: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Section:
+    """From ``offset`` (in its page's text) on, the text is under the headings ``path``.
+
+    ``path`` runs from the top-level heading down (``("Intro", "Setup")``); it holds until the
+    next Section, on this page or a later one. A path of one heading (or none: a slide without a
+    title) starts a top-level section, which chunks do not straddle.
+    """
+
+    offset: int
+    path: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -27,12 +46,16 @@ class PageText:
     """Text of one page; ``number`` is 1-based (1 for formats without pages).
 
     ``metadata`` is what every chunk starting on this page carries besides the page number (a
-    parser sets only the keys that apply to the page, e.g. an OCR'd page ``{"ocr": True}``).
+    parser sets only the keys that apply to the page: a sheet's name, an OCR'd page's
+    ``{"ocr": True}``). ``sections`` are the headings that start on this page, in order.
+    ``rows`` are ``(offset, row number)`` of each row of a sheet or CSV, in order.
     """
 
     number: int
     text: str
     metadata: Mapping[str, Any] = field(default=_NO_METADATA, hash=False)
+    sections: tuple[Section, ...] = ()
+    rows: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,6 +81,8 @@ class ParseOptions:
 
     pdf_engine: str = "pypdfium2"
     password: str | None = None
+    # Zip containers (DOCX, XLSX, PPTX): most bytes their members may inflate to (zipsafe).
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES
 
 
 class OpenedDocument:
