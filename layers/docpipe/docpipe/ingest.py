@@ -275,7 +275,7 @@ class IngestService:
         Returns:
             The number of chunks written.
         """
-        from docpipe.chunking import ChunkStream, check_metadata_limits
+        from docpipe.chunking import ChunkStream, check_metadata_limits, embedding_text
         from docpipe.parsers import no_text_error
         from docpipe.registry import CLAIM_SLOTS
         from docpipe.vectorstore import NON_FILTERABLE_METADATA_KEYS, VectorRecord
@@ -319,7 +319,10 @@ class IngestService:
                 if not chunks:
                     continue
                 with self._segment("embed"):
-                    vectors = self.embedder.embed_documents([chunk.text for chunk in chunks])
+                    with_section = self.settings.embed_section
+                    vectors = self.embedder.embed_documents(
+                        [embedding_text(chunk, with_section=with_section) for chunk in chunks]
+                    )
                 if len(vectors) != len(chunks):
                     raise RuntimeError(f"embedder returned {len(vectors)} vectors for {len(chunks)} chunks")
                 with self._segment("write"):
@@ -362,15 +365,18 @@ class IngestService:
         from docpipe.parsers import open_document
 
         engine = self.settings.pdf_engine
+        limit = self.settings.max_inflated_bytes
         try:
-            return open_document(body, key=key, pdf_engine=engine)
+            return open_document(body, key=key, pdf_engine=engine, max_inflated_bytes=limit)
         except EncryptedDocumentError:
             password = self._password_for(key)
             if password is None:
                 raise
         body.seek(0)
         try:
-            return open_document(body, key=key, pdf_engine=engine, password=password)
+            return open_document(
+                body, key=key, pdf_engine=engine, password=password, max_inflated_bytes=limit
+            )
         except EncryptedDocumentError:
             # The cached password may predate a rotation: refetch once, retry once if it changed.
             # A second rejection (or an unchanged password) is the `encrypted` skip.
@@ -378,7 +384,7 @@ class IngestService:
             if fresh is None or fresh == password:
                 raise
         body.seek(0)
-        return open_document(body, key=key, pdf_engine=engine, password=fresh)
+        return open_document(body, key=key, pdf_engine=engine, password=fresh, max_inflated_bytes=limit)
 
     def _password_for(self, key: str, *, rejected: bool = False) -> str | None:
         """The configured password for ``key``; ``rejected``: the cached one failed, ask Secrets Manager."""
