@@ -100,3 +100,16 @@ def test_every_zip_container_obeys_the_cap(key: str, data: bytes) -> None:
     assert parse_document(data, key=key, max_inflated_bytes=inflated).pages
     with pytest.raises(DocumentTooLargeError):
         parse_document(data, key=key, max_inflated_bytes=inflated - 1)
+
+
+def test_a_directory_of_too_many_entries_is_refused_before_zipfile_reads_it() -> None:
+    from docpipe.parsers.zipsafe import MAX_ZIP_ENTRIES
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("word/document.xml", b"<w:document/>")
+        for n in range(MAX_ZIP_ENTRIES):
+            archive.writestr(f"{n}", b"")
+
+    with pytest.raises(DocumentTooLargeError, match=f"{MAX_ZIP_ENTRIES + 1} entries"):
+        parse_document(out.getvalue(), key="many.docx")
