@@ -95,7 +95,7 @@ class Settings:
         Raises:
             ConfigError: naming the variable, the bad value and what is allowed.
         """
-        env = os.environ if environ is None else environ
+        env = environment() if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
             var = _ENV_BY_FIELD[f.name]
@@ -117,6 +117,11 @@ class Settings:
         for name in names:
             if not getattr(self, name):
                 raise ConfigError(f"{_ENV_BY_FIELD[name]} is required but not set")
+
+
+def environment() -> Mapping[str, str]:
+    """The process environment: the one place the runtime package reads it (secrets' env fallback too)."""
+    return os.environ
 
 
 _ENV_BY_FIELD: dict[str, str] = {

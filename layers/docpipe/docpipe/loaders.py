@@ -15,9 +15,9 @@ from langchain_core.document_loaders import BaseLoader
 from langchain_core.documents import Document
 
 from docpipe.exceptions import PermanentError
+from docpipe.ids import SIDECAR_SUFFIX
 from docpipe.parsers import parse_document
 from docpipe.s3 import S3Client, s3_uri
-from docpipe.sidecar import SIDECAR_SUFFIX
 
 logger = logging.getLogger(__name__)
 
