@@ -275,3 +275,30 @@ def test_office_files_in_an_ole_container_are_encrypted() -> None:
             detect_content_type(key, ole)
     with pytest.raises(UnsupportedTypeError, match="legacy"):
         detect_content_type("old.xls", ole)
+
+
+def test_an_office_part_without_content_types_is_corrupt() -> None:
+    source = make_docx([("p", "x")])
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(source)) as original, zipfile.ZipFile(out, "w") as stripped:
+        for info in original.infolist():
+            if info.filename != "[Content_Types].xml":
+                stripped.writestr(info, original.read(info))
+
+    with pytest.raises(CorruptDocumentError, match=r"\[Content_Types\]\.xml"):
+        detect_content_type("letter.docx", out.getvalue())
+
+
+def test_markdown_tables_pad_uneven_rows_and_drop_empty_ones() -> None:
+    from docpipe.parsers.tables import markdown_table
+
+    table = markdown_table([["a", "b", "c"], ["", "", ""], ["1"], ["x\ny", "p|q"]])
+
+    assert table == "| a | b | c |\n|---|---|---|\n| 1 |  |  |\n| x y | p\\|q |  |"
+    assert markdown_table([["", ""]]) == ""
+
+
+def test_columns_without_a_header_are_named_by_their_letter() -> None:
+    doc = parse_document(make_xlsx({"S": [["Name", None], ["ann", "note"]]}), key="s.xlsx")
+
+    assert doc.pages[0].text == "Name: ann, B: note"
