@@ -85,15 +85,16 @@ def test_the_actual_inflated_total_counts_against_the_cap() -> None:
     check_inflated_size(out.getvalue(), "many.zip", kind="DOCX", limit=1_200_000)
 
 
-@pytest.mark.parametrize(
-    ("key", "data"),
-    [
-        ("w.xlsx", make_xlsx({"S": [["a"], ["b" * 5000]]})),
-        ("d.pptx", make_pptx([{"title": "T", "body": ["c" * 5000]}])),
-        ("l.docx", make_docx([("p", "d" * 5000)])),
-    ],
-)
-def test_every_zip_container_obeys_the_cap(key: str, data: bytes) -> None:
+CONTAINERS = {
+    "w.xlsx": lambda: make_xlsx({"S": [["a"], ["b" * 5000]]}),
+    "d.pptx": lambda: make_pptx([{"title": "T", "body": ["c" * 5000]}]),
+    "l.docx": lambda: make_docx([("p", "d" * 5000)]),
+}
+
+
+@pytest.mark.parametrize("key", sorted(CONTAINERS))
+def test_every_zip_container_obeys_the_cap(key: str) -> None:
+    data = CONTAINERS[key]()
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         inflated = sum(info.file_size for info in archive.infolist())
 

@@ -10,7 +10,6 @@ from typing import Any
 
 from docpipe.aws import MAX_POOL_CONNECTIONS
 from docpipe.exceptions import ConfigError
-from docpipe.parsers.base import DEFAULT_MAX_INFLATED_BYTES
 
 # Environment variable names. Nothing else in the package reads os.environ for settings.
 STAGE = "STAGE"
@@ -47,6 +46,8 @@ DIMENSIONS_BY_PROVIDER: dict[str, tuple[int, ...]] = {
 }
 # Each embedding thread holds one connection of the shared Bedrock client: never more threads than that.
 MAX_EMBEDDING_CONCURRENCY = MAX_POOL_CONNECTIONS
+DEFAULT_MAX_INFLATED_BYTES = 128 * 1024 * 1024
+"""MAX_INFLATED_BYTES' default; the parsers use it too when called without settings."""
 _STAGE_PATTERN = re.compile(r"^[a-z0-9-]{1,32}$")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")

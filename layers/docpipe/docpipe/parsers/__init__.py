@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import IO
 
+from docpipe.config import DEFAULT_MAX_INFLATED_BYTES
 from docpipe.exceptions import EmptyTextError
 from docpipe.parsers.base import (
     CONTENT_TYPES,
     CSV,
-    DEFAULT_MAX_INFLATED_BYTES,
     DOCX,
     HTML,
     MARKDOWN,

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
 from typing import Any
 
+from docpipe.config import DEFAULT_MAX_INFLATED_BYTES
+
 PDF = "application/pdf"
 TEXT = "text/plain"
 MARKDOWN = "text/markdown"
@@ -23,8 +25,6 @@ PDF_ENGINES: tuple[str, ...] = ("pypdfium2", "pypdf")
 # C0 control characters other than tab and newline: PDF math fonts map glyphs to them.
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
-DEFAULT_MAX_INFLATED_BYTES = 128 * 1024 * 1024
-"""MAX_INFLATED_BYTES' default (config.py reads the variable; parsers called directly get this)."""
 _NO_METADATA: Mapping[str, Any] = MappingProxyType({})
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import io
 import struct
-import zipfile
 from collections.abc import Mapping
 
 from docpipe.exceptions import CorruptDocumentError, DocumentTooLargeError
@@ -55,6 +54,8 @@ def check_entry_count(data: bytes, key: str) -> None:
 
 def zip_members(data: bytes) -> tuple[list[str], bytes] | None:
     """The member names of a zip and its ``[Content_Types].xml`` (empty if absent); None if unreadable."""
+    import zipfile  # only for zips: keeps the package's import cheap
+
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = archive.namelist()
@@ -99,6 +100,8 @@ def check_inflated_size(data: bytes, key: str, *, kind: str, limit: int) -> None
         DocumentTooLargeError: declared or actual inflated size over ``limit`` (``too_large``).
         CorruptDocumentError: not a readable zip, or a member inflates to other than it declares.
     """
+    import zipfile
+
     check_entry_count(data, key)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
