@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import IO
 
-from docpipe.config import DEFAULT_MAX_INFLATED_BYTES
+from docpipe.config import DEFAULT_MAX_INFLATED_BYTES, PDF_ENGINES
 from docpipe.exceptions import EmptyTextError
 from docpipe.parsers.base import (
     CONTENT_TYPES,
@@ -22,7 +22,6 @@ from docpipe.parsers.base import (
     HTML,
     MARKDOWN,
     PDF,
-    PDF_ENGINES,
     PPTX,
     TEXT,
     TSV,

@@ -20,7 +20,6 @@ PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentatio
 CSV = "text/csv"
 TSV = "text/tab-separated-values"
 CONTENT_TYPES: tuple[str, ...] = (PDF, TEXT, MARKDOWN, HTML, DOCX, XLSX, PPTX, CSV, TSV)
-PDF_ENGINES: tuple[str, ...] = ("pypdfium2", "pypdf")
 
 # C0 control characters other than tab and newline: PDF math fonts map glyphs to them.
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
