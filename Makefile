@@ -9,6 +9,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(if $(PYTHON313),$(dir $(PYTHON313)):,)$(PATH)
 export SAM_CLI_TELEMETRY := 0
+# Only the local stack's host build sets it (layers/docpipe/Makefile): the deployable build keeps
+# the architectures template.yaml declares.
+unexport DOCPIPE_LAYER_ARCHITECTURE
 PYTEST_ARGS ?=
 # Test files are shared out between worker processes (pytest-xdist), one file per worker at a time,
 # so a module's fixtures (a local stack, a moto server) stay in one process.

@@ -257,6 +257,7 @@ def sam_environment() -> dict[str, str]:
         path.append(str(python313.parent))
     env["PATH"] = os.pathsep.join([*path, env.get("PATH", "")])
     env["SAM_CLI_TELEMETRY"] = "0"
+    env.pop("DOCPIPE_LAYER_ARCHITECTURE", None)  # the host build's override (layers/docpipe/Makefile)
     return env
 
 

@@ -137,6 +137,59 @@ def test_host_build_uses_this_machines_architecture_everywhere(host_build: Path)
     assert machines == {ELF_MACHINE[host_architecture()]}
 
 
+# Run inside the built layer after the handler's import: every docpipe module, then every other
+# package a docpipe source file imports (lazy imports inside functions included; the offline
+# model's numpy/safetensors/tokenizers only when the offline layer is attached), then a document
+# of each zip format through parse_document and chunk_document (python-pptx loads Pillow).
+_EVERY_IMPORT = """
+import ast, importlib, io, pkgutil
+from pathlib import Path
+import docpipe
+modules = ["docpipe"] + [m.name for m in pkgutil.walk_packages(docpipe.__path__, "docpipe.")]
+offline_only = Path(docpipe.__file__).parent / "embeddings" / "offline.py"
+third_party = set()
+for source in Path(docpipe.__file__).parent.rglob("*.py"):
+    if source == offline_only and not offline_layer:
+        continue
+    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            third_party |= {alias.name.partition(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            third_party.add(node.module.partition(".")[0])
+third_party -= set(sys.stdlib_module_names) | {"docpipe", "__future__"}
+imported = sorted(modules + sorted(third_party))
+for name in imported:
+    importlib.import_module(name)
+
+def _parse_office_documents():
+    import docx, openpyxl, pptx
+    from docpipe.chunking import chunk_document
+    from docpipe.parsers import parse_document
+    files = {}
+    book = openpyxl.Workbook()
+    book.active.append(["name", "value"])
+    book.active.append(["layer", "docpipe"])
+    files["sheet.xlsx"] = book
+    deck = pptx.Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[1])
+    slide.shapes.title.text = "Layer"
+    slide.placeholders[1].text = "docpipe in the built layer"
+    files["deck.pptx"] = deck
+    document = docx.Document()
+    document.add_heading("Layer", level=1)
+    document.add_paragraph("docpipe in the built layer")
+    files["doc.docx"] = document
+    chunks = {}
+    for key, made in files.items():
+        out = io.BytesIO()
+        made.save(out)
+        parsed = parse_document(out.getvalue(), key=key)
+        found = chunk_document(parsed, chunk_size=200, chunk_overlap=0, base_metadata={})
+        chunks[key] = " ".join(chunk.text for chunk in found)
+    return chunks
+"""
+
+
 def _import_handler(
     python313: Path,
     host_build: Path,
@@ -167,6 +220,11 @@ import app
 assert callable(app.handler), "app.handler is not callable"
 names = ("app", "docpipe", "boto3", "botocore")
 roots = {{name: getattr(sys.modules.get(name), "__file__", None) for name in names}}
+offline_layer = {"OfflineEmbeddingsLayer" in layers!r}
+{_EVERY_IMPORT}
+roots["imported"] = imported
+roots["formats"] = _parse_office_documents()
+roots["loaded"] = sorted({{name.partition(".")[0] for name in sys.modules}})
 print(json.dumps(roots))
 """
     return subprocess.run(
@@ -196,6 +254,32 @@ def test_built_handler_imports_with_only_what_lambda_provides(
     for name in ("boto3", "botocore"):
         if origins[name] is not None:
             assert origins[name].startswith((str(host_build), str(runtime_deps)))
+    # every docpipe module and every package docpipe imports loaded from the built layer
+    assert {
+        "docpipe.parsers.pptx",
+        "docpipe.parsers.xlsx",
+        "pptx",
+        "openpyxl",
+        "langchain_text_splitters",
+    } <= set(origins["imported"])
+    assert (provider == "offline") == ("numpy" in origins["imported"])
+    for key, text in origins["formats"].items():
+        assert "docpipe" in text, (key, text)
+    assert not {"langsmith", "zstandard"} & set(origins["loaded"])
+
+
+@pytest.mark.parametrize("layer_id", ["DocpipeLayer", "DocpipeLayerArm64"])
+def test_built_layer_leaves_out_langsmith_and_zstandard(deploy_build: Path, layer_id: str) -> None:
+    # langchain-core requires langsmith (tracing to LangSmith; it brings zstandard), but
+    # docpipe never imports either: the handler test above imports everything docpipe does
+    # from the host build, where they are equally absent
+    python = deploy_build / layer_id / "python"
+    present = {p.name.partition("-")[0].lower() for p in python.iterdir()}
+
+    assert (python / "langchain_core").is_dir(), "the splitters' own dependency stays"
+    assert not {"langsmith", "zstandard"} & present
+    assert not (python / "bin").exists(), "console scripts do not run in Lambda"
+    assert not list((python / "docpipe").rglob("__pycache__"))
 
 
 def test_runtime_folder_holds_only_what_the_lambda_runtime_ships(runtime_deps: Path) -> None:

@@ -964,7 +964,19 @@ def test_every_layer_of_a_function_is_built_for_its_architecture(
             layer = template["Resources"][layer_id]
             assert layer_architecture(template, layer_id) == architecture
             assert layer["Properties"]["CompatibleArchitectures"] == [architecture]
-            assert layer["Metadata"]["BuildMethod"] == "python3.13"
+            assert layer["Metadata"]["BuildMethod"] in ("python3.13", "makefile")
+
+
+@pytest.mark.parametrize("layer_id", ["DocpipeLayer", "DocpipeLayerArm64"])
+def test_docpipe_layers_build_with_their_own_makefile_target(template: dict[str, Any], layer_id: str) -> None:
+    # sam build runs `make build-<LogicalId>` in the layer's ContentUri; the target names the
+    # architecture, since sam passes none to makefile builds
+    layer = template["Resources"][layer_id]
+    makefile = (ROOT / layer["Properties"]["ContentUri"] / "Makefile").read_text(encoding="utf-8")
+    architecture = layer_architecture(template, layer_id)
+
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert re.search(rf"^build-{layer_id}: ARCHITECTURE := .*,{architecture}\)$", makefile, re.MULTILINE)
 
 
 def test_ingest_is_x86_64_for_wordllama_and_backup_is_arm64(template: dict[str, Any]) -> None:

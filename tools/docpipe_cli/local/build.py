@@ -160,7 +160,9 @@ def _build_for_host(
     if not force and built.is_file() and stamp.is_file() and stamp.read_text() == digest:
         return built
     python = find_python313()
-    env = dict(os.environ, SAM_CLI_TELEMETRY="0")
+    # The docpipe layers build with layers/docpipe/Makefile, which sam gives no architecture:
+    # BuildArchitecture's rewrite reaches it through this variable.
+    env = dict(os.environ, SAM_CLI_TELEMETRY="0", DOCPIPE_LAYER_ARCHITECTURE=arch)
     env["PATH"] = f"{Path(python).parent}{os.pathsep}{env.get('PATH', '')}"
     # sam resolves CodeUri relative to the template: build the copy from the repository root.
     command = [
