@@ -6,10 +6,11 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from docpipe.batch import ConcurrentBatchProcessor
 from docpipe.config import Settings
 from docpipe.events import detect_source
 from docpipe.ingest import build_ingest_service
@@ -21,8 +22,10 @@ metrics = Metrics()
 
 # Cold start: a bad setting fails here with a ConfigError naming the variable. The service builds
 # its AWS clients on first use, once per process.
-service = build_ingest_service(Settings.from_env(), metrics=metrics, tracer=tracer)
-processor = BatchProcessor(event_type=EventType.SQS)
+settings = Settings.from_env()
+service = build_ingest_service(settings, metrics=metrics, tracer=tracer)
+# Records of different documents run side by side; those of one document in sequencer order.
+processor = ConcurrentBatchProcessor(EventType.SQS, concurrency=settings.ingest_record_concurrency)
 
 
 @cache
