@@ -12,14 +12,14 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from docpipe.events import ObjectEvent
+from docpipe.ids import SIDECAR_SUFFIX
 from docpipe.registry import Decision
 from tests.functional.conftest import Pipeline, s3_notification, sqs_batch
 
 WAIT = 10.0  # seconds a barrier waits before it breaks: only a missing overlap ever reaches it
 KEY = "docs/notes.txt"
-# docpipe.ingest's SIDECAR_SUFFIX and MAX_SIDECAR_BYTES. The module is not imported here: its child
-# logger must be created after the test environment names the service (as the handler does).
-SIDECAR_SUFFIX = ".metadata.json"
+# docpipe.ingest.MAX_SIDECAR_BYTES. The module is not imported here: its child logger must be
+# created after the test environment names the service (as the handler does).
 MAX_SIDECAR_BYTES = 64 * 1024
 
 

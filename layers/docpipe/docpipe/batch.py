@@ -21,15 +21,13 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 
 from docpipe.events import ObjectEvent, parse_sqs_record
-from docpipe.ids import doc_id
+from docpipe.ids import SIDECAR_SUFFIX, doc_id
 
 Plan = Callable[[Sequence[Mapping[str, Any]]], list[list[int]]]
 
 
 def document_of(event: ObjectEvent) -> str:
     """The registry id of the document an event changes (a sidecar's event changes its document's)."""
-    from docpipe.ingest import SIDECAR_SUFFIX
-
     return doc_id(event.bucket, event.key.removesuffix(SIDECAR_SUFFIX))
 
 
