@@ -106,7 +106,7 @@ check-stage:
 # (IAM capability for the functions' roles, a managed artifact bucket) are passed as well.
 deploy: check-stage build ## sam deploy the build as stack docpipe-STAGE (STAGE=staging|production; AWS credentials needed)
 	$(BIN)/sam deploy --template-file .aws-sam/build/template.yaml --config-file $(abspath samconfig.toml) \
-	  --stack-name $(STACK_NAME) --capabilities CAPABILITY_IAM --resolve-s3 \
+	  --stack-name $(STACK_NAME) --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --resolve-s3 \
 	  --parameter-overrides Stage=$(STAGE) $(DEPLOY_PARAMETERS) \
 	  --no-confirm-changeset --no-fail-on-empty-changeset $(SAM_DEPLOY_ARGS)
 

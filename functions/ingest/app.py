@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.batch import EventType, process_partial_res
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from docpipe import aws
+from docpipe import aws, snapstart
 from docpipe.batch import ConcurrentBatchProcessor
 from docpipe.config import Settings
 from docpipe.embeddings import make_embedder
@@ -43,6 +43,7 @@ service = IngestService(
 )
 # Records of different documents run side by side; those of one document in sequencer order.
 processor = ConcurrentBatchProcessor(EventType.SQS, concurrency=settings.ingest_record_concurrency)
+snapstart.register(settings)  # with EnableSnapStart: imports and model in the snapshot, no credentials
 
 
 @cache

@@ -183,7 +183,7 @@ class IngestService:
         cap = settings.max_document_bytes
         download = None
         if event.kind == "created" and (event.size is None or event.size <= cap):
-            download = self._submit(self.s3.download_with_info, event.bucket, event.key, max_bytes=cap)
+            download = self._submit(lambda: self.s3.download_with_info(event.bucket, event.key, max_bytes=cap))
         try:
             decision = self.registry.begin(event)
         except BaseException:
@@ -225,9 +225,9 @@ class IngestService:
         # The sidecar lookup (usually a 404) runs beside the download, but only once the claim is
         # held: a sidecar event that finds the document claimed waits (BusyError) and re-reads it
         # afterwards, so a lookup after the claim can never miss a change.
-        sidecar_read = self._submit(self._read_sidecar, bucket, key)
+        sidecar_read = self._submit(lambda: self._read_sidecar(bucket, key))
         if download is None:
-            download = self._submit(self.s3.download_with_info, bucket, key, max_bytes=cap)
+            download = self._submit(lambda: self.s3.download_with_info(bucket, key, max_bytes=cap))
         try:
             with self._segment("download"):
                 info, body = download.result()
@@ -527,7 +527,7 @@ class IngestService:
         with self._lock:
             self._metrics.add_metric(name=name, unit=unit, value=value)
 
-    def _submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+    def _submit(self, lookup: Callable[[], T]) -> Future[T]:
         """Run an S3 lookup on the service's I/O threads, beside the calling thread's own call."""
         if self._io is None:
             with self._lock:
@@ -535,7 +535,7 @@ class IngestService:
                     # Each record in flight has at most two lookups running (download and sidecar).
                     workers = 2 * self.settings.ingest_record_concurrency
                     self._io = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest-io")
-        return self._io.submit(fn, *args, **kwargs)
+        return self._io.submit(lookup)
 
     def _segment(self, name: str) -> AbstractContextManager[Any]:
         if self._tracer is None:
