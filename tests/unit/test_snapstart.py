@@ -23,15 +23,15 @@ from tests.conftest import ROOT
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzSNAPSTARTKEY"
 
-FAKE_RUNTIME = '''
-BEFORE, AFTER = [], []
+FAKE_RUNTIME = """
+before, after = [], []
 def register_before_snapshot(func, *args, **kwargs):
-    BEFORE.append((func, args, kwargs))
+    before.append((func, args, kwargs))
     return func
 def register_after_restore(func, *args, **kwargs):
-    AFTER.append((func, args, kwargs))
+    after.append((func, args, kwargs))
     return func
-'''
+"""
 
 CHILD = """
 import gc, json, sys
@@ -55,11 +55,11 @@ def holds(roots, secret):
         todo.extend(gc.get_referents(obj))
     return False
 
-for func, args, kwargs in reversed(runtime.BEFORE):  # the runtime runs them in reverse order
+for func, args, kwargs in reversed(runtime.before):  # the runtime runs them in reverse order
     func(*args, **kwargs)
 roots = [app.service, app.processor, aws._clients, aws._session]
 result = {{
-    "before": len(runtime.BEFORE), "after": len(runtime.AFTER),
+    "before": len(runtime.before), "after": len(runtime.after),
     "imported_before": imported_before,
     "imported_after": all(m in sys.modules for m in ("langchain_text_splitters", "pypdfium2")),
     "resolved": aws.credentials_resolved(),
@@ -149,5 +149,5 @@ def test_with_the_lambda_runtime_both_hooks_are_registered(monkeypatch: pytest.M
     settings = Settings()
 
     assert snapstart.register(settings) is True
-    assert fake.BEFORE == [(snapstart.prepare, (settings,), {})]
-    assert fake.AFTER == [(snapstart.renew, (), {})]
+    assert fake.before == [(snapstart.prepare, (settings,), {})]
+    assert fake.after == [(snapstart.renew, (), {})]

@@ -271,7 +271,7 @@ def _first_use_credentials(resolver: Any) -> Any:
     from botocore.credentials import Credentials
     from botocore.exceptions import NoCredentialsError
 
-    class _FirstUseCredentials(Credentials):  # type: ignore[misc]
+    class _FirstUseCredentials(Credentials):
         """Stands for the resolver's credentials; resolves them on first use, then delegates."""
 
         def __init__(self) -> None:  # no super().__init__: nothing is known yet
@@ -289,19 +289,19 @@ def _first_use_credentials(resolver: Any) -> Any:
                         self._found = found
             return self._found
 
-        @property  # type: ignore[override]
-        def access_key(self) -> Any:
+        @property
+        def access_key(self) -> Any:  # type: ignore[override]
             return self._credentials().access_key
 
-        @property  # type: ignore[override]
-        def secret_key(self) -> Any:
+        @property
+        def secret_key(self) -> Any:  # type: ignore[override]
             return self._credentials().secret_key
 
-        @property  # type: ignore[override]
-        def token(self) -> Any:
+        @property
+        def token(self) -> Any:  # type: ignore[override]
             return self._credentials().token
 
-        @property  # type: ignore[override]
+        @property
         def account_id(self) -> Any:
             return getattr(self._credentials(), "account_id", None)
 

@@ -47,7 +47,9 @@ if TYPE_CHECKING:
     # first AWS call is made.
     from docpipe.parsers import OpenedDocument
     from docpipe.registry import Decision, DocumentRecord, DocumentRegistry
-    from docpipe.s3 import S3Client
+    from tempfile import SpooledTemporaryFile
+
+    from docpipe.s3 import ObjectInfo, S3Client
     from docpipe.secrets import SecretsClient
     from docpipe.vectorstore import S3VectorStore
 
@@ -158,7 +160,11 @@ class IngestService:
             outcome = self.process(event)
             logger.info(
                 "document outcome",
-                extra={"outcome": outcome.as_dict(), "event_name": event.event_name, "message_id": message_id},
+                extra={
+                    "outcome": outcome.as_dict(),
+                    "event_name": event.event_name,
+                    "message_id": message_id,
+                },
             )
         finally:
             logger.thread_safe_remove_keys(["correlation_id"])
@@ -183,7 +189,9 @@ class IngestService:
         cap = settings.max_document_bytes
         download = None
         if event.kind == "created" and (event.size is None or event.size <= cap):
-            download = self._submit(lambda: self.s3.download_with_info(event.bucket, event.key, max_bytes=cap))
+            download = self._submit(
+                lambda: self.s3.download_with_info(event.bucket, event.key, max_bytes=cap)
+            )
         try:
             decision = self.registry.begin(event)
         except BaseException:
@@ -215,7 +223,7 @@ class IngestService:
         *,
         declared_size: int | None,
         force: bool = False,
-        download: Future[tuple[Any, IO[bytes]]] | None = None,
+        download: Future[tuple[ObjectInfo, SpooledTemporaryFile[bytes]]] | None = None,
     ) -> Outcome:
         document_id = make_doc_id(bucket, key)
         previous = decision.previous

@@ -67,7 +67,7 @@ def renew() -> None:
 def register(settings: Settings) -> bool:
     """Register ``prepare`` and ``renew`` with the runtime; False where there is no SnapStart."""
     try:
-        from snapshot_restore_py import (  # type: ignore[import-not-found]
+        from snapshot_restore_py import (
             register_after_restore,
             register_before_snapshot,
         )
