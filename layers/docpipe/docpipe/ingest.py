@@ -45,10 +45,10 @@ from docpipe.ids import doc_id as make_doc_id
 if TYPE_CHECKING:
     # Imported where used: both modules import boto3, which a cold start pays for only when the
     # first AWS call is made.
-    from docpipe.parsers import OpenedDocument
-    from docpipe.registry import Decision, DocumentRecord, DocumentRegistry
     from tempfile import SpooledTemporaryFile
 
+    from docpipe.parsers import OpenedDocument
+    from docpipe.registry import Decision, DocumentRecord, DocumentRegistry
     from docpipe.s3 import ObjectInfo, S3Client
     from docpipe.secrets import SecretsClient
     from docpipe.vectorstore import S3VectorStore
