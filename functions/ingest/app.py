@@ -43,13 +43,16 @@ service = IngestService(
 )
 # Records of different documents run side by side; those of one document in sequencer order.
 processor = ConcurrentBatchProcessor(EventType.SQS, concurrency=settings.ingest_record_concurrency)
-snapstart.register(settings)  # with EnableSnapStart: imports and model in the snapshot, no credentials
 
 
 @cache
 def trace_aws_calls() -> None:
     """X-Ray subsegments for every AWS call; the only outbound calls the handler makes."""
     tracer.patch(modules=("botocore",))
+
+
+# With EnableSnapStart: imports, model and patching in the snapshot; no credentials, no connections.
+snapstart.register(settings, also=(trace_aws_calls,))
 
 
 @tracer.capture_method

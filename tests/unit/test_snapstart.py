@@ -149,5 +149,13 @@ def test_with_the_lambda_runtime_both_hooks_are_registered(monkeypatch: pytest.M
     settings = Settings()
 
     assert snapstart.register(settings) is True
-    assert fake.before == [(snapstart.prepare, (settings,), {})]
+    assert fake.before == [(snapstart.prepare, (settings, ()), {})]
     assert fake.after == [(snapstart.renew, (), {})]
+
+
+def test_prepare_runs_the_handlers_own_steps_too() -> None:
+    ran: list[str] = []
+
+    snapstart.prepare(Settings(embedding_provider="bedrock"), also=(lambda: ran.append("patched"),))
+
+    assert ran == ["patched"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import random
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from docpipe import aws
@@ -42,8 +43,10 @@ class SnapshotStateError(RuntimeError):
     """Something the snapshot must not hold was built before it (publishing the version fails)."""
 
 
-def prepare(settings: Settings) -> None:
+def prepare(settings: Settings, also: Sequence[Callable[[], object]] = ()) -> None:
     """Before the snapshot: import and load what a document needs, make no AWS call.
+
+    ``also``: the handler's own one-time steps (X-Ray's botocore patching), run here too.
 
     Raises:
         SnapshotStateError: a client already looked its credentials up, so the snapshot would
@@ -55,6 +58,8 @@ def prepare(settings: Settings) -> None:
         from docpipe.embeddings.offline import load_model
 
         load_model()
+    for step in also:
+        step()
     if aws.credentials_resolved():
         raise SnapshotStateError("AWS credentials were looked up before the SnapStart snapshot")
 
@@ -64,8 +69,8 @@ def renew() -> None:
     random.seed()
 
 
-def register(settings: Settings) -> bool:
-    """Register ``prepare`` and ``renew`` with the runtime; False where there is no SnapStart."""
+def register(settings: Settings, also: Sequence[Callable[[], object]] = ()) -> bool:
+    """Register ``prepare`` (with ``also``) and ``renew``; False where there is no SnapStart."""
     try:
         from snapshot_restore_py import (
             register_after_restore,
@@ -73,6 +78,6 @@ def register(settings: Settings) -> bool:
         )
     except ImportError:
         return False
-    register_before_snapshot(prepare, settings)
+    register_before_snapshot(prepare, settings, tuple(also))
     register_after_restore(renew)
     return True
