@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any, NoReturn, cast
 
 from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
@@ -360,7 +359,9 @@ class S3Client:
         stream = _ChunkStream(chunks)
         try:
             with create_transfer_manager(self._client, config) as manager:
-                future = manager.upload(stream, bucket, key, extra_args=_extra_args(metadata, content_type))
+                # A file object as far as s3transfer is concerned: it only calls read() (and seekable()).
+                fileobj = cast(IO[bytes], stream)
+                future = manager.upload(fileobj, bucket, key, extra_args=_extra_args(metadata, content_type))
                 stream.stop_when(future.done)
                 future.result()
         except (ClientError, BotoCoreError, S3UploadFailedError) as error:
@@ -371,19 +372,23 @@ class S3Client:
 
     def _stream_config(self, part_size: int | None, max_concurrency: int | None) -> TransferConfig:
         base = self._transfer_config
-        part_size = part_size or base.multipart_chunksize
-        max_concurrency = max_concurrency or base.max_concurrency
+        part_size = base.multipart_chunksize if part_size is None else part_size
+        max_concurrency = base.max_request_concurrency if max_concurrency is None else max_concurrency
         if part_size < MIN_PART_BYTES:
             raise InvalidInputError(f"part_size must be at least {MIN_PART_BYTES} bytes (got {part_size})")
         if max_concurrency < 1:
             raise InvalidInputError(f"max_concurrency must be >= 1 (got {max_concurrency})")
-        config = copy.copy(base)
-        config.multipart_threshold = config.multipart_chunksize = part_size
-        config.max_concurrency = max_concurrency
+        # The classic manager: its future is what tells the stream to stop after a failure.
+        config = TransferConfig(
+            multipart_threshold=part_size,
+            multipart_chunksize=part_size,
+            max_concurrency=max_concurrency,
+            use_threads=base.use_threads,
+            preferred_transfer_client="classic",
+        )
         # s3transfer queues up to 10 parts read from a non-seekable stream by default: hold only
-        # the ones being sent. The classic manager, whose future tells the stream to stop.
+        # the ones being sent.
         config.max_in_memory_upload_chunks = max_concurrency
-        config.preferred_transfer_client = "classic"
         return config
 
     def list_objects(
@@ -434,7 +439,10 @@ class S3Client:
             ):
                 for upload in page.get("Uploads", ()):
                     yield MultipartUpload(
-                        bucket=bucket, key=upload["Key"], upload_id=upload["UploadId"], initiated=upload["Initiated"]
+                        bucket=bucket,
+                        key=upload["Key"],
+                        upload_id=upload["UploadId"],
+                        initiated=upload["Initiated"],
                     )
         except (ClientError, BotoCoreError) as error:
             aws.translate_client_error(error, s3_uri(bucket, prefix))

@@ -192,7 +192,9 @@ def vector_shards(
                 kwargs = {"segment_count": segments, "segment_index": segment}
             shard = Shard()
             page_size = max(10, min(1000, PAGE_FLOATS // dimension))
-            records = store.iter_vectors(return_data=True, return_metadata=True, page_size=page_size, **kwargs)
+            records = store.iter_vectors(
+                return_data=True, return_metadata=True, page_size=page_size, **kwargs
+            )
             for record in records:
                 shard.append(record, dimension)
                 if len(shard.f32) >= shard_max_bytes or len(shard.jsonl) >= shard_max_bytes:

@@ -251,8 +251,6 @@ class _BoundedReader:
         return data
 
 
-
-
 def _check_member_header(info: tarfile.TarInfo) -> None:
     """Path and type rules, applied from the header before a single data byte is read."""
     name = info.name
@@ -274,9 +272,7 @@ def _check_member_header(info: tarfile.TarInfo) -> None:
         raise _reject("FIFO", member=name, rule="fifo")
     if not info.isreg():
         raise _reject("not a regular file", member=name, rule="not_regular_file")
-    if name != MANIFEST_NAME and not (
-        VEC_JSONL.match(name) or VEC_F32.match(name) or REG_JSONL.match(name)
-    ):
+    if name != MANIFEST_NAME and not (VEC_JSONL.match(name) or VEC_F32.match(name) or REG_JSONL.match(name)):
         raise _reject("name is not one the backup format uses", member=name, rule="unexpected_member")
 
 
@@ -400,7 +396,6 @@ def _validate_manifest(manifest: Any) -> dict[str, Any]:
     return manifest
 
 
-
 def _replay_f32(
     name: str,
     read: Callable[[int], bytes],
@@ -437,7 +432,6 @@ def _replay_items(
         if on_items is not None:
             for lines in _batched(spool, PUT_BATCH_SIZE):
                 on_items([_validate_item_line(line, name) for line in lines])
-
 
 
 def _read_all(read: Callable[[int], bytes]) -> bytes:
@@ -550,4 +544,3 @@ def _batched(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
     iterator = iter(lines)
     while batch := list(islice(iterator, size)):
         yield batch
-

@@ -47,7 +47,13 @@ from docpipe.backup.reports import (
 )
 from docpipe.backup.request import RESTORE_MODES, BackupRequest
 from docpipe.config import Settings
-from docpipe.exceptions import ArchiveRejectedError, BackupError, IndexMismatchError, InvalidInputError, NotFoundError
+from docpipe.exceptions import (
+    ArchiveRejectedError,
+    BackupError,
+    IndexMismatchError,
+    InvalidInputError,
+    NotFoundError,
+)
 from docpipe.registry import DocumentRegistry
 from docpipe.s3 import MiB, S3Client, s3_uri
 from docpipe.vectorstore import MAX_SEGMENTS, S3VectorStore, VectorRecord
