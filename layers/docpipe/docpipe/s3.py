@@ -551,7 +551,9 @@ class _ChunkStream:
             except StopIteration:
                 self._exhausted = True
         count = len(self._buffer) if wanted < 0 else min(wanted, len(self._buffer))
-        data = bytes(self._buffer[:count])
+        # One copy of the part (a bytearray slice would make a second one, 8 MiB at a time).
+        with memoryview(self._buffer) as view:
+            data = bytes(view[:count])
         del self._buffer[:count]
         return data
 
