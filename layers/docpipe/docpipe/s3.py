@@ -333,10 +333,11 @@ class S3Client:
         """Upload bytes as a producer makes them (a tar.gz being written), with the transfer manager.
 
         The transfer manager pulls ``chunks`` one part at a time, so memory stays around
-        ``(max_concurrency + 1) * part_size`` whatever the total size; an archive smaller than
-        one part is a single PutObject. The object exists only once every byte is uploaded:
-        if the producer raises, or a part fails, the transfer manager aborts the multipart
-        upload, and the producer is not asked for more once the transfer has failed.
+        ``(max_concurrency + 2) * part_size`` whatever the total size (the parts in flight, one
+        waiting for a slot, one being filled); a body smaller than one part is a single
+        PutObject. The object exists only once every byte is uploaded: if the producer raises,
+        or a part fails, the transfer manager aborts the multipart upload, and the producer is
+        not asked for more once the transfer has failed.
 
         Args:
             chunks: the body, in pieces of any size; closed (if it is a generator) at the end.

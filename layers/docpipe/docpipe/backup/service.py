@@ -5,7 +5,7 @@ S3 Vectors has no snapshot or export API, so a backup exports the index with Lis
 into one ``tar.gz`` that the S3 client's transfer manager uploads as it is written. Memory stays
 bounded whatever the index size: vectors travel in shards of at most ``shard_max_bytes``, a
 bounded queue sits between the segment readers and the archive writer, and at most
-``MAX_PARTS_IN_FLIGHT`` upload parts are held at once.
+``MAX_PARTS_IN_FLIGHT`` upload parts are in flight (plus the one being filled).
 """
 
 from __future__ import annotations
