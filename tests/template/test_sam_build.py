@@ -137,6 +137,10 @@ def test_host_build_uses_this_machines_architecture_everywhere(host_build: Path)
     assert machines == {ELF_MACHINE[host_architecture()]}
 
 
+# Modules docpipe imports (guarded) that Lambda's python3.13 runtime provides itself, in no layer:
+# SnapStart's runtime hooks (docpipe.snapstart).
+LAMBDA_RUNTIME_ONLY_MODULES = ("snapshot_restore_py",)
+
 # Run inside the built layer after the handler's import: every docpipe module, then every other
 # package a docpipe source file imports (lazy imports inside functions included; the offline
 # model's numpy/safetensors/tokenizers only when the offline layer is attached), then a document
@@ -156,7 +160,7 @@ for source in Path(docpipe.__file__).parent.rglob("*.py"):
             third_party |= {alias.name.partition(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             third_party.add(node.module.partition(".")[0])
-third_party -= set(sys.stdlib_module_names) | {"docpipe", "__future__"}
+third_party -= set(sys.stdlib_module_names) | {"docpipe", "__future__"} | runtime_only
 imported = sorted(modules + sorted(third_party))
 for name in imported:
     importlib.import_module(name)
@@ -221,6 +225,7 @@ assert callable(app.handler), "app.handler is not callable"
 names = ("app", "docpipe", "boto3", "botocore")
 roots = {{name: getattr(sys.modules.get(name), "__file__", None) for name in names}}
 offline_layer = {"OfflineEmbeddingsLayer" in layers!r}
+runtime_only = {set(LAMBDA_RUNTIME_ONLY_MODULES)!r}
 {_EVERY_IMPORT}
 roots["imported"] = imported
 roots["formats"] = _parse_office_documents()
