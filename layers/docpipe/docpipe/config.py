@@ -43,6 +43,7 @@ PDF_ENGINES = ("pypdfium2", "pypdf")
 # textract: Amazon Textract (billed per page); rapidocr: offline, the ocr extra; none: no OCR, a
 # document with pages that need it is skipped as needs_ocr.
 OCR_PROVIDERS = ("textract", "rapidocr", "none")
+OCR_MAX_PAGES_DEFAULT = 100
 DIMENSIONS_BY_PROVIDER: dict[str, tuple[int, ...]] = {
     "bedrock": (256, 512, 1024),
     "offline": (64, 128, 256),
@@ -86,7 +87,7 @@ class Settings:
     # for OCR unasked; documents that need it are findable as needs_ocr meanwhile.
     ocr_provider: str = "none"
     # Per-document cost guard: a document with more pages that need OCR is skipped as ocr_page_limit.
-    ocr_max_pages: int = 100
+    ocr_max_pages: int = OCR_MAX_PAGES_DEFAULT
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -217,7 +218,8 @@ def _validate(s: Settings) -> None:
     if s.pdf_engine not in PDF_ENGINES:
         raise ConfigError(f"{PDF_ENGINE}={s.pdf_engine!r} is invalid; allowed: {', '.join(PDF_ENGINES)}")
     if s.ocr_provider not in OCR_PROVIDERS:
-        raise ConfigError(f"{OCR_PROVIDER}={s.ocr_provider!r} is invalid; allowed: {', '.join(OCR_PROVIDERS)}")
+        allowed = ", ".join(OCR_PROVIDERS)
+        raise ConfigError(f"{OCR_PROVIDER}={s.ocr_provider!r} is invalid; allowed: {allowed}")
     for field_name, (low, high) in _INT_RANGES.items():
         _check_range(field_name, getattr(s, field_name), low, high)
     _check_range("chunk_overlap", s.chunk_overlap, 0, s.chunk_size - 1)

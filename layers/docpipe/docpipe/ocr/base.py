@@ -73,5 +73,5 @@ class OcrEngine(ABC):
                 if self._pool is None or self._slots is None:
                     workers = max(1, self.concurrency)
                     self._slots = threading.BoundedSemaphore(workers)
-                    self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"ocr-{self.provider}")
+                    self._pool = ThreadPoolExecutor(workers, thread_name_prefix=f"ocr-{self.provider}")
         return self._pool, self._slots

@@ -26,7 +26,9 @@ MAX_IMAGE_SIDE = 10_000
 TEXTRACT_CONCURRENCY = 4
 # Textract's answers for an image it cannot read: retrying will not help, the document is skipped.
 # (Textract has no InvalidImageFormat code; that one is Rekognition's.)
-UNREADABLE_CODES = frozenset({"UnsupportedDocumentException", "BadDocumentException", "DocumentTooLargeException"})
+UNREADABLE_CODES = frozenset(
+    {"UnsupportedDocumentException", "BadDocumentException", "DocumentTooLargeException"}
+)
 _JPEG_QUALITY = 85
 _SHRINK = 0.75
 

@@ -9,17 +9,22 @@ start and a text-only document never loads a PDF engine.
 
 from __future__ import annotations
 
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
+from docpipe.config import OCR_MAX_PAGES_DEFAULT
 from docpipe.exceptions import EmptyTextError
 from docpipe.parsers.base import (
     CONTENT_TYPES,
     DOCX,
     HTML,
+    IMAGE_TYPES,
+    JPEG,
     MARKDOWN,
     PDF,
     PDF_ENGINES,
+    PNG,
     TEXT,
+    TIFF,
     OpenedDocument,
     Opener,
     PageText,
@@ -30,20 +35,28 @@ from docpipe.parsers.base import (
 from docpipe.parsers.detect import EXTENSIONS, SNIFF_BYTES, detect_content_type
 from docpipe.parsers.docx import open_docx
 from docpipe.parsers.html import open_html
+from docpipe.parsers.image import open_jpeg, open_png, open_tiff
 from docpipe.parsers.pdf import PDF_OPENERS
 from docpipe.parsers.text import decode_text, open_markdown, open_plain
+
+if TYPE_CHECKING:
+    from docpipe.ocr.base import OcrEngine
 
 __all__ = [
     "CONTENT_TYPES",
     "DOCX",
     "EXTENSIONS",
     "HTML",
+    "IMAGE_TYPES",
+    "JPEG",
     "MARKDOWN",
     "OPENERS",
     "PDF",
     "PDF_ENGINES",
+    "PNG",
     "SNIFF_BYTES",
     "TEXT",
+    "TIFF",
     "OpenedDocument",
     "PageText",
     "ParseOptions",
@@ -61,6 +74,9 @@ OPENERS: dict[str, Opener] = {
     MARKDOWN: open_markdown,
     HTML: open_html,
     DOCX: open_docx,
+    PNG: open_png,
+    JPEG: open_jpeg,
+    TIFF: open_tiff,
 }
 """The opener of each content type but PDF, whose opener is chosen by engine (``PDF_OPENERS``)."""
 
@@ -71,6 +87,8 @@ def open_document(
     key: str,
     pdf_engine: str = "pypdfium2",
     password: str | None = None,
+    ocr: OcrEngine | None = None,
+    ocr_max_pages: int = OCR_MAX_PAGES_DEFAULT,
 ) -> OpenedDocument:
     """Open a document for page-by-page extraction (see ``OpenedDocument``).
 
@@ -78,7 +96,7 @@ def open_document(
     """
     data = source if isinstance(source, bytes) else _read_all(source)
     content_type = detect_content_type(key, data[:SNIFF_BYTES] if not data.startswith(b"PK") else data)
-    options = ParseOptions(pdf_engine=pdf_engine, password=password)
+    options = ParseOptions(pdf_engine=pdf_engine, password=password, ocr=ocr, ocr_max_pages=ocr_max_pages)
     if content_type == PDF:
         opener = PDF_OPENERS.get(pdf_engine)
         if opener is None:
@@ -94,6 +112,8 @@ def parse_document(
     key: str,
     pdf_engine: str = "pypdfium2",
     password: str | None = None,
+    ocr: OcrEngine | None = None,
+    ocr_max_pages: int = OCR_MAX_PAGES_DEFAULT,
 ) -> ParsedDocument:
     """Parse a document into page-numbered text.
 
@@ -102,14 +122,20 @@ def parse_document(
         key: the S3 key; its extension chooses the type, content sniffing confirms it.
         pdf_engine: ``"pypdfium2"`` (default, ~20x faster) or ``"pypdf"``.
         password: for encrypted PDFs; ignored by other types.
+        ocr: the engine for scanned PDF pages and image files (``docpipe.ocr.make_ocr_engine``);
+            None: a document with such pages is ``NeedsOcrError``.
+        ocr_max_pages: a document with more pages that need OCR is ``OcrPageLimitError``.
 
     Raises:
         UnsupportedTypeError: not a type docpipe parses.
         EncryptedDocumentError: encrypted and no or a wrong password.
         CorruptDocumentError: the bytes do not parse as the detected type.
-        EmptyTextError: parsed, but no page holds any text (e.g. a scanned PDF without OCR).
+        EmptyTextError: parsed, but no page holds any text.
+        NeedsOcrError, OcrPageLimitError: see ``ocr`` and ``ocr_max_pages``.
     """
-    with open_document(source, key=key, pdf_engine=pdf_engine, password=password) as document:
+    with open_document(
+        source, key=key, pdf_engine=pdf_engine, password=password, ocr=ocr, ocr_max_pages=ocr_max_pages
+    ) as document:
         pages = tuple(document.pages())
     if not any(page.text.strip() for page in pages):
         raise no_text_error(key, document)

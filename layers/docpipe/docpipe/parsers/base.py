@@ -6,7 +6,12 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from docpipe.config import OCR_MAX_PAGES_DEFAULT
+
+if TYPE_CHECKING:
+    from docpipe.ocr.base import OcrEngine
 
 PDF = "application/pdf"
 TEXT = "text/plain"
@@ -14,6 +19,12 @@ MARKDOWN = "text/markdown"
 HTML = "text/html"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 CONTENT_TYPES: tuple[str, ...] = (PDF, TEXT, MARKDOWN, HTML, DOCX)
+# Image files: every page is OCR'd (parsers/image.py).
+PNG = "image/png"
+JPEG = "image/jpeg"
+TIFF = "image/tiff"
+IMAGE_TYPES: tuple[str, ...] = (PNG, JPEG, TIFF)
+CONTENT_TYPES += IMAGE_TYPES
 PDF_ENGINES: tuple[str, ...] = ("pypdfium2", "pypdf")
 
 # C0 control characters other than tab and newline: PDF math fonts map glyphs to them.
@@ -58,6 +69,10 @@ class ParseOptions:
 
     pdf_engine: str = "pypdfium2"
     password: str | None = None
+    # OCR: the engine for pages without a text layer (None: such a document is a needs_ocr skip)
+    # and the per-document cost guard (more pages needing OCR: an ocr_page_limit skip).
+    ocr: OcrEngine | None = None
+    ocr_max_pages: int = OCR_MAX_PAGES_DEFAULT
 
 
 class OpenedDocument:

@@ -7,7 +7,7 @@ import re
 from pathlib import PurePosixPath
 
 from docpipe.exceptions import CorruptDocumentError, EncryptedDocumentError, UnsupportedTypeError
-from docpipe.parsers.base import DOCX, HTML, MARKDOWN, PDF, TEXT
+from docpipe.parsers.base import DOCX, HTML, IMAGE_TYPES, JPEG, MARKDOWN, PDF, PNG, TEXT, TIFF
 
 EXTENSIONS: dict[str, str] = {
     ".pdf": PDF,
@@ -20,7 +20,20 @@ EXTENSIONS: dict[str, str] = {
     ".htm": HTML,
     ".xhtml": HTML,
     ".docx": DOCX,
+    # images (OCR'd page by page)
+    ".png": PNG,
+    ".jpg": JPEG,
+    ".jpeg": JPEG,
+    ".tif": TIFF,
+    ".tiff": TIFF,
 }
+# Image signatures: PNG, JPEG (SOI + a marker), TIFF little- and big-endian.
+IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", PNG),
+    (b"\xff\xd8\xff", JPEG),
+    (b"II*\x00", TIFF),
+    (b"MM\x00*", TIFF),
+)
 _TEXT_TYPES = frozenset({TEXT, MARKDOWN, HTML})
 SNIFF_BYTES = 8192
 """How many leading bytes detect_content_type() needs."""
@@ -38,7 +51,8 @@ def detect_content_type(key: str, head: bytes) -> str:
     ``CorruptDocumentError``: the owner meant a PDF and it is broken. A ZIP or Compound File
     that is not a DOCX is ``UnsupportedTypeError``, as is an unknown extension whose bytes are
     neither PDF, DOCX nor HTML. Text extensions stay text even when they contain tags (Markdown
-    may embed HTML); HTML is only sniffed for keys without a known extension.
+    may embed HTML); HTML is only sniffed for keys without a known extension. PNG, JPEG and TIFF
+    signatures are images whatever the key says; an image extension on other bytes is corrupt.
 
     Args:
         key: the S3 key (only its extension is used).
@@ -51,6 +65,11 @@ def detect_content_type(key: str, head: bytes) -> str:
     claimed = EXTENSIONS.get(PurePosixPath(key).suffix.lower())
     if head.startswith(b"%PDF-") or (claimed == PDF and b"%PDF-" in head[:1024]):
         return PDF  # readers accept up to 1 KiB of junk before the header; so do we
+    image = next((kind for magic, kind in IMAGE_MAGIC if head.startswith(magic)), None)
+    if image is not None:
+        return image  # a PNG named .jpg is still a PNG: Pillow reads either
+    if claimed in IMAGE_TYPES:
+        raise CorruptDocumentError(f"{key}: named as an image ({claimed}) but its bytes are not one")
     if head.startswith(b"PK\x03\x04"):
         if _zip_is_docx(head):
             return DOCX
