@@ -54,19 +54,18 @@ def open_image(content_type: str, data: bytes, key: str, options: ParseOptions) 
     try:
         image = PILImage.open(io.BytesIO(data))
         frames = getattr(image, "n_frames", 1) if content_type == TIFF else 1
+    except PILImage.DecompressionBombError as e:  # Pillow's own guard, far above ours
+        raise DocumentTooLargeError(f"{key}: {e}") from e
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise CorruptDocumentError(f"{key}: not a readable image ({type(e).__name__}: {e})") from e
+    _check_size(image, key, 1)  # before the policy: a bomb is too_large whatever the provider
     ocr = OcrPages(key, options)
     ocr.admit(lambda: frames, first_page=1)
 
     def frame(index: int) -> Image:
         try:
             image.seek(index)
-            if image.width * image.height > MAX_IMAGE_PIXELS:
-                raise DocumentTooLargeError(
-                    f"{key}: page {index + 1} is {image.width}x{image.height} pixels; "
-                    f"the limit is {MAX_IMAGE_PIXELS} pixels a page"
-                )
+            _check_size(image, key, index + 1)
             return _greyscale(image)
         except (OSError, ValueError, SyntaxError, EOFError) as e:
             raise CorruptDocumentError(f"{key}: page {index + 1} cannot be decoded ({e})") from e
@@ -88,6 +87,14 @@ def open_image(content_type: str, data: bytes, key: str, options: ParseOptions) 
         image.close()
 
     return OpenedDocument(content_type, frames, pages, close)
+
+
+def _check_size(image: Any, key: str, number: int) -> None:
+    if image.width * image.height > MAX_IMAGE_PIXELS:
+        raise DocumentTooLargeError(
+            f"{key}: page {number} is {image.width}x{image.height} pixels; "
+            f"the limit is {MAX_IMAGE_PIXELS} pixels a page"
+        )
 
 
 def _greyscale(image: Any) -> Image:

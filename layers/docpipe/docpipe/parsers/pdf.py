@@ -146,15 +146,14 @@ def open_pypdf(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
     ocr = OcrPages(key, options)
     opened: list[Any] = []  # pypdf cannot render: pdfium opens the PDF when a page needs OCR
 
-    def pdfium_copy() -> Any:
+    def pdfium_copy() -> Any:  # PdfiumScanner calls it with PDFIUM_LOCK held
         import pypdfium2 as pdfium
 
         if not opened:
-            with PDFIUM_LOCK:
-                try:
-                    opened.append(pdfium.PdfDocument(data, password=options.password))
-                except pdfium.PdfiumError as e:
-                    raise CorruptDocumentError(f"{key}: PDFium cannot open the PDF to OCR it ({e})") from e
+            try:
+                opened.append(pdfium.PdfDocument(data, password=options.password))
+            except pdfium.PdfiumError as e:
+                raise CorruptDocumentError(f"{key}: PDFium cannot open the PDF to OCR it ({e})") from e
         return opened[0]
 
     scanner = PdfiumScanner(pdfium_copy, key)
@@ -177,7 +176,8 @@ class PdfiumScanner:
     """Finds the pages of one PDF that need OCR and renders them (pypdfium2, under PDFIUM_LOCK).
 
     Args:
-        document: returns the open ``pdfium.PdfDocument`` (the pypdf engine opens one on demand).
+        document: returns the open ``pdfium.PdfDocument`` (the pypdf engine opens one on demand);
+            called with PDFIUM_LOCK held.
         key: the document's key (for messages).
     """
 
