@@ -341,6 +341,7 @@ def test_image_types_are_sniffed_from_their_bytes() -> None:
     png = encoded(Image.new("L", (8, 8)), "PNG")
 
     assert detect_content_type("scan", png) == PNG
+    assert detect_content_type("scan.tiff", encoded(Image.new("L", (8, 8)), "JPEG")) == JPEG
     assert detect_content_type("renamed.jpg", png) == PNG
     assert detect_content_type("scan.png", b"%PDF-1.7\n") == PDF
     with pytest.raises(CorruptDocumentError, match="named as an image"):

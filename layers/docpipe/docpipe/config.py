@@ -10,6 +10,7 @@ from typing import Any
 
 from docpipe.aws import MAX_POOL_CONNECTIONS
 from docpipe.exceptions import ConfigError
+from docpipe.parsers.base import DEFAULT_MAX_INFLATED_BYTES, DEFAULT_OCR_MAX_PAGES
 
 # Environment variable names. Nothing else in the package reads os.environ for settings.
 STAGE = "STAGE"
@@ -27,6 +28,8 @@ EMBEDDING_CONCURRENCY = "EMBEDDING_CONCURRENCY"
 CHUNK_SIZE = "CHUNK_SIZE"
 CHUNK_OVERLAP = "CHUNK_OVERLAP"
 MAX_DOCUMENT_BYTES = "MAX_DOCUMENT_BYTES"
+MAX_INFLATED_BYTES = "MAX_INFLATED_BYTES"
+EMBED_SECTION = "EMBED_SECTION"
 DOCUMENT_PREFIX = "DOCUMENT_PREFIX"
 PDF_ENGINE = "PDF_ENGINE"
 PDF_PASSWORDS_SECRET_ID = "PDF_PASSWORDS_SECRET_ID"
@@ -43,7 +46,6 @@ PDF_ENGINES = ("pypdfium2", "pypdf")
 # textract: Amazon Textract (billed per page); rapidocr: offline, the ocr extra; none: no OCR, a
 # document with pages that need it is skipped as needs_ocr.
 OCR_PROVIDERS = ("textract", "rapidocr", "none")
-OCR_MAX_PAGES_DEFAULT = 100
 DIMENSIONS_BY_PROVIDER: dict[str, tuple[int, ...]] = {
     "bedrock": (256, 512, 1024),
     "offline": (64, 128, 256),
@@ -74,6 +76,10 @@ class Settings:
     chunk_size: int = 1000
     chunk_overlap: int = 150
     max_document_bytes: int = 50 * 1024 * 1024
+    # What a zip container's (DOCX, XLSX, PPTX) members may inflate to: zip bombs are too_large.
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES
+    # Prefix each chunk's section path to the text that is embedded (not to the stored text).
+    embed_section: bool = False
     document_prefix: str = ""
     pdf_engine: str = "pypdfium2"
     pdf_passwords_secret_id: str = ""
@@ -87,7 +93,7 @@ class Settings:
     # for OCR unasked; documents that need it are findable as needs_ocr meanwhile.
     ocr_provider: str = "none"
     # Per-document cost guard: a document with more pages that need OCR is skipped as ocr_page_limit.
-    ocr_max_pages: int = OCR_MAX_PAGES_DEFAULT
+    ocr_max_pages: int = DEFAULT_OCR_MAX_PAGES
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -139,6 +145,8 @@ _ENV_BY_FIELD: dict[str, str] = {
     "chunk_size": CHUNK_SIZE,
     "chunk_overlap": CHUNK_OVERLAP,
     "max_document_bytes": MAX_DOCUMENT_BYTES,
+    "max_inflated_bytes": MAX_INFLATED_BYTES,
+    "embed_section": EMBED_SECTION,
     "document_prefix": DOCUMENT_PREFIX,
     "pdf_engine": PDF_ENGINE,
     "pdf_passwords_secret_id": PDF_PASSWORDS_SECRET_ID,
@@ -157,6 +165,7 @@ _INT_RANGES: dict[str, tuple[int, int | None]] = {
     "embedding_concurrency": (1, MAX_EMBEDDING_CONCURRENCY),
     "chunk_size": (100, 8000),
     "max_document_bytes": (1, None),
+    "max_inflated_bytes": (1, None),
     "secrets_cache_ttl_seconds": (0, None),
     "backup_retention_count": (1, None),
     "backup_retention_days": (0, None),

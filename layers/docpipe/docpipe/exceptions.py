@@ -62,6 +62,12 @@ class OcrPageLimitError(PermanentError):
     reason = "ocr_page_limit"
 
 
+class InvalidSidecarError(PermanentError):
+    """The document's ``.metadata.json`` sidecar is not valid JSON or breaks the Bedrock format."""
+
+    reason = "invalid_sidecar"
+
+
 class TransientError(DocpipeError):
     """Worth retrying (throttling, timeouts, 5xx): the SQS record fails and is redelivered."""
 
@@ -116,4 +122,5 @@ SKIP_REASONS: tuple[str, ...] = (
     "metadata_too_large",
     "needs_ocr",
     "ocr_page_limit",
+    "invalid_sidecar",
 )

@@ -1,8 +1,10 @@
-"""Document parsing: bytes in, page-numbered text out, for PDF, text, Markdown, HTML and DOCX.
+"""Document parsing: bytes in, page-numbered text out (PDF, text, Markdown, HTML, DOCX, XLSX, PPTX, CSV).
 
-One module per format family (``pdf``, ``text``, ``html``, ``docx``), the shared types in
-``base`` and type detection in ``detect``; ``OPENERS`` maps each content type to its opener.
-Heavy libraries (pypdfium2, pypdf, BeautifulSoup, python-docx, charset-normalizer) are imported
+One module per format family (``pdf``, ``text``, ``html``, ``docx``, ``xlsx``, ``pptx``, ``csv``),
+the shared types in ``base``, type detection in ``detect``, zip-bomb checks in ``zipsafe``,
+headings in ``sections``, Markdown tables and header-carrying rows in ``tables``; ``OPENERS``
+maps each content type to its opener. Heavy libraries (pypdfium2, pypdf, BeautifulSoup,
+python-docx, openpyxl, python-pptx, charset-normalizer) are imported
 inside the function that needs them, so importing this package stays cheap for the handler's cold
 start and a text-only document never loads a PDF engine.
 """
@@ -11,10 +13,12 @@ from __future__ import annotations
 
 from typing import IO, TYPE_CHECKING
 
-from docpipe.config import OCR_MAX_PAGES_DEFAULT
 from docpipe.exceptions import EmptyTextError
 from docpipe.parsers.base import (
     CONTENT_TYPES,
+    CSV,
+    DEFAULT_MAX_INFLATED_BYTES,
+    DEFAULT_OCR_MAX_PAGES,
     DOCX,
     HTML,
     IMAGE_TYPES,
@@ -23,27 +27,35 @@ from docpipe.parsers.base import (
     PDF,
     PDF_ENGINES,
     PNG,
+    PPTX,
     TEXT,
     TIFF,
+    TSV,
+    XLSX,
     OpenedDocument,
     Opener,
     PageText,
     ParsedDocument,
     ParseOptions,
+    Section,
     clean_text,
 )
+from docpipe.parsers.csv import open_csv, open_tsv
 from docpipe.parsers.detect import EXTENSIONS, SNIFF_BYTES, detect_content_type
 from docpipe.parsers.docx import open_docx
 from docpipe.parsers.html import open_html
 from docpipe.parsers.image import open_jpeg, open_png, open_tiff
 from docpipe.parsers.pdf import PDF_OPENERS
+from docpipe.parsers.pptx import open_pptx
 from docpipe.parsers.text import decode_text, open_markdown, open_plain
+from docpipe.parsers.xlsx import open_xlsx
 
 if TYPE_CHECKING:
     from docpipe.ocr.base import OcrEngine
 
 __all__ = [
     "CONTENT_TYPES",
+    "CSV",
     "DOCX",
     "EXTENSIONS",
     "HTML",
@@ -54,13 +66,17 @@ __all__ = [
     "PDF",
     "PDF_ENGINES",
     "PNG",
+    "PPTX",
     "SNIFF_BYTES",
     "TEXT",
     "TIFF",
+    "TSV",
+    "XLSX",
     "OpenedDocument",
     "PageText",
     "ParseOptions",
     "ParsedDocument",
+    "Section",
     "clean_text",
     "decode_text",
     "detect_content_type",
@@ -77,6 +93,10 @@ OPENERS: dict[str, Opener] = {
     PNG: open_png,
     JPEG: open_jpeg,
     TIFF: open_tiff,
+    XLSX: open_xlsx,
+    PPTX: open_pptx,
+    CSV: open_csv,
+    TSV: open_tsv,
 }
 """The opener of each content type but PDF, whose opener is chosen by engine (``PDF_OPENERS``)."""
 
@@ -88,7 +108,8 @@ def open_document(
     pdf_engine: str = "pypdfium2",
     password: str | None = None,
     ocr: OcrEngine | None = None,
-    ocr_max_pages: int = OCR_MAX_PAGES_DEFAULT,
+    ocr_max_pages: int = DEFAULT_OCR_MAX_PAGES,
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
 ) -> OpenedDocument:
     """Open a document for page-by-page extraction (see ``OpenedDocument``).
 
@@ -96,7 +117,13 @@ def open_document(
     """
     data = source if isinstance(source, bytes) else _read_all(source)
     content_type = detect_content_type(key, data[:SNIFF_BYTES] if not data.startswith(b"PK") else data)
-    options = ParseOptions(pdf_engine=pdf_engine, password=password, ocr=ocr, ocr_max_pages=ocr_max_pages)
+    options = ParseOptions(
+        pdf_engine=pdf_engine,
+        password=password,
+        max_inflated_bytes=max_inflated_bytes,
+        ocr=ocr,
+        ocr_max_pages=ocr_max_pages,
+    )
     if content_type == PDF:
         opener = PDF_OPENERS.get(pdf_engine)
         if opener is None:
@@ -113,7 +140,8 @@ def parse_document(
     pdf_engine: str = "pypdfium2",
     password: str | None = None,
     ocr: OcrEngine | None = None,
-    ocr_max_pages: int = OCR_MAX_PAGES_DEFAULT,
+    ocr_max_pages: int = DEFAULT_OCR_MAX_PAGES,
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
 ) -> ParsedDocument:
     """Parse a document into page-numbered text.
 
@@ -122,19 +150,28 @@ def parse_document(
         key: the S3 key; its extension chooses the type, content sniffing confirms it.
         pdf_engine: ``"pypdfium2"`` (default, ~20x faster) or ``"pypdf"``.
         password: for encrypted PDFs; ignored by other types.
+        max_inflated_bytes: zip containers (DOCX, XLSX, PPTX) whose members inflate past this
+            are ``too_large`` (``MAX_INFLATED_BYTES``; a zip bomb is refused before it is parsed).
         ocr: the engine for scanned PDF pages and image files (``docpipe.ocr.make_ocr_engine``);
             None: a document with such pages is ``NeedsOcrError``.
         ocr_max_pages: a document with more pages that need OCR is ``OcrPageLimitError``.
 
     Raises:
         UnsupportedTypeError: not a type docpipe parses.
+        DocumentTooLargeError: a zip container that inflates past ``max_inflated_bytes``.
         EncryptedDocumentError: encrypted and no or a wrong password.
         CorruptDocumentError: the bytes do not parse as the detected type.
         EmptyTextError: parsed, but no page holds any text.
         NeedsOcrError, OcrPageLimitError: see ``ocr`` and ``ocr_max_pages``.
     """
     with open_document(
-        source, key=key, pdf_engine=pdf_engine, password=password, ocr=ocr, ocr_max_pages=ocr_max_pages
+        source,
+        key=key,
+        pdf_engine=pdf_engine,
+        password=password,
+        max_inflated_bytes=max_inflated_bytes,
+        ocr=ocr,
+        ocr_max_pages=ocr_max_pages,
     ) as document:
         pages = tuple(document.pages())
     if not any(page.text.strip() for page in pages):

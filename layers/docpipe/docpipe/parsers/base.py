@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from docpipe.config import OCR_MAX_PAGES_DEFAULT
-
 if TYPE_CHECKING:
     from docpipe.ocr.base import OcrEngine
 
@@ -18,7 +16,11 @@ TEXT = "text/plain"
 MARKDOWN = "text/markdown"
 HTML = "text/html"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-CONTENT_TYPES: tuple[str, ...] = (PDF, TEXT, MARKDOWN, HTML, DOCX)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+CSV = "text/csv"
+TSV = "text/tab-separated-values"
+CONTENT_TYPES: tuple[str, ...] = (PDF, TEXT, MARKDOWN, HTML, DOCX, XLSX, PPTX, CSV, TSV)
 # Image files: every page is OCR'd (parsers/image.py).
 PNG = "image/png"
 JPEG = "image/jpeg"
@@ -30,7 +32,24 @@ PDF_ENGINES: tuple[str, ...] = ("pypdfium2", "pypdf")
 # C0 control characters other than tab and newline: PDF math fonts map glyphs to them.
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+DEFAULT_MAX_INFLATED_BYTES = 128 * 1024 * 1024
+"""MAX_INFLATED_BYTES' default (config.py reads the variable; parsers called directly get this)."""
+DEFAULT_OCR_MAX_PAGES = 100
+"""OCR_MAX_PAGES' default: pages a document may have OCR'd (Textract bills each one)."""
 _NO_METADATA: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Section:
+    """From ``offset`` (in its page's text) on, the text is under the headings ``path``.
+
+    ``path`` runs from the top-level heading down (``("Intro", "Setup")``); it holds until the
+    next Section, on this page or a later one. A path of one heading (or none: a slide without a
+    title) starts a top-level section, which chunks do not straddle.
+    """
+
+    offset: int
+    path: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -38,12 +57,16 @@ class PageText:
     """Text of one page; ``number`` is 1-based (1 for formats without pages).
 
     ``metadata`` is what every chunk starting on this page carries besides the page number (a
-    parser sets only the keys that apply to the page, e.g. an OCR'd page ``{"ocr": True}``).
+    parser sets only the keys that apply to the page: a sheet's name, an OCR'd page's
+    ``{"ocr": True}``). ``sections`` are the headings that start on this page, in order.
+    ``rows`` are ``(offset, row number)`` of each row of a sheet or CSV, in order.
     """
 
     number: int
     text: str
     metadata: Mapping[str, Any] = field(default=_NO_METADATA, hash=False)
+    sections: tuple[Section, ...] = ()
+    rows: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,10 +92,12 @@ class ParseOptions:
 
     pdf_engine: str = "pypdfium2"
     password: str | None = None
+    # Zip containers (DOCX, XLSX, PPTX): most bytes their members may inflate to (zipsafe).
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES
     # OCR: the engine for pages without a text layer (None: such a document is a needs_ocr skip)
     # and the per-document cost guard (more pages needing OCR: an ocr_page_limit skip).
     ocr: OcrEngine | None = None
-    ocr_max_pages: int = OCR_MAX_PAGES_DEFAULT
+    ocr_max_pages: int = DEFAULT_OCR_MAX_PAGES
 
 
 class OpenedDocument:

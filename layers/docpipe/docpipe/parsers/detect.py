@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import PurePosixPath
 
 from docpipe.exceptions import CorruptDocumentError, EncryptedDocumentError, UnsupportedTypeError
-from docpipe.parsers.base import DOCX, HTML, IMAGE_TYPES, JPEG, MARKDOWN, PDF, PNG, TEXT, TIFF
+from docpipe.parsers.base import (
+    CSV,
+    DOCX,
+    HTML,
+    IMAGE_TYPES,
+    JPEG,
+    MARKDOWN,
+    PDF,
+    PNG,
+    PPTX,
+    TEXT,
+    TIFF,
+    TSV,
+    XLSX,
+)
+from docpipe.parsers.zipsafe import office_kind
 
 EXTENSIONS: dict[str, str] = {
     ".pdf": PDF,
@@ -20,6 +34,13 @@ EXTENSIONS: dict[str, str] = {
     ".htm": HTML,
     ".xhtml": HTML,
     ".docx": DOCX,
+    ".xlsx": XLSX,
+    ".xlsm": XLSX,
+    ".pptx": PPTX,
+    ".pptm": PPTX,
+    ".csv": CSV,
+    ".tsv": TSV,
+    ".tab": TSV,
     # images (OCR'd page by page)
     ".png": PNG,
     ".jpg": JPEG,
@@ -34,7 +55,15 @@ IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"II*\x00", TIFF),
     (b"MM\x00*", TIFF),
 )
-_TEXT_TYPES = frozenset({TEXT, MARKDOWN, HTML})
+_TEXT_TYPES = frozenset({TEXT, MARKDOWN, HTML, CSV, TSV})
+OFFICE_MAIN_PARTS: dict[str, str] = {
+    DOCX: "word/document.xml",
+    XLSX: "xl/workbook.xml",
+    PPTX: "ppt/presentation.xml",
+}
+"""Each Office Open XML type and the part that makes a zip one."""
+_KIND_NAMES = {PDF: "PDF", DOCX: "DOCX", XLSX: "XLSX", PPTX: "PPTX"}
+_UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 SNIFF_BYTES = 8192
 """How many leading bytes detect_content_type() needs."""
 
@@ -46,60 +75,59 @@ def detect_content_type(key: str, head: bytes) -> str:
     """Choose a document's type from its key's extension, confirmed by its first bytes.
 
     Policy: binary signatures win over the extension, because they cannot lie by accident.
-    ``%PDF-`` is a PDF and a ZIP holding ``word/document.xml`` is DOCX whatever the key says.
-    A key that claims a binary format the bytes do not match (a ``.pdf`` that is not a PDF) is
-    ``CorruptDocumentError``: the owner meant a PDF and it is broken. A ZIP or Compound File
-    that is not a DOCX is ``UnsupportedTypeError``, as is an unknown extension whose bytes are
-    neither PDF, DOCX nor HTML. Text extensions stay text even when they contain tags (Markdown
-    may embed HTML); HTML is only sniffed for keys without a known extension. PNG, JPEG and TIFF
-    signatures are images whatever the key says; an image extension on other bytes is corrupt.
+    ``%PDF-`` is a PDF and a ZIP holding ``word/document.xml`` (``xl/workbook.xml``,
+    ``ppt/presentation.xml``) and ``[Content_Types].xml`` is DOCX (XLSX, PPTX) whatever the key
+    says. A key that claims a binary format the bytes do not match (a ``.pdf`` that is not a PDF, an
+    ``.xlsx`` that is a renamed PNG or a zip without a workbook) is ``CorruptDocumentError``: the
+    owner meant that type and the file is broken; so is a ``.csv`` of binary bytes. A ZIP or
+    Compound File that is not Office Open XML is ``UnsupportedTypeError``, as is an unknown
+    extension whose bytes are neither PDF, Office nor HTML. Text extensions stay text even when
+    they contain tags (Markdown may embed HTML); HTML is only sniffed for keys without a known
+    extension. PNG, JPEG and TIFF signatures are images under an image extension (any of the
+    three) or none; an image extension on other bytes is corrupt.
 
     Args:
         key: the S3 key (only its extension is used).
-        head: the first bytes of the object; ``SNIFF_BYTES`` are enough, the whole file works.
+        head: the first bytes of the object; ``SNIFF_BYTES`` are enough, the whole file works
+            (and a ZIP needs it: its directory is at the end).
 
     Raises:
-        UnsupportedTypeError, CorruptDocumentError, EncryptedDocumentError (a ``.docx`` that is an
-        OLE container: how Office stores password-protected files).
+        UnsupportedTypeError, CorruptDocumentError, EncryptedDocumentError (a ``.docx``, ``.xlsx``
+        or ``.pptx`` that is an OLE container: how Office stores password-protected files).
     """
     claimed = EXTENSIONS.get(PurePosixPath(key).suffix.lower())
     if head.startswith(b"%PDF-") or (claimed == PDF and b"%PDF-" in head[:1024]):
         return PDF  # readers accept up to 1 KiB of junk before the header; so do we
     image = next((kind for magic, kind in IMAGE_MAGIC if head.startswith(magic)), None)
-    if image is not None:
+    if image is not None and (claimed is None or claimed in IMAGE_TYPES):
         return image  # a PNG named .jpg is still a PNG: Pillow reads either
     if claimed in IMAGE_TYPES:
         raise CorruptDocumentError(f"{key}: named as an image ({claimed}) but its bytes are not one")
     if head.startswith(b"PK\x03\x04"):
-        if _zip_is_docx(head):
-            return DOCX
-        if claimed == DOCX:
-            raise CorruptDocumentError(f"{key}: a .docx archive without word/document.xml")
-        raise UnsupportedTypeError(f"{key}: a ZIP archive that is not a Word document")
+        try:
+            kind = office_kind(head, OFFICE_MAIN_PARTS)
+        except CorruptDocumentError as e:
+            raise CorruptDocumentError(f"{key}: {e}") from e
+        if kind is not None:
+            return kind
+        if claimed in OFFICE_MAIN_PARTS:
+            part = OFFICE_MAIN_PARTS[claimed]
+            raise CorruptDocumentError(f"{key}: a {_KIND_NAMES[claimed]} archive without {part}")
+        raise UnsupportedTypeError(f"{key}: a ZIP archive that is not a Word, Excel or PowerPoint file")
     if head.startswith(_OLE_MAGIC):
-        if claimed == DOCX:
-            raise EncryptedDocumentError(f"{key}: password-protected Word document (OLE container)")
-        raise UnsupportedTypeError(f"{key}: legacy Office (OLE) files are not supported; save as .docx")
-    if claimed in (PDF, DOCX):
-        kind = "PDF" if claimed == PDF else "DOCX"
-        raise CorruptDocumentError(f"{key}: named as {kind} but its bytes are not a {kind}")
+        if claimed in OFFICE_MAIN_PARTS:
+            raise EncryptedDocumentError(f"{key}: password-protected {_KIND_NAMES[claimed]} (OLE container)")
+        raise UnsupportedTypeError(
+            f"{key}: legacy Office (OLE) files are not supported; save as .docx, .xlsx or .pptx"
+        )
+    if claimed in _KIND_NAMES:
+        kind_name = _KIND_NAMES[claimed]
+        raise CorruptDocumentError(f"{key}: named as {kind_name} but its bytes are not a {kind_name}")
+    if claimed in (CSV, TSV) and b"\x00" in head[:SNIFF_BYTES] and not head.startswith(_UTF16_32_BOMS):
+        raise CorruptDocumentError(f"{key}: named as {claimed} but its bytes are binary, not text")
     if claimed in _TEXT_TYPES:
         return claimed
     if _HTML_PATTERN.search(head[:SNIFF_BYTES]):
         return HTML
     suffix = PurePosixPath(key).suffix or "(none)"
     raise UnsupportedTypeError(f"{key}: unsupported file type (extension {suffix})")
-
-
-def _zip_is_docx(head: bytes) -> bool:
-    # The local file headers of a DOCX name its parts; word/document.xml is among the first few.
-    # When only the head is available that is the cheap check; with the whole file, ask zipfile.
-    if b"word/" in head:
-        return True
-    import zipfile  # only for ZIPs; keeps the module's import cheap
-
-    try:
-        with zipfile.ZipFile(io.BytesIO(head)) as archive:
-            return "word/document.xml" in archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return False

@@ -1,7 +1,10 @@
 """PDF: pypdfium2 (default; pages extracted on a background thread) or pypdf (pure Python).
 
 Every PDF page's text is produced by one function per engine, ``pdfium_page`` and
-``pypdf_page``; a page whose text layer is negligible but which draws images is then rendered with
+``pypdf_page``: the place to decide, per page, whether its text layer is enough. The outline
+(bookmarks) is read when the document is opened and mapped to the pages it points at; each page
+then gets the sections that start on it (``with_outline``), found in its text where the title is.
+A page whose text layer is negligible but which draws images is then rendered with
 pypdfium2 (for either engine) and OCR'd (``scan``), outside PDFIUM_LOCK.
 """
 
@@ -11,8 +14,9 @@ import io
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from docpipe.exceptions import CorruptDocumentError, EncryptedDocumentError
@@ -35,6 +39,69 @@ logging.getLogger("pypdf").setLevel(logging.ERROR)
 # pdfium is not thread-safe: one thread at a time may call into it, in the whole process.
 PDFIUM_LOCK = threading.Lock()
 _END = object()
+MAX_OUTLINE_ITEMS = 5000
+"""Bookmarks read per PDF (a generated outline can have one per paragraph; metadata stays small)."""
+
+Outline = Mapping[int, Sequence[tuple[int, str]]]
+"""0-based page index -> the ``(level, title)`` of the bookmarks pointing at it, in outline order."""
+
+
+def with_outline(pages: Iterator[PageText], outline: Outline) -> Iterator[PageText]:
+    """The pages with the sections of their bookmarks (levels continue across pages)."""
+    if not outline:
+        yield from pages
+        return
+    from docpipe.parsers.sections import SectionPath, locate
+
+    path = SectionPath()
+    for page in pages:
+        headings = outline.get(page.number - 1)
+        if headings:
+            page = replace(page, sections=locate(page.text, headings, path, keep_missing=True))
+        yield page
+
+
+def pdfium_outline(pdf: Any) -> Outline:
+    """The bookmarks of an open ``pdfium.PdfDocument`` by page; hold PDFIUM_LOCK. Never raises."""
+    outline: dict[int, list[tuple[int, str]]] = {}
+    try:
+        for count, bookmark in enumerate(pdf.get_toc()):
+            if count >= MAX_OUTLINE_ITEMS:
+                break
+            dest = bookmark.get_dest()
+            index = dest.get_index() if dest is not None else None
+            title = bookmark.get_title() or ""
+            if index is not None and title.strip():
+                outline.setdefault(index, []).append((bookmark.level, title))
+    except Exception:  # noqa: BLE001 - a broken outline costs the sections, not the document
+        return outline
+    return outline
+
+
+def pypdf_outline(reader: Any) -> Outline:
+    """The bookmarks of a ``pypdf.PdfReader`` by page. Never raises."""
+    outline: dict[int, list[tuple[int, str]]] = {}
+    count = 0
+
+    def walk(items: Sequence[Any], level: int) -> None:
+        nonlocal count
+        for item in items:
+            if count >= MAX_OUTLINE_ITEMS:
+                return
+            if isinstance(item, list):
+                walk(item, level + 1)
+                continue
+            count += 1
+            index = reader.get_destination_page_number(item)
+            title = str(getattr(item, "title", "") or "")
+            if index is not None and index >= 0 and title.strip():
+                outline.setdefault(index, []).append((level, title))
+
+    try:
+        walk(reader.outline, 0)
+    except Exception:  # noqa: BLE001 - a broken outline costs the sections, not the document
+        return outline
+    return outline
 
 
 def pdfium_page(pdf: Any, index: int, key: str) -> PageText:
@@ -68,6 +135,7 @@ def open_pdfium(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
                 raise EncryptedDocumentError(_encrypted_message(key, options.password)) from e
             raise CorruptDocumentError(f"{key}: not a readable PDF ({e})") from e
         page_count = len(pdf)
+        outline = pdfium_outline(pdf)
 
     stop = threading.Event()
     extracted: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -113,7 +181,7 @@ def open_pdfium(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
         with PDFIUM_LOCK:
             pdf.close()
 
-    return OpenedDocument(PDF, page_count, pages, close)
+    return OpenedDocument(PDF, page_count, lambda: with_outline(pages(), outline), close)
 
 
 def pypdf_page(reader: Any, index: int, key: str) -> PageText:
@@ -138,6 +206,7 @@ def open_pypdf(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
         if reader.is_encrypted and reader.decrypt(options.password or "") == PasswordType.NOT_DECRYPTED:
             raise EncryptedDocumentError(_encrypted_message(key, options.password))
         page_count = len(reader.pages)
+        outline = pypdf_outline(reader)
     except DependencyError as e:
         raise EncryptedDocumentError(f"{key}: decrypting needs the 'cryptography' package ({e})") from e
     except _pypdf_malformed() as e:
@@ -169,7 +238,7 @@ def open_pypdf(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
             for pdf in opened:
                 pdf.close()
 
-    return OpenedDocument(PDF, page_count, pages, close)
+    return OpenedDocument(PDF, page_count, lambda: with_outline(pages(), outline), close)
 
 
 class PdfiumScanner:

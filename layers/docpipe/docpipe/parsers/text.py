@@ -59,4 +59,7 @@ def open_plain(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
 
 
 def open_markdown(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
-    return single_page(MARKDOWN, PageText(1, decode_text(data)))
+    from docpipe.parsers.sections import markdown_sections
+
+    text = decode_text(data)
+    return single_page(MARKDOWN, PageText(1, text, sections=markdown_sections(text)))
