@@ -85,41 +85,46 @@ def render(name: str, index: int, *, dpi: int = SCAN_DPI) -> Any:
 
 
 def image_only_pdf(images: list[Any], *, dpi: int = SCAN_DPI, hidden_text: str | None = None) -> bytes:
-    """A PDF whose pages are only the given images (Pillow's PDF writer): what a scanner saves.
+    """A PDF whose pages are only the given images, stored losslessly (pypdfium2): a scan.
 
     ``hidden_text``: also draw this text in invisible render mode on every page, like the stray
     text layer some scanners leave ("Background").
     """
-    buffer = io.BytesIO()
-    first, *rest = images
-    first.save(buffer, format="PDF", save_all=True, append_images=rest, resolution=dpi)
-    data = buffer.getvalue()
-    if hidden_text is None:
-        return data
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
 
-    pdf = pdfium.PdfDocument(data)
+    pdf = pdfium.PdfDocument.new()
     try:
-        font = pdfium_c.FPDFText_LoadStandardFont(pdf.raw, b"Helvetica")
-        for index in range(len(pdf)):
-            page = pdf[index]
-            text = pdfium_c.FPDFPageObj_NewTextObj(pdf.raw, b"Helvetica", 12.0)
-            encoded = (hidden_text + "\x00").encode("utf-16-le")
-            pdfium_c.FPDFText_SetText(
-                text, (pdfium_c.FPDF_WCHAR * (len(encoded) // 2)).from_buffer_copy(encoded)
-            )
-            pdfium_c.FPDFTextObj_SetTextRenderMode(text, pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE)
-            pdfium_c.FPDFPageObj_Transform(text, 1, 0, 0, 1, 20, 20)
-            pdfium_c.FPDFPage_InsertObject(page.raw, text)
-            pdfium_c.FPDFPage_GenerateContent(page.raw)
+        for image in images:
+            width, height = image.width * 72 / dpi, image.height * 72 / dpi
+            page = pdf.new_page(width, height)
+            picture = pdfium.PdfImage.new(pdf)
+            picture.set_bitmap(pdfium.PdfBitmap.from_pil(image))
+            picture.set_matrix(pdfium.PdfMatrix().scale(width, height))
+            page.insert_obj(picture)
+            if hidden_text is not None:
+                text = pdfium_c.FPDFPageObj_NewTextObj(pdf.raw, b"Helvetica", 12.0)
+                chars = (hidden_text + "\x00").encode("utf-16-le")
+                pdfium_c.FPDFText_SetText(
+                    text, (pdfium_c.FPDF_WCHAR * (len(chars) // 2)).from_buffer_copy(chars)
+                )
+                pdfium_c.FPDFTextObj_SetTextRenderMode(text, pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE)
+                pdfium_c.FPDFPageObj_Transform(text, 1, 0, 0, 1, 20, 20)
+                pdfium_c.FPDFPage_InsertObject(page.raw, text)
+            page.gen_content()
             page.close()
-        del font
         out = io.BytesIO()
         pdf.save(out)
         return out.getvalue()
     finally:
         pdf.close()
+
+
+def jpeg_scan_pdf(image: Any, *, dpi: int = SCAN_DPI, quality: int = 75) -> bytes:
+    """A one-page scan whose image is JPEG-compressed (Pillow's PDF writer; 75 is its default)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PDF", resolution=dpi, quality=quality)
+    return buffer.getvalue()
 
 
 def encoded(image: Any, kind: str = "PNG", **params: Any) -> bytes:

@@ -43,6 +43,7 @@ from docpipe.sidecar import SIDECAR_SUFFIX, sidecar_attributes
 if TYPE_CHECKING:
     # Imported where used: both modules import boto3, which a cold start pays for only when the
     # first AWS call is made (see build_ingest_service).
+    from docpipe.ocr.base import OcrEngine
     from docpipe.parsers import OpenedDocument
     from docpipe.registry import Decision, DocumentRecord, DocumentRegistry
     from docpipe.vectorstore import S3VectorStore
@@ -74,6 +75,7 @@ class Outcome:
     chunk_count: int = 0
     pages: int = 0
     seconds: float = 0.0
+    ocr_pages: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,6 +91,8 @@ class IngestService:
         embedder: produces vectors of the index's dimension.
         settings: chunk size/overlap, size cap, prefix, PDF engine, password secret.
         secrets: ``docpipe.secrets.SecretsClient``; needed only when PDF_PASSWORDS_SECRET_ID is set.
+        ocr: reads scanned pages and image files (``docpipe.ocr.make_ocr_engine``); None
+            (OCR_PROVIDER=none): documents that need it are skipped as ``needs_ocr``.
         metrics, tracer: Powertools objects (the handler passes its own).
     """
 
@@ -101,6 +105,7 @@ class IngestService:
         embedder: Embedder,
         settings: Settings,
         secrets: Any = None,
+        ocr: OcrEngine | None = None,
         metrics: Metrics | None = None,
         tracer: Tracer | None = None,
         clock: Callable[[], float] = time.perf_counter,
@@ -111,6 +116,7 @@ class IngestService:
         self.embedder = embedder
         self.settings = settings
         self.secrets = secrets
+        self.ocr = ocr
         self._metrics = metrics or Metrics()
         self._tracer = tracer
         self._clock = clock
@@ -252,12 +258,18 @@ class IngestService:
             content_type=document.content_type,
             pages=document.page_count,
             seconds=seconds,
+            ocr_pages=document.ocr_pages,
         ):
             logger.warning("a newer event took over this document while it was indexed", extra={"key": key})
         self._metrics.add_metric(name="DocumentsIndexed", unit=MetricUnit.Count, value=1)
         self._metrics.add_metric(name="ChunksWritten", unit=MetricUnit.Count, value=chunk_count)
         self._metrics.add_metric(name="IngestSeconds", unit=MetricUnit.Seconds, value=seconds)
-        return Outcome(document_id, bucket, key, "indexed", None, chunk_count, document.page_count, seconds)
+        if document.ocr_pages:
+            self._metrics.add_metric(name="PagesOcrd", unit=MetricUnit.Count, value=document.ocr_pages)
+        return Outcome(
+            document_id, bucket, key, "indexed", None, chunk_count, document.page_count, seconds,
+            document.ocr_pages,
+        )  # fmt: skip
 
     def _write_chunks(
         self, document: OpenedDocument, base_metadata: dict[str, Any], decision: Decision
@@ -364,19 +376,23 @@ class IngestService:
     def _open(self, body: IO[bytes], key: str) -> OpenedDocument:
         from docpipe.parsers import open_document
 
-        engine = self.settings.pdf_engine
-        limit = self.settings.max_inflated_bytes
+        settings = self.settings
+        options: dict[str, Any] = {
+            "key": key,
+            "pdf_engine": settings.pdf_engine,
+            "max_inflated_bytes": settings.max_inflated_bytes,
+            "ocr": self.ocr,
+            "ocr_max_pages": settings.ocr_max_pages,
+        }
         try:
-            return open_document(body, key=key, pdf_engine=engine, max_inflated_bytes=limit)
+            return open_document(body, **options)
         except EncryptedDocumentError:
             password = self._password_for(key)
             if password is None:
                 raise
         body.seek(0)
         try:
-            return open_document(
-                body, key=key, pdf_engine=engine, password=password, max_inflated_bytes=limit
-            )
+            return open_document(body, password=password, **options)
         except EncryptedDocumentError:
             # The cached password may predate a rotation: refetch once, retry once if it changed.
             # A second rejection (or an unchanged password) is the `encrypted` skip.
@@ -384,7 +400,7 @@ class IngestService:
             if fresh is None or fresh == password:
                 raise
         body.seek(0)
-        return open_document(body, key=key, pdf_engine=engine, password=fresh, max_inflated_bytes=limit)
+        return open_document(body, password=fresh, **options)
 
     def _password_for(self, key: str, *, rejected: bool = False) -> str | None:
         """The configured password for ``key``; ``rejected``: the cached one failed, ask Secrets Manager."""
@@ -547,6 +563,7 @@ def build_ingest_service(
     """
     from docpipe import aws
     from docpipe.embeddings import make_embedder
+    from docpipe.ocr import make_ocr_engine
 
     settings.require("documents_table", "vector_bucket", "vector_index")
 
@@ -578,6 +595,8 @@ def build_ingest_service(
         embedder=make_embedder(settings, bedrock_client=deferred(lambda: aws.client("bedrock-runtime"))),
         settings=settings,
         secrets=deferred(secrets) if settings.pdf_passwords_secret_id else None,
+        # Built now: an OCR provider that is not installed fails the cold start, not a document.
+        ocr=make_ocr_engine(settings, textract_client=deferred(lambda: aws.client("textract"))),
         metrics=metrics,
         tracer=tracer,
     )

@@ -120,12 +120,17 @@ class OpenedDocument:
     ) -> None:
         self.content_type = content_type
         self.page_count = page_count
+        self.ocr_pages = 0
+        """Pages read so far whose text came from OCR (their metadata says ``ocr``)."""
         self._pages = pages
         self._close = close
 
     def pages(self) -> Iterator[PageText]:
         """The pages in order (call once)."""
-        return self._pages()
+        for page in self._pages():
+            if page.metadata.get("ocr"):
+                self.ocr_pages += 1
+            yield page
 
     def close(self) -> None:
         close, self._close = self._close, None
