@@ -17,9 +17,16 @@ SCAN = "scans/crazyones-scan.pdf"
 PHOTO = "scans/zen-of-python.png"
 
 
+TOP = (0, 0, 1700, 760)  # the top third of the page (title and first lines): a cheap page to OCR
+
+
 def _scan(pages: int = 1) -> bytes:
-    image = render("crazyones-pdfa.pdf", 0)
+    image = render("crazyones-pdfa.pdf", 0).crop(TOP)
     return image_only_pdf([image] * pages)
+
+
+def _top_lines(count: int = 4) -> str:
+    return "\n".join(text_layer("crazyones-pdfa.pdf", 0).splitlines()[:count])
 
 
 def _put(pipeline: Pipeline, key: str, data: bytes, sequencer: str = "0066000000000000A1") -> dict:
@@ -41,7 +48,7 @@ def test_a_scanned_pdf_is_indexed_from_offline_ocr_with_ocr_chunks(pipeline: Pip
     vectors = pipeline.vectors(SCAN)
     assert vectors and all(v.metadata["ocr"] is True for v in vectors)
     text = "\n".join(v.metadata["text"] for v in vectors)
-    assert word_recall(text_layer("crazyones-pdfa.pdf", 0), text) >= 0.9
+    assert word_recall(_top_lines(), text) >= 0.9
 
 
 @pytest.mark.ocr
@@ -98,7 +105,7 @@ def test_textract_throttling_fails_the_record_and_its_redelivery_indexes_it(pipe
     data = _scan()
     pipeline.upload(SCAN, data)
     batch = sqs_batch(s3_notification(SCAN, sequencer="0066000000000000A1", size=len(data)))
-    page_text = text_layer("crazyones-pdfa.pdf", 0)
+    page_text = _top_lines()
 
     with Stubber(client) as stub:
         stub.add_client_error(

@@ -26,7 +26,7 @@ class OcrPage:
 
 
 class OcrEngine(ABC):
-    """Reads the text of one page image; ``submit`` runs pages on a pool of ``concurrency``.
+    """Reads the text of one page image; ``submit_page`` runs pages on a pool of ``concurrency``.
 
     ``concurrency`` is how many pages are recognised at once: Textract pages are network calls
     (several in flight), an offline engine's are CPU-bound and already use every core (one).
@@ -49,7 +49,7 @@ class OcrEngine(ABC):
             TransientError: throttling, timeouts (the record is retried).
         """
 
-    def submit(self, render: Callable[[], Image]) -> Future[OcrPage]:
+    def submit_page(self, render: Callable[[], Image]) -> Future[OcrPage]:
         """Recognise ``render()``'s image on the engine's pool; blocks while ``concurrency`` pages
         are in flight, so a long scanned document never holds more than that many page images.
 

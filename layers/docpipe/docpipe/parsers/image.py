@@ -77,10 +77,10 @@ def open_image(content_type: str, data: bytes, key: str, options: ParseOptions) 
         waiting: deque[tuple[int, Future[OcrPage]]] = deque()
         for index in range(frames):
             if len(waiting) >= lookahead:
-                yield ocr.page(*waiting.popleft())
-            waiting.append((index + 1, ocr.submit(partial(frame, index))))
+                yield ocr.ocr_page_text(*waiting.popleft())
+            waiting.append((index + 1, ocr.submit_page(partial(frame, index))))
         while waiting:
-            yield ocr.page(*waiting.popleft())
+            yield ocr.ocr_page_text(*waiting.popleft())
 
     def close() -> None:
         ocr.cancel()

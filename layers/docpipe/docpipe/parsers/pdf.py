@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from docpipe.ocr.base import OcrPage
 
 # A page that is read: its text, or (number, text layer, the OCR of its image) for a page that
-# needs OCR; ``OcrPages.page`` turns the latter into text in the reading thread.
+# needs OCR; ``OcrPages.ocr_page_text`` turns the latter into text in the reading thread.
 _Pending = tuple[int, str, "Future[OcrPage]"]
 
 # pypdf logs a WARNING per unusual font (e.g. "fontTools is required ...") on real-world PDFs:
@@ -146,7 +146,7 @@ def open_pdfium(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
         # PDFIUM_LOCK per page, not per document: an OCR'd page's engine call runs without it.
         with PDFIUM_LOCK:
             page = pdfium_page(pdf, index, key)
-        return scanner.read(page, index, ocr)
+        return scanner.text_or_ocr(page, index, ocr)
 
     def extract() -> None:
         try:
@@ -230,7 +230,7 @@ def open_pypdf(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
     def pages() -> Iterator[PageText]:
         # Pure Python: a thread would only contend for the GIL, so pages are read as asked for.
         for index in range(page_count):
-            yield _resolved(scanner.read(pypdf_page(reader, index, key), index, ocr), ocr)
+            yield _resolved(scanner.text_or_ocr(pypdf_page(reader, index, key), index, ocr), ocr)
 
     def close() -> None:
         ocr.cancel()
@@ -254,12 +254,12 @@ class PdfiumScanner:
         self._document = document
         self._key = key
 
-    def read(self, page: PageText, index: int, ocr: OcrPages) -> PageText | _Pending:
+    def text_or_ocr(self, page: PageText, index: int, ocr: OcrPages) -> PageText | _Pending:
         """``page`` as extracted, or its OCR on its way when its text layer is not enough."""
         if not negligible(page.text) or not self.needs_ocr(index):
             return page
-        ocr.admit(lambda: 1 + self.count(index + 1, stop_after=ocr.max_pages), first_page=index + 1)
-        return (page.number, page.text, ocr.submit(lambda: self.render(index)))
+        ocr.admit(lambda: 1 + self.count_needing_ocr(index + 1, stop_after=ocr.max_pages), first_page=index + 1)
+        return (page.number, page.text, ocr.submit_page(lambda: self.render_page(index)))
 
     def needs_ocr(self, index: int) -> bool:
         """Whether images cover at least MIN_IMAGE_COVERAGE of the page (its text is negligible)."""
@@ -279,7 +279,7 @@ class PdfiumScanner:
             finally:
                 page.close()
 
-    def count(self, start: int, *, stop_after: int) -> int:
+    def count_needing_ocr(self, start: int, *, stop_after: int) -> int:
         """Pages from ``start`` on that need OCR (counting stops past ``stop_after``: enough to refuse)."""
         found = 0
         with PDFIUM_LOCK:
@@ -294,7 +294,7 @@ class PdfiumScanner:
                     break
         return found
 
-    def render(self, index: int) -> Image:
+    def render_page(self, index: int) -> Image:
         """The page as a greyscale image at RENDER_DPI (capped at MAX_RENDER_SIDE pixels a side)."""
         import pypdfium2 as pdfium
 
@@ -311,7 +311,7 @@ class PdfiumScanner:
 
 
 def _resolved(item: PageText | _Pending, ocr: OcrPages) -> PageText:
-    return item if isinstance(item, PageText) else ocr.page(item[0], item[2], item[1])
+    return item if isinstance(item, PageText) else ocr.ocr_page_text(item[0], item[2], item[1])
 
 
 def _pypdf_malformed() -> tuple[type[Exception], ...]:

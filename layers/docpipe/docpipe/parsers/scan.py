@@ -86,15 +86,15 @@ class OcrPages:
             )
         self.admitted = True
 
-    def submit(self, render: Callable[[], Image]) -> Future[OcrPage]:
+    def submit_page(self, render: Callable[[], Image]) -> Future[OcrPage]:
         """Send one admitted page to the engine (``render`` runs on this thread, the OCR on its pool)."""
         if self.engine is None or not self.admitted:
-            raise RuntimeError("OcrPages.submit before admit")
-        future = self.engine.submit(render)
+            raise RuntimeError("OcrPages.submit_page before admit")
+        future = self.engine.submit_page(render)
         self._pending.append(future)
         return future
 
-    def page(self, number: int, future: Future[OcrPage], text_layer: str = "") -> PageText:
+    def ocr_page_text(self, number: int, future: Future[OcrPage], text_layer: str = "") -> PageText:
         """The OCR'd page's text (its text layer when the engine found nothing), marked ``ocr``.
 
         Raises:
