@@ -35,16 +35,16 @@ started = time.perf_counter()
 from docpipe.ocr.rapidocr import load_engine
 load_engine()
 load_s = time.perf_counter() - started
-pages, recall, recall_jpeg = [], {}, {}
+pages, recall, recall_jpeg = [], {{}}, {{}}
 for run in range({runs}):
     for name, index, lossless, jpeg in scans:
         t = time.perf_counter()
         (page,) = parse_document(lossless, key="scan.pdf", ocr=engine).pages
         pages.append(time.perf_counter() - t)
-        recall[f"{name} p.{index + 1}"] = word_recall(text_layer(name, index), page.text)
+        recall[f"{{name}} p.{{index + 1}}"] = word_recall(text_layer(name, index), page.text)
 for name, index, lossless, jpeg in scans:
     (page,) = parse_document(jpeg, key="scan.pdf", ocr=engine).pages
-    recall_jpeg[f"{name} p.{index + 1}"] = word_recall(text_layer(name, index), page.text)
+    recall_jpeg[f"{{name}} p.{{index + 1}}"] = word_recall(text_layer(name, index), page.text)
 hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 print("BENCH " + json.dumps({{"load_s": load_s, "pages_s": pages, "recall": recall,
                              "recall_jpeg": recall_jpeg, "vmhwm_kb": hwm}}))

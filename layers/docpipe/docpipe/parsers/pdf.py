@@ -258,7 +258,9 @@ class PdfiumScanner:
         """``page`` as extracted, or its OCR on its way when its text layer is not enough."""
         if not negligible(page.text) or not self.needs_ocr(index):
             return page
-        ocr.admit(lambda: 1 + self.count_needing_ocr(index + 1, stop_after=ocr.max_pages), first_page=index + 1)
+        # The first page that needs OCR: the rest of the document is counted before it is sent.
+        later = index + 1
+        ocr.admit(lambda: 1 + self.count_needing_ocr(later, stop_after=ocr.max_pages), first_page=index + 1)
         return (page.number, page.text, ocr.submit_page(lambda: self.render_page(index)))
 
     def needs_ocr(self, index: int) -> bool:
