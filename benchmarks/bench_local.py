@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from docpipe.local.session import LocalSession
+from docpipe_cli.local.session import LocalSession
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus" / "pdf"
@@ -55,7 +55,7 @@ def _throughput(workers: int, files: list[Path], total: int) -> dict[str, Any]:
 
 
 def _first_searchable() -> tuple[float, float, int]:
-    from docpipe.local.demo import run_demo
+    from docpipe_cli.local.demo import run_demo
 
     seen: list[float] = []
     started = time.monotonic()
@@ -116,7 +116,7 @@ def _cli_invoke_latency(runs: int = 3) -> tuple[float, float]:
             s3.put_object(Bucket=bucket, Key=key, Body=body)
             event = Path(tmp) / "event.json"
             event.write_text(json.dumps(_s3_put_event(bucket, key, len(body))))
-            argv = [sys.executable, "-m", "docpipe.cli", "invoke", "IngestFunction", "--event", str(event)]
+            argv = [sys.executable, "-m", "docpipe_cli", "invoke", "IngestFunction", "--event", str(event)]
             started = time.monotonic()
             done = subprocess.run(
                 [*argv, *(["--cold"] if cold else [])], cwd=ROOT, capture_output=True, text=True, timeout=600

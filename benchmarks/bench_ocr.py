@@ -122,7 +122,8 @@ def run() -> str:
             "",
             f"- Seconds per page: {_spread(per_page)}, i.e. **{1 / _median(per_page):.3f} pages/s** "
             f"(median); {RUNS} runs over the three pages below.",
-            f"- Peak RSS of that interpreter (VmHWM: the models and onnxruntime's buffers for 200-DPI pages): "
+            "- Peak RSS of that interpreter (VmHWM: the models and onnxruntime's buffers for "
+            f"200-DPI pages): "
             f"**{pages['vmhwm_kb'] / 1024:.0f} MB**.",
             f"- Model load (`load_engine`, first call): {pages['load_s']:.2f} s.",
             f"- Word recall (tests/scans.py: share of the text layer's words, with repetition, "
@@ -133,7 +134,8 @@ def run() -> str:
             "",
             "Cold start of the OCR stack, fresh interpreters:",
             "",
-            f"- `import docpipe.ocr` (what `make_ocr_engine` needs; most of it is `docpipe.config` and the parsers it imports): "
+            "- `import docpipe.ocr` (what `make_ocr_engine` needs; most of it is `docpipe.config` "
+            f"and the parsers it imports): "
             f"{_spread([r['package_s'] * 1000 for r in imports], 'ms')}.",
             f"- `import rapidocr, onnxruntime` (paid on the first page that needs OCR): "
             f"{_spread([r['import_s'] for r in imports])}.",

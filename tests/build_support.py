@@ -18,18 +18,18 @@ from typing import Any
 
 from cfnlint.decode import cfn_yaml
 
-from docpipe.local import build as _local_build
+from docpipe_cli.local import build as _local_build
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 SAMCONFIG = ROOT / "samconfig.toml"
 AWS_SAM = ROOT / ".aws-sam"
 BUILD_DIR = AWS_SAM / "build"
-# The host build is the local stack's own (docpipe.local.build): the template tests and the
+# The host build is the local stack's own (docpipe_cli.local.build): the template tests and the
 # integration tests share it, so `make test` runs one host build, not two.
 HOST_BUILD_DIR = ROOT / _local_build.HOST_BUILD_DIR
 HOST_TEMPLATE = ROOT / _local_build.HOST_TEMPLATE
-RUNTIME_DEPS_DIR = AWS_SAM / "runtime-deps"  # docpipe.local.build installs it
+RUNTIME_DEPS_DIR = AWS_SAM / "runtime-deps"  # docpipe_cli.local.build installs it
 VENV_BIN = ROOT / ".venv" / "bin"
 
 # What the python3.13 Lambda runtime itself ships besides the standard library.

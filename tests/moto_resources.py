@@ -3,7 +3,7 @@
 Small and test-focused: it reads the resources the ingest path touches (DocumentsBucket with its
 notification configuration, IngestQueue + dead-letter queue, DocumentsTable, VectorBucket +
 VectorIndex, BackupsBucket) and resolves just the intrinsics they use (Ref, Fn::Sub, Fn::If,
-Fn::GetAtt, conditions). The local stack has a fuller provisioner in ``docpipe.local``.
+Fn::GetAtt, conditions). The local stack has a fuller provisioner in ``docpipe_cli.local``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any
 
 Rows = Sequence[Sequence[Any]]
@@ -93,48 +95,66 @@ def make_docx(blocks: Sequence[tuple[str, Any]]) -> bytes:
     return out.getvalue()
 
 
+@cache
 def zip_bomb_docx(inflated_bytes: int) -> bytes:
     """A valid DOCX whose ``word/document.xml`` inflates to about ``inflated_bytes``.
 
-    Written with zipfile's streaming writer, a block at a time, so building it needs no more
-    memory than one block; the paragraphs compress about 1000:1.
+    The deflate stream is built from one compressed block repeated: after a full flush the
+    compressor starts afresh, so the same paragraphs compress to the same bytes every time, and
+    the stream never exists inflated (nor needs 400 MB of compressing). It is stored through
+    zipfile as a placeholder member, then that member's method, CRC and size are set to what the
+    stream really is. About 1000:1.
     """
     base = make_docx([("p", "cover page")])
-    paragraph = b"<w:p><w:r><w:t>" + b"A" * 4000 + b"</w:t></w:r></w:p>"
-    block = paragraph * 256
+    with zipfile.ZipFile(io.BytesIO(base)) as source:
+        xml = source.read("word/document.xml")
+        others = [(info.filename, source.read(info)) for info in source.infolist()]
+    head, tail = xml.split(b"<w:body>", 1)
+    head += b"<w:body>"
+    block = (b"<w:p><w:r><w:t>" + b"A" * 4000 + b"</w:t></w:r></w:p>") * 256
+    repeats = max(1, -(-inflated_bytes // len(block)))  # at least inflated_bytes
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    start = deflate.compress(head) + deflate.flush(zlib.Z_FULL_FLUSH)
+    repeated = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
+    stream = start + repeated * repeats + deflate.compress(tail) + deflate.flush()
+    crc = zlib.crc32(head)
+    for _ in range(repeats):
+        crc = zlib.crc32(block, crc)
+    crc = zlib.crc32(tail, crc)
+    size = len(head) + repeats * len(block) + len(tail)
     out = io.BytesIO()
-    with (
-        zipfile.ZipFile(io.BytesIO(base)) as source,
-        zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as bomb,
-    ):
-        for info in source.infolist():
-            if info.filename != "word/document.xml":
-                bomb.writestr(info.filename, source.read(info))
-                continue
-            xml = source.read(info)
-            head, tail = xml.split(b"<w:body>", 1)
-            with bomb.open("word/document.xml", "w") as member:
-                member.write(head + b"<w:body>")
-                written = 0
-                while written < inflated_bytes:
-                    member.write(block)
-                    written += len(block)
-                member.write(tail)
-    return out.getvalue()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for name, payload in others:
+            if name == "word/document.xml":
+                bomb.writestr(zipfile.ZipInfo(name), stream, compress_type=zipfile.ZIP_STORED)
+            else:
+                bomb.writestr(name, payload)
+    return _patch_member(out.getvalue(), "word/document.xml", method=8, crc=crc, size=size)
 
 
 def understate_size(archive: bytes, member: str, declared: int) -> bytes:
     """The archive with ``member``'s uncompressed size rewritten to ``declared`` (a lying bomb)."""
+    return _patch_member(archive, member, size=declared)
+
+
+def _patch_member(
+    archive: bytes, member: str, *, size: int, method: int | None = None, crc: int | None = None
+) -> bytes:
+    """Rewrite a member's compression method, CRC and uncompressed size in both of its headers."""
     data = bytearray(archive)
     with zipfile.ZipFile(io.BytesIO(archive)) as parsed:
         info = parsed.getinfo(member)
         central = parsed.start_dir
     name = member.encode()
-    at = data.index(b"PK\x01\x02" + b"", central)
+    at = data.index(b"PK\x01\x02", central)
     while data[at + 46 : at + 46 + len(name)] != name:
         at = data.index(b"PK\x01\x02", at + 4)
-    struct.pack_into("<I", data, at + 24, declared)  # central directory: uncompressed size
     local = info.header_offset
-    if not info.flag_bits & 0x08:  # no data descriptor: the local header carries the size too
-        struct.pack_into("<I", data, local + 22, declared)
+    for header, offsets in ((at, (10, 16, 24)), (local, (8, 14, 22))):
+        method_at, crc_at, size_at = (header + o for o in offsets)
+        if method is not None:
+            struct.pack_into("<H", data, method_at, method)
+        if crc is not None:
+            struct.pack_into("<I", data, crc_at, crc)
+        struct.pack_into("<I", data, size_at, size)
     return bytes(data)

@@ -12,13 +12,13 @@ from tests.conftest import ROOT
 @pytest.fixture(scope="session")
 def runtime_deps() -> Path:
     """What the Lambda runtime ships besides the build (boto3 and friends), installed once."""
-    from docpipe.local.build import ensure_runtime_deps
+    from docpipe_cli.local.build import ensure_runtime_deps
 
     return ensure_runtime_deps(ROOT)
 
 
 @pytest.fixture(scope="session")
 def python313() -> str:
-    from docpipe.local.build import find_python313
+    from docpipe_cli.local.build import find_python313
 
     return find_python313()

@@ -21,9 +21,10 @@ from typing import Any
 
 import pytest
 
-from docpipe import cli, ids
-from docpipe.local.server import free_port
-from docpipe.local.session import LocalSession
+from docpipe import ids
+from docpipe_cli import cli
+from docpipe_cli.local.server import free_port
+from docpipe_cli.local.session import LocalSession
 from tests.conftest import PDF_CORPUS_DIR, ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(600)]

@@ -9,9 +9,9 @@ from urllib.parse import unquote_plus
 
 import pytest
 
-from docpipe.local.provision import Stack, provision, samconfig_overrides
-from docpipe.local.server import LocalServer
-from docpipe.local.session import emulator_client
+from docpipe_cli.local.provision import Stack, provision, samconfig_overrides
+from docpipe_cli.local.server import LocalServer
+from docpipe_cli.local.session import emulator_client
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration

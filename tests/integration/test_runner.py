@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from docpipe import cli
-from docpipe.local.provision import Stack, provision
-from docpipe.local.runner import FunctionRunner, function_spec
-from docpipe.local.server import LocalServer
-from docpipe.local.session import emulator_client
+from docpipe_cli import cli
+from docpipe_cli.local.provision import Stack, provision
+from docpipe_cli.local.runner import FunctionRunner, function_spec
+from docpipe_cli.local.server import LocalServer
+from docpipe_cli.local.session import emulator_client
 
 pytestmark = pytest.mark.integration
 
@@ -195,7 +195,7 @@ def test_docpipe_invoke_reports_a_missing_layer_dependency_as_import_module_erro
 
 @pytest.fixture
 def invoke_api(tmp_path, runner_for):
-    from docpipe.local.invoke_api import InvokeServer
+    from docpipe_cli.local.invoke_api import InvokeServer
 
     with InvokeServer(runner_for(make_build(tmp_path, PROBE))) as api:
         yield api

@@ -65,13 +65,13 @@ def deploy_build(python313: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def host_build(python313: Path) -> Path:
-    """The local stack's build for this machine's architecture (docpipe.local.build), folder returned.
+    """The local stack's build for this machine's architecture (docpipe_cli.local.build), folder returned.
 
     The same build `docpipe local`, `make demo` and the integration tests run from: it is rebuilt
     only when the template or the sources change, so one host build serves every test layer.
     """
     from docpipe.exceptions import ConfigError
-    from docpipe.local.build import build_for_host
+    from docpipe_cli.local.build import build_for_host
 
     started = time.monotonic()
     try:
@@ -85,6 +85,6 @@ def host_build(python313: Path) -> Path:
 @pytest.fixture(scope="session")
 def runtime_deps() -> Path:
     """boto3 and its dependencies only: what the Lambda runtime adds to the standard library."""
-    from docpipe.local.build import ensure_runtime_deps
+    from docpipe_cli.local.build import ensure_runtime_deps
 
     return ensure_runtime_deps(ROOT)

@@ -69,6 +69,16 @@ def test_built_layer_holds_the_package_at_python_docpipe(deploy_build: Path, lay
     assert not (python / "python").exists()
 
 
+@pytest.mark.parametrize("layer_id", ["DocpipeLayer", "DocpipeLayerArm64"])
+def test_built_layer_holds_no_cli_and_no_local_stack(deploy_build: Path, layer_id: str) -> None:
+    python = deploy_build / layer_id / "python"
+
+    assert not (python / "docpipe" / "cli.py").exists()
+    assert not (python / "docpipe" / "local").exists()
+    assert not (python / "docpipe_cli").exists()
+    assert not list(python.glob("moto*")), "the emulator is developer tooling, not a layer dependency"
+
+
 def test_built_offline_layer_carries_wordllama_with_its_weights(deploy_build: Path) -> None:
     package = deploy_build / "OfflineEmbeddingsLayer" / "python" / "wordllama"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from docpipe.cli import verify_exit_code
+from docpipe_cli.cli import verify_exit_code
 
 GOOD = {"action": "verify", "key": "b/1.tar", "ok": True, "live_compared": False, "live_matches": False}
 
@@ -30,7 +30,7 @@ def test_a_live_index_that_matches_the_archive_verifies() -> None:
 
 
 def test_the_backup_option_is_not_mistaken_for_an_abbreviation_of_another() -> None:
-    from docpipe.cli import build_parser
+    from docpipe_cli.cli import build_parser
 
     args = build_parser().parse_args(["backup", "verify", "--backup", "latest", "--compare-live"])
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from docpipe.local.provision import Stack, provision
+from docpipe_cli.local.provision import Stack, provision
 
 TEMPLATE = """
 Parameters:

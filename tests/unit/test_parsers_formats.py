@@ -9,8 +9,16 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from docpipe.exceptions import CorruptDocumentError, EncryptedDocumentError, UnsupportedTypeError
+from docpipe.exceptions import (
+    SKIP_REASONS,
+    CorruptDocumentError,
+    EncryptedDocumentError,
+    PermanentError,
+    UnsupportedTypeError,
+)
 from docpipe.parsers import CSV, DOCX, PPTX, TSV, XLSX, detect_content_type, parse_document
 from tests.conftest import ROOT
 from tests.office_files import make_big_xlsx, make_docx, make_pptx, make_xlsx
@@ -275,3 +283,60 @@ def test_office_files_in_an_ole_container_are_encrypted() -> None:
             detect_content_type(key, ole)
     with pytest.raises(UnsupportedTypeError, match="legacy"):
         detect_content_type("old.xls", ole)
+
+
+def test_an_office_part_without_content_types_is_corrupt() -> None:
+    source = make_docx([("p", "x")])
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(source)) as original, zipfile.ZipFile(out, "w") as stripped:
+        for info in original.infolist():
+            if info.filename != "[Content_Types].xml":
+                stripped.writestr(info, original.read(info))
+
+    with pytest.raises(CorruptDocumentError, match=r"\[Content_Types\]\.xml"):
+        detect_content_type("letter.docx", out.getvalue())
+
+
+def test_markdown_tables_pad_uneven_rows_and_drop_empty_ones() -> None:
+    from docpipe.parsers.tables import markdown_table
+
+    table = markdown_table([["a", "b", "c"], ["", "", ""], ["1"], ["x\ny", "p|q"]])
+
+    assert table == "| a | b | c |\n|---|---|---|\n| 1 |  |  |\n| x y | p\\|q |  |"
+    assert markdown_table([["", ""]]) == ""
+
+
+def test_columns_without_a_header_are_named_by_their_letter() -> None:
+    doc = parse_document(make_xlsx({"S": [["Name", None], ["ann", "note"]]}), key="s.xlsx")
+
+    assert doc.pages[0].text == "Name: ann, B: note"
+
+
+VALID_FILES = {
+    "w.xlsx": make_xlsx({"S": SALES}),
+    "d.pptx": make_pptx([{"title": "T", "body": ["b"], "table": [["a", "b"], ["1", "2"]]}]),
+    "l.docx": make_docx([("heading", (1, "H")), ("p", "x"), ("table", [["a"], ["1"]])]),
+    "e.csv": b"a,b\n1,2\n",
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.sampled_from(sorted(VALID_FILES)),
+    cut=st.floats(min_value=0.0, max_value=1.0),
+    flips=st.lists(st.tuples(st.floats(min_value=0.0, max_value=0.999), st.integers(1, 255)), max_size=8),
+)
+def test_a_damaged_file_parses_or_is_a_permanent_skip_never_a_crash(
+    name: str, cut: float, flips: list[tuple[float, int]]
+) -> None:
+    data = bytearray(VALID_FILES[name])
+    for where, mask in flips:
+        data[int(where * len(data))] ^= mask
+    damaged = bytes(data[: max(1, int(cut * len(data)))]) if cut < 1.0 else bytes(data)
+
+    try:
+        doc = parse_document(damaged, key=name)
+    except PermanentError as error:
+        assert error.reason in SKIP_REASONS
+    else:
+        assert all(isinstance(page.text, str) for page in doc.pages)

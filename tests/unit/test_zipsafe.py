@@ -85,18 +85,32 @@ def test_the_actual_inflated_total_counts_against_the_cap() -> None:
     check_inflated_size(out.getvalue(), "many.zip", kind="DOCX", limit=1_200_000)
 
 
-@pytest.mark.parametrize(
-    ("key", "data"),
-    [
-        ("w.xlsx", make_xlsx({"S": [["a"], ["b" * 5000]]})),
-        ("d.pptx", make_pptx([{"title": "T", "body": ["c" * 5000]}])),
-        ("l.docx", make_docx([("p", "d" * 5000)])),
-    ],
-)
-def test_every_zip_container_obeys_the_cap(key: str, data: bytes) -> None:
+CONTAINERS = {
+    "w.xlsx": lambda: make_xlsx({"S": [["a"], ["b" * 5000]]}),
+    "d.pptx": lambda: make_pptx([{"title": "T", "body": ["c" * 5000]}]),
+    "l.docx": lambda: make_docx([("p", "d" * 5000)]),
+}
+
+
+@pytest.mark.parametrize("key", sorted(CONTAINERS))
+def test_every_zip_container_obeys_the_cap(key: str) -> None:
+    data = CONTAINERS[key]()
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         inflated = sum(info.file_size for info in archive.infolist())
 
     assert parse_document(data, key=key, max_inflated_bytes=inflated).pages
     with pytest.raises(DocumentTooLargeError):
         parse_document(data, key=key, max_inflated_bytes=inflated - 1)
+
+
+def test_a_directory_of_too_many_entries_is_refused_before_zipfile_reads_it() -> None:
+    from docpipe.parsers.zipsafe import MAX_ZIP_ENTRIES
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("word/document.xml", b"<w:document/>")
+        for n in range(MAX_ZIP_ENTRIES):
+            archive.writestr(f"{n}", b"")
+
+    with pytest.raises(DocumentTooLargeError, match=f"{MAX_ZIP_ENTRIES + 1} entries"):
+        parse_document(out.getvalue(), key="many.docx")

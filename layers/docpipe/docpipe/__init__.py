@@ -52,7 +52,6 @@ _EXPORTS: dict[str, str] = {
     "make_ocr_engine": "docpipe.ocr",
     "IngestService": "docpipe.ingest",
     "Outcome": "docpipe.ingest",
-    "build_ingest_service": "docpipe.ingest",
     # notebooks
     "S3FileLoader": "docpipe.loaders",
     "S3DirectoryLoader": "docpipe.loaders",
@@ -86,7 +85,6 @@ __all__ = [
     "TransientError",
     "UnrecognizedEventError",
     "VectorRecord",
-    "build_ingest_service",
     "chunk_document",
     "content_hash",
     "doc_id",
@@ -126,7 +124,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         TransientError,
     )
     from docpipe.ids import content_hash, doc_id, vector_key
-    from docpipe.ingest import IngestService, Outcome, build_ingest_service
+    from docpipe.ingest import IngestService, Outcome
     from docpipe.loaders import S3DirectoryLoader, S3FileLoader
     from docpipe.ocr import OcrEngine, make_ocr_engine
     from docpipe.parsers import ParsedDocument, parse_document

@@ -61,6 +61,10 @@ class ChunkStream:
     change, ``take(final=True)`` the rest. Together they are exactly what one
     ``RecursiveCharacterTextSplitter`` pass over the joined text gives (tests/unit/test_chunking.py
     compares the two on the corpus and on generated documents): same texts, numbers, offsets.
+    With sections, that holds per top-level section: the text from one top-level heading (a
+    ``Section`` whose path has at most one title: a sheet, a slide, a ``#`` heading, an outline
+    chapter) to the next is one splitter pass of its own (tests/unit/test_sections.py), so no
+    chunk straddles two of them; chunk numbers and offsets still run through the whole document.
 
     Why that holds: the splitter cuts the text at its first separator that occurs (``"\\n\\n"``,
     which joins pages, so any multi-page text has it), merges the pieces greedily, and sends a
@@ -68,7 +72,8 @@ class ChunkStream:
     what it had merged. After such a piece it holds nothing, so the text up to that piece's end is
     chunked exactly as inside the whole text, and the rest starts with ``"\\n\\n"`` again.
     Markdown's regex separators (headings first) are not streamed: its chunks wait for
-    ``final``, which for a one-page format costs nothing.
+    ``final``, which for a one-page format costs nothing. A top-level section's start is a cut
+    too: the splitter's state starts afresh there, as on that section's text alone.
 
     Args:
         content_type: Markdown gets LangChain's Markdown separators; everything else the default.
@@ -77,7 +82,9 @@ class ChunkStream:
         base_metadata: what every chunk carries (doc_id, bucket, key, version, content_hash,
             content_type, ingested_at, source_uri, sidecar attributes). Chunks add ``page``,
             ``page_end``, ``chunk_no``, ``start_index``/``end_index`` (offsets in the joined
-            text) and ``text``.
+            text) and ``text``; where they apply, ``section`` (the heading path at the chunk's
+            start), ``row_start``/``row_end`` (rows of a sheet or CSV) and the keys of the pages'
+            own ``metadata`` (``sheet``, ``ocr``; from the first covered page that sets each).
 
     Raises:
         MetadataTooLargeError: ``base_metadata`` uses a key that chunking sets itself (a sidecar

@@ -10,7 +10,6 @@ from typing import Any
 
 from docpipe.aws import MAX_POOL_CONNECTIONS
 from docpipe.exceptions import ConfigError
-from docpipe.parsers.base import DEFAULT_MAX_INFLATED_BYTES, DEFAULT_OCR_MAX_PAGES
 
 # Environment variable names. Nothing else in the package reads os.environ for settings.
 STAGE = "STAGE"
@@ -52,6 +51,10 @@ DIMENSIONS_BY_PROVIDER: dict[str, tuple[int, ...]] = {
 }
 # Each embedding thread holds one connection of the shared Bedrock client: never more threads than that.
 MAX_EMBEDDING_CONCURRENCY = MAX_POOL_CONNECTIONS
+DEFAULT_MAX_INFLATED_BYTES = 128 * 1024 * 1024
+"""MAX_INFLATED_BYTES' default; the parsers use it too when called without settings."""
+DEFAULT_OCR_MAX_PAGES = 100
+"""OCR_MAX_PAGES' default: pages a document may have OCR'd (Textract bills each one)."""
 _STAGE_PATTERN = re.compile(r"^[a-z0-9-]{1,32}$")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -105,7 +108,7 @@ class Settings:
         Raises:
             ConfigError: naming the variable, the bad value and what is allowed.
         """
-        env = os.environ if environ is None else environ
+        env = environment() if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
             var = _ENV_BY_FIELD[f.name]
@@ -127,6 +130,11 @@ class Settings:
         for name in names:
             if not getattr(self, name):
                 raise ConfigError(f"{_ENV_BY_FIELD[name]} is required but not set")
+
+
+def environment() -> Mapping[str, str]:
+    """The process environment: the one place the runtime package reads it (secrets' env fallback too)."""
+    return os.environ
 
 
 _ENV_BY_FIELD: dict[str, str] = {

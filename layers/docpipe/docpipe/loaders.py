@@ -16,9 +16,9 @@ from langchain_core.document_loaders import BaseLoader
 from langchain_core.documents import Document
 
 from docpipe.exceptions import PermanentError
+from docpipe.ids import SIDECAR_SUFFIX
 from docpipe.parsers import parse_document
 from docpipe.s3 import S3Client, s3_uri
-from docpipe.sidecar import SIDECAR_SUFFIX
 
 if TYPE_CHECKING:
     from docpipe.ocr.base import OcrEngine
@@ -70,17 +70,18 @@ class S3FileLoader(BaseLoader):
             )
         source = s3_uri(self.bucket, self.key)
         for page in parsed.pages:
-            metadata = {
-                "source": source,
-                "bucket": self.bucket,
-                "key": self.key,
-                "page": page.number,
-                "total_pages": parsed.page_count,
-                "content_type": parsed.content_type,
-            }
-            if page.metadata.get("ocr"):
-                metadata["ocr"] = True
-            yield Document(page_content=page.text, metadata=metadata)
+            yield Document(
+                page_content=page.text,
+                metadata={
+                    **page.metadata,  # e.g. a worksheet's "sheet"
+                    "source": source,
+                    "bucket": self.bucket,
+                    "key": self.key,
+                    "page": page.number,
+                    "total_pages": parsed.page_count,
+                    "content_type": parsed.content_type,
+                },
+            )
 
 
 class S3DirectoryLoader(BaseLoader):

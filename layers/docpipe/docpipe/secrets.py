@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from docpipe import aws
+from docpipe.config import environment
 from docpipe.exceptions import (
     AccessDeniedError,
     ConfigError,
@@ -130,7 +130,7 @@ class SecretsClient:
                 return self._fetch_str(name, force_fetch=force_fetch)
             return _field(self._fetch_json(name, force_fetch=force_fetch), name, field)
         except SecretNotFoundError:
-            env = os.environ if self._environ is None else self._environ
+            env = environment() if self._environ is None else self._environ
             if env_var and env.get(env_var):
                 return env[env_var]
             if default is not _MISSING:

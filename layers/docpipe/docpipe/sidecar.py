@@ -15,8 +15,8 @@ import math
 from typing import Any
 
 from docpipe.exceptions import InvalidSidecarError
+from docpipe.ids import SIDECAR_SUFFIX
 
-SIDECAR_SUFFIX = ".metadata.json"
 TYPED_FIELDS: dict[str, str] = {
     "STRING": "stringValue",
     "NUMBER": "numberValue",

@@ -21,7 +21,7 @@ def make_ocr_engine(settings: Settings, *, textract_client: Any = None) -> OcrEn
     Args:
         settings: ``ocr_provider``.
         textract_client: a ``textract`` client (tests pass a stubbed one); the cached
-            process-wide client by default (``build_ingest_service`` passes one built on first use).
+            process-wide ``docpipe.aws`` client by default.
 
     Raises:
         ConfigError: an unknown provider, or ``rapidocr`` without the ``ocr`` extra installed.

@@ -1,8 +1,8 @@
 """Amazon Textract ``DetectDocumentText``: one rendered page per synchronous call, pages on a bounded pool.
 
-Throttling is retried by the client's botocore retry mode (``docpipe.aws``: adaptive, 8 attempts,
-which also slows the client down); once those attempts are spent the page fails with
-``ThrottledError`` and the SQS record is retried. There is no retry loop here.
+Throttling is retried by the client's botocore retry mode (``docpipe.aws`` owns that policy);
+once its attempts are spent the page fails with ``ThrottledError`` and the SQS record is retried.
+There is no retry loop here.
 """
 
 from __future__ import annotations

@@ -13,19 +13,17 @@ from __future__ import annotations
 
 from typing import IO, TYPE_CHECKING
 
+from docpipe.config import DEFAULT_MAX_INFLATED_BYTES, DEFAULT_OCR_MAX_PAGES, PDF_ENGINES
 from docpipe.exceptions import EmptyTextError
 from docpipe.parsers.base import (
     CONTENT_TYPES,
     CSV,
-    DEFAULT_MAX_INFLATED_BYTES,
-    DEFAULT_OCR_MAX_PAGES,
     DOCX,
     HTML,
     IMAGE_TYPES,
     JPEG,
     MARKDOWN,
     PDF,
-    PDF_ENGINES,
     PNG,
     PPTX,
     TEXT,

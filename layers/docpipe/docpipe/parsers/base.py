@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from docpipe.ocr.base import OcrEngine
 
+from docpipe.config import DEFAULT_MAX_INFLATED_BYTES, DEFAULT_OCR_MAX_PAGES
+
 PDF = "application/pdf"
 TEXT = "text/plain"
 MARKDOWN = "text/markdown"
@@ -27,15 +29,10 @@ JPEG = "image/jpeg"
 TIFF = "image/tiff"
 IMAGE_TYPES: tuple[str, ...] = (PNG, JPEG, TIFF)
 CONTENT_TYPES += IMAGE_TYPES
-PDF_ENGINES: tuple[str, ...] = ("pypdfium2", "pypdf")
 
 # C0 control characters other than tab and newline: PDF math fonts map glyphs to them.
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
-DEFAULT_MAX_INFLATED_BYTES = 128 * 1024 * 1024
-"""MAX_INFLATED_BYTES' default (config.py reads the variable; parsers called directly get this)."""
-DEFAULT_OCR_MAX_PAGES = 100
-"""OCR_MAX_PAGES' default: pages a document may have OCR'd (Textract bills each one)."""
 _NO_METADATA: Mapping[str, Any] = MappingProxyType({})
 
 

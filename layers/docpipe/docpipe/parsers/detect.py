@@ -5,7 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
-from docpipe.exceptions import CorruptDocumentError, EncryptedDocumentError, UnsupportedTypeError
+from docpipe.exceptions import (
+    CorruptDocumentError,
+    DocumentTooLargeError,
+    EncryptedDocumentError,
+    UnsupportedTypeError,
+)
 from docpipe.parsers.base import (
     CSV,
     DOCX,
@@ -108,6 +113,8 @@ def detect_content_type(key: str, head: bytes) -> str:
             kind = office_kind(head, OFFICE_MAIN_PARTS)
         except CorruptDocumentError as e:
             raise CorruptDocumentError(f"{key}: {e}") from e
+        except DocumentTooLargeError as e:
+            raise DocumentTooLargeError(f"{key}: {e}") from e
         if kind is not None:
             return kind
         if claimed in OFFICE_MAIN_PARTS:

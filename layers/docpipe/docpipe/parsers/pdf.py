@@ -334,4 +334,4 @@ def _encrypted_message(key: str, password: str | None) -> str:
 
 
 PDF_OPENERS: dict[str, Opener] = {"pypdfium2": open_pdfium, "pypdf": open_pypdf}
-"""The PDF engines by name (``PDF_ENGINES`` lists the same names)."""
+"""The PDF engines by name (``config.PDF_ENGINES``, the one owner, lists the same names)."""

@@ -12,13 +12,15 @@ memory). ``check_inflated_size`` runs before any parser touches the archive:
   is ``corrupt`` here, and the parsers, which read members through the same zipfile, can never see
   more bytes than were checked while they parse.
 
-Memory stays at a few blocks whatever the archive holds.
+Memory stays at a few blocks whatever the archive holds. One more bomb is a directory of a
+million tiny entries (zipfile builds an object per entry before anything can be counted): the
+entry count in the end-of-central-directory record is read first, against ``MAX_ZIP_ENTRIES``.
 """
 
 from __future__ import annotations
 
 import io
-import zipfile
+import struct
 from collections.abc import Mapping
 
 from docpipe.exceptions import CorruptDocumentError, DocumentTooLargeError
@@ -26,10 +28,34 @@ from docpipe.exceptions import CorruptDocumentError, DocumentTooLargeError
 _BLOCK = 1024 * 1024
 _MAX_CONTENT_TYPES_BYTES = 1024 * 1024  # [Content_Types].xml is a few KB in every real package
 INFLATED_LIMIT_SETTING = "MAX_INFLATED_BYTES"
+MAX_ZIP_ENTRIES = 50_000
+"""Members a zip container may have (real DOCX/XLSX/PPTX have hundreds, a large workbook thousands)."""
+_EOCD = b"PK\x05\x06"
+_EOCD_SEARCH = 22 + 0xFFFF  # the record, after a comment of at most 64 KiB
+
+
+def check_entry_count(data: bytes, key: str) -> None:
+    """Refuse a zip whose directory declares more than ``MAX_ZIP_ENTRIES`` members, before zipfile reads it.
+
+    Raises:
+        DocumentTooLargeError: too many entries (``too_large``).
+    """
+    at = data.rfind(_EOCD, max(0, len(data) - _EOCD_SEARCH))
+    if at < 0 or at + 22 > len(data):
+        return  # not a readable zip: zipfile says so, with its own words
+    (entries,) = struct.unpack_from("<H", data, at + 10)
+    if entries == 0xFFFF and at >= 20 and data[at - 20 : at - 16] == b"PK\x06\x07":  # Zip64
+        (record,) = struct.unpack_from("<Q", data, at - 20 + 8)
+        if record + 40 <= len(data) and data[record : record + 4] == b"PK\x06\x06":
+            (entries,) = struct.unpack_from("<Q", data, record + 32)
+    if entries > MAX_ZIP_ENTRIES:
+        raise DocumentTooLargeError(f"{key}: a zip of {entries} entries; the limit is {MAX_ZIP_ENTRIES}")
 
 
 def zip_members(data: bytes) -> tuple[list[str], bytes] | None:
     """The member names of a zip and its ``[Content_Types].xml`` (empty if absent); None if unreadable."""
+    import zipfile  # only for zips: keeps the package's import cheap
+
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = archive.namelist()
@@ -51,7 +77,9 @@ def office_kind(data: bytes, main_parts: Mapping[str, str]) -> str | None:
 
     Raises:
         CorruptDocumentError: the main part is there but ``[Content_Types].xml`` is missing.
+        DocumentTooLargeError: more than ``MAX_ZIP_ENTRIES`` entries.
     """
+    check_entry_count(data, "the archive")
     listing = zip_members(data)
     if listing is None:
         head = data[:8192]
@@ -72,6 +100,9 @@ def check_inflated_size(data: bytes, key: str, *, kind: str, limit: int) -> None
         DocumentTooLargeError: declared or actual inflated size over ``limit`` (``too_large``).
         CorruptDocumentError: not a readable zip, or a member inflates to other than it declares.
     """
+    import zipfile
+
+    check_entry_count(data, key)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from docpipe.local.session import LocalSession
+from docpipe_cli.local.session import LocalSession
 
 PASSWORD_SECRET = "docpipe/local/pdf-passwords"
 ENCRYPTED_PDF = "libreoffice-writer-password.pdf"
@@ -126,7 +126,8 @@ def _run(
     started: float,
     on_first_searchable: Callable[[float], None] | None,
 ) -> int:
-    from docpipe.cli import Target, format_documents, search
+    from docpipe_cli.queries import format_documents, search
+    from docpipe_cli.target import Target
 
     assert session.local is not None and session.poller is not None and session.runner is not None
     local = session.local
@@ -152,7 +153,7 @@ def _run(
     expected = expected_outcomes(list(uploads), pdf_password=pdf_password)
 
     _say("==> waiting for the queue to drain")
-    from docpipe.cli import documents
+    from docpipe_cli.queries import documents
 
     last_line = [""]
 

@@ -15,12 +15,12 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from docpipe.local import build
-from docpipe.local.invoke_api import InvokeServer
-from docpipe.local.poller import Poller, event_sources
-from docpipe.local.provision import DEFAULT_STACK, LocalStack, Stack, provision, samconfig_overrides
-from docpipe.local.runner import FunctionRunner, FunctionSpec, function_spec
-from docpipe.local.server import LocalServer
+from docpipe_cli.local import build
+from docpipe_cli.local.invoke_api import InvokeServer
+from docpipe_cli.local.poller import Poller, event_sources
+from docpipe_cli.local.provision import DEFAULT_STACK, LocalStack, Stack, provision, samconfig_overrides
+from docpipe_cli.local.runner import FunctionRunner, FunctionSpec, function_spec
+from docpipe_cli.local.server import LocalServer
 
 STATE_FILE = Path(".aws-sam") / "local-stack.json"
 REGION = "us-east-1"

@@ -11,43 +11,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from docpipe import config
 from docpipe.exceptions import ConfigError, DocpipeError, InvalidInputError
-
-# Stack output -> what the CLI needs it for.
-OUTPUTS = {
-    "documents_bucket": "DocumentsBucketName",
-    "documents_table": "DocumentsTableName",
-    "vector_bucket": "VectorBucketName",
-    "vector_index": "VectorIndexName",
-    "backups_bucket": "BackupsBucketName",
-    "queue_url": "IngestQueueUrl",
-    "backup_function": "BackupFunctionName",
-    "embedding_provider": "EmbeddingProvider",
-}
-ENV = {
-    "documents_bucket": config.DOCUMENTS_BUCKET,
-    "documents_table": config.DOCUMENTS_TABLE,
-    "vector_bucket": config.VECTOR_BUCKET,
-    "vector_index": config.VECTOR_INDEX,
-    "backups_bucket": config.BACKUPS_BUCKET,
-    "queue_url": "DOCPIPE_QUEUE_URL",
-    "backup_function": "DOCPIPE_BACKUP_FUNCTION",
-    "embedding_provider": config.EMBEDDING_PROVIDER,
-}
-
+from docpipe.ids import SIDECAR_SUFFIX
+from docpipe_cli.queries import documents, format_documents, search
+from docpipe_cli.target import OUTPUTS, Target, answers, resolve_target, root_or_cwd
 
 COMMON_OPTIONS = ("endpoint_url", "profile", "region", "stack_name", "debug")
 
@@ -62,94 +38,12 @@ def _err(line: str) -> None:
     sys.stderr.flush()
 
 
-@dataclass
-class Target:
-    """Where the CLI talks to, and the names it uses there."""
-
-    endpoint: str | None
-    region: str | None
-    profile: str | None
-    names: dict[str, str]
-    local_state: Any = None  # docpipe.local.provision.LocalStack when talking to the local stack
-    parameters: dict[str, str] | None = None
-
-    def client(self, service: str) -> Any:
-        import boto3
-
-        from docpipe.aws import CLIENT_CONFIG
-
-        if self.local_state is not None:
-            from docpipe.local.session import emulator_client
-
-            return emulator_client(service, self.local_state.endpoint, self.local_state.region)
-        session: Any = boto3.session.Session(profile_name=self.profile, region_name=self.region)
-        return session.client(service, endpoint_url=self.endpoint, config=CLIENT_CONFIG)
-
-    def name(self, what: str, option: str) -> str:
-        value = self.names.get(what)
-        if not value:
-            raise ConfigError(
-                f"no {what.replace('_', ' ')}: pass {option}, set {ENV[what]}, pass --stack-name, "
-                "or start the local stack (docpipe local up)"
-            )
-        return value
-
-
-def _answers(url: str) -> bool:
-    """Whether an HTTP GET of ``url`` gets any answer within 2 s (a local endpoint is up)."""
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-def _target(args: argparse.Namespace) -> Target:
-    names: dict[str, str] = {}
-    parameters: dict[str, str] | None = None
-    local_state = None
-    # Lowest precedence first; later sources overwrite.
-    state_path = _root_or_cwd() / ".aws-sam" / "local-stack.json"
-    explicit_remote = bool(args.endpoint_url or args.stack_name or args.profile)
-    if not explicit_remote and state_path.is_file():
-        from docpipe.local.provision import LocalStack
-
-        state = LocalStack.load(state_path)
-        if _answers(f"{state.endpoint}/moto-api/"):
-            local_state = state
-            parameters = state.parameters
-            names.update({k: state.outputs[v] for k, v in OUTPUTS.items() if v in state.outputs})
-    if args.stack_name:
-        target = Target(args.endpoint_url, args.region, args.profile, {})
-        cfn = target.client("cloudformation")
-        stacks = cfn.describe_stacks(StackName=args.stack_name)["Stacks"]
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
-        names.update({k: outputs[v] for k, v in OUTPUTS.items() if v in outputs})
-    for what, var in ENV.items():
-        if os.environ.get(var):
-            names[what] = os.environ[var]
-    for what in OUTPUTS:
-        value = getattr(args, what, None)
-        if value:
-            names[what] = value
-    return Target(args.endpoint_url, args.region, args.profile, names, local_state, parameters)
-
-
-def _root_or_cwd() -> Path:
-    from docpipe.local.session import repo_root
-
-    try:
-        return repo_root()
-    except ConfigError:
-        return Path.cwd()
-
-
 # -- commands ----------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
-    from docpipe.local.demo import run_demo
+    from docpipe_cli.local.demo import run_demo
 
     return run_demo(
-        _root_or_cwd(),
+        root_or_cwd(),
         workers=args.workers,
         corpus=Path(args.corpus) if args.corpus else None,
         pdf_password=not args.no_pdf_password,
@@ -157,9 +51,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
-    from docpipe.local.session import LocalSession
+    from docpipe_cli.local.session import LocalSession
 
-    root = _root_or_cwd()
+    root = root_or_cwd()
     stop = threading.Event()
     session = LocalSession(
         root,
@@ -178,23 +72,24 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         assert session.local is not None
         bucket = session.local.outputs.get("DocumentsBucketName", "")
         endpoint = session.endpoint
+        region = session.local.region
         _out("")
         _out(f"docpipe local stack is up: endpoint {endpoint}  (Ctrl-C stops it)")
         _out(f"  state file: {root / '.aws-sam' / 'local-stack.json'}")
         _out("  upload documents:")
         _out(
             f"    AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {endpoint} "
-            f"--region us-east-1 s3 cp ../shared/corpus/pdf/minimal-document.pdf s3://{bucket}/"
+            f"--region {region} s3 cp ../shared/corpus/pdf/minimal-document.pdf s3://{bucket}/"
         )
         _out(
             f"    AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {endpoint} "
-            f"--region us-east-1 s3 cp --recursive ../shared/corpus/pdf/ s3://{bucket}/corpus/"
+            f"--region {region} s3 cp --recursive ../shared/corpus/pdf/ s3://{bucket}/corpus/"
         )
         invoke_url = session.local.invoke_endpoint
         _out(f"  warm Lambda Invoke API: {invoke_url}  (docpipe invoke uses it)")
         _out(
             f"    AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {invoke_url} "
-            "--region us-east-1 lambda invoke --function-name BackupFunction "
+            f"--region {region} lambda invoke --function-name BackupFunction "
             """--cli-binary-format raw-in-base64-out --payload '{"action": "list"}' /dev/stdout"""
         )
         _out('  then, in another shell: docpipe status, docpipe search "question", docpipe backup create')
@@ -211,9 +106,9 @@ def cmd_local_up(args: argparse.Namespace) -> int:
 
 def _local_runner(target: Target, root: Path) -> Any:
     """A function runner for the running local stack (its resources, this process's sandboxes)."""
-    from docpipe.local import build
-    from docpipe.local.provision import Stack
-    from docpipe.local.runner import FunctionRunner, function_spec
+    from docpipe_cli.local import build
+    from docpipe_cli.local.provision import Stack
+    from docpipe_cli.local.runner import FunctionRunner, function_spec
 
     state = target.local_state
     built = Path(state.template_path)
@@ -229,9 +124,9 @@ def _local_runner(target: Target, root: Path) -> Any:
     return FunctionRunner(specs, build.find_python313(), log=_err)
 
 
-def invoke_api_answers(url: str) -> bool:
+def invoke_apianswers(url: str) -> bool:
     """Whether a Lambda Invoke API (``docpipe local up``'s) answers at ``url``."""
-    return _answers(f"{url}/2015-03-31/functions/")
+    return answers(f"{url}/2015-03-31/functions/")
 
 
 def invoke_through(url: str, function: str, event: Any) -> Any:
@@ -239,12 +134,13 @@ def invoke_through(url: str, function: str, event: Any) -> Any:
     import boto3
     from botocore.config import Config
 
-    from docpipe.local.runner import Invocation
+    from docpipe_cli.local.runner import Invocation
+    from docpipe_cli.local.session import REGION
 
     # One attempt: a retried invoke would run the handler twice. Reads wait out Lambda's longest timeout.
     client_config = Config(retries={"total_max_attempts": 1}, read_timeout=960, connect_timeout=5)
     session: Any = boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
     )
     client = session.client("lambda", endpoint_url=url, config=client_config)
     response = client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
@@ -267,7 +163,7 @@ def invoke_through(url: str, function: str, event: Any) -> Any:
 def _warm_endpoint(target: Target) -> str | None:
     """The local stack's invoke endpoint when it answers; otherwise say that this call runs cold."""
     url = str(target.local_state.invoke_endpoint or "") if target.local_state is not None else ""
-    if url and invoke_api_answers(url):
+    if url and invoke_apianswers(url):
         return url
     why = f"no invoke endpoint answers at {url}" if url else "the local stack serves no invoke endpoint"
     _err(f"({why}: starting a cold sandbox for this call; `docpipe local up` keeps them warm)")
@@ -277,13 +173,13 @@ def _warm_endpoint(target: Target) -> str | None:
 def cmd_invoke(args: argparse.Namespace) -> int:
     """Docker-free ``sam local invoke``: the running local stack's warm sandboxes, or a cold one."""
     event = json.loads(Path(args.event).read_text(encoding="utf-8")) if args.event else {}
-    root = _root_or_cwd()
+    root = root_or_cwd()
     if args.built_template:
         result = _invoke_built(Path(args.built_template), args.function, event, root)
     elif getattr(args, "invoke_endpoint", None):
         result = invoke_through(args.invoke_endpoint, args.function, event)
     else:
-        target = _target(args)
+        target = resolve_target(args)
         if target.local_state is not None:
             url = None if args.cold else _warm_endpoint(target)
             if url:
@@ -292,7 +188,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
                 with _local_runner(target, root) as runner:
                     result = runner.invoke(args.function, event)
         else:
-            from docpipe.local.session import LocalSession
+            from docpipe_cli.local.session import LocalSession
 
             _err("(no local stack is running: starting a throwaway one, cold)")
             with LocalSession(root, poll=False, log=_err, function_log=_err) as session:
@@ -308,11 +204,11 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 def _invoke_built(built: Path, function: str, event: Any, root: Path) -> Any:
     """Invoke from an existing build folder against a throwaway emulator (no sam build)."""
-    from docpipe.local import build
-    from docpipe.local.provision import Stack, provision
-    from docpipe.local.runner import FunctionRunner, function_spec
-    from docpipe.local.server import LocalServer
-    from docpipe.local.session import emulator_client
+    from docpipe_cli.local import build
+    from docpipe_cli.local.provision import Stack, provision
+    from docpipe_cli.local.runner import FunctionRunner, function_spec
+    from docpipe_cli.local.server import LocalServer
+    from docpipe_cli.local.session import emulator_client
 
     with LocalServer() as server:
         stack = Stack(built, endpoint=server.endpoint)
@@ -333,38 +229,8 @@ def _parse_filter(items: Sequence[str]) -> dict[str, Any] | None:
     return result or None
 
 
-def _settings_for(target: Target) -> Any:
-    """Embedding settings: the environment, completed by the local stack's parameters."""
-    env = dict(os.environ)
-    params = target.parameters or {}
-    for var, param in (
-        (config.EMBEDDING_PROVIDER, "EmbeddingProvider"),
-        (config.EMBEDDING_DIMENSION, "EmbeddingDimension"),
-        (config.EMBEDDING_MODEL_ID, "EmbeddingModelId"),
-    ):
-        if not env.get(var) and params.get(param):
-            env[var] = params[param]
-    if not env.get(config.EMBEDDING_PROVIDER) and target.names.get("embedding_provider"):
-        env[config.EMBEDDING_PROVIDER] = target.names["embedding_provider"]
-    return config.Settings.from_env(env)
-
-
-def search(target: Target, question: str, *, k: int = 5, filter: dict[str, Any] | None = None) -> Any:
-    """Embed ``question`` with the configured provider and query the index."""
-    from docpipe.embeddings import make_embedder
-    from docpipe.vectorstore import S3VectorStore
-
-    bucket = target.name("vector_bucket", "--vector-bucket")
-    index = target.name("vector_index", "--vector-index")
-    settings = _settings_for(target)
-    bedrock = target.client("bedrock-runtime") if settings.embedding_provider == "bedrock" else None
-    embedder = make_embedder(settings, bedrock_client=bedrock)
-    store = S3VectorStore(target.client("s3vectors"), bucket, index)
-    return store.query(embedder.embed_query(question), k=k, filter=filter)
-
-
 def cmd_search(args: argparse.Namespace) -> int:
-    target = _target(args)
+    target = resolve_target(args)
     result = search(target, args.question, k=args.k, filter=_parse_filter(args.filter or []))
     if result.exact_fallback:
         _err("(this endpoint has no QueryVectors: results come from exact scoring over ListVectors)")
@@ -381,50 +247,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def documents(target: Target, prefix: str = "") -> list[Any]:
-    from docpipe.registry import DocumentRegistry
-
-    table = target.name("documents_table", "--documents-table")
-    registry = DocumentRegistry(target.client("dynamodb"), table)
-    return sorted(registry.list(prefix=prefix), key=lambda r: str(getattr(r, "key", "")))
-
-
-def format_documents(records: Sequence[Any]) -> list[str]:
-    """The status table (document, state, reason, pages, chunks, seconds) and totals."""
-    rows = [
-        (
-            str(getattr(r, "key", "")),
-            str(getattr(r, "state", "")),
-            str(getattr(r, "reason", "") or ""),
-            str(getattr(r, "pages", "") or ""),
-            str(getattr(r, "chunk_count", "") or ""),
-            f"{float(getattr(r, 'seconds', 0) or 0):.2f}",
-        )
-        for r in records
-    ]
-    header = ("document", "state", "reason", "pages", "chunks", "seconds")
-    widths = [
-        max(len(header[i]), *(len(row[i]) for row in rows)) if rows else len(header[i]) for i in range(6)
-    ]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    for row in rows:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
-    states: dict[str, int] = {}
-    for r in records:
-        states[str(getattr(r, "state", ""))] = states.get(str(getattr(r, "state", "")), 0) + 1
-    pages = sum(int(getattr(r, "pages", 0) or 0) for r in records)
-    chunks = sum(int(getattr(r, "chunk_count", 0) or 0) for r in records)
-    seconds = sum(float(getattr(r, "seconds", 0) or 0) for r in records)
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
-    lines.append(
-        f"total: {len(records)} documents ({summary}); {pages} pages, {chunks} chunks, {seconds:.1f} s"
-    )
-    return lines
-
-
 def cmd_status(args: argparse.Namespace) -> int:
-    target = _target(args)
+    target = resolve_target(args)
     for line in format_documents(documents(target, args.prefix or "")):
         _out(line)
     return 0
@@ -473,7 +297,9 @@ def backfill(target: Target, uri: str, *, progress: bool = True) -> int:
     queue_url = target.name("queue_url", "--queue-url")
     s3 = target.client("s3")
     sqs = target.client("sqs")
-    region = target.local_state.region if target.local_state else (s3.meta.region_name or "us-east-1")
+    region = target.local_state.region if target.local_state else s3.meta.region_name
+    if not region:
+        raise ConfigError("no AWS region: pass --region or set AWS_REGION (the events name the region)")
     total = 0
     batch: list[dict[str, Any]] = []
 
@@ -490,7 +316,7 @@ def backfill(target: Target, uri: str, *, progress: bool = True) -> int:
 
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
-            if obj["Key"].endswith("/") or obj["Key"].endswith(".metadata.json"):
+            if obj["Key"].endswith("/") or obj["Key"].endswith(SIDECAR_SUFFIX):
                 continue  # folder markers and sidecars are not documents
             batch.append(
                 {"Id": str(len(batch)), "MessageBody": json.dumps(synthetic_event(bucket, obj, region))}
@@ -508,7 +334,7 @@ def backfill(target: Target, uri: str, *, progress: bool = True) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    total = backfill(_target(args), args.uri)
+    total = backfill(resolve_target(args), args.uri)
     _out(f"enqueued {total} objects; `docpipe status` shows them as they are indexed")
     return 0
 
@@ -531,10 +357,10 @@ def invoke_backup(target: Target, event: dict[str, Any]) -> tuple[bool, Any]:
     """Run the BackupFunction: locally in a sandbox, on AWS with lambda invoke."""
     if target.local_state is not None:
         url = target.local_state.invoke_endpoint
-        if url and invoke_api_answers(url):
+        if url and invoke_apianswers(url):
             result = invoke_through(url, "BackupFunction", event)
         else:
-            with _local_runner(target, _root_or_cwd()) as runner:
+            with _local_runner(target, root_or_cwd()) as runner:
                 result = runner.invoke("BackupFunction", event)
         return result.ok, result.payload()
     function = target.name("backup_function", "--backup-function")
@@ -544,7 +370,7 @@ def invoke_backup(target: Target, event: dict[str, Any]) -> tuple[bool, Any]:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    ok, payload = invoke_backup(_target(args), backup_event(args))
+    ok, payload = invoke_backup(resolve_target(args), backup_event(args))
     _out(json.dumps(payload, indent=2, default=str))
     if not ok:
         error = payload if isinstance(payload, dict) else {}

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from docpipe.exceptions import ConfigError
-from docpipe.local.provision import LocalStack, Stack
-from docpipe.local.runner import Invocation
+from docpipe_cli.local.provision import LocalStack, Stack
+from docpipe_cli.local.runner import Invocation
 
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}

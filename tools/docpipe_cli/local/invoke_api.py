@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from docpipe.local.runner import FunctionRunner, FunctionSpec, Invocation
-from docpipe.local.server import LOOPBACK
+from docpipe_cli.local.runner import FunctionRunner, FunctionSpec, Invocation
+from docpipe_cli.local.server import LOOPBACK
 
 PREFIX = "/2015-03-31/functions/"
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024  # Lambda's limit for a synchronous request

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from docpipe.exceptions import ConfigError
-from docpipe.local.provision import LocalStack, Stack
+from docpipe_cli.local.provision import LocalStack, Stack
 
 BOOTSTRAP = Path(__file__).with_name("_bootstrap.py")
 FAKE_CREDENTIALS = {

@@ -30,11 +30,11 @@ NO_VALUE = object()  # Ref AWS::NoValue: the enclosing key disappears
 
 # Why a resource type is not created in the emulator, shown to the user instead of dropping it.
 NOT_PROVISIONED_WHY: dict[str, str] = {
-    "AWS::Serverless::Function": "run from the sam build output by docpipe.local.runner",
-    "AWS::Lambda::Function": "run from the sam build output by docpipe.local.runner",
+    "AWS::Serverless::Function": "run from the sam build output by docpipe_cli.local.runner",
+    "AWS::Lambda::Function": "run from the sam build output by docpipe_cli.local.runner",
     "AWS::Serverless::LayerVersion": "the runner puts the built layer's python/ on the import path",
     "AWS::Lambda::LayerVersion": "the runner puts the built layer's python/ on the import path",
-    "AWS::Lambda::EventSourceMapping": "played by docpipe.local.poller",
+    "AWS::Lambda::EventSourceMapping": "played by docpipe_cli.local.poller",
     "AWS::IAM::Role": "IAM is not enforced locally; functions run with fake credentials",
     "AWS::IAM::Policy": "IAM is not enforced locally",
     "AWS::IAM::ManagedPolicy": "IAM is not enforced locally",
@@ -43,16 +43,16 @@ NOT_PROVISIONED_WHY: dict[str, str] = {
     "AWS::S3Vectors::VectorBucketPolicy": "resource policies are not enforced locally",
     "AWS::CloudWatch::Alarm": "no alarms locally; `docpipe status` and the DLQ show failures",
     "AWS::Logs::LogGroup": "function logs go to the console",
-    "AWS::Events::Rule": "schedules are played by docpipe.local.poller",
-    "AWS::Scheduler::Schedule": "schedules are played by docpipe.local.poller",
+    "AWS::Events::Rule": "schedules are played by docpipe_cli.local.poller",
+    "AWS::Scheduler::Schedule": "schedules are played by docpipe_cli.local.poller",
     "AWS::Lambda::Permission": "invocation permissions are not enforced locally",
     "AWS::KMS::Key": "the emulator's default encryption is used",
     "AWS::SNS::Topic": "alarm notifications are not emulated",
 }
 EVENT_WHY: dict[str, str] = {
-    "SQS": "played by docpipe.local.poller (batch size, concurrency and partial failures as declared)",
-    "Schedule": "played by docpipe.local.poller on its rate",
-    "ScheduleV2": "played by docpipe.local.poller on its rate",
+    "SQS": "played by docpipe_cli.local.poller (batch size, concurrency and partial failures as declared)",
+    "Schedule": "played by docpipe_cli.local.poller on its rate",
+    "ScheduleV2": "played by docpipe_cli.local.poller on its rate",
 }
 
 

@@ -1,0 +1,82 @@
+"""What the ``docpipe`` command reads from a stack: search results and the documents' states."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from docpipe import config
+from docpipe_cli.target import Target
+
+
+def _settings_for(target: Target) -> Any:
+    """Embedding settings: the environment, completed by the local stack's parameters."""
+    env = dict(os.environ)
+    params = target.parameters or {}
+    for var, param in (
+        (config.EMBEDDING_PROVIDER, "EmbeddingProvider"),
+        (config.EMBEDDING_DIMENSION, "EmbeddingDimension"),
+        (config.EMBEDDING_MODEL_ID, "EmbeddingModelId"),
+    ):
+        if not env.get(var) and params.get(param):
+            env[var] = params[param]
+    if not env.get(config.EMBEDDING_PROVIDER) and target.names.get("embedding_provider"):
+        env[config.EMBEDDING_PROVIDER] = target.names["embedding_provider"]
+    return config.Settings.from_env(env)
+
+
+def search(target: Target, question: str, *, k: int = 5, filter: dict[str, Any] | None = None) -> Any:
+    """Embed ``question`` with the configured provider and query the index."""
+    from docpipe.embeddings import make_embedder
+    from docpipe.vectorstore import S3VectorStore
+
+    bucket = target.name("vector_bucket", "--vector-bucket")
+    index = target.name("vector_index", "--vector-index")
+    settings = _settings_for(target)
+    bedrock = target.client("bedrock-runtime") if settings.embedding_provider == "bedrock" else None
+    embedder = make_embedder(settings, bedrock_client=bedrock)
+    store = S3VectorStore(target.client("s3vectors"), bucket, index)
+    return store.query(embedder.embed_query(question), k=k, filter=filter)
+
+
+def documents(target: Target, prefix: str = "") -> list[Any]:
+    from docpipe.registry import DocumentRegistry
+
+    table = target.name("documents_table", "--documents-table")
+    registry = DocumentRegistry(target.client("dynamodb"), table)
+    return sorted(registry.list(prefix=prefix), key=lambda r: str(getattr(r, "key", "")))
+
+
+def format_documents(records: Sequence[Any]) -> list[str]:
+    """The status table (document, state, reason, pages, chunks, seconds) and totals."""
+    rows = [
+        (
+            str(getattr(r, "key", "")),
+            str(getattr(r, "state", "")),
+            str(getattr(r, "reason", "") or ""),
+            str(getattr(r, "pages", "") or ""),
+            str(getattr(r, "chunk_count", "") or ""),
+            f"{float(getattr(r, 'seconds', 0) or 0):.2f}",
+        )
+        for r in records
+    ]
+    header = ("document", "state", "reason", "pages", "chunks", "seconds")
+    widths = [
+        max(len(header[i]), *(len(row[i]) for row in rows)) if rows else len(header[i]) for i in range(6)
+    ]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    states: dict[str, int] = {}
+    for r in records:
+        states[str(getattr(r, "state", ""))] = states.get(str(getattr(r, "state", "")), 0) + 1
+    pages = sum(int(getattr(r, "pages", 0) or 0) for r in records)
+    chunks = sum(int(getattr(r, "chunk_count", 0) or 0) for r in records)
+    seconds = sum(float(getattr(r, "seconds", 0) or 0) for r in records)
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+    lines.append(
+        f"total: {len(records)} documents ({summary}); {pages} pages, {chunks} chunks, {seconds:.1f} s"
+    )
+    return lines
