@@ -31,7 +31,7 @@ from docpipe.ocr import make_ocr_engine
 from docpipe.ocr.base import OcrEngine, OcrPage
 from docpipe.ocr.textract import MAX_IMAGE_SIDE, TextractEngine, encode_page
 from docpipe.parsers import JPEG, PDF, PNG, TIFF, detect_content_type, open_document, parse_document
-from tests.conftest import ROOT
+from tests.conftest import NO_NETWORK_PRELUDE, ROOT
 from tests.scans import (
     RECALL_PAGES,
     encoded,
@@ -426,20 +426,16 @@ def test_offline_ocr_needs_no_network_in_a_fresh_interpreter(tmp_path: Path) -> 
     crop = render("crazyones-pdfa.pdf", 0).crop((0, 0, 1700, 420))
     image_file = tmp_path / "title.png"
     crop.save(image_file)
-    script = f"""
-import socket
-def refuse(*a, **k):
-    raise OSError("network disabled")
-socket.socket.connect = refuse
-socket.socket.connect_ex = refuse
-socket.create_connection = refuse
-socket.getaddrinfo = refuse
+    script = (
+        NO_NETWORK_PRELUDE
+        + f"""
 from docpipe.config import Settings
 from docpipe.ocr import make_ocr_engine
 from docpipe.parsers import parse_document
 engine = make_ocr_engine(Settings(ocr_provider="rapidocr"))
 print(parse_document(open({str(image_file)!r}, "rb").read(), key="title.png", ocr=engine).text)
 """
+    )
     env = {**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(ROOT / "layers" / "docpipe")}
 
     result = subprocess.run(
