@@ -141,19 +141,23 @@ def test_host_build_uses_this_machines_architecture_everywhere(host_build: Path)
 # SnapStart's runtime hooks (docpipe.snapstart).
 LAMBDA_RUNTIME_ONLY_MODULES = ("snapshot_restore_py",)
 
+# docpipe sources whose imports the docpipe layer does not carry, with the layer that does (None:
+# no zip layer; rapidocr's ONNX runtime and OpenCV are for container images and the local stack).
+IMPORTS_FROM_ELSEWHERE = {"embeddings/offline.py": "OfflineEmbeddingsLayer", "ocr/rapidocr.py": None}
+
 # Run inside the built layer after the handler's import: every docpipe module, then every other
-# package a docpipe source file imports (lazy imports inside functions included; the offline
-# model's numpy/safetensors/tokenizers only when the offline layer is attached), then a document
+# package a docpipe source file imports (lazy imports inside functions included; those of
+# IMPORTS_FROM_ELSEWHERE only where their layer is attached), then a document
 # of each zip format through parse_document and chunk_document (python-pptx loads Pillow).
 _EVERY_IMPORT = """
 import ast, importlib, io, pkgutil
 from pathlib import Path
 import docpipe
 modules = ["docpipe"] + [m.name for m in pkgutil.walk_packages(docpipe.__path__, "docpipe.")]
-offline_only = Path(docpipe.__file__).parent / "embeddings" / "offline.py"
+package = Path(docpipe.__file__).parent
 third_party = set()
-for source in Path(docpipe.__file__).parent.rglob("*.py"):
-    if source == offline_only and not offline_layer:
+for source in package.rglob("*.py"):
+    if source.relative_to(package).as_posix() in elsewhere:
         continue
     for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
@@ -224,7 +228,7 @@ import app
 assert callable(app.handler), "app.handler is not callable"
 names = ("app", "docpipe", "boto3", "botocore")
 roots = {{name: getattr(sys.modules.get(name), "__file__", None) for name in names}}
-offline_layer = {"OfflineEmbeddingsLayer" in layers!r}
+elsewhere = {sorted(name for name, layer in IMPORTS_FROM_ELSEWHERE.items() if layer not in layers)!r}
 runtime_only = {set(LAMBDA_RUNTIME_ONLY_MODULES)!r}
 {_EVERY_IMPORT}
 roots["imported"] = imported
