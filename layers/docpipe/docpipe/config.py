@@ -35,9 +35,14 @@ BACKUP_RETENTION_COUNT = "BACKUP_RETENTION_COUNT"
 BACKUP_RETENTION_DAYS = "BACKUP_RETENTION_DAYS"
 BACKUP_MAX_RESTORE_BYTES = "BACKUP_MAX_RESTORE_BYTES"
 BACKUP_SEGMENT_COUNT = "BACKUP_SEGMENT_COUNT"
+SEARCH_RERANK = "SEARCH_RERANK"
+BEDROCK_RERANK_ENABLED = "BEDROCK_RERANK_ENABLED"
+RERANK_MODEL_ID = "RERANK_MODEL_ID"
 
 EMBEDDING_PROVIDERS = ("bedrock", "offline")
 PDF_ENGINES = ("pypdfium2", "pypdf")
+# Search reranking: none (dense order), lexical (BM25 + reciprocal-rank fusion), bedrock (Rerank API).
+RERANK_MODES = ("none", "lexical", "bedrock")
 DIMENSIONS_BY_PROVIDER: dict[str, tuple[int, ...]] = {
     "bedrock": (256, 512, 1024),
     "offline": (64, 128, 256),
@@ -77,6 +82,10 @@ class Settings:
     backup_max_restore_bytes: int = 10 * 1024**3
     # Parallel ListVectors segments per backup (S3 Vectors allows up to 16).
     backup_segment_count: int = 2
+    # SearchFunction: the default of a request's ``rerank`` (README, "Search API", says why lexical).
+    search_rerank: str = "lexical"
+    bedrock_rerank_enabled: bool = False
+    rerank_model_id: str = "amazon.rerank-v1:0"
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -141,6 +150,9 @@ _ENV_BY_FIELD: dict[str, str] = {
     "backup_retention_days": BACKUP_RETENTION_DAYS,
     "backup_max_restore_bytes": BACKUP_MAX_RESTORE_BYTES,
     "backup_segment_count": BACKUP_SEGMENT_COUNT,
+    "search_rerank": SEARCH_RERANK,
+    "bedrock_rerank_enabled": BEDROCK_RERANK_ENABLED,
+    "rerank_model_id": RERANK_MODEL_ID,
 }
 ENV_VARS: tuple[str, ...] = tuple(_ENV_BY_FIELD.values())
 
@@ -208,6 +220,10 @@ def _validate(s: Settings) -> None:
         )
     if s.pdf_engine not in PDF_ENGINES:
         raise ConfigError(f"{PDF_ENGINE}={s.pdf_engine!r} is invalid; allowed: {', '.join(PDF_ENGINES)}")
+    if s.search_rerank not in RERANK_MODES:
+        raise ConfigError(f"{SEARCH_RERANK}={s.search_rerank!r} is invalid; allowed: {', '.join(RERANK_MODES)}")
+    if s.search_rerank == "bedrock" and not s.bedrock_rerank_enabled:
+        raise ConfigError(f"{SEARCH_RERANK}=bedrock needs {BEDROCK_RERANK_ENABLED}=true")
     for field_name, (low, high) in _INT_RANGES.items():
         _check_range(field_name, getattr(s, field_name), low, high)
     _check_range("chunk_overlap", s.chunk_overlap, 0, s.chunk_size - 1)
