@@ -109,17 +109,32 @@ def rrf(*rankings: Mapping[str, int], k: int = RRF_K) -> dict[str, float]:
 
 
 class LexicalReranker(Reranker):
-    """BM25 over the candidates fused with their dense order, at document level (RRF)."""
+    """BM25 over the candidates fused with their dense order, at document level (RRF).
+
+    Args:
+        rrf_k: the fusion constant.
+        document_frequency / collection_size: collection statistics for BM25's IDF; by default
+            the candidates' own (the benchmark measures both; docs/benchmarks.md, "Retrieval").
+    """
 
     name = "lexical"
 
-    def __init__(self, *, rrf_k: int = RRF_K) -> None:
+    def __init__(
+        self,
+        *,
+        rrf_k: int = RRF_K,
+        document_frequency: Mapping[str, int] | None = None,
+        collection_size: int | None = None,
+    ) -> None:
         self.rrf_k = rrf_k
+        self._df = document_frequency
+        self._n = collection_size
 
     def rerank(self, query: str, candidates: Sequence[Candidate], k: int) -> list[Ranked]:
         if not candidates:
             return []
-        lexical = BM25([c.text for c in candidates]).scores(query)
+        texts = [c.text for c in candidates]
+        lexical = BM25(texts, document_frequency=self._df, collection_size=self._n).scores(query)
         dense = [-float(i) for i in range(len(candidates))]  # candidates arrive closest first
         doc_scores = rrf(
             document_ranks(candidates, dense), document_ranks(candidates, lexical), k=self.rrf_k
