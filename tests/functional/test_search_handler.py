@@ -17,7 +17,7 @@ from docpipe.ids import doc_id
 from docpipe.rerank.bedrock import BedrockReranker
 from docpipe.vectorstore import S3VectorStore
 from tests.conftest import ROOT, load_event
-from tests.functional.conftest import LambdaContext, Pipeline, s3_notification, sqs_batch
+from tests.functional.conftest import EVENTS_BUCKET, LambdaContext, Pipeline, s3_notification, sqs_batch
 
 CORPUS = ("crazyones-pdfa.pdf", "pdflatex-4-pages.pdf", "pdflatex-outline.pdf", "google-doc-document.pdf")
 HANDLER_PATH = ROOT / "functions" / "search" / "app.py"
@@ -223,3 +223,31 @@ def test_bedrock_rerank_when_enabled_reorders_by_relevance(indexed: Pipeline) ->
     assert response["rerank"] == "bedrock"
     assert response["matches"][0]["key"] == dense[last]["key"]
     assert response["matches"][0]["rerank_score"] == 0.97
+
+
+def test_retriever_returns_documents_with_the_loaders_metadata(search: Search) -> None:
+    from docpipe.loaders import S3FileLoader
+    from docpipe.retriever import DocpipeRetriever
+    from docpipe.s3 import S3Client
+
+    retriever = DocpipeRetriever(service=search.app.service, k=2, rerank="none")
+    page = next(
+        S3FileLoader(EVENTS_BUCKET, "docs/crazyones-pdfa.pdf", s3=S3Client(search.pipeline.s3)).lazy_load()
+    )
+
+    [first, _] = retriever.invoke("Here's to the crazy ones, the misfits, the rebels")
+
+    shared = {k: v for k, v in page.metadata.items() if k != "total_pages"}  # a chunk is not a page count
+    assert {k: first.metadata[k] for k in shared} == shared
+    assert first.page_content.startswith("The Crazy Ones")
+    assert first.metadata["score"] > 0 and first.metadata["vector_key"].endswith("#0")
+
+
+def test_retriever_refuses_a_bad_setting_when_created(unindexed: Search) -> None:
+    import pydantic
+
+    from docpipe.retriever import DocpipeRetriever
+
+    # pydantic wraps the ValueError raised while the model is built; the message is ours.
+    with pytest.raises(pydantic.ValidationError, match=r"k: is 500; allowed: 1\.\.100"):
+        DocpipeRetriever(service=unindexed.app.service, k=500)

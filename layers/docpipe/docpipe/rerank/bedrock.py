@@ -40,7 +40,7 @@ class BedrockReranker(Reranker):
             return []
         pool = candidates[:MAX_SOURCES]
         try:
-            response = self._client.rerank(
+            response: dict[str, Any] = self._client.rerank(
                 queries=[{"type": "TEXT", "textQuery": {"text": query}}],
                 sources=[
                     {"type": "INLINE", "inlineDocumentSource": {"type": "TEXT", "textDocument": {"text": c.text}}}

@@ -53,14 +53,14 @@ class BM25:
         self._docs = [Counter(tokenize(t)) for t in texts]
         self._lengths = [sum(d.values()) for d in self._docs]
         self._avg = (sum(self._lengths) / len(self._lengths)) if self._lengths else 0.0
-        if document_frequency is None:
-            document_frequency = Counter(term for d in self._docs for term in d)
-            collection_size = len(self._docs)
-        self._df = document_frequency
-        self._n = collection_size if collection_size is not None else len(self._docs)
+        own = document_frequency is None
+        self._df: Mapping[str, int] = (
+            Counter(term for d in self._docs for term in d) if document_frequency is None else document_frequency
+        )
+        self._n: int = len(self._docs) if own or collection_size is None else collection_size
 
     def idf(self, term: str) -> float:
-        df = self._df.get(term, 0)
+        df = self._df[term] if term in self._df else 0  # a Counter's .get and [] agree; Mapping's do not
         return math.log(1.0 + (self._n - df + 0.5) / (df + 0.5))
 
     def scores(self, query: str) -> list[float]:
@@ -72,7 +72,7 @@ class BM25:
             norm = self.k1 * (1.0 - self.b + self.b * (length / self._avg if self._avg else 0.0))
             score = 0.0
             for term, count in terms.items():
-                tf = doc.get(term, 0)
+                tf = doc[term]  # a Counter: 0 when absent
                 if tf:
                     score += count * weights[term] * tf * (self.k1 + 1.0) / (tf + norm)
             result.append(score)
