@@ -48,7 +48,9 @@ def test_bm25_gives_a_rarer_term_more_weight_and_a_longer_text_less() -> None:
 
 def test_bm25_uses_collection_statistics_when_given() -> None:
     own = BM25(["zebra", "horse"]).idf("zebra")
-    collection = BM25(["zebra", "horse"], document_frequency={"zebra": 900}, collection_size=1000).idf("zebra")
+    collection = BM25(["zebra", "horse"], document_frequency={"zebra": 900}, collection_size=1000).idf(
+        "zebra"
+    )
 
     assert collection < own  # common in the collection, rare among the candidates
 

@@ -38,7 +38,11 @@ def test_each_bad_input_names_its_field(body: dict[str, Any], field: str) -> Non
         SearchRequest.from_dict(body)
 
     assert caught.value.field == field
-    assert caught.value.as_dict() == {"error": "ValidationError", "field": field, "message": caught.value.message}
+    assert caught.value.as_dict() == {
+        "error": "ValidationError",
+        "field": field,
+        "message": caught.value.message,
+    }
 
 
 def test_a_body_that_is_not_an_object_is_refused() -> None:

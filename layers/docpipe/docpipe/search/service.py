@@ -228,6 +228,8 @@ def build_search_service(settings: Settings, *, clients: Callable[[str], Any] | 
         store=S3VectorStore(client("s3vectors"), settings.vector_bucket, settings.vector_index),
         embedder=make_embedder(settings, bedrock_client=bedrock),
         rerankers=lambda mode: make_reranker(
-            mode, settings, bedrock_agent_client=client("bedrock-agent-runtime") if mode == "bedrock" else None
+            mode,
+            settings,
+            bedrock_agent_client=client("bedrock-agent-runtime") if mode == "bedrock" else None,
         ),
     )
