@@ -312,7 +312,8 @@ def run(chunk_sizes: Sequence[int] = CHUNK_SIZES) -> str:
     if not DOCS.is_dir():
         return (
             "## Retrieval\n\nNot measured: the labelled set is built from Debian's `python3-doc` "
-            f"({DOCS} is missing): `apt-get install python3-doc`, then `python -m benchmarks --only retrieval`.\n"
+            f"({DOCS} is missing): `apt-get install python3-doc`, then "
+            "`python -m benchmarks --only retrieval`.\n"
         )
     pages = collect_pages()
     rows: list[str] = []
@@ -373,7 +374,7 @@ def run(chunk_sizes: Sequence[int] = CHUNK_SIZES) -> str:
             "the query and scoring every chunk in numpy; BM25 alone is pure Python over every chunk, which "
             "is why a deployment cannot do it per query without a lexical index):",
             "",
-            "| chunk size | dense | BM25 alone | lexical (candidate statistics) | lexical (collection statistics) |",
+            "| chunk size | dense | BM25 alone | lexical, candidate statistics | lexical, collection stats |",
             "| ---: | ---: | ---: | ---: | ---: |",
             *timing_rows,
             "",
