@@ -28,13 +28,12 @@ from __future__ import annotations
 import contextlib
 import html
 import io
-import os
 import re
 import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,48 +99,6 @@ def collect_pages(root: Path = DOCS) -> list[Page]:
     return [p for p in found if counts[p.query.lower()] == 1]
 
 
-class _Context:
-    function_name = "IngestFunction"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:IngestFunction"
-    aws_request_id = "bench-retrieval"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 900_000
-
-
-@contextlib.contextmanager
-def _environ(*updates: Mapping[str, str]) -> Iterator[None]:
-    saved = dict(os.environ)
-    try:
-        for update in updates:
-            os.environ.update(update)
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-def _s3_event(bucket: str, keys: Sequence[str]) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": "us-east-1",
-                "eventTime": "2026-01-01T00:00:00.000Z",
-                "eventName": "ObjectCreated:Put",
-                "s3": {
-                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-                    "object": {"key": key, "sequencer": f"{i + 1:016X}"},
-                },
-            }
-            for i, key in enumerate(keys)
-        ]
-    }
-
-
 def build_index(pages: Sequence[Page], chunk_size: int) -> tuple[list[Any], float]:
     """Index ``pages`` through the real ingest handler; return the stored vectors and the seconds."""
     import importlib.util
@@ -153,6 +110,8 @@ def build_index(pages: Sequence[Page], chunk_size: int) -> tuple[list[Any], floa
 
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
+    from benchmarks.bench_ingest import _Context, _environ
+    from tests.functional.conftest import s3_notification
     from tests.moto_resources import create_stack_resources
 
     sink = io.StringIO()
@@ -172,9 +131,11 @@ def build_index(pages: Sequence[Page], chunk_size: int) -> tuple[list[Any], floa
             spec.loader.exec_module(app)
             started = time.perf_counter()
             for i in range(0, len(pages), 10):  # the handler takes direct S3 events of many records
-                outcomes = app.handler(
-                    _s3_event(names.documents_bucket, [p.key for p in pages[i : i + 10]]), _Context()
-                )
+                batch = [
+                    s3_notification(p.key, sequencer=f"{n:08X}", bucket=names.documents_bucket)["Records"][0]
+                    for n, p in enumerate(pages[i : i + 10], i + 1)
+                ]
+                outcomes = app.handler({"Records": batch}, _Context())
                 bad = [o for o in outcomes["outcomes"] if o["state"] != "indexed"]
                 if bad:
                     raise RuntimeError(f"ingest did not index every page: {bad[:3]}")

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -17,21 +14,17 @@ from docpipe.ids import doc_id
 from docpipe.rerank.bedrock import BedrockReranker
 from docpipe.vectorstore import S3VectorStore
 from tests.conftest import ROOT, load_event
-from tests.functional.conftest import EVENTS_BUCKET, LambdaContext, Pipeline, s3_notification, sqs_batch
+from tests.functional.conftest import (
+    EVENTS_BUCKET,
+    LambdaContext,
+    Pipeline,
+    import_handler,
+    s3_notification,
+    sqs_batch,
+)
 
 CORPUS = ("crazyones-pdfa.pdf", "pdflatex-4-pages.pdf", "pdflatex-outline.pdf", "google-doc-document.pdf")
 HANDLER_PATH = ROOT / "functions" / "search" / "app.py"
-
-
-def import_search_handler() -> ModuleType:
-    name = "search_app_under_test"
-    sys.modules.pop(name, None)
-    spec = importlib.util.spec_from_file_location(name, HANDLER_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 class Search:
@@ -43,7 +36,7 @@ class Search:
             pipeline.monkeypatch.setenv(key, value) if value else pipeline.monkeypatch.delenv(
                 key, raising=False
             )
-        self.app = import_search_handler()
+        self.app = import_handler(HANDLER_PATH, "search_app_under_test")
         store = self.app.service.store
         self.app.service.store = S3VectorStore(
             store.client, store.vector_bucket, store.index_name, query_mode="exact"
