@@ -77,10 +77,20 @@ def test_lexical_rerank_lifts_the_document_bm25_finds() -> None:
     # RRF (k 60): A 1/61+1/62 = .03252, D 1/64+1/61 = .03202, B 1/62+1/63 = .03200, C 1/63+1/64 = .03150.
     pool = candidates(("A#0", "alpha"), ("B#0", "beta"), ("C#0", "gamma"), ("D#0", "zebra stripes"))
 
-    ranked = LexicalReranker().rerank("zebra", pool, 4)
+    ranked = LexicalReranker(rrf_k=60, lexical_weight=1.0).rerank("zebra", pool, 4)
 
     assert [pool[r.index].doc_id for r in ranked] == ["A", "D", "B", "C"]
     assert ranked[1].score == pytest.approx(1 / 64 + 1 / 61)
+
+
+def test_lexical_weight_lets_bm25_outvote_the_dense_rank() -> None:
+    # Weight 3, k 60: D = 1/64 + 3/61 = .064805 now beats A = 1/61 + 3/62 = .064781.
+    pool = candidates(("A#0", "alpha"), ("B#0", "beta"), ("C#0", "gamma"), ("D#0", "zebra stripes"))
+
+    ranked = LexicalReranker(rrf_k=60, lexical_weight=3.0).rerank("zebra", pool, 4)
+
+    assert [pool[r.index].doc_id for r in ranked][:2] == ["D", "A"]
+    assert ranked[0].score == pytest.approx(1 / 64 + 3 / 61)
 
 
 def test_lexical_rerank_gives_each_document_one_chunk_before_any_second() -> None:
