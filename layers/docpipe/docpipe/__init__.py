@@ -51,7 +51,6 @@ _EXPORTS: dict[str, str] = {
     "make_embedder": "docpipe.embeddings",
     "IngestService": "docpipe.ingest",
     "Outcome": "docpipe.ingest",
-    "build_ingest_service": "docpipe.ingest",
     "SearchRequest": "docpipe.search",
     "SearchResponse": "docpipe.search",
     "SearchService": "docpipe.search",
@@ -94,7 +93,6 @@ __all__ = [
     "UnrecognizedEventError",
     "ValidationError",
     "VectorRecord",
-    "build_ingest_service",
     "build_search_service",
     "chunk_document",
     "content_hash",
@@ -135,7 +133,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ValidationError,
     )
     from docpipe.ids import content_hash, doc_id, vector_key
-    from docpipe.ingest import IngestService, Outcome, build_ingest_service
+    from docpipe.ingest import IngestService, Outcome
     from docpipe.loaders import S3DirectoryLoader, S3FileLoader
     from docpipe.parsers import ParsedDocument, parse_document
     from docpipe.registry import DocumentRecord, DocumentRegistry

@@ -67,6 +67,12 @@ class MetadataTooLargeError(PermanentError):
     reason = "metadata_too_large"
 
 
+class InvalidSidecarError(PermanentError):
+    """The document's ``.metadata.json`` sidecar is not valid JSON or breaks the Bedrock format."""
+
+    reason = "invalid_sidecar"
+
+
 class TransientError(DocpipeError):
     """Worth retrying (throttling, timeouts, 5xx): the SQS record fails and is redelivered."""
 
@@ -77,6 +83,10 @@ class TransientAWSError(TransientError):
 
 class ThrottledError(TransientAWSError):
     """AWS asked us to slow down."""
+
+
+class DeadlineExceededError(TransientAWSError):
+    """A retry was due but the invocation has no time left for it: SQS redelivers the record."""
 
 
 class AWSError(DocpipeError):
@@ -119,4 +129,5 @@ SKIP_REASONS: tuple[str, ...] = (
     "too_large",
     "corrupt",
     "metadata_too_large",
+    "invalid_sidecar",
 )

@@ -14,15 +14,13 @@ whatever sidecar exists at that moment, so out-of-order sidecar events still con
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -31,24 +29,25 @@ from docpipe.config import Settings
 from docpipe.embeddings.base import Embedder
 from docpipe.events import ObjectEvent, parse_event, parse_sqs_record
 from docpipe.exceptions import (
-    CorruptDocumentError,
     DocumentTooLargeError,
     EncryptedDocumentError,
     MetadataTooLargeError,
     NotFoundError,
     PermanentError,
 )
+from docpipe.ids import SIDECAR_SUFFIX, vector_key
 from docpipe.ids import doc_id as make_doc_id
-from docpipe.ids import vector_key
+from docpipe.sidecar import sidecar_attributes
 
 if TYPE_CHECKING:
     # Imported where used: both modules import boto3, which a cold start pays for only when the
     # first AWS call is made (see build_ingest_service).
     from docpipe.parsers import OpenedDocument
     from docpipe.registry import Decision, DocumentRecord, DocumentRegistry
+    from docpipe.s3 import S3Client
+    from docpipe.secrets import SecretsClient
     from docpipe.vectorstore import S3VectorStore
 
-SIDECAR_SUFFIX = ".metadata.json"
 MAX_SIDECAR_BYTES = 64 * 1024
 _HASH_BLOCK = 1024 * 1024
 # Chunks embedded and written together while the extraction goes on: enough to keep Bedrock's
@@ -97,12 +96,12 @@ class IngestService:
     def __init__(
         self,
         *,
-        s3: Any,
+        s3: S3Client,
         registry: DocumentRegistry,
         store: S3VectorStore,
         embedder: Embedder,
         settings: Settings,
-        secrets: Any = None,
+        secrets: SecretsClient | None = None,
         metrics: Metrics | None = None,
         tracer: Tracer | None = None,
         clock: Callable[[], float] = time.perf_counter,
@@ -223,7 +222,7 @@ class IngestService:
                     document_id, bucket, key, "unchanged", "identical_content",
                     previous.chunk_count, previous.pages, self._elapsed(started),
                 )  # fmt: skip
-            attributes = _sidecar_attributes(sidecar, key) if sidecar is not None else {}
+            attributes = sidecar_attributes(sidecar, key) if sidecar is not None else {}
             with self._segment("parse"):
                 document = self._open(body, key)
         with document:
@@ -277,7 +276,7 @@ class IngestService:
         Returns:
             The number of chunks written.
         """
-        from docpipe.chunking import ChunkStream, check_metadata_limits
+        from docpipe.chunking import ChunkStream, check_metadata_limits, embedding_text
         from docpipe.parsers import no_text_error
         from docpipe.registry import CLAIM_SLOTS
         from docpipe.vectorstore import NON_FILTERABLE_METADATA_KEYS, VectorRecord
@@ -321,7 +320,10 @@ class IngestService:
                 if not chunks:
                     continue
                 with self._segment("embed"):
-                    vectors = self.embedder.embed_documents([chunk.text for chunk in chunks])
+                    with_section = self.settings.embed_section
+                    vectors = self.embedder.embed_documents(
+                        [embedding_text(chunk, with_section=with_section) for chunk in chunks]
+                    )
                 if len(vectors) != len(chunks):
                     raise RuntimeError(f"embedder returned {len(vectors)} vectors for {len(chunks)} chunks")
                 with self._segment("write"):
@@ -364,15 +366,18 @@ class IngestService:
         from docpipe.parsers import open_document
 
         engine = self.settings.pdf_engine
+        limit = self.settings.max_inflated_bytes
         try:
-            return open_document(body, key=key, pdf_engine=engine)
+            return open_document(body, key=key, pdf_engine=engine, max_inflated_bytes=limit)
         except EncryptedDocumentError:
             password = self._password_for(key)
             if password is None:
                 raise
         body.seek(0)
         try:
-            return open_document(body, key=key, pdf_engine=engine, password=password)
+            return open_document(
+                body, key=key, pdf_engine=engine, password=password, max_inflated_bytes=limit
+            )
         except EncryptedDocumentError:
             # The cached password may predate a rotation: refetch once, retry once if it changed.
             # A second rejection (or an unchanged password) is the `encrypted` skip.
@@ -380,7 +385,7 @@ class IngestService:
             if fresh is None or fresh == password:
                 raise
         body.seek(0)
-        return open_document(body, key=key, pdf_engine=engine, password=fresh)
+        return open_document(body, key=key, pdf_engine=engine, password=fresh, max_inflated_bytes=limit)
 
     def _password_for(self, key: str, *, rejected: bool = False) -> str | None:
         """The configured password for ``key``; ``rejected``: the cached one failed, ask Secrets Manager."""
@@ -522,126 +527,3 @@ def _hash_file(body: IO[bytes]) -> str:
         digest.update(block)
     body.seek(0)
     return digest.hexdigest()
-
-
-def _sidecar_attributes(data: bytes, key: str) -> dict[str, Any]:
-    """User metadata from a Bedrock-style sidecar: plain values or ``{"value": {"type": ...}}``."""
-    try:
-        document = json.loads(data)
-    except ValueError as error:
-        raise CorruptDocumentError(f"{key}{SIDECAR_SUFFIX} is not valid JSON") from error
-    attributes = document.get("metadataAttributes") if isinstance(document, dict) else None
-    if not isinstance(attributes, dict):
-        raise CorruptDocumentError(f"{key}{SIDECAR_SUFFIX} has no metadataAttributes object")
-    result: dict[str, Any] = {}
-    for name, value in attributes.items():
-        if isinstance(value, dict) and "value" in value:  # {"value": {"type": "STRING", "stringValue": ...}}
-            typed = value["value"]
-            value = next(
-                (
-                    typed[k]
-                    for k in ("stringValue", "numberValue", "booleanValue", "stringListValue")
-                    if k in typed
-                ),
-                None,
-            )
-        if not isinstance(value, (str, int, float, bool, list)) or (
-            isinstance(value, list) and not all(isinstance(v, str) for v in value)
-        ):
-            raise CorruptDocumentError(
-                f"{key}{SIDECAR_SUFFIX}: attribute {name!r} must be a string, number, boolean "
-                "or list of strings"
-            )
-        result[str(name)] = value
-    return result
-
-
-def build_ingest_service(
-    settings: Settings,
-    *,
-    metrics: Metrics | None = None,
-    tracer: Tracer | None = None,
-) -> IngestService:
-    """The service with default clients, built once per cold start by the handler.
-
-    Every setting is checked here, so a bad one fails the cold start; the AWS-backed parts (S3,
-    registry, vector store, Secrets Manager, Bedrock runtime) are built on their first use and then
-    kept for the life of the process. Importing boto3 and creating four clients costs ~0.5 s, which
-    belongs to the first invocation, not to the import of the handler.
-
-    Raises:
-        ConfigError: naming the first required variable that is not set, or a dimension or model
-            id the embedding provider does not produce.
-    """
-    from docpipe import aws
-    from docpipe.embeddings import make_embedder
-
-    settings.require("documents_table", "vector_bucket", "vector_index")
-
-    def s3() -> Any:
-        from docpipe.s3 import S3Client
-
-        return S3Client()
-
-    def registry() -> DocumentRegistry:
-        from docpipe.registry import DocumentRegistry
-
-        return DocumentRegistry(aws.client("dynamodb"), settings.documents_table)
-
-    def store() -> S3VectorStore:
-        from docpipe.vectorstore import S3VectorStore
-
-        return S3VectorStore(aws.client("s3vectors"), settings.vector_bucket, settings.vector_index)
-
-    def secrets() -> Any:
-        from docpipe.secrets import SecretsClient
-
-        return SecretsClient(ttl_seconds=settings.secrets_cache_ttl_seconds)
-
-    return IngestService(
-        s3=deferred(s3),
-        registry=deferred(registry),
-        store=deferred(store),
-        # Built now: make_embedder validates the provider's dimension and model id.
-        embedder=make_embedder(settings, bedrock_client=deferred(lambda: aws.client("bedrock-runtime"))),
-        settings=settings,
-        secrets=deferred(secrets) if settings.pdf_passwords_secret_id else None,
-        metrics=metrics,
-        tracer=tracer,
-    )
-
-
-T = TypeVar("T")
-
-
-class _Deferred:
-    """Stands in for an object until its first attribute access, then builds it once and forwards.
-
-    ``build_ingest_service`` passes these for its AWS-backed collaborators, so the service keeps
-    its plain constructor (tests pass real objects) while a cold start builds nothing it does not use.
-    """
-
-    __slots__ = ("_factory", "_lock", "_target")
-
-    def __init__(self, factory: Callable[[], Any]) -> None:
-        self._factory = factory
-        self._target: Any = None
-        self._lock = threading.Lock()  # the Bedrock embedder's threads may race for the first call
-
-    def __getattr__(self, name: str) -> Any:
-        target = self._target
-        if target is None:
-            with self._lock:
-                if self._target is None:
-                    self._target = self._factory()
-                target = self._target
-        return getattr(target, name)
-
-    def __repr__(self) -> str:
-        state = "unbuilt" if self._target is None else repr(self._target)
-        return f"<deferred {state}>"
-
-
-def deferred(factory: Callable[[], T]) -> T:
-    """``factory()``'s object, built on first use (thread-safe), typed as the object itself."""
-    return cast(T, _Deferred(factory))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import heapq
 import math
-import random
-import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from itertools import islice
 from typing import Any, Literal, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
@@ -19,8 +18,6 @@ from docpipe.exceptions import (
     IndexMismatchError,
     InvalidInputError,
     NotFoundError,
-    ThrottledError,
-    TransientError,
 )
 from docpipe.filters import compile_filter
 
@@ -34,21 +31,11 @@ MAX_REQUEST_BYTES = 20 * 1024 * 1024  # request payload limit
 MAX_TOP_K = 100  # QueryVectors
 MAX_SEGMENTS = 16  # ListVectors segmentCount
 DISTANCE_METRICS = ("cosine", "euclidean")
+MAX_LIST_PAGE = 1000  # ListVectors maxResults
+# ``clear`` lists and deletes this many keys per round: the whole key list is never in memory.
+CLEAR_ROUND_KEYS = 10_000
 # JSON envelope of a PutVectors request besides the vectors themselves (names, brackets).
 _REQUEST_OVERHEAD_BYTES = 1024
-_RETRYABLE_CODES = frozenset(
-    {
-        "TooManyRequestsException",
-        "ThrottlingException",
-        "Throttling",
-        "SlowDown",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "InternalServerException",
-        "InternalError",
-        "RequestTimeout",
-    }
-)
 # What an endpoint answers for an operation it does not implement (moto server: an HTML 404).
 _UNSUPPORTED_CODES = frozenset(
     {"404", "NotImplemented", "NotImplementedException", "UnknownOperationException", "InvalidAction"}
@@ -100,9 +87,9 @@ class IndexInfo:
 class S3VectorStore:
     """One S3 Vectors index.
 
-    Writes are split into requests of at most 500 vectors and 20 MiB, and retried with jittered
-    exponential backoff on throttling (S3 Vectors limits writes per index per second); botocore's
-    own retries come first, these cover a sustained burst. Errors become docpipe errors.
+    Writes are split into requests of at most 500 vectors and 20 MiB. Throttling (S3 Vectors
+    limits writes per index per second) is retried by the client's botocore retry mode, the one
+    retry layer (``docpipe.aws``); what outlasts it is a ``ThrottledError``. Errors become docpipe errors.
 
     Args:
         client: a boto3 ``s3vectors`` client.
@@ -112,8 +99,6 @@ class S3VectorStore:
             endpoint does not implement it (moto server); ``"exact"`` always scans (moto's
             in-process ``mock_aws``, which passes unknown operations on to the network);
             ``"service"`` never falls back.
-        max_attempts: write attempts per batch before a ``ThrottledError``.
-        sleep: injectable for tests.
     """
 
     def __init__(
@@ -123,9 +108,6 @@ class S3VectorStore:
         index_name: str,
         *,
         query_mode: QueryMode = "auto",
-        max_attempts: int = 6,
-        base_delay: float = 0.2,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not vector_bucket or not index_name:
             raise InvalidInputError("a vector bucket and an index name are required")
@@ -133,9 +115,6 @@ class S3VectorStore:
         self.vector_bucket = vector_bucket
         self.index_name = index_name
         self._query_mode: QueryMode = query_mode
-        self._max_attempts = max_attempts
-        self._base_delay = base_delay
-        self._sleep = sleep
         self._info: IndexInfo | None = None
         _install_fast_put_vectors(client)
 
@@ -146,6 +125,17 @@ class S3VectorStore:
     @property
     def uri(self) -> str:
         return f"s3vectors://{self.vector_bucket}/{self.index_name}"
+
+    def for_index(self, index_name: str) -> S3VectorStore:
+        """A store of another index in the same vector bucket, on the same client and settings."""
+        if not index_name:
+            raise InvalidInputError("an index name is required")
+        if index_name == self.index_name:
+            return self
+        other = copy.copy(self)
+        other.index_name = index_name
+        other._info = None
+        return other
 
     def _index_args(self) -> dict[str, str]:
         return {"vectorBucketName": self.vector_bucket, "indexName": self.index_name}
@@ -229,6 +219,36 @@ class S3VectorStore:
         self._call("delete_index", **self._index_args())
         self._info = None
 
+    def clear(self) -> int:
+        """Delete every vector and keep the index (its dimension, metric and metadata configuration).
+
+        Keys are listed and deleted ``CLEAR_ROUND_KEYS`` at a time, so memory stays flat whatever
+        the index size; each round lists afresh from the start of what is left.
+
+        Returns:
+            How many keys were deleted.
+        """
+        deleted = 0
+        while True:
+            keys = [
+                r.key
+                for r in islice(self.iter_vectors(return_data=False, return_metadata=False), CLEAR_ROUND_KEYS)
+            ]
+            if not keys:
+                return deleted
+            deleted += self.delete(keys)
+
+    def spans_pages(self, page_size: int = MAX_LIST_PAGE) -> bool:
+        """Whether the index holds more than one ListVectors page of ``page_size`` keys.
+
+        One keys-only page answers it. An endpoint that returns more than the page size (moto 5.2
+        ignores ``maxResults`` and ``segmentCount``) counts as one page: listing it in segments
+        would hand every segment the whole index.
+        """
+        page_size = min(max(page_size, 1), MAX_LIST_PAGE)
+        response = next(self._list_pages(returnData=False, returnMetadata=False, maxResults=page_size))
+        return len(response.get("vectors", [])) <= page_size and bool(response.get("nextToken"))
+
     # -- writes ---------------------------------------------------------------------------------
 
     def put(self, records: Iterable[VectorRecord]) -> int:
@@ -236,7 +256,7 @@ class S3VectorStore:
         written = 0
         for batch in _batches(records, max_count=MAX_VECTORS_PER_WRITE, max_bytes=MAX_REQUEST_BYTES):
             payload = _PutPayload(_vector_payload(r) for r in batch)
-            self._with_backoff(partial(self._call, "put_vectors", **self._index_args(), vectors=payload))
+            self._call("put_vectors", **self._index_args(), vectors=payload)
             written += len(batch)
         return written
 
@@ -244,7 +264,7 @@ class S3VectorStore:
         """Delete vectors by key (absent keys are fine); returns how many keys were sent."""
         deleted = 0
         for chunk in _chunked(keys, MAX_VECTORS_PER_WRITE):
-            self._with_backoff(partial(self._call, "delete_vectors", **self._index_args(), keys=chunk))
+            self._call("delete_vectors", **self._index_args(), keys=chunk)
             deleted += len(chunk)
         return deleted
 
@@ -256,15 +276,12 @@ class S3VectorStore:
         """The vectors that exist among ``keys`` (GetVectors, 100 keys per call)."""
         found: list[VectorRecord] = []
         for chunk in _chunked(keys, MAX_KEYS_PER_GET):
-            response = self._with_backoff(
-                partial(
-                    self._call,
-                    "get_vectors",
-                    **self._index_args(),
-                    keys=chunk,
-                    returnData=return_data,
-                    returnMetadata=return_metadata,
-                )
+            response = self._call(
+                "get_vectors",
+                **self._index_args(),
+                keys=chunk,
+                returnData=return_data,
+                returnMetadata=return_metadata,
             )
             found.extend(_record_from(v) for v in response.get("vectors", []))
         return found
@@ -285,10 +302,9 @@ class S3VectorStore:
         fan out over segments should do so only against AWS.
         """
         kwargs: dict[str, Any] = {
-            **self._index_args(),
             "returnData": return_data,
             "returnMetadata": return_metadata,
-            "maxResults": min(max(page_size, 1), 1000),
+            "maxResults": min(max(page_size, 1), MAX_LIST_PAGE),
         }
         if segment_count is not None:
             if not 1 <= segment_count <= MAX_SEGMENTS:
@@ -298,16 +314,20 @@ class S3VectorStore:
                 raise InvalidInputError(f"segment_index must be 0..{segment_count - 1} (got {index})")
             kwargs["segmentCount"] = segment_count
             kwargs["segmentIndex"] = index
-        token: str | None = None
-        while True:
-            if token:
-                kwargs["nextToken"] = token
-            response = self._with_backoff(lambda: self._call("list_vectors", **kwargs))
+        for response in self._list_pages(**kwargs):
             for vector in response.get("vectors", []):
                 yield _record_from(vector)
+
+    def _list_pages(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """ListVectors responses of this index, following ``nextToken`` (the first page is always there)."""
+        kwargs = {**self._index_args(), **kwargs}
+        while True:
+            response: dict[str, Any] = self._call("list_vectors", **kwargs)
+            yield response
             token = response.get("nextToken")
             if not token:
                 return
+            kwargs["nextToken"] = token
 
     def query(
         self, vector: Sequence[float], *, k: int = 5, filter: Mapping[str, Any] | None = None
@@ -376,20 +396,7 @@ class S3VectorStore:
         try:
             return getattr(self._client, operation)(**kwargs)
         except (ClientError, BotoCoreError) as error:
-            if isinstance(error, ClientError) and aws.error_code(error) in _RETRYABLE_CODES:
-                raise ThrottledError(f"{self.uri}: {operation}: {aws.error_code(error)}") from error
             aws.translate_client_error(error, f"{self.uri} ({operation})")
-
-    def _with_backoff(self, action: Callable[[], T]) -> T:
-        for attempt in range(1, self._max_attempts + 1):
-            try:
-                return action()
-            except TransientError:
-                if attempt == self._max_attempts:
-                    raise
-                delay = self._base_delay * (2 ** (attempt - 1))
-                self._sleep(random.uniform(delay / 2, delay))  # noqa: S311 - jitter, not crypto
-        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class _PutPayload(list[dict[str, Any]]):

@@ -3,8 +3,8 @@
 S3 Vectors has no lexical index, so the lexical half is computed over what a dense query returns:
 over-fetch candidates, score their texts with BM25 (Okapi, Lucene's non-negative IDF), rank the
 documents twice (by their best dense chunk, by their best BM25 chunk) and fuse the two ranks
-with weighted reciprocal-rank fusion (Cormack et al. 2009; k and the weight below). Fusing ranks, not scores, needs no
-calibration between a cosine similarity and a BM25 score.
+with weighted reciprocal-rank fusion (Cormack et al. 2009; k and the weight below). Fusing ranks,
+not scores, needs no calibration between a cosine similarity and a BM25 score.
 
 BM25 is written out here (~40 lines) rather than taken from ``rank-bm25`` or ``bm25s``: both
 need numpy, which the Bedrock deployment's layer does not carry, and neither takes collection
