@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -41,14 +43,18 @@ from docpipe.sidecar import sidecar_attributes
 
 if TYPE_CHECKING:
     # Imported where used: both modules import boto3, which a cold start pays for only when the
-    # first AWS call is made (see build_ingest_service).
+    # first AWS call is made.
+    from tempfile import SpooledTemporaryFile
+
+    from docpipe.ocr.base import OcrEngine
     from docpipe.parsers import OpenedDocument
     from docpipe.registry import Decision, DocumentRecord, DocumentRegistry
-    from docpipe.s3 import S3Client
+    from docpipe.s3 import ObjectInfo, S3Client
     from docpipe.secrets import SecretsClient
     from docpipe.vectorstore import S3VectorStore
 
 MAX_SIDECAR_BYTES = 64 * 1024
+T = TypeVar("T")
 _HASH_BLOCK = 1024 * 1024
 # Chunks embedded and written together while the extraction goes on: enough to keep Bedrock's
 # thread pool busy and PutVectors calls few, small enough that little waits for the last page.
@@ -75,6 +81,7 @@ class Outcome:
     chunk_count: int = 0
     pages: int = 0
     seconds: float = 0.0
+    ocr_pages: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,6 +97,8 @@ class IngestService:
         embedder: produces vectors of the index's dimension.
         settings: chunk size/overlap, size cap, prefix, PDF engine, password secret.
         secrets: ``docpipe.secrets.SecretsClient``; needed only when PDF_PASSWORDS_SECRET_ID is set.
+        ocr: reads scanned pages and image files (``docpipe.ocr.make_ocr_engine``); None
+            (OCR_PROVIDER=none): documents that need it are skipped as ``needs_ocr``.
         metrics, tracer: Powertools objects (the handler passes its own).
     """
 
@@ -102,6 +111,7 @@ class IngestService:
         embedder: Embedder,
         settings: Settings,
         secrets: SecretsClient | None = None,
+        ocr: OcrEngine | None = None,
         metrics: Metrics | None = None,
         tracer: Tracer | None = None,
         clock: Callable[[], float] = time.perf_counter,
@@ -112,10 +122,15 @@ class IngestService:
         self.embedder = embedder
         self.settings = settings
         self.secrets = secrets
+        self.ocr = ocr
         self._metrics = metrics or Metrics()
         self._tracer = tracer
         self._clock = clock
         self._index_checked = False
+        # The records of a batch may run on several threads (docpipe.batch): what they share is
+        # guarded here. Powertools' Metrics.add_metric is a read-modify-write of one dict.
+        self._lock = threading.Lock()
+        self._io: ThreadPoolExecutor | None = None
 
     # -- entry points -------------------------------------------------------------------------
 
@@ -144,12 +159,20 @@ class IngestService:
 
     def _process_logged(self, event: ObjectEvent, message_id: str) -> Outcome:
         correlation = f"{event.bucket}/{event.key}" + (f"#{message_id}" if message_id else "")
-        logger.set_correlation_id(correlation)
-        outcome = self.process(event)
-        logger.info(
-            "document outcome",
-            extra={"outcome": outcome.as_dict(), "event_name": event.event_name, "message_id": message_id},
-        )
+        # This thread's key only: records of one batch may be processed side by side.
+        logger.thread_safe_append_keys(correlation_id=correlation)
+        try:
+            outcome = self.process(event)
+            logger.info(
+                "document outcome",
+                extra={
+                    "outcome": outcome.as_dict(),
+                    "event_name": event.event_name,
+                    "message_id": message_id,
+                },
+            )
+        finally:
+            logger.thread_safe_remove_keys(["correlation_id"])
         return outcome
 
     def process(self, event: ObjectEvent) -> Outcome:
@@ -166,13 +189,28 @@ class IngestService:
         if event.key.endswith(SIDECAR_SUFFIX):
             return self._sidecar_changed(event, started)
         self._check_index()
-        decision = self.registry.begin(event)
+        # The download needs no claim, so it runs beside it (one round trip off the critical path);
+        # a stale or duplicate event wastes only that GET.
+        cap = settings.max_document_bytes
+        download = None
+        if event.kind == "created" and (event.size is None or event.size <= cap):
+            download = self._submit(
+                lambda: self.s3.download_with_info(event.bucket, event.key, max_bytes=cap)
+            )
+        try:
+            decision = self.registry.begin(event)
+        except BaseException:
+            _abandon(download)
+            raise
         if not decision.apply:
+            _abandon(download)
             return self._ignored(event, decision.verdict)
         try:
             if event.kind == "removed":
                 return self._remove(event, decision, started)
-            return self._index(event.bucket, event.key, decision, started, declared_size=event.size)
+            return self._index(
+                event.bucket, event.key, decision, started, declared_size=event.size, download=download
+            )
         except PermanentError as error:
             return self._skip(event.bucket, event.key, document_id, decision, error, started)
         except BaseException:
@@ -190,22 +228,34 @@ class IngestService:
         *,
         declared_size: int | None,
         force: bool = False,
+        download: Future[tuple[ObjectInfo, SpooledTemporaryFile[bytes]]] | None = None,
     ) -> Outcome:
         document_id = make_doc_id(bucket, key)
         previous = decision.previous
         cap = self.settings.max_document_bytes
         if declared_size is not None and declared_size > cap:
             raise DocumentTooLargeError(f"s3://{bucket}/{key} is {declared_size} bytes; the limit is {cap}")
+        # The sidecar lookup (usually a 404) runs beside the download, but only once the claim is
+        # held: a sidecar event that finds the document claimed waits (BusyError) and re-reads it
+        # afterwards, so a lookup after the claim can never miss a change.
+        sidecar_read = self._submit(lambda: self._read_sidecar(bucket, key))
+        if download is None:
+            download = self._submit(lambda: self.s3.download_with_info(bucket, key, max_bytes=cap))
         try:
             with self._segment("download"):
-                info, body = self.s3.download_with_info(bucket, key, max_bytes=cap)
+                info, body = download.result()
         except NotFoundError:
+            _abandon(sidecar_read)
             # Deleted (or overwritten by a delete marker) before we got here; its removal event is
             # newer and follows. The index must not keep the old content meanwhile.
             return self._remove_vectors(bucket, key, decision, started, reason="object_gone")
+        except BaseException:
+            _abandon(sidecar_read)
+            raise
         with body:
             content_hash = _hash_file(body)
-            sidecar = self._read_sidecar(bucket, key)
+            with self._segment("download"):
+                sidecar = sidecar_read.result()
             sidecar_hash = hashlib.sha256(sidecar).hexdigest() if sidecar is not None else None
             if (
                 not force
@@ -217,7 +267,7 @@ class IngestService:
                 with self._segment("write"):
                     self._restamp_version(document_id, previous.chunk_count, _version_of(info))
                 self.registry.mark_unchanged(document_id, decision.token, previous)
-                self._metrics.add_metric(name="DocumentsUnchanged", unit=MetricUnit.Count, value=1)
+                self._count("DocumentsUnchanged")
                 return Outcome(
                     document_id, bucket, key, "unchanged", "identical_content",
                     previous.chunk_count, previous.pages, self._elapsed(started),
@@ -253,12 +303,18 @@ class IngestService:
             content_type=document.content_type,
             pages=document.page_count,
             seconds=seconds,
+            ocr_pages=document.ocr_pages,
         ):
             logger.warning("a newer event took over this document while it was indexed", extra={"key": key})
-        self._metrics.add_metric(name="DocumentsIndexed", unit=MetricUnit.Count, value=1)
-        self._metrics.add_metric(name="ChunksWritten", unit=MetricUnit.Count, value=chunk_count)
-        self._metrics.add_metric(name="IngestSeconds", unit=MetricUnit.Seconds, value=seconds)
-        return Outcome(document_id, bucket, key, "indexed", None, chunk_count, document.page_count, seconds)
+        self._count("DocumentsIndexed")
+        self._count("ChunksWritten", chunk_count)
+        self._count("IngestSeconds", seconds, MetricUnit.Seconds)
+        if document.ocr_pages:
+            self._count("PagesOcrd", document.ocr_pages)
+        return Outcome(
+            document_id, bucket, key, "indexed", None, chunk_count, document.page_count, seconds,
+            document.ocr_pages,
+        )  # fmt: skip
 
     def _write_chunks(
         self, document: OpenedDocument, base_metadata: dict[str, Any], decision: Decision
@@ -365,19 +421,23 @@ class IngestService:
     def _open(self, body: IO[bytes], key: str) -> OpenedDocument:
         from docpipe.parsers import open_document
 
-        engine = self.settings.pdf_engine
-        limit = self.settings.max_inflated_bytes
+        settings = self.settings
+        options: dict[str, Any] = {
+            "key": key,
+            "pdf_engine": settings.pdf_engine,
+            "max_inflated_bytes": settings.max_inflated_bytes,
+            "ocr": self.ocr,
+            "ocr_max_pages": settings.ocr_max_pages,
+        }
         try:
-            return open_document(body, key=key, pdf_engine=engine, max_inflated_bytes=limit)
+            return open_document(body, **options)
         except EncryptedDocumentError:
             password = self._password_for(key)
             if password is None:
                 raise
         body.seek(0)
         try:
-            return open_document(
-                body, key=key, pdf_engine=engine, password=password, max_inflated_bytes=limit
-            )
+            return open_document(body, password=password, **options)
         except EncryptedDocumentError:
             # The cached password may predate a rotation: refetch once, retry once if it changed.
             # A second rejection (or an unchanged password) is the `encrypted` skip.
@@ -385,7 +445,7 @@ class IngestService:
             if fresh is None or fresh == password:
                 raise
         body.seek(0)
-        return open_document(body, key=key, pdf_engine=engine, password=fresh, max_inflated_bytes=limit)
+        return open_document(body, password=fresh, **options)
 
     def _password_for(self, key: str, *, rejected: bool = False) -> str | None:
         """The configured password for ``key``; ``rejected``: the cached one failed, ask Secrets Manager."""
@@ -440,7 +500,7 @@ class IngestService:
                 self.store.delete(vector_key(document_id, n) for n in range(slots))
         seconds = self._elapsed(started)
         self.registry.mark_deleted(document_id, decision.token, seconds=seconds)
-        self._metrics.add_metric(name="DocumentsDeleted", unit=MetricUnit.Count, value=1)
+        self._count("DocumentsDeleted")
         return Outcome(document_id, bucket, key, "deleted", reason, 0, 0, seconds)
 
     def _skip(
@@ -469,7 +529,7 @@ class IngestService:
         return Outcome(document_id, bucket, key, "skipped", error.reason, 0, 0, seconds)
 
     def _ignored(self, event: ObjectEvent, reason: str) -> Outcome:
-        self._metrics.add_metric(name="EventsIgnored", unit=MetricUnit.Count, value=1)
+        self._count("EventsIgnored")
         return Outcome(event.doc_id, event.bucket, event.key, "ignored", reason)
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -477,7 +537,11 @@ class IngestService:
     def _check_index(self) -> None:
         # Once per container: a dimension mismatch would otherwise fail every PutVectors batch
         # with a vague validation error.
-        if not self._index_checked:
+        if self._index_checked:
+            return
+        with self._lock:
+            if self._index_checked:
+                return
             self.store.check_dimension(self.embedder.dimension, what=f"{self.embedder.provider} embeddings")
             # Chunk text in a filterable key would break the 2 KB filterable limit on every chunk.
             info = self.store.check_non_filterable(("text",))
@@ -487,6 +551,20 @@ class IngestService:
                     extra={"index": self.store.uri},
                 )
             self._index_checked = True
+
+    def _count(self, name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:
+        with self._lock:
+            self._metrics.add_metric(name=name, unit=unit, value=value)
+
+    def _submit(self, lookup: Callable[[], T]) -> Future[T]:
+        """Run an S3 lookup on the service's I/O threads, beside the calling thread's own call."""
+        if self._io is None:
+            with self._lock:
+                if self._io is None:
+                    # Each record in flight has at most two lookups running (download and sidecar).
+                    workers = 2 * self.settings.ingest_record_concurrency
+                    self._io = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest-io")
+        return self._io.submit(lookup)
 
     def _segment(self, name: str) -> AbstractContextManager[Any]:
         if self._tracer is None:
@@ -500,6 +578,18 @@ class IngestService:
 @contextmanager
 def _nullcontext() -> Iterator[None]:
     yield None
+
+
+def _abandon(lookup: Future[Any] | None) -> None:
+    """Wait for a lookup whose answer is no longer needed: close what it opened, drop its error."""
+    if lookup is None:
+        return
+    try:
+        result = lookup.result()
+    except Exception:  # noqa: BLE001 - the event's outcome does not depend on this lookup
+        return
+    if isinstance(result, tuple):  # a download: (info, body)
+        result[1].close()
 
 
 def _vector_slots(record: DocumentRecord | None) -> int:
