@@ -38,6 +38,9 @@ BACKUP_RETENTION_COUNT = "BACKUP_RETENTION_COUNT"
 BACKUP_RETENTION_DAYS = "BACKUP_RETENTION_DAYS"
 BACKUP_MAX_RESTORE_BYTES = "BACKUP_MAX_RESTORE_BYTES"
 BACKUP_SEGMENT_COUNT = "BACKUP_SEGMENT_COUNT"
+SEARCH_RERANK = "SEARCH_RERANK"
+BEDROCK_RERANK_ENABLED = "BEDROCK_RERANK_ENABLED"
+RERANK_MODEL_ID = "RERANK_MODEL_ID"
 OCR_PROVIDER = "OCR_PROVIDER"
 OCR_MAX_PAGES = "OCR_MAX_PAGES"
 
@@ -46,6 +49,8 @@ PDF_ENGINES = ("pypdfium2", "pypdf")
 # textract: Amazon Textract (billed per page); rapidocr: offline, the ocr extra; none: no OCR, a
 # document with pages that need it is skipped as needs_ocr.
 OCR_PROVIDERS = ("textract", "rapidocr", "none")
+# Search reranking: none (dense order), lexical (BM25 + reciprocal-rank fusion), bedrock (Rerank API).
+RERANK_MODES = ("none", "lexical", "bedrock")
 DIMENSIONS_BY_PROVIDER: dict[str, tuple[int, ...]] = {
     "bedrock": (256, 512, 1024),
     "offline": (64, 128, 256),
@@ -103,6 +108,10 @@ class Settings:
     ocr_provider: str = "none"
     # Per-document cost guard: a document with more pages that need OCR is skipped as ocr_page_limit.
     ocr_max_pages: int = DEFAULT_OCR_MAX_PAGES
+    # SearchFunction: the default of a request's ``rerank`` (README, "Search API", says why lexical).
+    search_rerank: str = "lexical"
+    bedrock_rerank_enabled: bool = False
+    rerank_model_id: str = "amazon.rerank-v1:0"
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -172,6 +181,9 @@ _ENV_BY_FIELD: dict[str, str] = {
     "backup_segment_count": BACKUP_SEGMENT_COUNT,
     "ocr_provider": OCR_PROVIDER,
     "ocr_max_pages": OCR_MAX_PAGES,
+    "search_rerank": SEARCH_RERANK,
+    "bedrock_rerank_enabled": BEDROCK_RERANK_ENABLED,
+    "rerank_model_id": RERANK_MODEL_ID,
 }
 ENV_VARS: tuple[str, ...] = tuple(_ENV_BY_FIELD.values())
 
@@ -245,6 +257,12 @@ def _validate(s: Settings) -> None:
     if s.ocr_provider not in OCR_PROVIDERS:
         allowed = ", ".join(OCR_PROVIDERS)
         raise ConfigError(f"{OCR_PROVIDER}={s.ocr_provider!r} is invalid; allowed: {allowed}")
+    if s.search_rerank not in RERANK_MODES:
+        raise ConfigError(
+            f"{SEARCH_RERANK}={s.search_rerank!r} is invalid; allowed: {', '.join(RERANK_MODES)}"
+        )
+    if s.search_rerank == "bedrock" and not s.bedrock_rerank_enabled:
+        raise ConfigError(f"{SEARCH_RERANK}=bedrock needs {BEDROCK_RERANK_ENABLED}=true")
     for field_name, (low, high) in _INT_RANGES.items():
         _check_range(field_name, getattr(s, field_name), low, high)
     _check_range("chunk_overlap", s.chunk_overlap, 0, s.chunk_size - 1)
