@@ -14,6 +14,7 @@ values (ints, floats, strings; never ``Decimal``), which the backup and CLI help
 from __future__ import annotations
 
 import builtins
+import math
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
@@ -35,7 +36,12 @@ Verdict = Literal["apply", "stale", "duplicate", "busy"]
 # zeros on the right, then compare lexicographically. Padding every one to a fixed width lets
 # DynamoDB compare them in a ConditionExpression.
 SEQUENCER_WIDTH = 64
-DEFAULT_LEASE_SECONDS = 900  # the longest a Lambda can run: a crashed claim frees itself
+# A claim's lease ends when the invocation that holds it can no longer be running: its deadline
+# (``context.get_remaining_time_in_millis()``) plus a margin for clock skew between the Lambda
+# host and DynamoDB's view of time. Without a deadline (direct calls, tools) the longest a
+# Lambda can run.
+DEFAULT_LEASE_SECONDS = 900
+LEASE_MARGIN_SECONDS = 10
 # A claim may write this many chunk keys without raising ``max_chunk_count`` first: a document
 # of that many chunks costs two registry writes (claim, finish), not three. Deletes after an
 # unfinished claim therefore cover at least this many keys.
@@ -278,8 +284,21 @@ class DocumentRegistry:
 
     # -- transitions ----------------------------------------------------------------------------
 
-    def begin(self, event: ObjectEvent) -> Decision:
+    def deadline_after(self, remaining_ms: int) -> float:
+        """The epoch time (this registry's clock) at which an invocation with ``remaining_ms`` ends."""
+        return float(self._clock()) + max(remaining_ms, 0) / 1000
+
+    def _lease_until(self, now: int, deadline: float | None) -> int:
+        if deadline is None:
+            return now + self._lease_seconds
+        return math.ceil(deadline) + LEASE_MARGIN_SECONDS
+
+    def begin(self, event: ObjectEvent, *, deadline: float | None = None) -> Decision:
         """Claim ``event`` for processing if it is newer than what the registry has applied.
+
+        ``deadline`` (epoch seconds, see ``deadline_after``) is when the calling invocation is
+        stopped at the latest: the claim's lease ends ``LEASE_MARGIN_SECONDS`` after it, so a
+        crashed claim blocks newer events of the document no longer than the invocation could run.
 
         Returns:
             ``apply`` with the previous record (its ``chunk_count``/``content_hash`` tell the
@@ -297,7 +316,7 @@ class DocumentRegistry:
             {
                 "order_token": token,
                 "state": "processing",
-                "lease_until": now + self._lease_seconds,
+                "lease_until": self._lease_until(now, deadline),
                 "bucket": event.bucket,
                 "key": event.key,
                 "updated_at": stamp,
@@ -339,7 +358,7 @@ class DocumentRegistry:
         previous = DocumentRecord.from_item(_deserialize(old_item)) if old_item else None
         return Decision("apply", token, previous)
 
-    def reclaim(self, doc_id: str, token: str) -> Decision:
+    def reclaim(self, doc_id: str, token: str, *, deadline: float | None = None) -> Decision:
         """Claim a document again for the event it last applied (a sidecar changed).
 
         Returns ``apply`` with the current record, or ``stale`` when a newer event of the
@@ -350,7 +369,7 @@ class DocumentRegistry:
         """
         now = int(self._clock())
         expression, names, values = _update_expression(
-            {"state": "processing", "lease_until": now + self._lease_seconds, "updated_at": _now_iso()}
+            {"state": "processing", "lease_until": self._lease_until(now, deadline), "updated_at": _now_iso()}
         )
         names["#order_token"] = "order_token"
         values.update(_serialize({":tok": token, ":processing": "processing", ":now": now}))
