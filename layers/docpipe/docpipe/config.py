@@ -35,6 +35,7 @@ BACKUP_RETENTION_COUNT = "BACKUP_RETENTION_COUNT"
 BACKUP_RETENTION_DAYS = "BACKUP_RETENTION_DAYS"
 BACKUP_MAX_RESTORE_BYTES = "BACKUP_MAX_RESTORE_BYTES"
 BACKUP_SEGMENT_COUNT = "BACKUP_SEGMENT_COUNT"
+INGEST_QUEUE_URL = "INGEST_QUEUE_URL"
 
 EMBEDDING_PROVIDERS = ("bedrock", "offline")
 PDF_ENGINES = ("pypdfium2", "pypdf")
@@ -77,6 +78,8 @@ class Settings:
     backup_max_restore_bytes: int = 10 * 1024**3
     # Parallel ListVectors segments per backup (S3 Vectors allows up to 16).
     backup_segment_count: int = 2
+    # ReconcileFunction: where it enqueues what drifted (IngestQueue).
+    ingest_queue_url: str = ""
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -141,6 +144,7 @@ _ENV_BY_FIELD: dict[str, str] = {
     "backup_retention_days": BACKUP_RETENTION_DAYS,
     "backup_max_restore_bytes": BACKUP_MAX_RESTORE_BYTES,
     "backup_segment_count": BACKUP_SEGMENT_COUNT,
+    "ingest_queue_url": INGEST_QUEUE_URL,
 }
 ENV_VARS: tuple[str, ...] = tuple(_ENV_BY_FIELD.values())
 

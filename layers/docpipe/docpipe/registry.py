@@ -46,6 +46,12 @@ LEASE_MARGIN_SECONDS = 10
 # of that many chunks costs two registry writes (claim, finish), not three. Deletes after an
 # unfinished claim therefore cover at least this many keys.
 CLAIM_SLOTS = 32
+# Items whose doc_id starts with this are not documents (doc ids are hex): the reconcile cursor.
+# Listings, backups and restores skip them.
+RESERVED_PREFIX = "#"
+RECONCILE_CURSOR_ID = "#reconcile-cursor"
+# The sparse index of document items by (bucket, key), in S3's key order (template: DocumentsTable).
+BY_KEY_INDEX = "ByKey"
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -224,11 +230,13 @@ class DocumentRegistry:
         return DocumentRecord.from_item(_deserialize(item)) if item else None
 
     def scan_items(self) -> Iterator[dict[str, Any]]:
-        """Every item as plain Python values (for backups)."""
+        """Every document item as plain Python values (for backups); reserved items are skipped."""
         kwargs: dict[str, Any] = {"TableName": self.table_name}
         while True:
             response = self._call_raw("scan", **kwargs)
             for item in response.get("Items", []):
+                if item.get("doc_id", {}).get("S", "").startswith(RESERVED_PREFIX):
+                    continue
                 yield _deserialize(item)
             last = response.get("LastEvaluatedKey")
             if not last:
@@ -241,6 +249,78 @@ class DocumentRegistry:
         for record in sorted(records, key=lambda r: (r.bucket, r.key)):
             if record.key.startswith(prefix):
                 yield record
+
+    def get_many(self, doc_ids: Iterable[str]) -> dict[str, DocumentRecord]:
+        """The records of ``doc_ids`` that exist (BatchGetItem, 100 at a time, consistent reads)."""
+        wanted = sorted(set(doc_ids))
+        found: dict[str, DocumentRecord] = {}
+        for start in range(0, len(wanted), 100):
+            pending: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": [{"doc_id": {"S": d}} for d in wanted[start : start + 100]],
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in range(8):
+                response = self._call_raw("batch_get_item", RequestItems=pending)
+                for item in response.get("Responses", {}).get(self.table_name, []):
+                    record = DocumentRecord.from_item(_deserialize(item))
+                    found[record.doc_id] = record
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 2.0))
+            else:
+                raise TransientError(f"DynamoDB {self.table_name}: unprocessed keys remained after retries")
+        return found
+
+    def iter_by_key(self, bucket: str, prefix: str = "", *, after: str = "") -> Iterator[DocumentRecord]:
+        """Documents of ``bucket`` under ``prefix`` in key order (S3's order), after ``after``.
+
+        Reads the ``ByKey`` index (eventually consistent: a write of the last second may be
+        missing, which reconcile tolerates: what it enqueues goes through the ordering checks).
+        """
+        names = {"#bucket": "bucket", "#key": "key"}
+        values: dict[str, Any] = {":bucket": {"S": bucket}}
+        if after:
+            condition = "#bucket = :bucket AND #key > :after"
+            values[":after"] = {"S": after}
+        elif prefix:
+            condition = "#bucket = :bucket AND #key >= :prefix"
+            values[":prefix"] = {"S": prefix}
+        else:
+            condition = "#bucket = :bucket"
+            del names["#key"]  # DynamoDB refuses names an expression does not use
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": BY_KEY_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        while True:
+            response = self._call_raw("query", **kwargs)
+            for item in response.get("Items", []):
+                record = DocumentRecord.from_item(_deserialize(item))
+                if not record.key.startswith(prefix):
+                    return  # past the prefix: keys are sorted
+                yield record
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+    def get_cursor(self) -> dict[str, Any]:
+        """The reconcile cursor (empty when a pass starts from the beginning)."""
+        response = self._call("get_item", Key={"doc_id": {"S": RECONCILE_CURSOR_ID}}, ConsistentRead=True)
+        item = _deserialize(response.get("Item") or {})
+        item.pop("doc_id", None)
+        return item
+
+    def put_cursor(self, cursor: Mapping[str, Any]) -> None:
+        """Store the reconcile cursor (the one reserved item reconcile writes)."""
+        item = {**cursor, "doc_id": RECONCILE_CURSOR_ID, "updated_at": _now_iso()}
+        self._call("put_item", Item=_serialize(item))
 
     # -- bulk writes (restore) ------------------------------------------------------------------
 
