@@ -174,7 +174,7 @@ def test_a_run_out_of_time_stops_cleanly_and_the_next_continues_from_its_cursor(
     first = service(indexed).run(remaining_ms=remaining_after(4))
     cursor = indexed.registry.get_cursor()
     second = service(indexed).run(remaining_ms=remaining_after(10**6))
-    enqueued = [r for r in indexed.drain_queue()]
+    enqueued = indexed.drain_queue()
 
     assert first["stopped"] == "time" and not first["complete"]
     assert cursor["phase"] == "objects" and cursor["after_key"].startswith("docs/")

@@ -231,6 +231,10 @@ class ReconcileService:
         report.complete = True
         return report.as_dict()
 
+    def count_documents(self, prefix: str | None = None) -> int:
+        """How many documents a pass over ``prefix`` lists (one listing; a progress bar's total)."""
+        return sum(1 for _ in self._documents(self.prefix if prefix is None else prefix, ""))
+
     def _objects(
         self,
         report: ReconcileReport,
@@ -341,7 +345,9 @@ class ReconcileService:
         kind: EventKind = "created" if obj is not None else "removed"
         return self._event(kind, entry.key, _claim_sequencer(entry), obj)
 
-    def _event(self, kind: EventKind, key: str, sequencer: str | None, obj: ObjectInfo | None) -> dict[str, Any]:
+    def _event(
+        self, kind: EventKind, key: str, sequencer: str | None, obj: ObjectInfo | None
+    ) -> dict[str, Any]:
         return object_notification(
             kind,
             self.bucket,

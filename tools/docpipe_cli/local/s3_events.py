@@ -112,7 +112,7 @@ def install() -> None:
         original_send(account_id, event_name, bucket, key)
 
     notifications.send_event = send_event
-    notifications._get_s3_event = s3_record
+    notifications._get_s3_event = s3_record  # type: ignore[assignment]
     backend = models.S3Backend
     backend.delete_object = _delete_object(backend.delete_object)  # type: ignore[method-assign]
     backend.complete_multipart_upload = _complete_multipart(  # type: ignore[method-assign]
@@ -171,6 +171,7 @@ def _complete_multipart(original: Callable[..., Any]) -> Callable[..., Any]:
             event = Event.OBJECT_CREATED_COMPLETE_MULTIPART_UPLOAD_EVENT
             notifications.send_event(self.account_id, event, bucket, key)
         return key
+
     return complete_multipart_upload
 
 
