@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings
 # Property tests: tens of examples by default; `make soak` (HYPOTHESIS_PROFILE=soak) runs thousands.
 # No deadline: one example plays a whole history against moto, whose speed varies with the machine.
 settings.register_profile(
-    "default", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "default", max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile(
     "soak", max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True

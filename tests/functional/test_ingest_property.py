@@ -26,7 +26,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 from moto import mock_aws
 
@@ -176,6 +176,8 @@ def test_after_every_delivery_the_index_is_what_the_bucket_last_held(
         clock = Clock()
         service, store, registry = build_service(names, faults, clock)
         deliver(service, records, plan, clock)
+        event("faults injected" if faults.injected else "no fault injected")
+        event(f"crashes: {sum(i.startswith('crash') for i in faults.injected)}")
 
         for key, body in current.items():
             record = registry.get(doc_id(bucket, key))
@@ -210,7 +212,10 @@ def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
 
 
 def build_service(names: Any, faults: Faults, clock: Clock) -> tuple[Any, Any, Any]:
+    from aws_lambda_powertools import Logger
     from botocore.config import Config
+
+    Logger(service="docpipe", level="ERROR")  # the parent the handler module would create
 
     from docpipe.config import Settings
     from docpipe.ingest import IngestService
