@@ -179,6 +179,7 @@ class ReconcileService:
         self.region = region
         self._metrics = metrics or Metrics()
         self._clock = clock
+        self._remaining_ms: Callable[[], int] | None = None
 
     def run(
         self, request: ReconcileRequest | None = None, *, remaining_ms: Callable[[], int] | None = None
@@ -190,6 +191,7 @@ class ReconcileService:
         """
         request = request or ReconcileRequest()
         report = ReconcileReport(dry_run=request.dry_run)
+        self._remaining_ms = remaining_ms
         remaining = remaining_ms or (lambda: 10**12)
         cursor = self.registry.get_cursor()
         phase = str(cursor.get("phase") or "objects")
@@ -410,7 +412,8 @@ class ReconcileService:
         remaining: Callable[[], int],
     ) -> int:
         """Delete under a claim, so an ingest of the document that starts meanwhile waits for it."""
-        deadline = self.registry.deadline_after(remaining())
+        # The claim ends with this invocation (or after the registry's default lease without one).
+        deadline = self.registry.deadline_after(remaining()) if self._remaining_ms is not None else None
         if record is None:
             where = self._vector_source(chunks[0][0])
             if where is None:  # not docpipe's: no document can own it
