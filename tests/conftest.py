@@ -20,6 +20,9 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
+# HTTP-level fault injection (tests.aws_faults): its no_backoff fixture serves every test folder.
+pytest_plugins = ["tests.aws_faults"]
+
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = ROOT / "events"
 CORPUS_DIR = ROOT.parent / "shared" / "corpus"

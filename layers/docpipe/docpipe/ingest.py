@@ -16,13 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -38,17 +37,18 @@ from docpipe.exceptions import (
     NotFoundError,
     PermanentError,
 )
+from docpipe.ids import SIDECAR_SUFFIX, vector_key
 from docpipe.ids import doc_id as make_doc_id
-from docpipe.ids import vector_key
 
 if TYPE_CHECKING:
     # Imported where used: both modules import boto3, which a cold start pays for only when the
     # first AWS call is made (see build_ingest_service).
     from docpipe.parsers import OpenedDocument
     from docpipe.registry import Decision, DocumentRecord, DocumentRegistry
+    from docpipe.s3 import S3Client
+    from docpipe.secrets import SecretsClient
     from docpipe.vectorstore import S3VectorStore
 
-SIDECAR_SUFFIX = ".metadata.json"
 MAX_SIDECAR_BYTES = 64 * 1024
 _HASH_BLOCK = 1024 * 1024
 # Chunks embedded and written together while the extraction goes on: enough to keep Bedrock's
@@ -97,12 +97,12 @@ class IngestService:
     def __init__(
         self,
         *,
-        s3: Any,
+        s3: S3Client,
         registry: DocumentRegistry,
         store: S3VectorStore,
         embedder: Embedder,
         settings: Settings,
-        secrets: Any = None,
+        secrets: SecretsClient | None = None,
         metrics: Metrics | None = None,
         tracer: Tracer | None = None,
         clock: Callable[[], float] = time.perf_counter,
@@ -565,94 +565,3 @@ def _sidecar_attributes(data: bytes, key: str) -> dict[str, Any]:
             )
         result[str(name)] = value
     return result
-
-
-def build_ingest_service(
-    settings: Settings,
-    *,
-    metrics: Metrics | None = None,
-    tracer: Tracer | None = None,
-) -> IngestService:
-    """The service with default clients, built once per cold start by the handler.
-
-    Every setting is checked here, so a bad one fails the cold start; the AWS-backed parts (S3,
-    registry, vector store, Secrets Manager, Bedrock runtime) are built on their first use and then
-    kept for the life of the process. Importing boto3 and creating four clients costs ~0.5 s, which
-    belongs to the first invocation, not to the import of the handler.
-
-    Raises:
-        ConfigError: naming the first required variable that is not set, or a dimension or model
-            id the embedding provider does not produce.
-    """
-    from docpipe import aws
-    from docpipe.embeddings import make_embedder
-
-    settings.require("documents_table", "vector_bucket", "vector_index")
-
-    def s3() -> Any:
-        from docpipe.s3 import S3Client
-
-        return S3Client()
-
-    def registry() -> DocumentRegistry:
-        from docpipe.registry import DocumentRegistry
-
-        return DocumentRegistry(aws.client("dynamodb"), settings.documents_table)
-
-    def store() -> S3VectorStore:
-        from docpipe.vectorstore import S3VectorStore
-
-        return S3VectorStore(aws.client("s3vectors"), settings.vector_bucket, settings.vector_index)
-
-    def secrets() -> Any:
-        from docpipe.secrets import SecretsClient
-
-        return SecretsClient(ttl_seconds=settings.secrets_cache_ttl_seconds)
-
-    return IngestService(
-        s3=deferred(s3),
-        registry=deferred(registry),
-        store=deferred(store),
-        # Built now: make_embedder validates the provider's dimension and model id.
-        embedder=make_embedder(settings, bedrock_client=deferred(lambda: aws.client("bedrock-runtime"))),
-        settings=settings,
-        secrets=deferred(secrets) if settings.pdf_passwords_secret_id else None,
-        metrics=metrics,
-        tracer=tracer,
-    )
-
-
-T = TypeVar("T")
-
-
-class _Deferred:
-    """Stands in for an object until its first attribute access, then builds it once and forwards.
-
-    ``build_ingest_service`` passes these for its AWS-backed collaborators, so the service keeps
-    its plain constructor (tests pass real objects) while a cold start builds nothing it does not use.
-    """
-
-    __slots__ = ("_factory", "_lock", "_target")
-
-    def __init__(self, factory: Callable[[], Any]) -> None:
-        self._factory = factory
-        self._target: Any = None
-        self._lock = threading.Lock()  # the Bedrock embedder's threads may race for the first call
-
-    def __getattr__(self, name: str) -> Any:
-        target = self._target
-        if target is None:
-            with self._lock:
-                if self._target is None:
-                    self._target = self._factory()
-                target = self._target
-        return getattr(target, name)
-
-    def __repr__(self) -> str:
-        state = "unbuilt" if self._target is None else repr(self._target)
-        return f"<deferred {state}>"
-
-
-def deferred(factory: Callable[[], T]) -> T:
-    """``factory()``'s object, built on first use (thread-safe), typed as the object itself."""
-    return cast(T, _Deferred(factory))

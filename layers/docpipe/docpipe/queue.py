@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -13,7 +12,6 @@ from docpipe import aws
 from docpipe.exceptions import InvalidInputError, TransientError
 
 BATCH_SIZE = 10  # SendMessageBatch's limit
-_ATTEMPTS = 5
 
 
 class MessageQueue:
@@ -33,9 +31,10 @@ class MessageQueue:
     def send_json(self, bodies: Iterable[Mapping[str, Any]]) -> int:
         """Send every body as one JSON message, ``BATCH_SIZE`` per call; returns the count sent.
 
-        Entries SQS refuses as a batch member (``SenderFault`` false: throttling, internal errors)
-        are sent again with backoff; a permanent refusal or retries running out raise
-        ``TransientError`` naming the first failure, so the caller stops before moving its cursor.
+        Entries SQS fails as batch members on its side (``SenderFault`` false) are sent again
+        (``aws.retry_unprocessed``, the one loop docpipe owns for partial batches); a refusal of
+        ours, or retries running out, raise ``TransientError``, so the caller stops before it
+        moves its cursor.
         """
         sent = 0
         batch: list[str] = []
@@ -49,23 +48,24 @@ class MessageQueue:
         return sent
 
     def _send(self, messages: list[str]) -> int:
-        pending = {str(n): body for n, body in enumerate(messages)}
-        for attempt in range(_ATTEMPTS):
-            entries = [{"Id": n, "MessageBody": body} for n, body in pending.items()]
+        pending = [{str(n): body for n, body in enumerate(messages)}]
+
+        def send() -> dict[str, str]:
+            entries = [{"Id": n, "MessageBody": body} for n, body in pending[0].items()]
             try:
                 response = self._client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
             except (ClientError, BotoCoreError) as error:
                 aws.translate_client_error(error, self.queue_url)
             failed = response.get("Failed") or []
-            if not failed:
-                return len(messages)
-            permanent = [f for f in failed if f.get("SenderFault")]
-            if permanent:
-                first = permanent[0]
+            refused = [f for f in failed if f.get("SenderFault")]
+            if refused:
+                first = refused[0]
                 raise TransientError(
-                    f"{self.queue_url}: {len(permanent)} messages refused: {first.get('Code')}: "
+                    f"{self.queue_url}: {len(refused)} messages refused: {first.get('Code')}: "
                     f"{first.get('Message')}"
                 )
-            pending = {f["Id"]: pending[f["Id"]] for f in failed}
-            time.sleep(min(0.1 * 2**attempt, 2.0))
-        raise TransientError(f"{self.queue_url}: {len(pending)} messages not accepted after retries")
+            pending[0] = {f["Id"]: pending[0][f["Id"]] for f in failed}
+            return pending[0]
+
+        aws.retry_unprocessed(send, bool, what=f"SQS {self.queue_url} SendMessageBatch")
+        return len(messages)

@@ -36,7 +36,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from docpipe.events import EventKind, ObjectEvent, object_notification
 from docpipe.exceptions import DocpipeError, InvalidInputError
-from docpipe.ingest import SIDECAR_SUFFIX
+from docpipe.ids import SIDECAR_SUFFIX
 from docpipe.queue import BATCH_SIZE, MessageQueue
 from docpipe.registry import SEQUENCER_WIDTH, BusyError, DocumentRecord, DocumentRegistry
 from docpipe.s3 import ObjectInfo, S3Client

@@ -261,17 +261,22 @@ class DocumentRegistry:
                     "ConsistentRead": True,
                 }
             }
-            for attempt in range(8):
-                response = self._call_raw("batch_get_item", RequestItems=pending)
-                for item in response.get("Responses", {}).get(self.table_name, []):
-                    record = DocumentRecord.from_item(_deserialize(item))
-                    found[record.doc_id] = record
-                pending = response.get("UnprocessedKeys") or {}
-                if not pending:
-                    break
-                time.sleep(min(0.05 * 2**attempt, 2.0))
-            else:
-                raise TransientError(f"DynamoDB {self.table_name}: unprocessed keys remained after retries")
+            found.update(self._batch_get(pending))
+        return found
+
+    def _batch_get(self, request: dict[str, Any]) -> dict[str, DocumentRecord]:
+        pending = [request]
+        found: dict[str, DocumentRecord] = {}
+
+        def read() -> dict[str, Any]:
+            response: dict[str, Any] = self._call_raw("batch_get_item", RequestItems=pending[0])
+            for item in response.get("Responses", {}).get(self.table_name, []):
+                record = DocumentRecord.from_item(_deserialize(item))
+                found[record.doc_id] = record
+            pending[0] = response.get("UnprocessedKeys") or {}
+            return pending[0]
+
+        aws.retry_unprocessed(read, bool, what=f"DynamoDB {self.table_name} BatchGetItem")
         return found
 
     def iter_by_key(self, bucket: str, prefix: str = "", *, after: str = "") -> Iterator[DocumentRecord]:
@@ -353,14 +358,15 @@ class DocumentRegistry:
         return count
 
     def _batch_write(self, requests: builtins.list[dict[str, Any]]) -> int:
-        pending = {self.table_name: requests}
-        for attempt in range(8):
-            response = self._call_raw("batch_write_item", RequestItems=pending)
-            pending = response.get("UnprocessedItems") or {}
-            if not pending:
-                return len(requests)
-            time.sleep(min(0.05 * 2**attempt, 2.0))
-        raise TransientError(f"DynamoDB {self.table_name}: unprocessed items remained after retries")
+        pending: list[dict[str, Any]] = [{self.table_name: requests}]
+
+        def write() -> dict[str, Any]:
+            response: dict[str, Any] = self._call_raw("batch_write_item", RequestItems=pending[0])
+            pending[0] = response.get("UnprocessedItems") or {}
+            return pending[0]
+
+        aws.retry_unprocessed(write, bool, what=f"DynamoDB {self.table_name} BatchWriteItem")
+        return len(requests)
 
     # -- transitions ----------------------------------------------------------------------------
 
