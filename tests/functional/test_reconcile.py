@@ -9,6 +9,7 @@ reports no drift and the index says what the bucket says.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -264,3 +265,26 @@ def test_the_handler_runs_the_event_files(pipeline: Pipeline, monkeypatch: pytes
     assert (real["dry_run"], real["counts"]["missing"], real["enqueued"]) == (False, 1, 1)
     with pytest.raises(Exception, match="dry_run"):
         app.handler({"dry_run": "yes"}, LambdaContext())
+
+
+def test_the_enqueue_half_sends_what_is_missing_or_changed_and_nothing_else(indexed: Pipeline) -> None:
+    make_drift(indexed)  # docs/new.txt missing, docs/b.txt changed, docs/c.txt gone, one orphan vector
+    seen: list[int] = []
+
+    result = service(indexed).enqueue_objects(
+        "docs/", on_object=lambda report: seen.append(report.objects_listed)
+    )
+    keys = sorted(json.loads(r["body"])["Records"][0]["s3"]["object"]["key"] for r in indexed.drain_queue())
+
+    assert keys == ["docs%2Fb.txt", "docs%2Fnew.txt"] and result["enqueued"] == 2
+    assert result["counts"]["gone"] == 0 and result["counts"]["orphan_vectors"] == 0
+    assert seen[-1] == result["objects_listed"] == 3
+    assert indexed.registry.get_cursor() == {}
+    assert (
+        len(
+            indexed.store.get(
+                [f"{ObjectEvent('created', indexed.names.documents_bucket, 'docs/stray.txt').doc_id}#0"]
+            )
+        )
+        == 1
+    )

@@ -65,7 +65,7 @@ class ReconcileRequest:
             return cls()
         if not isinstance(event, dict):
             raise InvalidInputError("the reconcile event must be a JSON object")
-        unknown = sorted(set(event) - {"dry_run", "action"})
+        unknown = sorted(set(event) - {"dry_run"})
         if unknown:
             raise InvalidInputError(f"unknown field {unknown[0]!r}; allowed: dry_run")
         dry_run = event.get("dry_run", False)
