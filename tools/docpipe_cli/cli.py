@@ -254,12 +254,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def reconcile_service(target: Target, bucket: str | None = None) -> Any:
-    """A ReconcileService on the target's resources (the CLI's ``backfill`` is its enqueue half)."""
+    """A ReconcileService for ``backfill``, reconcile's enqueue half (no vector index needed)."""
     from docpipe.queue import MessageQueue
     from docpipe.reconcile import ReconcileService
     from docpipe.registry import DocumentRegistry
     from docpipe.s3 import S3Client
-    from docpipe.vectorstore import S3VectorStore
 
     s3 = target.client("s3")
     region = target.local_state.region if target.local_state else s3.meta.region_name
@@ -270,11 +269,7 @@ def reconcile_service(target: Target, bucket: str | None = None) -> Any:
         registry=DocumentRegistry(
             target.client("dynamodb"), target.name("documents_table", "--documents-table")
         ),
-        store=S3VectorStore(
-            target.client("s3vectors"),
-            target.names.get("vector_bucket", ""),
-            target.names.get("vector_index", ""),
-        ),
+        store=None,  # the enqueue half reads the bucket and the registry only
         queue=MessageQueue(target.client("sqs"), target.name("queue_url", "--queue-url")),
         bucket=bucket or target.name("documents_bucket", "--documents-bucket"),
         region=region,

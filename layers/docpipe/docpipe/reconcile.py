@@ -147,7 +147,7 @@ class ReconcileService:
     Args:
         s3: the documents bucket's client (its listing paginator).
         registry: the document registry (the ``ByKey`` index, claims, the cursor item).
-        store: the vector index.
+        store: the vector index (None: only ``enqueue_objects``, backfill's half, can run).
         queue: ``IngestQueue``; what reconcile enqueues is processed by IngestFunction.
         bucket, prefix: the documents bucket and ``DocumentPrefix``.
         region: named in the notifications (as S3 names it).
@@ -160,7 +160,7 @@ class ReconcileService:
         *,
         s3: S3Client,
         registry: DocumentRegistry,
-        store: S3VectorStore,
+        store: S3VectorStore | None,
         queue: MessageQueue,
         bucket: str,
         prefix: str = "",
@@ -189,6 +189,8 @@ class ReconcileService:
         ``remaining_ms`` is the invocation's ``context.get_remaining_time_in_millis``; the run
         stops ``STOP_MARGIN_MS`` before it reaches zero. Without it the run goes to the end.
         """
+        if self.store is None:
+            raise InvalidInputError("a reconcile run needs the vector index (store)")
         request = request or ReconcileRequest()
         report = ReconcileReport(dry_run=request.dry_run)
         self._remaining_ms = remaining_ms
@@ -373,6 +375,7 @@ class ReconcileService:
         self, report: ReconcileReport, out_of_time: Callable[[], bool], remaining: Callable[[], int]
     ) -> bool:
         """Delete orphan vectors; True when the whole index was listed in this run."""
+        assert self.store is not None  # run() checked
         group: list[str] = []
         for record in self.store.iter_vectors(return_data=False, return_metadata=False):
             report.vectors_listed += 1
@@ -412,6 +415,7 @@ class ReconcileService:
         remaining: Callable[[], int],
     ) -> int:
         """Delete under a claim, so an ingest of the document that starts meanwhile waits for it."""
+        assert self.store is not None
         # The claim ends with this invocation (or after the registry's default lease without one).
         deadline = self.registry.deadline_after(remaining()) if self._remaining_ms is not None else None
         if record is None:
@@ -442,6 +446,7 @@ class ReconcileService:
         return deleted
 
     def _vector_source(self, key: str) -> tuple[str, str] | None:
+        assert self.store is not None
         found = self.store.get([key], return_data=False, return_metadata=True)
         metadata = found[0].metadata if found else {}
         bucket, object_key = metadata.get("bucket"), metadata.get("key")
