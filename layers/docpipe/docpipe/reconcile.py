@@ -47,6 +47,9 @@ EXAMPLE_LIMIT = 100  # example keys per category in a report
 # Stop this long before the invocation's end: enough to send what is held and store the cursor.
 STOP_MARGIN_MS = 30_000
 LOWEST_SEQUENCER = "0" * (SEQUENCER_WIDTH - 1) + "1"
+# The claim reconcile takes on a document the registry does not know, to delete its orphan vectors:
+# below every event, even a "missing" one this run enqueued for it (which must still apply).
+_ORPHAN_CLAIM_SEQUENCER = "0" * SEQUENCER_WIDTH
 _VECTOR_GROUP = 500  # vector keys classified (one BatchGetItem pass) at a time
 
 logger = Logger(child=True)
@@ -422,7 +425,7 @@ class ReconcileService:
             where = self._vector_source(chunks[0][0])
             if where is None:  # not docpipe's: no document can own it
                 return self.store.delete(key for key, _ in chunks)
-            event = ObjectEvent("removed", where[0], where[1], sequencer=LOWEST_SEQUENCER)
+            event = ObjectEvent("removed", where[0], where[1], sequencer=_ORPHAN_CLAIM_SEQUENCER)
             if event.doc_id != doc_id:
                 return self.store.delete(key for key, _ in chunks)
             decision = self.registry.begin(event, deadline=deadline)
