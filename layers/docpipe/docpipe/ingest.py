@@ -14,7 +14,6 @@ whatever sidecar exists at that moment, so out-of-order sidecar events still con
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -30,7 +29,6 @@ from docpipe.config import Settings
 from docpipe.embeddings.base import Embedder
 from docpipe.events import ObjectEvent, parse_event, parse_sqs_record
 from docpipe.exceptions import (
-    CorruptDocumentError,
     DocumentTooLargeError,
     EncryptedDocumentError,
     MetadataTooLargeError,
@@ -39,6 +37,7 @@ from docpipe.exceptions import (
 )
 from docpipe.ids import SIDECAR_SUFFIX, vector_key
 from docpipe.ids import doc_id as make_doc_id
+from docpipe.sidecar import sidecar_attributes
 
 if TYPE_CHECKING:
     # Imported where used: both modules import boto3, which a cold start pays for only when the
@@ -234,7 +233,7 @@ class IngestService:
                     document_id, bucket, key, "unchanged", "identical_content",
                     previous.chunk_count, previous.pages, self._elapsed(started),
                 )  # fmt: skip
-            attributes = _sidecar_attributes(sidecar, key) if sidecar is not None else {}
+            attributes = sidecar_attributes(sidecar, key) if sidecar is not None else {}
             with self._segment("parse"):
                 document = self._open(body, key)
         with document:
@@ -288,7 +287,7 @@ class IngestService:
         Returns:
             The number of chunks written.
         """
-        from docpipe.chunking import ChunkStream, check_metadata_limits
+        from docpipe.chunking import ChunkStream, check_metadata_limits, embedding_text
         from docpipe.parsers import no_text_error
         from docpipe.registry import CLAIM_SLOTS
         from docpipe.vectorstore import NON_FILTERABLE_METADATA_KEYS, VectorRecord
@@ -332,7 +331,10 @@ class IngestService:
                 if not chunks:
                     continue
                 with self._segment("embed"):
-                    vectors = self.embedder.embed_documents([chunk.text for chunk in chunks])
+                    with_section = self.settings.embed_section
+                    vectors = self.embedder.embed_documents(
+                        [embedding_text(chunk, with_section=with_section) for chunk in chunks]
+                    )
                 if len(vectors) != len(chunks):
                     raise RuntimeError(f"embedder returned {len(vectors)} vectors for {len(chunks)} chunks")
                 with self._segment("write"):
@@ -375,15 +377,18 @@ class IngestService:
         from docpipe.parsers import open_document
 
         engine = self.settings.pdf_engine
+        limit = self.settings.max_inflated_bytes
         try:
-            return open_document(body, key=key, pdf_engine=engine)
+            return open_document(body, key=key, pdf_engine=engine, max_inflated_bytes=limit)
         except EncryptedDocumentError:
             password = self._password_for(key)
             if password is None:
                 raise
         body.seek(0)
         try:
-            return open_document(body, key=key, pdf_engine=engine, password=password)
+            return open_document(
+                body, key=key, pdf_engine=engine, password=password, max_inflated_bytes=limit
+            )
         except EncryptedDocumentError:
             # The cached password may predate a rotation: refetch once, retry once if it changed.
             # A second rejection (or an unchanged password) is the `encrypted` skip.
@@ -391,7 +396,7 @@ class IngestService:
             if fresh is None or fresh == password:
                 raise
         body.seek(0)
-        return open_document(body, key=key, pdf_engine=engine, password=fresh)
+        return open_document(body, key=key, pdf_engine=engine, password=fresh, max_inflated_bytes=limit)
 
     def _password_for(self, key: str, *, rejected: bool = False) -> str | None:
         """The configured password for ``key``; ``rejected``: the cached one failed, ask Secrets Manager."""
@@ -533,35 +538,3 @@ def _hash_file(body: IO[bytes]) -> str:
         digest.update(block)
     body.seek(0)
     return digest.hexdigest()
-
-
-def _sidecar_attributes(data: bytes, key: str) -> dict[str, Any]:
-    """User metadata from a Bedrock-style sidecar: plain values or ``{"value": {"type": ...}}``."""
-    try:
-        document = json.loads(data)
-    except ValueError as error:
-        raise CorruptDocumentError(f"{key}{SIDECAR_SUFFIX} is not valid JSON") from error
-    attributes = document.get("metadataAttributes") if isinstance(document, dict) else None
-    if not isinstance(attributes, dict):
-        raise CorruptDocumentError(f"{key}{SIDECAR_SUFFIX} has no metadataAttributes object")
-    result: dict[str, Any] = {}
-    for name, value in attributes.items():
-        if isinstance(value, dict) and "value" in value:  # {"value": {"type": "STRING", "stringValue": ...}}
-            typed = value["value"]
-            value = next(
-                (
-                    typed[k]
-                    for k in ("stringValue", "numberValue", "booleanValue", "stringListValue")
-                    if k in typed
-                ),
-                None,
-            )
-        if not isinstance(value, (str, int, float, bool, list)) or (
-            isinstance(value, list) and not all(isinstance(v, str) for v in value)
-        ):
-            raise CorruptDocumentError(
-                f"{key}{SIDECAR_SUFFIX}: attribute {name!r} must be a string, number, boolean "
-                "or list of strings"
-            )
-        result[str(name)] = value
-    return result
