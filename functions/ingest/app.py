@@ -6,11 +6,12 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from docpipe import aws
+from docpipe import aws, snapstart
+from docpipe.batch import ConcurrentBatchProcessor
 from docpipe.config import Settings
 from docpipe.embeddings import make_embedder
 from docpipe.events import detect_source
@@ -40,13 +41,18 @@ service = IngestService(
     metrics=metrics,
     tracer=tracer,
 )
-processor = BatchProcessor(event_type=EventType.SQS)
+# Records of different documents run side by side; those of one document in sequencer order.
+processor = ConcurrentBatchProcessor(EventType.SQS, concurrency=settings.ingest_record_concurrency)
 
 
 @cache
 def trace_aws_calls() -> None:
     """X-Ray subsegments for every AWS call; the only outbound calls the handler makes."""
     tracer.patch(modules=("botocore",))
+
+
+# With EnableSnapStart: imports, model and patching in the snapshot; no credentials, no connections.
+snapstart.register(settings, also=(trace_aws_calls,))
 
 
 @tracer.capture_method

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -16,10 +17,10 @@ from docpipe.embeddings.base import Embedder
 class BedrockEmbedder(Embedder):
     """Titan V2 takes one text per request, so throughput comes from concurrent calls.
 
-    The pool is bounded by ``concurrency`` (EMBEDDING_CONCURRENCY) to stay inside the account's
-    Bedrock quota. Throttled calls are retried by the client's botocore retry mode (the one retry
-    layer, ``docpipe.aws``); once its attempts are spent the document fails with ``ThrottledError``
-    so SQS retries it later.
+    The pool is bounded by ``concurrency`` (EMBEDDING_CONCURRENCY, per function instance) to stay
+    inside the account's Bedrock quota. Throttled calls are retried by the client's botocore retry
+    mode (the one retry layer, ``docpipe.aws``); once its attempts are spent the document fails
+    with ``ThrottledError`` so SQS retries it later.
     """
 
     provider = "bedrock"
@@ -38,23 +39,35 @@ class BedrockEmbedder(Embedder):
         self.dimension = dimension
         self.normalize = normalize
         self.concurrency = max(1, concurrency)
+        self._pool: ThreadPoolExecutor | None = None  # built on the first call, then kept
+        self._pool_lock = threading.Lock()
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        """Embed ``texts`` concurrently; results come back in input order."""
+        """Embed ``texts`` concurrently; results come back in input order.
+
+        Every call shares one pool of ``concurrency`` threads, so documents embedded side by side
+        (the records of a batch) together keep at most that many requests in flight: the
+        Bedrock quota and the client's connection pool see one bound, not one per document.
+        """
         if not texts:
             return []
-        if len(texts) == 1 or self.concurrency == 1:
-            return [self._embed_one(text) for text in texts]
-        with ThreadPoolExecutor(
-            max_workers=min(self.concurrency, len(texts)), thread_name_prefix="bedrock-embed"
-        ) as pool:
-            futures: list[Future[list[float]]] = [pool.submit(self._embed_one, text) for text in texts]
-            try:
-                return [future.result() for future in futures]
-            except BaseException:
-                for future in futures:  # one failure fails the document: do not keep paying
-                    future.cancel()
-                raise
+        pool = self._shared_pool()
+        futures: list[Future[list[float]]] = [pool.submit(self._embed_one, text) for text in texts]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:  # one failure fails the document: do not keep paying
+                future.cancel()
+            raise
+
+    def _shared_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(
+                        max_workers=self.concurrency, thread_name_prefix="bedrock-embed"
+                    )
+        return self._pool
 
     def _embed_one(self, text: str) -> list[float]:
         body = json.dumps({"inputText": text, "dimensions": self.dimension, "normalize": self.normalize})
