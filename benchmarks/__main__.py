@@ -17,7 +17,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("benchmarks.bench_ingest", "benchmarks.bench_backup", "benchmarks.bench_local")
+SECTIONS = (
+    "benchmarks.bench_ingest",
+    "benchmarks.bench_backup",
+    "benchmarks.bench_local",
+    "benchmarks.bench_ocr",
+)
 SHORT = tuple(name.rsplit("_", 1)[-1] for name in SECTIONS)
 # Each section sits between markers, so a partial run can find and replace it.
 _SECTION = re.compile(r"<!-- section: (\w+)(?: [^>]*)? -->\n(.*?)<!-- /section: \1 -->\n?", re.S)

@@ -61,6 +61,7 @@ REQUIRED_PARAMETERS = {
     "IngestMaxConcurrency", "IngestBatchSize", "IngestBatchWindowSeconds", "MaxReceiveCount",
     "CreateVectorStore", "ExternalVectorBucketName", "ExternalVectorIndexName", "LogLevel",
     "PruneSchedule", "BackupSegmentCount", "BackupMaxRestoreBytes", "EmbeddingConcurrency",
+    "OcrProvider", "OcrMaxPages",
 }  # fmt: skip
 
 # Variables no template entry sets, with why the code default is right for every deployment.
@@ -82,7 +83,7 @@ EXPECTED_OPERATIONS = {
     "IngestFunction": {
         "s3:GetObject", "dynamodb:GetItem", "dynamodb:UpdateItem", "s3vectors:GetIndex",
         "s3vectors:PutVectors", "s3vectors:DeleteVectors", "s3vectors:GetVectors",
-        "bedrock-runtime:InvokeModel", "secretsmanager:GetSecretValue",
+        "bedrock-runtime:InvokeModel", "secretsmanager:GetSecretValue", "textract:DetectDocumentText",
     },
     "BackupFunction": {
         "s3:HeadObject", "s3:GetObject", "s3:GetObject+VersionId", "s3:ListObjectsV2",
@@ -116,6 +117,7 @@ SERVICES = {
     "bedrock-runtime": "bedrock",
     "secretsmanager": "secretsmanager",
     "sqs": "sqs",
+    "textract": "textract",
 }
 # Operations of other services whose IAM actions are not named after them.
 OTHER_ACTIONS = {"sqs:SendMessageBatch": ("sqs:SendMessage",)}
@@ -251,6 +253,19 @@ class _CallGraph:
         for module, tree in self.trees.items():
             self.module_vars[module] = {}
             self._assignments(_Func("", module, None, tree, []), self.module_vars[module])
+        # Module-level dicts of functions (parsers.OPENERS, pdf.PDF_OPENERS): a function that
+        # names one may call any function in it.
+        self.registries: dict[str, list[str]] = {}
+        for module, tree in self.trees.items():
+            for node in tree.body:
+                target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
+                value = getattr(node, "value", None)
+                if isinstance(target, ast.Name) and isinstance(value, ast.Dict):
+                    found = [
+                        self._resolve_name(module, v.id) for v in value.values if isinstance(v, ast.Name)
+                    ]
+                    if found and all(key in self.funcs for key in found):
+                        self.registries[f"{module}:{target.id}"] = [key for key in found if key]
         for func in self.funcs.values():
             self._scan(func)
 
@@ -445,6 +460,12 @@ class _CallGraph:
             elif isinstance(node, ast.Call):
                 called.add(id(node.func))
                 self._scan_call(func, node, env)
+        for node in ast.walk(func.node):
+            if isinstance(node, ast.Name):
+                registry = f"{func.module}:{node.id}"
+                if registry not in self.registries:
+                    registry = self._resolve_name(func.module, node.id) or ""
+                func.edges += [(callee, None) for callee in self.registries.get(registry, ())]
         for node in ast.walk(func.node):
             # A function passed on (pool.submit(store.put, batch)) may be called with anything.
             if isinstance(node, (ast.Attribute, ast.Name)) and id(node) not in called:
@@ -697,12 +718,37 @@ def test_no_allow_statement_grants_a_wildcard_action(template: dict[str, Any]) -
     assert not wildcard
 
 
+# Actions IAM accepts only on Resource "*" (the Service Authorization Reference lists no resource
+# type for them), each granted only under a Condition.
+UNSCOPABLE_ACTIONS = {"textract:DetectDocumentText": "UseTextract"}
+
+
 def test_function_policies_are_scoped_to_named_resources(template: dict[str, Any]) -> None:
     for function_id in FUNCTIONS:
         for logical_id, statement in iter_policy_statements(template):
-            if logical_id == function_id:
+            if logical_id == function_id and set(statement_actions(statement)) - set(UNSCOPABLE_ACTIONS):
                 resource = statement.get("Resource")
                 assert resource not in (None, "*", ["*"]), f"{function_id}: {statement.get('Sid')}"
+
+
+def test_textract_is_granted_detect_document_text_only_and_only_with_the_textract_provider(
+    template: dict[str, Any],
+) -> None:
+    statements = template["Resources"]["IngestFunction"]["Properties"]["Policies"][0]["Statement"]
+    (textract,) = [s for s in statements if "Fn::If" in s and s["Fn::If"][0] == "UseTextract"]
+    granted, otherwise = textract["Fn::If"][1], textract["Fn::If"][2]
+    everywhere = [
+        action
+        for logical_id, statement in iter_policy_statements(template)
+        for action in statement_actions(statement)
+        if action.startswith("textract:")
+    ]
+
+    assert granted["Action"] == "textract:DetectDocumentText" and granted["Resource"] == "*"
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    assert everywhere == ["textract:DetectDocumentText"]
+    assert not Resolver(template).condition("UseTextract")  # off by default
+    assert Resolver(template, {"OcrProvider": "textract"}).condition("UseTextract")
 
 
 @pytest.mark.parametrize("function_id", sorted(FUNCTIONS))
@@ -866,6 +912,7 @@ def test_prune_runs_on_its_own_schedule_with_what_backup_prune_json_holds(templa
     [
         ("EmbeddingConcurrency", config.EMBEDDING_CONCURRENCY, "IngestFunction"),
         ("IngestRecordConcurrency", config.INGEST_RECORD_CONCURRENCY, "IngestFunction"),
+        ("OcrMaxPages", config.OCR_MAX_PAGES, "IngestFunction"),
         ("BackupSegmentCount", config.BACKUP_SEGMENT_COUNT, "BackupFunction"),
         ("BackupMaxRestoreBytes", config.BACKUP_MAX_RESTORE_BYTES, "BackupFunction"),
     ],

@@ -48,6 +48,8 @@ _EXPORTS: dict[str, str] = {
     "Chunk": "docpipe.chunking",
     "Embedder": "docpipe.embeddings",
     "make_embedder": "docpipe.embeddings",
+    "OcrEngine": "docpipe.ocr",
+    "make_ocr_engine": "docpipe.ocr",
     "IngestService": "docpipe.ingest",
     "Outcome": "docpipe.ingest",
     # notebooks
@@ -67,6 +69,7 @@ __all__ = [
     "IngestService",
     "NON_FILTERABLE_METADATA_KEYS",
     "ObjectEvent",
+    "OcrEngine",
     "Outcome",
     "ParsedDocument",
     "PermanentError",
@@ -86,6 +89,7 @@ __all__ = [
     "content_hash",
     "doc_id",
     "make_embedder",
+    "make_ocr_engine",
     "parse_document",
     "parse_event",
     "parse_sqs_record",
@@ -122,6 +126,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from docpipe.ids import content_hash, doc_id, vector_key
     from docpipe.ingest import IngestService, Outcome
     from docpipe.loaders import S3DirectoryLoader, S3FileLoader
+    from docpipe.ocr import OcrEngine, make_ocr_engine
     from docpipe.parsers import ParsedDocument, parse_document
     from docpipe.registry import DocumentRecord, DocumentRegistry
     from docpipe.s3 import S3Client

@@ -39,9 +39,14 @@ BACKUP_RETENTION_DAYS = "BACKUP_RETENTION_DAYS"
 BACKUP_MAX_RESTORE_BYTES = "BACKUP_MAX_RESTORE_BYTES"
 BACKUP_SEGMENT_COUNT = "BACKUP_SEGMENT_COUNT"
 INGEST_QUEUE_URL = "INGEST_QUEUE_URL"
+OCR_PROVIDER = "OCR_PROVIDER"
+OCR_MAX_PAGES = "OCR_MAX_PAGES"
 
 EMBEDDING_PROVIDERS = ("bedrock", "offline")
 PDF_ENGINES = ("pypdfium2", "pypdf")
+# textract: Amazon Textract (billed per page); rapidocr: offline, the ocr extra; none: no OCR, a
+# document with pages that need it is skipped as needs_ocr.
+OCR_PROVIDERS = ("textract", "rapidocr", "none")
 DIMENSIONS_BY_PROVIDER: dict[str, tuple[int, ...]] = {
     "bedrock": (256, 512, 1024),
     "offline": (64, 128, 256),
@@ -53,6 +58,8 @@ MAX_EMBEDDING_CONCURRENCY = MAX_POOL_CONNECTIONS
 MAX_RECORD_CONCURRENCY = MAX_POOL_CONNECTIONS // 2
 DEFAULT_MAX_INFLATED_BYTES = 128 * 1024 * 1024
 """MAX_INFLATED_BYTES' default; the parsers use it too when called without settings."""
+DEFAULT_OCR_MAX_PAGES = 100
+"""OCR_MAX_PAGES' default: pages a document may have OCR'd (Textract bills each one)."""
 _STAGE_PATTERN = re.compile(r"^[a-z0-9-]{1,32}$")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -94,6 +101,11 @@ class Settings:
     backup_segment_count: int = 2
     # ReconcileFunction: where it enqueues what drifted (IngestQueue).
     ingest_queue_url: str = ""
+    # Off unless chosen: Textract bills every page, and an upgraded stack must not start paying
+    # for OCR unasked; documents that need it are findable as needs_ocr meanwhile.
+    ocr_provider: str = "none"
+    # Per-document cost guard: a document with more pages that need OCR is skipped as ocr_page_limit.
+    ocr_max_pages: int = DEFAULT_OCR_MAX_PAGES
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -162,6 +174,8 @@ _ENV_BY_FIELD: dict[str, str] = {
     "backup_max_restore_bytes": BACKUP_MAX_RESTORE_BYTES,
     "backup_segment_count": BACKUP_SEGMENT_COUNT,
     "ingest_queue_url": INGEST_QUEUE_URL,
+    "ocr_provider": OCR_PROVIDER,
+    "ocr_max_pages": OCR_MAX_PAGES,
 }
 ENV_VARS: tuple[str, ...] = tuple(_ENV_BY_FIELD.values())
 
@@ -177,6 +191,7 @@ _INT_RANGES: dict[str, tuple[int, int | None]] = {
     "backup_retention_days": (0, None),
     "backup_max_restore_bytes": (1, None),
     "backup_segment_count": (1, 16),
+    "ocr_max_pages": (1, 10_000),
 }
 
 
@@ -231,6 +246,9 @@ def _validate(s: Settings) -> None:
         )
     if s.pdf_engine not in PDF_ENGINES:
         raise ConfigError(f"{PDF_ENGINE}={s.pdf_engine!r} is invalid; allowed: {', '.join(PDF_ENGINES)}")
+    if s.ocr_provider not in OCR_PROVIDERS:
+        allowed = ", ".join(OCR_PROVIDERS)
+        raise ConfigError(f"{OCR_PROVIDER}={s.ocr_provider!r} is invalid; allowed: {allowed}")
     for field_name, (low, high) in _INT_RANGES.items():
         _check_range(field_name, getattr(s, field_name), low, high)
     _check_range("chunk_overlap", s.chunk_overlap, 0, s.chunk_size - 1)

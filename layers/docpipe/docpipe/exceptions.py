@@ -50,6 +50,18 @@ class MetadataTooLargeError(PermanentError):
     reason = "metadata_too_large"
 
 
+class NeedsOcrError(PermanentError):
+    """Pages hold only images (a scan) and OCR_PROVIDER is none."""
+
+    reason = "needs_ocr"
+
+
+class OcrPageLimitError(PermanentError):
+    """More pages need OCR than OCR_MAX_PAGES allows for one document (a cost guard)."""
+
+    reason = "ocr_page_limit"
+
+
 class InvalidSidecarError(PermanentError):
     """The document's ``.metadata.json`` sidecar is not valid JSON or breaks the Bedrock format."""
 
@@ -112,5 +124,7 @@ SKIP_REASONS: tuple[str, ...] = (
     "too_large",
     "corrupt",
     "metadata_too_large",
+    "needs_ocr",
+    "ocr_page_limit",
     "invalid_sidecar",
 )
