@@ -57,6 +57,8 @@ DIMENSIONS_BY_PROVIDER: dict[str, tuple[int, ...]] = {
 }
 # Each embedding thread holds one connection of the shared Bedrock client: never more threads than that.
 MAX_EMBEDDING_CONCURRENCY = MAX_POOL_CONNECTIONS
+# S3 Vectors' ListVectors segmentCount limit: the store and BACKUP_SEGMENT_COUNT's range both use it.
+MAX_LIST_SEGMENTS = 16
 # A record in flight holds up to two connections of the shared S3 client (its download and its
 # sidecar lookup run side by side): never more records at once than the pool has pairs.
 MAX_RECORD_CONCURRENCY = MAX_POOL_CONNECTIONS // 2
@@ -198,7 +200,7 @@ _INT_RANGES: dict[str, tuple[int, int | None]] = {
     "backup_retention_count": (1, None),
     "backup_retention_days": (0, None),
     "backup_max_restore_bytes": (1, None),
-    "backup_segment_count": (1, 16),
+    "backup_segment_count": (1, MAX_LIST_SEGMENTS),
     "ocr_max_pages": (1, 10_000),
 }
 
