@@ -22,6 +22,7 @@ SECTIONS = (
     "benchmarks.bench_backup",
     "benchmarks.bench_local",
     "benchmarks.bench_ocr",
+    "benchmarks.bench_retrieval",
 )
 SHORT = tuple(name.rsplit("_", 1)[-1] for name in SECTIONS)
 # Each section sits between markers, so a partial run can find and replace it.

@@ -20,6 +20,7 @@ _EXPORTS: dict[str, str] = {
     "PermanentError": "docpipe.exceptions",
     "TransientError": "docpipe.exceptions",
     "IndexMismatchError": "docpipe.exceptions",
+    "ValidationError": "docpipe.exceptions",
     "SKIP_REASONS": "docpipe.exceptions",
     # ids
     "doc_id": "docpipe.ids",
@@ -52,15 +53,21 @@ _EXPORTS: dict[str, str] = {
     "make_ocr_engine": "docpipe.ocr",
     "IngestService": "docpipe.ingest",
     "Outcome": "docpipe.ingest",
+    "SearchRequest": "docpipe.search",
+    "SearchResponse": "docpipe.search",
+    "SearchService": "docpipe.search",
+    "build_search_service": "docpipe.search",
     # notebooks
     "S3FileLoader": "docpipe.loaders",
     "S3DirectoryLoader": "docpipe.loaders",
+    "DocpipeRetriever": "docpipe.retriever",
 }
 
 __all__ = [
     "Chunk",
     "ConfigError",
     "DocpipeError",
+    "DocpipeRetriever",
     "DocumentRecord",
     "DocumentRegistry",
     "Embedder",
@@ -80,11 +87,16 @@ __all__ = [
     "S3FileLoader",
     "S3VectorStore",
     "SKIP_REASONS",
+    "SearchRequest",
+    "SearchResponse",
+    "SearchService",
     "SecretsClient",
     "Settings",
     "TransientError",
     "UnrecognizedEventError",
+    "ValidationError",
     "VectorRecord",
+    "build_search_service",
     "chunk_document",
     "content_hash",
     "doc_id",
@@ -122,6 +134,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         IndexMismatchError,
         PermanentError,
         TransientError,
+        ValidationError,
     )
     from docpipe.ids import content_hash, doc_id, vector_key
     from docpipe.ingest import IngestService, Outcome
@@ -129,7 +142,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from docpipe.ocr import OcrEngine, make_ocr_engine
     from docpipe.parsers import ParsedDocument, parse_document
     from docpipe.registry import DocumentRecord, DocumentRegistry
+    from docpipe.retriever import DocpipeRetriever
     from docpipe.s3 import S3Client
+    from docpipe.search import SearchRequest, SearchResponse, SearchService, build_search_service
     from docpipe.secrets import SecretsClient
     from docpipe.vectorstore import (
         NON_FILTERABLE_METADATA_KEYS,

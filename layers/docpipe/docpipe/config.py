@@ -39,6 +39,9 @@ BACKUP_RETENTION_DAYS = "BACKUP_RETENTION_DAYS"
 BACKUP_MAX_RESTORE_BYTES = "BACKUP_MAX_RESTORE_BYTES"
 BACKUP_SEGMENT_COUNT = "BACKUP_SEGMENT_COUNT"
 INGEST_QUEUE_URL = "INGEST_QUEUE_URL"
+SEARCH_RERANK = "SEARCH_RERANK"
+BEDROCK_RERANK_ENABLED = "BEDROCK_RERANK_ENABLED"
+RERANK_MODEL_ID = "RERANK_MODEL_ID"
 OCR_PROVIDER = "OCR_PROVIDER"
 OCR_MAX_PAGES = "OCR_MAX_PAGES"
 
@@ -47,12 +50,16 @@ PDF_ENGINES = ("pypdfium2", "pypdf")
 # textract: Amazon Textract (billed per page); rapidocr: offline, the ocr extra; none: no OCR, a
 # document with pages that need it is skipped as needs_ocr.
 OCR_PROVIDERS = ("textract", "rapidocr", "none")
+# Search reranking: none (dense order), lexical (BM25 + reciprocal-rank fusion), bedrock (Rerank API).
+RERANK_MODES = ("none", "lexical", "bedrock")
 DIMENSIONS_BY_PROVIDER: dict[str, tuple[int, ...]] = {
     "bedrock": (256, 512, 1024),
     "offline": (64, 128, 256),
 }
 # Each embedding thread holds one connection of the shared Bedrock client: never more threads than that.
 MAX_EMBEDDING_CONCURRENCY = MAX_POOL_CONNECTIONS
+# S3 Vectors' ListVectors segmentCount limit: the store and BACKUP_SEGMENT_COUNT's range both use it.
+MAX_LIST_SEGMENTS = 16
 # A record in flight holds up to two connections of the shared S3 client (its download and its
 # sidecar lookup run side by side): never more records at once than the pool has pairs.
 MAX_RECORD_CONCURRENCY = MAX_POOL_CONNECTIONS // 2
@@ -106,6 +113,10 @@ class Settings:
     ocr_provider: str = "none"
     # Per-document cost guard: a document with more pages that need OCR is skipped as ocr_page_limit.
     ocr_max_pages: int = DEFAULT_OCR_MAX_PAGES
+    # SearchFunction: the default of a request's ``rerank`` (README, "Search API", says why lexical).
+    search_rerank: str = "lexical"
+    bedrock_rerank_enabled: bool = False
+    rerank_model_id: str = "amazon.rerank-v1:0"
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -176,6 +187,9 @@ _ENV_BY_FIELD: dict[str, str] = {
     "ingest_queue_url": INGEST_QUEUE_URL,
     "ocr_provider": OCR_PROVIDER,
     "ocr_max_pages": OCR_MAX_PAGES,
+    "search_rerank": SEARCH_RERANK,
+    "bedrock_rerank_enabled": BEDROCK_RERANK_ENABLED,
+    "rerank_model_id": RERANK_MODEL_ID,
 }
 ENV_VARS: tuple[str, ...] = tuple(_ENV_BY_FIELD.values())
 
@@ -190,7 +204,7 @@ _INT_RANGES: dict[str, tuple[int, int | None]] = {
     "backup_retention_count": (1, None),
     "backup_retention_days": (0, None),
     "backup_max_restore_bytes": (1, None),
-    "backup_segment_count": (1, 16),
+    "backup_segment_count": (1, MAX_LIST_SEGMENTS),
     "ocr_max_pages": (1, 10_000),
 }
 
@@ -249,6 +263,12 @@ def _validate(s: Settings) -> None:
     if s.ocr_provider not in OCR_PROVIDERS:
         allowed = ", ".join(OCR_PROVIDERS)
         raise ConfigError(f"{OCR_PROVIDER}={s.ocr_provider!r} is invalid; allowed: {allowed}")
+    if s.search_rerank not in RERANK_MODES:
+        raise ConfigError(
+            f"{SEARCH_RERANK}={s.search_rerank!r} is invalid; allowed: {', '.join(RERANK_MODES)}"
+        )
+    if s.search_rerank == "bedrock" and not s.bedrock_rerank_enabled:
+        raise ConfigError(f"{SEARCH_RERANK}=bedrock needs {BEDROCK_RERANK_ENABLED}=true")
     for field_name, (low, high) in _INT_RANGES.items():
         _check_range(field_name, getattr(s, field_name), low, high)
     _check_range("chunk_overlap", s.chunk_overlap, 0, s.chunk_size - 1)

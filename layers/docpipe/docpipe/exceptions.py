@@ -15,6 +15,23 @@ class InvalidInputError(DocpipeError, ValueError):
     """A user-supplied name (bucket, key, action) breaks the rules before any AWS call."""
 
 
+class ValidationError(InvalidInputError):
+    """A caller's request breaks a rule; ``field`` names the part (``k``, ``filter.$and[0].page``).
+
+    The search API answers it with HTTP 400 (Function URL) or a ``{"error": "ValidationError"}``
+    result (direct invocation), never a stack trace: the message says what is wrong and what is
+    allowed, and never quotes a secret.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+    def as_dict(self) -> dict[str, str]:
+        return {"error": "ValidationError", "field": self.field, "message": self.message}
+
+
 class PermanentError(DocpipeError):
     """Retrying will not help: the document is recorded as skipped with ``reason``."""
 
