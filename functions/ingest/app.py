@@ -6,23 +6,43 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from docpipe import aws
+from docpipe.batch import ConcurrentBatchProcessor
 from docpipe.config import Settings
+from docpipe.embeddings import make_embedder
 from docpipe.events import detect_source
-from docpipe.ingest import build_ingest_service
+from docpipe.ingest import IngestService
+from docpipe.registry import DocumentRegistry
+from docpipe.s3 import S3Client
+from docpipe.secrets import SecretsClient
+from docpipe.vectorstore import S3VectorStore
 
 logger = Logger()
 # Patching imports what it patches (botocore, requests, httpx...: ~0.3 s); trace_aws_calls() does it.
 tracer = Tracer(auto_patch=False)
 metrics = Metrics()
 
-# Cold start: a bad setting fails here with a ConfigError naming the variable. The service builds
-# its AWS clients on first use, once per process.
-service = build_ingest_service(Settings.from_env(), metrics=metrics, tracer=tracer)
-processor = BatchProcessor(event_type=EventType.SQS)
+# Cold start: a bad setting fails here with a ConfigError naming the variable; clients are built once.
+settings = Settings.from_env()
+settings.require("documents_table", "vector_bucket", "vector_index")
+service = IngestService(
+    s3=S3Client(aws.client("s3")),
+    registry=DocumentRegistry(aws.client("dynamodb"), settings.documents_table),
+    store=S3VectorStore(aws.client("s3vectors"), settings.vector_bucket, settings.vector_index),
+    embedder=make_embedder(settings),
+    settings=settings,
+    secrets=SecretsClient(ttl_seconds=settings.secrets_cache_ttl_seconds)
+    if settings.pdf_passwords_secret_id
+    else None,
+    metrics=metrics,
+    tracer=tracer,
+)
+# Records of different documents run side by side; those of one document in sequencer order.
+processor = ConcurrentBatchProcessor(EventType.SQS, concurrency=settings.ingest_record_concurrency)
 
 
 @cache
@@ -42,6 +62,7 @@ def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     trace_aws_calls()
+    aws.set_deadline(context.get_remaining_time_in_millis() / 1000)  # no AWS retry outlives it
     if detect_source(event) == "sqs":
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context

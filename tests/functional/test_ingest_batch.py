@@ -8,7 +8,9 @@ from urllib.parse import quote_plus
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from docpipe import aws
 from docpipe.exceptions import ConfigError, IndexMismatchError, ThrottledError
+from tests.aws_faults import fail_attempts
 from tests.conftest import load_event
 from tests.functional.conftest import Pipeline, import_handler, s3_notification, sqs_batch
 
@@ -126,3 +128,29 @@ def test_index_of_another_dimension_fails_every_record_clearly(pipeline: Pipelin
     assert isinstance(error, IndexMismatchError)
     assert "has dimension 256 but offline embeddings produces 128" in str(error)
     assert pipeline.record("docs/a.txt") is None
+
+
+def test_a_throttled_put_vectors_makes_bounded_attempts_then_fails_its_record_as_transient(
+    pipeline: Pipeline, no_backoff: list[float]
+) -> None:
+    # Given S3 Vectors throttles every PutVectors attempt of the deployed handler's client
+    app = pipeline.start()
+    attempts = fail_attempts(
+        app.service.store.client, "PutVectors", code="TooManyRequestsException", status=429
+    )
+    pipeline.upload("docs/throttled.txt", b"a document that meets a throttled index")
+    pipeline.upload("docs/tool.exe", b"MZ\x90\x00" + b"\x00" * 64)  # skipped: writes no vectors
+    batch = sqs_batch(
+        s3_notification(quote_plus("docs/throttled.txt"), sequencer="01"),
+        s3_notification(quote_plus("docs/tool.exe"), sequencer="01"),
+    )
+
+    # When the batch is handled
+    response = pipeline.invoke(batch)
+
+    # Then botocore made its bounded attempts (no second retry loop above it) and the record failed
+    # as transient: SQS will redeliver it, and the claim was released for that retry
+    assert response == {"batchItemFailures": [{"itemIdentifier": "msg-0"}]}
+    assert len(attempts) == aws.MAX_ATTEMPTS
+    record = pipeline.record("docs/throttled.txt")
+    assert record is not None and record.state != "indexed"

@@ -851,6 +851,7 @@ def test_prune_runs_on_its_own_schedule_with_what_backup_prune_json_holds(templa
     ("parameter", "variable", "function_id"),
     [
         ("EmbeddingConcurrency", config.EMBEDDING_CONCURRENCY, "IngestFunction"),
+        ("IngestRecordConcurrency", config.INGEST_RECORD_CONCURRENCY, "IngestFunction"),
         ("BackupSegmentCount", config.BACKUP_SEGMENT_COUNT, "BackupFunction"),
         ("BackupMaxRestoreBytes", config.BACKUP_MAX_RESTORE_BYTES, "BackupFunction"),
     ],

@@ -20,6 +20,7 @@ from docpipe import aws
 from docpipe.exceptions import (
     AccessDeniedError,
     AWSError,
+    DeadlineExceededError,
     NotFoundError,
     PermanentError,
     ThrottledError,
@@ -80,18 +81,18 @@ def test_clearing_the_cache_builds_a_new_client() -> None:
     assert aws.client("s3") is not first
 
 
-def test_clients_use_adaptive_retries_timeouts_and_a_pool_for_the_thread_pools() -> None:
+def test_clients_use_standard_retries_timeouts_and_a_pool_for_the_thread_pools() -> None:
     config = aws.client("bedrock-runtime").meta.config
 
-    assert config.retries["mode"] == "adaptive"
-    assert config.retries["total_max_attempts"] > 1
+    assert config.retries["mode"] == "standard"
+    assert config.retries["total_max_attempts"] == aws.MAX_ATTEMPTS > 1
     assert (config.connect_timeout, config.read_timeout) == (5, 60)
     assert config.max_pool_connections == aws.MAX_POOL_CONNECTIONS >= 8
 
 
 def test_the_s3_client_signs_presigned_urls_with_sigv4() -> None:
     assert aws.client("s3").meta.config.signature_version == "s3v4"
-    assert aws.client("s3").meta.config.retries["mode"] == "adaptive"
+    assert aws.client("s3").meta.config.retries["mode"] == "standard"
 
 
 def test_the_service_endpoint_variable_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -207,3 +208,102 @@ def test_an_error_that_is_not_from_aws_is_raised_unchanged() -> None:
         aws.translate_client_error(error, "s3://b/k")
 
     assert caught.value is error
+
+
+# -- one retry policy -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def throttled_put_vectors() -> Any:
+    """A docpipe s3vectors client on moto whose every PutVectors attempt is throttled."""
+    from moto import mock_aws
+
+    from tests.aws_faults import fail_attempts
+
+    with mock_aws():
+        aws.clear_client_cache()
+        client = aws.client("s3vectors", region="us-east-1")
+        attempts = fail_attempts(client, "PutVectors", code="TooManyRequestsException", status=429)
+        yield client, attempts
+        aws.clear_client_cache()
+
+
+@pytest.fixture(autouse=True)
+def _no_deadline() -> Any:
+    yield
+    aws.set_deadline(None)
+
+
+def _put_one(client: Any) -> None:
+    client.put_vectors(
+        vectorBucketName="vectors", indexName="chunks", vectors=[{"key": "k", "data": {"float32": [1.0]}}]
+    )
+
+
+def test_a_throttled_call_makes_max_attempts_then_raises_throttled_error(
+    throttled_put_vectors: Any, no_backoff: list[float]
+) -> None:
+    client, attempts = throttled_put_vectors
+
+    with pytest.raises(ClientError) as caught:
+        _put_one(client)
+
+    assert len(attempts) == aws.MAX_ATTEMPTS
+    assert len(no_backoff) == aws.MAX_ATTEMPTS - 1  # botocore paused between attempts, nobody else
+    with pytest.raises(ThrottledError):
+        aws.translate_client_error(caught.value, "index")
+
+
+def test_no_retry_starts_when_the_invocation_is_about_to_end(
+    throttled_put_vectors: Any, no_backoff: list[float]
+) -> None:
+    client, attempts = throttled_put_vectors
+    aws.set_deadline(aws.RETRY_TIME_MARGIN_SECONDS - 1)
+
+    with pytest.raises(DeadlineExceededError, match="TooManyRequestsException") as caught:
+        _put_one(client)
+
+    assert len(attempts) == 1 and no_backoff == []
+    assert isinstance(caught.value, TransientError)
+
+
+def test_retries_go_on_while_the_invocation_has_time(
+    throttled_put_vectors: Any, no_backoff: list[float]
+) -> None:
+    client, attempts = throttled_put_vectors
+    aws.set_deadline(600)
+
+    with pytest.raises(ClientError):
+        _put_one(client)
+
+    assert len(attempts) == aws.MAX_ATTEMPTS
+
+
+def test_unprocessed_items_are_retried_a_bounded_number_of_times() -> None:
+    calls: list[int] = []
+    pauses: list[float] = []
+
+    def write() -> dict[str, Any]:
+        calls.append(1)
+        return {"table": ["left over"]}
+
+    with pytest.raises(TransientAWSError, match="unprocessed"):
+        aws.retry_unprocessed(write, bool, what="DynamoDB table", sleep=pauses.append)
+
+    assert len(calls) == aws.MAX_ATTEMPTS and len(pauses) == aws.MAX_ATTEMPTS - 1
+
+
+def test_unprocessed_items_stop_being_retried_near_the_deadline() -> None:
+    calls: list[int] = []
+    aws.set_deadline(1.0)
+
+    with pytest.raises(TransientAWSError):
+        aws.retry_unprocessed(lambda: calls.append(1) or {"t": [1]}, bool, what="t", sleep=lambda _: None)
+
+    assert len(calls) == 1
+
+
+def test_a_batch_that_completes_is_returned_without_a_retry() -> None:
+    results = iter([{"t": [1]}, {}])
+
+    assert aws.retry_unprocessed(lambda: next(results), bool, what="t", sleep=lambda _: None) == {}

@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -26,6 +25,7 @@ from docpipe.config import Settings
 from docpipe.embeddings import make_embedder
 from docpipe.embeddings.bedrock import BedrockEmbedder
 from docpipe.exceptions import AccessDeniedError, ConfigError, IndexMismatchError, ThrottledError
+from tests.aws_faults import answer_json, fail_attempts
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "amazon.titan-embed-text-v2:0"
@@ -63,40 +63,52 @@ def no_sleep(_: float) -> None:
 def test_bedrock_sends_titan_v2_body_and_returns_the_vector(bedrock: tuple[Any, Stubber]) -> None:
     client, stubber = bedrock
     stubber.add_response("invoke_model", titan_response([0.5] * 256), expected_request("hello"))
-    embedder = BedrockEmbedder(client, model_id=MODEL, dimension=256, sleep=no_sleep)
+    embedder = BedrockEmbedder(client, model_id=MODEL, dimension=256)
 
     assert embedder.embed_query("hello") == [0.5] * 256
 
 
-def test_bedrock_retries_after_throttling_then_succeeds(bedrock: tuple[Any, Stubber]) -> None:
-    client, stubber = bedrock
-    delays: list[float] = []
-    stubber.add_client_error("invoke_model", "ThrottlingException", http_status_code=429)
-    stubber.add_client_error("invoke_model", "ThrottlingException", http_status_code=429)
-    stubber.add_response("invoke_model", titan_response([0.1] * 256), expected_request("chunk"))
-    embedder = BedrockEmbedder(client, model_id=MODEL, dimension=256, sleep=delays.append, concurrency=1)
+@pytest.fixture
+def bedrock_http() -> Any:
+    """A bedrock-runtime client with docpipe's retry policy; tests answer its HTTP attempts."""
+    from docpipe import aws
+
+    return boto3.client("bedrock-runtime", region_name="us-east-1", config=aws.CLIENT_CONFIG)
+
+
+def test_bedrock_throttling_is_retried_by_the_client_then_succeeds(
+    bedrock_http: Any, no_backoff: list[float]
+) -> None:
+    # Given Bedrock throttles two attempts, then answers (the faults sit below botocore's retries)
+    answer_json(bedrock_http, "InvokeModel", {"embedding": [0.1] * 256, "inputTextTokenCount": 1})
+    attempts = fail_attempts(bedrock_http, "InvokeModel", code="ThrottlingException", status=429, failures=2)
+    embedder = BedrockEmbedder(bedrock_http, model_id=MODEL, dimension=256, concurrency=1)
 
     vectors = embedder.embed_documents(["chunk"])
 
+    # Then botocore's retries, the one retry layer, made the third attempt succeed
     assert vectors == [[0.1] * 256]
-    assert len(delays) == 2
-    assert delays[0] <= 0.25 and delays[1] <= 0.5  # exponential ceiling, full jitter below it
+    assert len(attempts) == 3 and len(no_backoff) == 2
 
 
-def test_bedrock_gives_up_with_throttled_error_after_its_attempts(bedrock: tuple[Any, Stubber]) -> None:
-    client, stubber = bedrock
-    for _ in range(3):
-        stubber.add_client_error("invoke_model", "ThrottlingException", http_status_code=429)
-    embedder = BedrockEmbedder(client, model_id=MODEL, dimension=256, max_attempts=3, sleep=no_sleep)
+def test_bedrock_gives_up_with_throttled_error_after_the_clients_attempts(
+    bedrock_http: Any, no_backoff: list[float]
+) -> None:
+    from docpipe import aws
 
-    with pytest.raises(ThrottledError, match="after 3 attempts"):
+    attempts = fail_attempts(bedrock_http, "InvokeModel", code="ThrottlingException", status=429)
+    embedder = BedrockEmbedder(bedrock_http, model_id=MODEL, dimension=256)
+
+    with pytest.raises(ThrottledError, match="ThrottlingException"):
         embedder.embed_documents(["chunk"])
+
+    assert len(attempts) == aws.MAX_ATTEMPTS
 
 
 def test_bedrock_wrong_dimension_response_is_an_index_mismatch(bedrock: tuple[Any, Stubber]) -> None:
     client, stubber = bedrock
     stubber.add_response("invoke_model", titan_response([0.1] * 1024), expected_request("x"))
-    embedder = BedrockEmbedder(client, model_id=MODEL, dimension=256, sleep=no_sleep)
+    embedder = BedrockEmbedder(client, model_id=MODEL, dimension=256)
 
     with pytest.raises(IndexMismatchError, match="1024-dimensional.*expects 256"):
         embedder.embed_documents(["x"])
@@ -105,7 +117,7 @@ def test_bedrock_wrong_dimension_response_is_an_index_mismatch(bedrock: tuple[An
 def test_bedrock_access_denied_is_not_retried(bedrock: tuple[Any, Stubber]) -> None:
     client, stubber = bedrock
     stubber.add_client_error("invoke_model", "AccessDeniedException", http_status_code=403)
-    embedder = BedrockEmbedder(client, model_id=MODEL, dimension=256, sleep=no_sleep)
+    embedder = BedrockEmbedder(client, model_id=MODEL, dimension=256)
 
     with pytest.raises(AccessDeniedError):
         embedder.embed_documents(["x"])
@@ -159,18 +171,10 @@ def test_make_embedder_builds_bedrock_from_settings(bedrock: tuple[Any, Stubber]
 
 
 @pytest.mark.parametrize(("provider", "dimension"), [("bedrock", 64), ("offline", 1024)])
-def test_make_embedder_refuses_a_dimension_the_provider_cannot_produce(provider: str, dimension: int) -> None:
-    # Settings validates too; this is the embedder's own guard for settings built any other way.
-    settings = SimpleNamespace(
-        embedding_provider=provider,
-        embedding_model_id=MODEL,
-        embedding_dimension=dimension,
-        embedding_normalize=True,
-        embedding_concurrency=2,
-    )
-
+def test_a_dimension_the_provider_cannot_produce_fails_at_settings(provider: str, dimension: int) -> None:
+    # config.DIMENSIONS_BY_PROVIDER is the one owner of this rule: no embedder is ever built with it.
     with pytest.raises(ConfigError, match=f"EMBEDDING_DIMENSION={dimension}"):
-        make_embedder(settings, bedrock_client=object())  # type: ignore[arg-type]
+        Settings(embedding_provider=provider, embedding_dimension=dimension)
 
 
 def test_make_embedder_refuses_a_non_titan_v2_model_for_bedrock() -> None:

@@ -16,8 +16,6 @@ import boto3
 import pytest
 import requests
 from boto3.s3.transfer import TransferConfig
-from botocore.awsrequest import AWSResponse
-from botocore.compat import HTTPHeaders
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
@@ -33,6 +31,7 @@ from docpipe.exceptions import (
     ThrottledError,
 )
 from docpipe.s3 import MiB, ObjectInfo, S3Client, validate_bucket_name, validate_key
+from tests.aws_faults import fail_attempts
 
 BUCKET = "docpipe-documents-test"
 KEY = "reports/2024 Q1+final ü.pdf"
@@ -248,27 +247,8 @@ def test_access_denied_on_head_is_not_mistaken_for_a_missing_object() -> None:
 
 
 def _throttle_first(client: Any, operation: str, failures: int) -> list[int]:
-    """Answer the first ``failures`` HTTP attempts with 503 SlowDown; later ones reach moto.
-
-    Registered on ``before-send`` (below botocore's retry loop), unlike Stubber, so the
-    client's own retry policy is what is being tested.
-    """
-    attempts: list[int] = []
-
-    def slow_down(request: Any, **_: Any) -> AWSResponse | None:
-        attempts.append(1)
-        if len(attempts) > failures:
-            return None
-        body = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
-        return AWSResponse(request.url, 503, HTTPHeaders(), _RawBody(body))
-
-    client.meta.events.register_first(f"before-send.s3.{operation}", slow_down)
-    return attempts
-
-
-class _RawBody(io.BytesIO):
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.read()
+    """Answer the first ``failures`` HTTP attempts with 503 SlowDown; later ones reach moto."""
+    return fail_attempts(client, operation, code="SlowDown", status=503, failures=failures, xml=True)
 
 
 def test_slow_down_is_retried_by_the_client_and_the_download_succeeds(s3: S3Client) -> None:
@@ -279,15 +259,15 @@ def test_slow_down_is_retried_by_the_client_and_the_download_succeeds(s3: S3Clie
     # When we download
     data = s3.read_bytes(BUCKET, KEY, max_bytes=MiB)
 
-    # Then the adaptive retry policy tried again and got the object
+    # Then the client's retry policy tried again and got the object
     assert data == b"after the storm"
     assert len(attempts) == 2
 
 
 def test_throttling_that_outlasts_the_retries_raises_throttled_error() -> None:
     with mock_aws():
-        # Given a client with the house config but one retry (botocore's max_attempts counts retries)
-        config = aws.CLIENT_CONFIG.merge(Config(retries={"mode": "adaptive", "max_attempts": 1}))
+        # Given a client with the house config but two attempts in all
+        config = aws.CLIENT_CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 2}))
         client = boto3.client("s3", config=config)
         client.create_bucket(Bucket=BUCKET)
         client.put_object(Bucket=BUCKET, Key=KEY, Body=b"x")

@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError, ParamValidationError
 from moto import mock_aws
 
+from docpipe import aws
 from docpipe.exceptions import IndexMismatchError, InvalidInputError, NotFoundError, ThrottledError
 from docpipe.vectorstore import (
     MAX_VECTORS_PER_WRITE,
@@ -20,6 +21,7 @@ from docpipe.vectorstore import (
     S3VectorStore,
     VectorRecord,
 )
+from tests.aws_faults import fail_attempts
 
 BUCKET = "docpipe-vectors-test"
 INDEX = "chunks"
@@ -62,7 +64,7 @@ def s3vectors() -> Iterator[Any]:
 
 
 def make_store(client: Any, *, metric: str = "cosine", dimension: int = 3, **kwargs: Any) -> S3VectorStore:
-    store = S3VectorStore(client, BUCKET, INDEX, sleep=lambda _s: None, **kwargs)
+    store = S3VectorStore(client, BUCKET, INDEX, **kwargs)
     if not store.index_exists():
         store.create_index(dimension, metric)
     return store
@@ -108,30 +110,33 @@ def test_put_splits_requests_that_would_exceed_20_mib(s3vectors: Any) -> None:
     assert len(sizes) == 2 and sum(sizes) == 700 and max(sizes) < 600
 
 
-def test_put_retries_throttling_then_succeeds(s3vectors: Any) -> None:
-    failures = {
-        "put_vectors": [
-            client_error("TooManyRequestsException", "PutVectors", 429),
-            client_error("ServiceUnavailable", "PutVectors", 503),
-        ]
-    }
-    client = Recording(s3vectors, failures)
+def test_put_is_retried_by_the_client_after_throttling_then_succeeds(
+    s3vectors: Any, no_backoff: list[float]
+) -> None:
+    # Given a client with docpipe's retry policy whose first two PutVectors attempts are refused
+    client = boto3.client("s3vectors", region_name="us-east-1", config=aws.CLIENT_CONFIG)
+    attempts = fail_attempts(client, "PutVectors", code="TooManyRequestsException", status=429, failures=2)
     store = make_store(client)
 
+    # When three vectors are written
     assert store.put(records(3)) == 3
 
-    assert len(client.calls["put_vectors"]) == 3
+    # Then botocore's retries (the only retry layer) got them through on the third attempt
+    assert len(attempts) == 3
     assert len(store.get(["d#0", "d#1", "d#2"])) == 3
 
 
-def test_put_gives_up_after_persistent_throttling(s3vectors: Any) -> None:
-    failures = {
-        "put_vectors": [client_error("TooManyRequestsException", "PutVectors", 429) for _ in range(10)]
-    }
-    store = make_store(Recording(s3vectors, failures), max_attempts=3)
+def test_put_gives_up_with_throttled_error_after_the_clients_attempts(
+    s3vectors: Any, no_backoff: list[float]
+) -> None:
+    client = boto3.client("s3vectors", region_name="us-east-1", config=aws.CLIENT_CONFIG)
+    store = make_store(client)
+    attempts = fail_attempts(client, "PutVectors", code="TooManyRequestsException", status=429)
 
     with pytest.raises(ThrottledError):
         store.put(records(1))
+
+    assert len(attempts) == aws.MAX_ATTEMPTS
 
 
 def test_delete_removes_keys_in_batches_and_ignores_absent_ones(s3vectors: Any) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from docpipe.exceptions import ConfigError, DocpipeError, InvalidInputError
+from docpipe.ids import SIDECAR_SUFFIX
 from docpipe_cli.queries import documents, format_documents, search
 from docpipe_cli.target import OUTPUTS, Target, answers, resolve_target, root_or_cwd
 
@@ -315,7 +316,7 @@ def backfill(target: Target, uri: str, *, progress: bool = True) -> int:
 
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
-            if obj["Key"].endswith("/") or obj["Key"].endswith(".metadata.json"):
+            if obj["Key"].endswith("/") or obj["Key"].endswith(SIDECAR_SUFFIX):
                 continue  # folder markers and sidecars are not documents
             batch.append(
                 {"Id": str(len(batch)), "MessageBody": json.dumps(synthetic_event(bucket, obj, region))}

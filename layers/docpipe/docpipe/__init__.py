@@ -50,7 +50,6 @@ _EXPORTS: dict[str, str] = {
     "make_embedder": "docpipe.embeddings",
     "IngestService": "docpipe.ingest",
     "Outcome": "docpipe.ingest",
-    "build_ingest_service": "docpipe.ingest",
     # notebooks
     "S3FileLoader": "docpipe.loaders",
     "S3DirectoryLoader": "docpipe.loaders",
@@ -83,7 +82,6 @@ __all__ = [
     "TransientError",
     "UnrecognizedEventError",
     "VectorRecord",
-    "build_ingest_service",
     "chunk_document",
     "content_hash",
     "doc_id",
@@ -122,7 +120,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         TransientError,
     )
     from docpipe.ids import content_hash, doc_id, vector_key
-    from docpipe.ingest import IngestService, Outcome, build_ingest_service
+    from docpipe.ingest import IngestService, Outcome
     from docpipe.loaders import S3DirectoryLoader, S3FileLoader
     from docpipe.parsers import ParsedDocument, parse_document
     from docpipe.registry import DocumentRecord, DocumentRegistry

@@ -1,17 +1,28 @@
 """boto3 clients built once per process, with one retry/timeout policy, and ClientError translation.
 
+The retry policy (one owner, here): botocore's ``standard`` retry mode is the only retry layer for
+AWS calls — at most ``MAX_ATTEMPTS`` attempts per call, with its exponential backoff — and no retry
+starts when the invocation has less than ``RETRY_TIME_MARGIN_SECONDS`` left (``set_deadline``), so a
+throttled service fails the record as transient and SQS redelivers it later. docpipe adds its own
+loop in one place only, where botocore cannot see a failure: DynamoDB's ``UnprocessedItems``
+(``retry_unprocessed``), bounded the same way.
+
 boto3 and botocore are imported on first use, not with this module: importing them costs a
 Lambda cold start ~0.3-0.5 s, which a handler should pay only when it makes its first AWS call.
 """
 
 from __future__ import annotations
 
+import random
 import threading
-from typing import TYPE_CHECKING, Any, NoReturn
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from docpipe.exceptions import (
     AccessDeniedError,
     AWSError,
+    DeadlineExceededError,
     NotFoundError,
     ThrottledError,
     TransientAWSError,
@@ -27,6 +38,11 @@ if TYPE_CHECKING:
 
 # Sized for the widest thread pool that shares a client (embedding, parallel ListVectors segments).
 MAX_POOL_CONNECTIONS = 32
+# Attempts per AWS call, the first included (botocore's total_max_attempts).
+MAX_ATTEMPTS = 5
+# No retry starts with less than this left of the invocation: the record must still fail cleanly.
+RETRY_TIME_MARGIN_SECONDS = 5.0
+T = TypeVar("T")
 
 _THROTTLING_CODES = frozenset(
     {
@@ -38,7 +54,10 @@ _THROTTLING_CODES = frozenset(
         "SlowDown",
         "ProvisionedThroughputExceededException",
         "RequestThrottled",
+        "RequestThrottledException",
         "ServiceQuotaExceededException",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
     }
 )
 _NOT_FOUND_CODES = frozenset(
@@ -54,7 +73,18 @@ _NOT_FOUND_CODES = frozenset(
 )
 _ACCESS_CODES = frozenset({"403", "AccessDenied", "AccessDeniedException", "Forbidden"})
 _TRANSIENT_CODES = frozenset(
-    {"InternalError", "InternalServerError", "ServiceUnavailable", "503", "500", "RequestTimeout"}
+    {
+        "InternalError",
+        "InternalServerError",
+        "InternalServerException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "ModelNotReadyException",  # Bedrock: the model is loading; worth another try
+        "503",
+        "500",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
 )
 _lock = threading.Lock()
 _configs_lock = threading.Lock()  # not _lock: client() reads the configs while holding that one
@@ -66,7 +96,7 @@ def _build_configs() -> dict[str, Any]:
     from botocore.config import Config
 
     client_config = Config(
-        retries={"mode": "adaptive", "max_attempts": 8},
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
         connect_timeout=5,
         read_timeout=60,
         max_pool_connections=MAX_POOL_CONNECTIONS,
@@ -118,7 +148,91 @@ def client(service: str, *, region: str | None = None, endpoint_url: str | None 
                     endpoint_url=endpoint_url,
                     config=configs["SERVICE_CONFIGS"].get(service, configs["CLIENT_CONFIG"]),
                 )
+                guard_retries(found)
     return found
+
+
+# -- the invocation's deadline ------------------------------------------------------------------
+_deadline: list[float | None] = [None]  # time.monotonic() at which the invocation ends; None: unbounded
+
+
+def set_deadline(remaining_seconds: float | None) -> None:
+    """Record how long the current invocation has left (``context.get_remaining_time_in_millis()``).
+
+    Every thread of the invocation shares it: the records of a batch end with the invocation.
+    """
+    _deadline[0] = None if remaining_seconds is None else time.monotonic() + remaining_seconds
+
+
+def remaining_seconds() -> float | None:
+    """Seconds left in the current invocation, or None when no deadline was set."""
+    deadline = _deadline[0]
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def _time_for_a_retry() -> bool:
+    left = remaining_seconds()
+    return left is None or left > RETRY_TIME_MARGIN_SECONDS
+
+
+def _retry_within_deadline(
+    response: Any = None, caught_exception: Exception | None = None, attempts: int = 0, **_: Any
+) -> None:
+    """``needs-retry`` hook: refuse a retry the invocation has no time left for.
+
+    Registered first, it runs before botocore's own retry handler; it returns None (botocore
+    decides) unless the call failed in a retryable way and the deadline is too close.
+    """
+    if _time_for_a_retry():
+        return
+    if caught_exception is not None:
+        raise DeadlineExceededError(
+            f"no time left to retry after {type(caught_exception).__name__} (attempt {attempts})"
+        ) from caught_exception
+    if response is None:
+        return
+    http, parsed = response
+    status = getattr(http, "status_code", 200)
+    code = str((parsed or {}).get("Error", {}).get("Code", ""))
+    if status >= 500 or status == 429 or code in _THROTTLING_CODES or code in _TRANSIENT_CODES:
+        raise DeadlineExceededError(f"no time left to retry after {code or status} (attempt {attempts})")
+
+
+def guard_retries(boto_client: Any) -> Any:
+    """Make ``boto_client``'s retries respect the invocation's deadline; returns the client."""
+    boto_client.meta.events.register_first(
+        "needs-retry", _retry_within_deadline, unique_id="docpipe-retry-deadline"
+    )
+    return boto_client
+
+
+def retry_unprocessed(
+    call: Callable[[], T],
+    unprocessed: Callable[[T], bool],
+    *,
+    what: str,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Repeat ``call`` while ``unprocessed(result)``: the one retry loop docpipe owns.
+
+    A batch call that succeeds with items left over (DynamoDB ``UnprocessedItems``) is invisible to
+    botocore's retries. Bounded like them: ``MAX_ATTEMPTS`` calls, full-jitter backoff, and no
+    retry past the invocation's deadline margin.
+
+    Raises:
+        TransientAWSError: items were still unprocessed after the last attempt.
+    """
+    result = call()
+    for attempt in range(1, MAX_ATTEMPTS):
+        if not unprocessed(result):
+            return result
+        if not _time_for_a_retry():
+            break
+        sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))  # noqa: S311 - jitter, not crypto
+        result = call()
+    if unprocessed(result):
+        raise TransientAWSError(f"{what}: unprocessed items remained after retries")
+    return result
 
 
 def clear_client_cache() -> None:

@@ -24,6 +24,7 @@ EMBEDDING_MODEL_ID = "EMBEDDING_MODEL_ID"
 EMBEDDING_DIMENSION = "EMBEDDING_DIMENSION"
 EMBEDDING_NORMALIZE = "EMBEDDING_NORMALIZE"
 EMBEDDING_CONCURRENCY = "EMBEDDING_CONCURRENCY"
+INGEST_RECORD_CONCURRENCY = "INGEST_RECORD_CONCURRENCY"
 CHUNK_SIZE = "CHUNK_SIZE"
 CHUNK_OVERLAP = "CHUNK_OVERLAP"
 MAX_DOCUMENT_BYTES = "MAX_DOCUMENT_BYTES"
@@ -44,6 +45,9 @@ DIMENSIONS_BY_PROVIDER: dict[str, tuple[int, ...]] = {
 }
 # Each embedding thread holds one connection of the shared Bedrock client: never more threads than that.
 MAX_EMBEDDING_CONCURRENCY = MAX_POOL_CONNECTIONS
+# A record in flight holds up to two connections of the shared S3 client (its download and its
+# sidecar lookup run side by side): never more records at once than the pool has pairs.
+MAX_RECORD_CONCURRENCY = MAX_POOL_CONNECTIONS // 2
 _STAGE_PATTERN = re.compile(r"^[a-z0-9-]{1,32}$")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -65,6 +69,8 @@ class Settings:
     embedding_dimension: int = 1024
     embedding_normalize: bool = True
     embedding_concurrency: int = 8
+    # SQS records of one batch processed at once (records of one document still one after another).
+    ingest_record_concurrency: int = 4
     chunk_size: int = 1000
     chunk_overlap: int = 150
     max_document_bytes: int = 50 * 1024 * 1024
@@ -130,6 +136,7 @@ _ENV_BY_FIELD: dict[str, str] = {
     "embedding_dimension": EMBEDDING_DIMENSION,
     "embedding_normalize": EMBEDDING_NORMALIZE,
     "embedding_concurrency": EMBEDDING_CONCURRENCY,
+    "ingest_record_concurrency": INGEST_RECORD_CONCURRENCY,
     "chunk_size": CHUNK_SIZE,
     "chunk_overlap": CHUNK_OVERLAP,
     "max_document_bytes": MAX_DOCUMENT_BYTES,
@@ -147,6 +154,7 @@ ENV_VARS: tuple[str, ...] = tuple(_ENV_BY_FIELD.values())
 # Whole-number settings with a fixed range: (lowest, highest or None for no upper bound).
 _INT_RANGES: dict[str, tuple[int, int | None]] = {
     "embedding_concurrency": (1, MAX_EMBEDDING_CONCURRENCY),
+    "ingest_record_concurrency": (1, MAX_RECORD_CONCURRENCY),
     "chunk_size": (100, 8000),
     "max_document_bytes": (1, None),
     "secrets_cache_ttl_seconds": (0, None),

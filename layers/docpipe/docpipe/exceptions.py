@@ -62,6 +62,10 @@ class ThrottledError(TransientAWSError):
     """AWS asked us to slow down."""
 
 
+class DeadlineExceededError(TransientAWSError):
+    """A retry was due but the invocation has no time left for it: SQS redelivers the record."""
+
+
 class AWSError(DocpipeError):
     """An AWS call failed permanently for a reason not covered by a narrower class."""
 

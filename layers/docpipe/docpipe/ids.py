@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import hashlib
 
+# ``<key>.metadata.json`` beside a document holds its attributes (Bedrock Knowledge Bases' format);
+# such an object is never a document itself.
+SIDECAR_SUFFIX = ".metadata.json"
+
+
+def sidecar_key(key: str) -> str:
+    """Key of the metadata sidecar of the document at ``key``."""
+    return key + SIDECAR_SUFFIX
+
 
 def doc_id(bucket: str, key: str) -> str:
     """Stable id of the document stored at ``s3://bucket/key`` (32 hex characters)."""

@@ -19,10 +19,11 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -38,18 +39,20 @@ from docpipe.exceptions import (
     NotFoundError,
     PermanentError,
 )
+from docpipe.ids import SIDECAR_SUFFIX, vector_key
 from docpipe.ids import doc_id as make_doc_id
-from docpipe.ids import vector_key
 
 if TYPE_CHECKING:
     # Imported where used: both modules import boto3, which a cold start pays for only when the
-    # first AWS call is made (see build_ingest_service).
+    # first AWS call is made.
     from docpipe.parsers import OpenedDocument
     from docpipe.registry import Decision, DocumentRecord, DocumentRegistry
+    from docpipe.s3 import S3Client
+    from docpipe.secrets import SecretsClient
     from docpipe.vectorstore import S3VectorStore
 
-SIDECAR_SUFFIX = ".metadata.json"
 MAX_SIDECAR_BYTES = 64 * 1024
+T = TypeVar("T")
 _HASH_BLOCK = 1024 * 1024
 # Chunks embedded and written together while the extraction goes on: enough to keep Bedrock's
 # thread pool busy and PutVectors calls few, small enough that little waits for the last page.
@@ -97,12 +100,12 @@ class IngestService:
     def __init__(
         self,
         *,
-        s3: Any,
+        s3: S3Client,
         registry: DocumentRegistry,
         store: S3VectorStore,
         embedder: Embedder,
         settings: Settings,
-        secrets: Any = None,
+        secrets: SecretsClient | None = None,
         metrics: Metrics | None = None,
         tracer: Tracer | None = None,
         clock: Callable[[], float] = time.perf_counter,
@@ -117,6 +120,10 @@ class IngestService:
         self._tracer = tracer
         self._clock = clock
         self._index_checked = False
+        # The records of a batch may run on several threads (docpipe.batch): what they share is
+        # guarded here. Powertools' Metrics.add_metric is a read-modify-write of one dict.
+        self._lock = threading.Lock()
+        self._io: ThreadPoolExecutor | None = None
 
     # -- entry points -------------------------------------------------------------------------
 
@@ -145,12 +152,16 @@ class IngestService:
 
     def _process_logged(self, event: ObjectEvent, message_id: str) -> Outcome:
         correlation = f"{event.bucket}/{event.key}" + (f"#{message_id}" if message_id else "")
-        logger.set_correlation_id(correlation)
-        outcome = self.process(event)
-        logger.info(
-            "document outcome",
-            extra={"outcome": outcome.as_dict(), "event_name": event.event_name, "message_id": message_id},
-        )
+        # This thread's key only: records of one batch may be processed side by side.
+        logger.thread_safe_append_keys(correlation_id=correlation)
+        try:
+            outcome = self.process(event)
+            logger.info(
+                "document outcome",
+                extra={"outcome": outcome.as_dict(), "event_name": event.event_name, "message_id": message_id},
+            )
+        finally:
+            logger.thread_safe_remove_keys(["correlation_id"])
         return outcome
 
     def process(self, event: ObjectEvent) -> Outcome:
@@ -167,13 +178,26 @@ class IngestService:
         if event.key.endswith(SIDECAR_SUFFIX):
             return self._sidecar_changed(event, started)
         self._check_index()
-        decision = self.registry.begin(event)
+        # The download needs no claim, so it runs beside it (one round trip off the critical path);
+        # a stale or duplicate event wastes only that GET.
+        cap = settings.max_document_bytes
+        download = None
+        if event.kind == "created" and (event.size is None or event.size <= cap):
+            download = self._submit(self.s3.download_with_info, event.bucket, event.key, max_bytes=cap)
+        try:
+            decision = self.registry.begin(event)
+        except BaseException:
+            _abandon(download)
+            raise
         if not decision.apply:
+            _abandon(download)
             return self._ignored(event, decision.verdict)
         try:
             if event.kind == "removed":
                 return self._remove(event, decision, started)
-            return self._index(event.bucket, event.key, decision, started, declared_size=event.size)
+            return self._index(
+                event.bucket, event.key, decision, started, declared_size=event.size, download=download
+            )
         except PermanentError as error:
             return self._skip(event.bucket, event.key, document_id, decision, error, started)
         except BaseException:
@@ -191,22 +215,34 @@ class IngestService:
         *,
         declared_size: int | None,
         force: bool = False,
+        download: Future[tuple[Any, IO[bytes]]] | None = None,
     ) -> Outcome:
         document_id = make_doc_id(bucket, key)
         previous = decision.previous
         cap = self.settings.max_document_bytes
         if declared_size is not None and declared_size > cap:
             raise DocumentTooLargeError(f"s3://{bucket}/{key} is {declared_size} bytes; the limit is {cap}")
+        # The sidecar lookup (usually a 404) runs beside the download, but only once the claim is
+        # held: a sidecar event that finds the document claimed waits (BusyError) and re-reads it
+        # afterwards, so a lookup after the claim can never miss a change.
+        sidecar_read = self._submit(self._read_sidecar, bucket, key)
+        if download is None:
+            download = self._submit(self.s3.download_with_info, bucket, key, max_bytes=cap)
         try:
             with self._segment("download"):
-                info, body = self.s3.download_with_info(bucket, key, max_bytes=cap)
+                info, body = download.result()
         except NotFoundError:
+            _abandon(sidecar_read)
             # Deleted (or overwritten by a delete marker) before we got here; its removal event is
             # newer and follows. The index must not keep the old content meanwhile.
             return self._remove_vectors(bucket, key, decision, started, reason="object_gone")
+        except BaseException:
+            _abandon(sidecar_read)
+            raise
         with body:
             content_hash = _hash_file(body)
-            sidecar = self._read_sidecar(bucket, key)
+            with self._segment("download"):
+                sidecar = sidecar_read.result()
             sidecar_hash = hashlib.sha256(sidecar).hexdigest() if sidecar is not None else None
             if (
                 not force
@@ -218,7 +254,7 @@ class IngestService:
                 with self._segment("write"):
                     self._restamp_version(document_id, previous.chunk_count, _version_of(info))
                 self.registry.mark_unchanged(document_id, decision.token, previous)
-                self._metrics.add_metric(name="DocumentsUnchanged", unit=MetricUnit.Count, value=1)
+                self._count("DocumentsUnchanged")
                 return Outcome(
                     document_id, bucket, key, "unchanged", "identical_content",
                     previous.chunk_count, previous.pages, self._elapsed(started),
@@ -256,9 +292,9 @@ class IngestService:
             seconds=seconds,
         ):
             logger.warning("a newer event took over this document while it was indexed", extra={"key": key})
-        self._metrics.add_metric(name="DocumentsIndexed", unit=MetricUnit.Count, value=1)
-        self._metrics.add_metric(name="ChunksWritten", unit=MetricUnit.Count, value=chunk_count)
-        self._metrics.add_metric(name="IngestSeconds", unit=MetricUnit.Seconds, value=seconds)
+        self._count("DocumentsIndexed")
+        self._count("ChunksWritten", chunk_count)
+        self._count("IngestSeconds", seconds, MetricUnit.Seconds)
         return Outcome(document_id, bucket, key, "indexed", None, chunk_count, document.page_count, seconds)
 
     def _write_chunks(
@@ -435,7 +471,7 @@ class IngestService:
                 self.store.delete(vector_key(document_id, n) for n in range(slots))
         seconds = self._elapsed(started)
         self.registry.mark_deleted(document_id, decision.token, seconds=seconds)
-        self._metrics.add_metric(name="DocumentsDeleted", unit=MetricUnit.Count, value=1)
+        self._count("DocumentsDeleted")
         return Outcome(document_id, bucket, key, "deleted", reason, 0, 0, seconds)
 
     def _skip(
@@ -464,7 +500,7 @@ class IngestService:
         return Outcome(document_id, bucket, key, "skipped", error.reason, 0, 0, seconds)
 
     def _ignored(self, event: ObjectEvent, reason: str) -> Outcome:
-        self._metrics.add_metric(name="EventsIgnored", unit=MetricUnit.Count, value=1)
+        self._count("EventsIgnored")
         return Outcome(event.doc_id, event.bucket, event.key, "ignored", reason)
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -472,7 +508,11 @@ class IngestService:
     def _check_index(self) -> None:
         # Once per container: a dimension mismatch would otherwise fail every PutVectors batch
         # with a vague validation error.
-        if not self._index_checked:
+        if self._index_checked:
+            return
+        with self._lock:
+            if self._index_checked:
+                return
             self.store.check_dimension(self.embedder.dimension, what=f"{self.embedder.provider} embeddings")
             # Chunk text in a filterable key would break the 2 KB filterable limit on every chunk.
             info = self.store.check_non_filterable(("text",))
@@ -482,6 +522,20 @@ class IngestService:
                     extra={"index": self.store.uri},
                 )
             self._index_checked = True
+
+    def _count(self, name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:
+        with self._lock:
+            self._metrics.add_metric(name=name, unit=unit, value=value)
+
+    def _submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        """Run an S3 lookup on the service's I/O threads, beside the calling thread's own call."""
+        if self._io is None:
+            with self._lock:
+                if self._io is None:
+                    # Each record in flight has at most two lookups running (download and sidecar).
+                    workers = 2 * self.settings.ingest_record_concurrency
+                    self._io = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest-io")
+        return self._io.submit(fn, *args, **kwargs)
 
     def _segment(self, name: str) -> AbstractContextManager[Any]:
         if self._tracer is None:
@@ -495,6 +549,18 @@ class IngestService:
 @contextmanager
 def _nullcontext() -> Iterator[None]:
     yield None
+
+
+def _abandon(lookup: Future[Any] | None) -> None:
+    """Wait for a lookup whose answer is no longer needed: close what it opened, drop its error."""
+    if lookup is None:
+        return
+    try:
+        result = lookup.result()
+    except Exception:  # noqa: BLE001 - the event's outcome does not depend on this lookup
+        return
+    if isinstance(result, tuple):  # a download: (info, body)
+        result[1].close()
 
 
 def _vector_slots(record: DocumentRecord | None) -> int:
@@ -554,94 +620,3 @@ def _sidecar_attributes(data: bytes, key: str) -> dict[str, Any]:
             )
         result[str(name)] = value
     return result
-
-
-def build_ingest_service(
-    settings: Settings,
-    *,
-    metrics: Metrics | None = None,
-    tracer: Tracer | None = None,
-) -> IngestService:
-    """The service with default clients, built once per cold start by the handler.
-
-    Every setting is checked here, so a bad one fails the cold start; the AWS-backed parts (S3,
-    registry, vector store, Secrets Manager, Bedrock runtime) are built on their first use and then
-    kept for the life of the process. Importing boto3 and creating four clients costs ~0.5 s, which
-    belongs to the first invocation, not to the import of the handler.
-
-    Raises:
-        ConfigError: naming the first required variable that is not set, or a dimension or model
-            id the embedding provider does not produce.
-    """
-    from docpipe import aws
-    from docpipe.embeddings import make_embedder
-
-    settings.require("documents_table", "vector_bucket", "vector_index")
-
-    def s3() -> Any:
-        from docpipe.s3 import S3Client
-
-        return S3Client()
-
-    def registry() -> DocumentRegistry:
-        from docpipe.registry import DocumentRegistry
-
-        return DocumentRegistry(aws.client("dynamodb"), settings.documents_table)
-
-    def store() -> S3VectorStore:
-        from docpipe.vectorstore import S3VectorStore
-
-        return S3VectorStore(aws.client("s3vectors"), settings.vector_bucket, settings.vector_index)
-
-    def secrets() -> Any:
-        from docpipe.secrets import SecretsClient
-
-        return SecretsClient(ttl_seconds=settings.secrets_cache_ttl_seconds)
-
-    return IngestService(
-        s3=deferred(s3),
-        registry=deferred(registry),
-        store=deferred(store),
-        # Built now: make_embedder validates the provider's dimension and model id.
-        embedder=make_embedder(settings, bedrock_client=deferred(lambda: aws.client("bedrock-runtime"))),
-        settings=settings,
-        secrets=deferred(secrets) if settings.pdf_passwords_secret_id else None,
-        metrics=metrics,
-        tracer=tracer,
-    )
-
-
-T = TypeVar("T")
-
-
-class _Deferred:
-    """Stands in for an object until its first attribute access, then builds it once and forwards.
-
-    ``build_ingest_service`` passes these for its AWS-backed collaborators, so the service keeps
-    its plain constructor (tests pass real objects) while a cold start builds nothing it does not use.
-    """
-
-    __slots__ = ("_factory", "_lock", "_target")
-
-    def __init__(self, factory: Callable[[], Any]) -> None:
-        self._factory = factory
-        self._target: Any = None
-        self._lock = threading.Lock()  # the Bedrock embedder's threads may race for the first call
-
-    def __getattr__(self, name: str) -> Any:
-        target = self._target
-        if target is None:
-            with self._lock:
-                if self._target is None:
-                    self._target = self._factory()
-                target = self._target
-        return getattr(target, name)
-
-    def __repr__(self) -> str:
-        state = "unbuilt" if self._target is None else repr(self._target)
-        return f"<deferred {state}>"
-
-
-def deferred(factory: Callable[[], T]) -> T:
-    """``factory()``'s object, built on first use (thread-safe), typed as the object itself."""
-    return cast(T, _Deferred(factory))

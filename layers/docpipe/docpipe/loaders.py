@@ -15,13 +15,13 @@ from langchain_core.document_loaders import BaseLoader
 from langchain_core.documents import Document
 
 from docpipe.exceptions import PermanentError
+from docpipe.ids import SIDECAR_SUFFIX
 from docpipe.parsers import parse_document
 from docpipe.s3 import S3Client, s3_uri
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
-SIDECAR_SUFFIX = ".metadata.json"
 
 
 class S3FileLoader(BaseLoader):

@@ -267,14 +267,15 @@ class DocumentRegistry:
         return count
 
     def _batch_write(self, requests: builtins.list[dict[str, Any]]) -> int:
-        pending = {self.table_name: requests}
-        for attempt in range(8):
-            response = self._call_raw("batch_write_item", RequestItems=pending)
-            pending = response.get("UnprocessedItems") or {}
-            if not pending:
-                return len(requests)
-            time.sleep(min(0.05 * 2**attempt, 2.0))
-        raise TransientError(f"DynamoDB {self.table_name}: unprocessed items remained after retries")
+        pending: list[dict[str, Any]] = [{self.table_name: requests}]
+
+        def write() -> dict[str, Any]:
+            response: dict[str, Any] = self._call_raw("batch_write_item", RequestItems=pending[0])
+            pending[0] = response.get("UnprocessedItems") or {}
+            return pending[0]
+
+        aws.retry_unprocessed(write, bool, what=f"DynamoDB {self.table_name} BatchWriteItem")
+        return len(requests)
 
     # -- transitions ----------------------------------------------------------------------------
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import heapq
 import math
-import random
-import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Literal, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
@@ -19,8 +16,6 @@ from docpipe.exceptions import (
     IndexMismatchError,
     InvalidInputError,
     NotFoundError,
-    ThrottledError,
-    TransientError,
 )
 
 # Keys stored with every vector but never filtered on: they do not count against the 2 KB
@@ -35,19 +30,6 @@ MAX_SEGMENTS = 16  # ListVectors segmentCount
 DISTANCE_METRICS = ("cosine", "euclidean")
 # JSON envelope of a PutVectors request besides the vectors themselves (names, brackets).
 _REQUEST_OVERHEAD_BYTES = 1024
-_RETRYABLE_CODES = frozenset(
-    {
-        "TooManyRequestsException",
-        "ThrottlingException",
-        "Throttling",
-        "SlowDown",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "InternalServerException",
-        "InternalError",
-        "RequestTimeout",
-    }
-)
 # What an endpoint answers for an operation it does not implement (moto server: an HTML 404).
 _UNSUPPORTED_CODES = frozenset(
     {"404", "NotImplemented", "NotImplementedException", "UnknownOperationException", "InvalidAction"}
@@ -99,9 +81,9 @@ class IndexInfo:
 class S3VectorStore:
     """One S3 Vectors index.
 
-    Writes are split into requests of at most 500 vectors and 20 MiB, and retried with jittered
-    exponential backoff on throttling (S3 Vectors limits writes per index per second); botocore's
-    own retries come first, these cover a sustained burst. Errors become docpipe errors.
+    Writes are split into requests of at most 500 vectors and 20 MiB. Throttling (S3 Vectors
+    limits writes per index per second) is retried by the client's botocore retry mode, the one
+    retry layer (``docpipe.aws``); what outlasts it is a ``ThrottledError``. Errors become docpipe errors.
 
     Args:
         client: a boto3 ``s3vectors`` client.
@@ -111,8 +93,6 @@ class S3VectorStore:
             endpoint does not implement it (moto server); ``"exact"`` always scans (moto's
             in-process ``mock_aws``, which passes unknown operations on to the network);
             ``"service"`` never falls back.
-        max_attempts: write attempts per batch before a ``ThrottledError``.
-        sleep: injectable for tests.
     """
 
     def __init__(
@@ -122,9 +102,6 @@ class S3VectorStore:
         index_name: str,
         *,
         query_mode: QueryMode = "auto",
-        max_attempts: int = 6,
-        base_delay: float = 0.2,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not vector_bucket or not index_name:
             raise InvalidInputError("a vector bucket and an index name are required")
@@ -132,9 +109,6 @@ class S3VectorStore:
         self.vector_bucket = vector_bucket
         self.index_name = index_name
         self._query_mode: QueryMode = query_mode
-        self._max_attempts = max_attempts
-        self._base_delay = base_delay
-        self._sleep = sleep
         self._info: IndexInfo | None = None
         _install_fast_put_vectors(client)
 
@@ -235,7 +209,7 @@ class S3VectorStore:
         written = 0
         for batch in _batches(records, max_count=MAX_VECTORS_PER_WRITE, max_bytes=MAX_REQUEST_BYTES):
             payload = _PutPayload(_vector_payload(r) for r in batch)
-            self._with_backoff(partial(self._call, "put_vectors", **self._index_args(), vectors=payload))
+            self._call("put_vectors", **self._index_args(), vectors=payload)
             written += len(batch)
         return written
 
@@ -243,7 +217,7 @@ class S3VectorStore:
         """Delete vectors by key (absent keys are fine); returns how many keys were sent."""
         deleted = 0
         for chunk in _chunked(keys, MAX_VECTORS_PER_WRITE):
-            self._with_backoff(partial(self._call, "delete_vectors", **self._index_args(), keys=chunk))
+            self._call("delete_vectors", **self._index_args(), keys=chunk)
             deleted += len(chunk)
         return deleted
 
@@ -255,15 +229,12 @@ class S3VectorStore:
         """The vectors that exist among ``keys`` (GetVectors, 100 keys per call)."""
         found: list[VectorRecord] = []
         for chunk in _chunked(keys, MAX_KEYS_PER_GET):
-            response = self._with_backoff(
-                partial(
-                    self._call,
-                    "get_vectors",
-                    **self._index_args(),
-                    keys=chunk,
-                    returnData=return_data,
-                    returnMetadata=return_metadata,
-                )
+            response = self._call(
+                "get_vectors",
+                **self._index_args(),
+                keys=chunk,
+                returnData=return_data,
+                returnMetadata=return_metadata,
             )
             found.extend(_record_from(v) for v in response.get("vectors", []))
         return found
@@ -301,7 +272,7 @@ class S3VectorStore:
         while True:
             if token:
                 kwargs["nextToken"] = token
-            response = self._with_backoff(lambda: self._call("list_vectors", **kwargs))
+            response = self._call("list_vectors", **kwargs)
             for vector in response.get("vectors", []):
                 yield _record_from(vector)
             token = response.get("nextToken")
@@ -376,20 +347,7 @@ class S3VectorStore:
         try:
             return getattr(self._client, operation)(**kwargs)
         except (ClientError, BotoCoreError) as error:
-            if isinstance(error, ClientError) and aws.error_code(error) in _RETRYABLE_CODES:
-                raise ThrottledError(f"{self.uri}: {operation}: {aws.error_code(error)}") from error
             aws.translate_client_error(error, f"{self.uri} ({operation})")
-
-    def _with_backoff(self, action: Callable[[], T]) -> T:
-        for attempt in range(1, self._max_attempts + 1):
-            try:
-                return action()
-            except TransientError:
-                if attempt == self._max_attempts:
-                    raise
-                delay = self._base_delay * (2 ** (attempt - 1))
-                self._sleep(random.uniform(delay / 2, delay))  # noqa: S311 - jitter, not crypto
-        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class _PutPayload(list[dict[str, Any]]):

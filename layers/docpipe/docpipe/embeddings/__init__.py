@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from docpipe.config import EMBEDDING_DIMENSION, EMBEDDING_MODEL_ID, Settings
+from docpipe.config import EMBEDDING_MODEL_ID, Settings
 from docpipe.embeddings.base import Embedder
 from docpipe.exceptions import ConfigError
 
-__all__ = ["BEDROCK_DIMENSIONS", "OFFLINE_DIMENSIONS", "Embedder", "make_embedder"]
+__all__ = ["Embedder", "make_embedder"]
 
-BEDROCK_DIMENSIONS: tuple[int, ...] = (256, 512, 1024)  # Titan Text Embeddings V2
-OFFLINE_DIMENSIONS: tuple[int, ...] = (64, 128, 256)  # wordllama l2_supercat, matryoshka prefixes
 _TITAN_V2 = "amazon.titan-embed-text-v2"
 
 
@@ -26,12 +24,14 @@ def make_embedder(settings: Settings, *, bedrock_client: Any = None) -> Embedder
         bedrock_client: a ``bedrock-runtime`` client (tests pass a stubbed one); the cached
             process-wide client by default.
 
+    The dimension is the provider's by construction: ``Settings`` (``config.DIMENSIONS_BY_PROVIDER``,
+    the one owner of that rule) refuses any other at cold start.
+
     Raises:
-        ConfigError: the dimension is not one the provider produces, or the model id does not
-            belong to the provider, so the mismatch fails at cold start and not per document.
+        ConfigError: the model id does not belong to the provider, so the mismatch fails at cold
+            start and not per document.
     """
     if settings.embedding_provider == "bedrock":
-        _require_dimension(settings, BEDROCK_DIMENSIONS)
         if _TITAN_V2 not in settings.embedding_model_id:
             raise ConfigError(
                 f"{EMBEDDING_MODEL_ID}={settings.embedding_model_id!r} is not supported; the bedrock "
@@ -51,17 +51,7 @@ def make_embedder(settings: Settings, *, bedrock_client: Any = None) -> Embedder
             concurrency=settings.embedding_concurrency,
         )
     if settings.embedding_provider == "offline":
-        _require_dimension(settings, OFFLINE_DIMENSIONS)
         from docpipe.embeddings.offline import OfflineEmbedder
 
         return OfflineEmbedder(dimension=settings.embedding_dimension, normalize=settings.embedding_normalize)
     raise ConfigError(f"unknown embedding provider {settings.embedding_provider!r}")
-
-
-def _require_dimension(settings: Settings, allowed: tuple[int, ...]) -> None:
-    if settings.embedding_dimension not in allowed:
-        raise ConfigError(
-            f"{EMBEDDING_DIMENSION}={settings.embedding_dimension} does not match provider "
-            f"{settings.embedding_provider!r}, which produces {', '.join(map(str, allowed))}; "
-            "the vector index must be created with the provider's dimension"
-        )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from docpipe.config import DIMENSIONS_BY_PROVIDER
 from docpipe.embeddings.base import Embedder
 from docpipe.exceptions import ConfigError
 
@@ -27,7 +28,7 @@ WEIGHTS_FILE = "weights/l2_supercat_256.safetensors"
 TOKENIZER_FILE = "tokenizers/l2_supercat_tokenizer_config.json"
 TENSOR_KEY = "embedding.weight"
 FULL_DIMENSION = 256
-DIMENSIONS: tuple[int, ...] = (64, 128, 256)
+DIMENSIONS: tuple[int, ...] = DIMENSIONS_BY_PROVIDER["offline"]  # matryoshka prefixes of 256
 
 _lock = threading.Lock()
 _model: OfflineModel | None = None  # one per process, shared by every OfflineEmbedder
