@@ -1,8 +1,8 @@
 """Run the benchmarks and write docs/benchmarks.md with the machine and the date.
 
-``--only backup`` re-runs just that section (``scale``, hours long, runs only when named): the other sections of the existing file are kept as
+``--only backup`` re-runs just that section: the other sections of the existing file are kept as
 they are (each carries the date it was measured), so one slow section need not be re-run to
-refresh another.
+refresh another. ``scale`` (tens of minutes) runs only when named.
 """
 
 from __future__ import annotations

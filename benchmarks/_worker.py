@@ -14,10 +14,12 @@ writes go to /dev/null: the protocol owns the real stdout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 PASSWORDS = {"libreoffice-writer-password.pdf": "openpassword"}
@@ -35,21 +37,20 @@ class Context:
 
 
 def vmhwm_kb() -> int:
-    with open("/proc/self/status") as status:
+    with Path("/proc/self/status").open() as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 
 
 def run_queue_wait() -> float:
     """Seconds the main thread spent runnable but waiting for a CPU (the machine's contention)."""
-    with open("/proc/self/schedstat") as f:
-        return int(f.read().split()[1]) / 1e9
+    return int(Path("/proc/self/schedstat").read_text().split()[1]) / 1e9
 
 
 def main() -> int:
     mode, paths = sys.argv[1], json.loads(sys.argv[2])
     sys.path[:0] = paths
     proto = os.fdopen(os.dup(1), "w")
-    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the handler's JSON logs and EMF metrics
+    sys.stdout = Path(os.devnull).open("w")  # noqa: SIM115 - the handler's JSON logs and EMF metrics
     started = time.perf_counter()
     work = _setup(mode)
     proto.write(json.dumps({"import_s": time.perf_counter() - started, "pid": os.getpid()}) + "\n")
@@ -104,15 +105,12 @@ def _setup(mode: str) -> Any:
         def bare(command: dict[str, Any]) -> Any:
             pages = 0
             for path in command["files"]:
-                name = os.path.basename(path)
-                with open(path, "rb") as f:
-                    data = f.read()
-                try:
+                name = Path(path).name
+                data = Path(path).read_bytes()
+                with contextlib.suppress(PermanentError):
                     pages += parse_document(
                         data, key=name, pdf_engine="pypdfium2", password=PASSWORDS.get(name)
                     ).page_count
-                except PermanentError:
-                    pass
             return {"pages": pages}
 
         return bare
@@ -130,7 +128,7 @@ def _setup(mode: str) -> Any:
             pages = chunks = 0
             for path in command["files"]:
                 try:  # the baseline has no skip logic: files it cannot read are left out
-                    docs = PyPDFLoader(path, password=PASSWORDS.get(os.path.basename(path))).load()
+                    docs = PyPDFLoader(path, password=PASSWORDS.get(Path(path).name)).load()
                 except Exception:  # noqa: BLE001
                     continue
                 pages += len(docs)

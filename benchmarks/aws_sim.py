@@ -432,7 +432,7 @@ class Worker:
     def __init__(self, mode: str, env: Mapping[str, str], *, quota: CpuQuota | None = None) -> None:
         child_env = {"PATH": "/usr/bin:/bin", **FAKE_AWS, **env}
         # stderr to a file: a pipe nobody reads fills up and blocks the child's warnings.
-        self.stderr = tempfile.TemporaryFile(mode="w+")
+        self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in close()
         self.process = subprocess.Popen(
             [sys.executable, "-I", str(ROOT / "benchmarks" / "_worker.py"), mode, json.dumps(layer_paths())],
             stdin=subprocess.PIPE,

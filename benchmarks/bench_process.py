@@ -140,6 +140,14 @@ def run() -> str:
             f"({lc_med:,.1f} median, {lc_best:,.1f} best) | {ratio_med:.1f}x | {rate_best / lc_best:.1f}x | "
             f">= {BASELINE_TARGET:.0f}x | {verdict(ratio_med >= BASELINE_TARGET)} |"
         )
+    for label in ("book", "corpus"):
+        h, lc = col(f"handler_{label}", "cpu"), col(f"langchain_{label}", "cpu")
+        lc_pages = s[f"langchain_{label}"][0]["result"]["pages"]
+        ratio = (pages[label] / median(h)) / (lc_pages / median(lc))
+        targets.append(
+            f"| {label}: pages per CPU-second, handler / LangChain (informational: the machine's load "
+            f"does not move it) | {ratio:.1f}x | {(pages[label] / min(h)) / (lc_pages / min(lc)):.1f}x | | |"
+        )
     rss = max(r["vmhwm_kb"] for r in s["handler_corpus"]) / 1024
     states = ", ".join(f"{n} {state}" for state, n in sorted(data["states"].items()))
     notes = (

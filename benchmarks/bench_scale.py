@@ -204,8 +204,10 @@ def run() -> str:
         f"one invocation | {big['wall']:.1f} s wall, {big['cpu']:.1f} s CPU | Timeout {big['timeout_s']} s | "
         f"{verdict(big['wall'] < big['timeout_s'])} |",
         f"| its peak RSS (VmHWM of the handler process; {big['warm_mb']:,.0f} MB after the warm-up) | "
-        f"{big['vmhwm_mb']:,.0f} MB | MemorySize {big['memory_mb']} MB | {verdict(big['vmhwm_mb'] < big['memory_mb'])} |",
-        f"| chunks written | {big['chunks']:,} ({big['put_vectors']} PutVectors, {big['invokes']:,} InvokeModel) | | |",
+        f"{big['vmhwm_mb']:,.0f} MB | MemorySize {big['memory_mb']} MB | "
+        f"{verdict(big['vmhwm_mb'] < big['memory_mb'])} |",
+        f"| chunks written | {big['chunks']:,} ({big['put_vectors']} PutVectors, "
+        f"{big['invokes']:,} InvokeModel) | | |",
         f"| {total:,} one-page documents, local stack, {WORKERS} workers | "
         f"{total / many['seconds']:.2f} documents/s ({many['seconds']:,.0f} s; uploads done after "
         f"{many['uploaded_s']:,.0f} s) | | |",

@@ -23,7 +23,8 @@ class Price:
 LAMBDA_X86_GB_S = Price(
     0.0000166667,
     "per GB-second (x86_64, first 6 billion GB-s/month)",
-    "aws.amazon.com/lambda/pricing (US East examples); tiers as listed by cloudchipr.com 'AWS Lambda Pricing'",
+    "aws.amazon.com/lambda/pricing (US East examples); tiers as listed by cloudchipr.com "
+    "'AWS Lambda Pricing'",
 )
 LAMBDA_ARM_GB_S = Price(
     0.0000133334,
