@@ -215,6 +215,10 @@ def _model_duration(wall: float, cpu: float, rq: float, memory: int) -> float:
     return max(wall - rq, off_cpu + cpu / share)
 
 
+def _usd(value: float) -> str:
+    return f"${value:.4f}" if value >= 0.001 or value == 0 else f"${value:.6f}"
+
+
 def _lambda_cost(duration: float, memory: int, price: float) -> float:
     return math.ceil(duration * 1000) / 1000 * memory / 1024 * price
 
@@ -364,7 +368,7 @@ def _cost_section(
         "| --- | ---: | ---: |",
     ]
     for key in per_pages:
-        rows.append(f"| {key} | ${per_pages[key]:.4f} | ${per_docs[key]:.4f} |")
+        rows.append(f"| {key} | {_usd(per_pages[key])} | {_usd(per_docs[key])} |")
     total = {
         k: sum(v for name, v in d.items() if name != "Lambda duration arm64" and "storage" not in name)
         for k, d in (("pages", per_pages), ("docs", per_docs))
