@@ -584,6 +584,7 @@ if mode == "model":
     raise SystemExit(0)
 import app
 imported = time.perf_counter()
+imported_cpu = time.process_time()
 class Context:
     function_name = "IngestFunction"
     memory_limit_in_mb = 1024
@@ -600,6 +601,7 @@ hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(
 heavy = [m for m in ("boto3", "botocore.client", "langchain_core", "numpy", "pypdfium2", "pypdf")
          if m in sys.modules]
 print("BENCH " + json.dumps({{"import_s": imported - start, "total_s": done - start, "vmhwm_kb": hwm,
+                             "import_cpu_s": imported_cpu, "total_cpu_s": time.process_time(),
                              "response": response, "heavy_at_import": heavy if mode == "import" else []}}),
       flush=True)
 """
