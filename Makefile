@@ -6,7 +6,10 @@ SHELL := /bin/bash
 PYTHON313 ?= $(shell for p in $$(ls -d $(HOME)/.pyenv/versions/3.13.*/bin/python3.13 /root/.pyenv/versions/3.13.*/bin/python3.13 2>/dev/null | sort -V -r) $$(command -v python3.13); do "$$p" -c "" 2>/dev/null && echo "$$p" && break; done)
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Two installs, one virtualenv: LOCAL_STAMP (demo, local) has the package, the offline model, moto
+# server and sam; STAMP (test, lint, ...) adds the test and lint tools and type stubs on top.
 STAMP := $(VENV)/.installed
+LOCAL_STAMP := $(VENV)/.installed-local
 export PATH := $(abspath $(BIN)):$(if $(PYTHON313),$(dir $(PYTHON313)):,)$(PATH)
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
@@ -26,12 +29,20 @@ check-python:
 	  echo "Install it (e.g. 'pyenv install 3.13' or your OS package) or pass PYTHON313=/path/to/python3.13."; \
 	  exit 1; fi
 
-$(STAMP): pyproject.toml | check-python
+$(BIN)/python: | check-python
 	@echo "==> creating $(VENV) with $(PYTHON313)"
-	@test -x $(BIN)/python || $(PYTHON313) -m venv $(VENV)
-	@$(BIN)/python -m pip install -q --upgrade pip
-	@$(BIN)/python -m pip install -q -e '.[dev]'
+	@$(PYTHON313) -m venv $(VENV)
+
+$(LOCAL_STAMP): pyproject.toml | $(BIN)/python
+	@echo "==> installing what the local stack needs into $(VENV) (pyproject.toml [local])"
+	@$(BIN)/python -m pip install -q -e '.[local]'
 	@touch $@
+
+# [dev] includes [local]: the local stamp is then up to date too.
+$(STAMP): pyproject.toml | $(BIN)/python
+	@echo "==> installing every tool into $(VENV) (pyproject.toml [dev])"
+	@$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@ $(LOCAL_STAMP)
 
 setup: $(STAMP) ## create the virtualenv with every tool docpipe uses
 
@@ -52,10 +63,10 @@ lint: $(STAMP) lint-workflows ## ruff, mypy, cfn-lint, sam validate --lint, chec
 build: $(STAMP) ## sam build (the deployable build, architectures as declared)
 	$(BIN)/sam build --template template.yaml --build-dir .aws-sam/build
 
-demo: $(STAMP) ## run the whole pipeline on the embedded emulator and check every outcome
+demo: $(LOCAL_STAMP) ## run the whole pipeline on the embedded emulator and check every outcome
 	$(BIN)/docpipe demo
 
-local: $(STAMP) ## the local stack in the foreground (moto server + functions + queue poller)
+local: $(LOCAL_STAMP) ## the local stack in the foreground (moto server + functions + queue poller)
 	$(BIN)/docpipe local up
 
 BENCH_STAMP := $(VENV)/.installed-bench
@@ -106,7 +117,7 @@ check-stage:
 # (IAM capability for the functions' roles, a managed artifact bucket) are passed as well.
 deploy: check-stage build ## sam deploy the build as stack docpipe-STAGE (STAGE=staging|production; AWS credentials needed)
 	$(BIN)/sam deploy --template-file .aws-sam/build/template.yaml --config-file $(abspath samconfig.toml) \
-	  --stack-name $(STACK_NAME) --capabilities CAPABILITY_IAM --resolve-s3 \
+	  --stack-name $(STACK_NAME) --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --resolve-s3 \
 	  --parameter-overrides Stage=$(STAGE) $(DEPLOY_PARAMETERS) \
 	  --no-confirm-changeset --no-fail-on-empty-changeset $(SAM_DEPLOY_ARGS)
 

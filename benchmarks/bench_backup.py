@@ -354,6 +354,7 @@ def _case(action: str, index: str, key: str) -> dict[str, Any]:
     from docpipe.config import Settings
     from docpipe.registry import DocumentRegistry
     from docpipe.s3 import S3Client
+    from docpipe.vectorstore import S3VectorStore
 
     settings = Settings(
         stack_name="bench",
@@ -367,7 +368,7 @@ def _case(action: str, index: str, key: str) -> dict[str, Any]:
     service = BackupService(  # built as functions/backup/app.py builds it
         settings,
         s3=S3Client(aws.client("s3")),
-        vectors_client=aws.client("s3vectors"),
+        store=S3VectorStore(aws.client("s3vectors"), VECTOR_BUCKET, index),
         registry=DocumentRegistry(aws.client("dynamodb"), TABLE),
         segment_count=settings.backup_segment_count,
     )

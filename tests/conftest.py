@@ -38,12 +38,13 @@ def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_clients() -> Any:
-    """Cached boto3 clients must not leak between tests (each moto context is new)."""
-    from docpipe.aws import clear_client_cache
+    """Cached boto3 clients and an invocation's deadline must not leak between tests."""
+    from docpipe.aws import clear_client_cache, set_deadline
 
     clear_client_cache()
     yield
     clear_client_cache()
+    set_deadline(None)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from docpipe.backup import BackupRequest, BackupService
 from docpipe.config import Settings
 from docpipe.registry import DocumentRegistry
 from docpipe.s3 import S3Client
+from docpipe.vectorstore import S3VectorStore
 
 logger = Logger()
 tracer = Tracer()
@@ -21,7 +22,7 @@ settings.require("documents_table", "backups_bucket", "vector_bucket", "vector_i
 service = BackupService(
     settings,
     s3=S3Client(aws.client("s3")),
-    vectors_client=aws.client("s3vectors"),
+    store=S3VectorStore(aws.client("s3vectors"), settings.vector_bucket, settings.vector_index),
     registry=DocumentRegistry(aws.client("dynamodb"), settings.documents_table),
     segment_count=settings.backup_segment_count,
 )
@@ -30,6 +31,7 @@ service = BackupService(
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    aws.set_deadline(context.get_remaining_time_in_millis() / 1000)  # no AWS retry outlives it
     request = BackupRequest.from_event(event)  # a bad event fails here, before any action starts
     logger.info("backup action", extra={"action": request.action, "backup": request.backup})
     return service.run(request)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.batch import EventType, process_partial_res
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from docpipe import aws
+from docpipe import aws, snapstart
 from docpipe.batch import ConcurrentBatchProcessor
 from docpipe.config import Settings
 from docpipe.embeddings import make_embedder
@@ -49,6 +49,10 @@ processor = ConcurrentBatchProcessor(EventType.SQS, concurrency=settings.ingest_
 def trace_aws_calls() -> None:
     """X-Ray subsegments for every AWS call; the only outbound calls the handler makes."""
     tracer.patch(modules=("botocore",))
+
+
+# With EnableSnapStart: imports, model and patching in the snapshot; no credentials, no connections.
+snapstart.register(settings, also=(trace_aws_calls,))
 
 
 @tracer.capture_method

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from docpipe import aws
 from docpipe.exceptions import ConfigError, InvalidInputError
 from docpipe.vectorstore import S3VectorStore
 from tests.conftest import ROOT, load_event
@@ -36,6 +37,13 @@ def cold_start(pipeline: Pipeline, *, without: str | None = None, **env: str) ->
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(autouse=True)
+def _no_deadline_after_the_test() -> Any:
+    """The handler records the invocation's deadline process-wide; later tests must not inherit it."""
+    yield
+    aws.set_deadline(None)
 
 
 def snapshot(store: S3VectorStore) -> dict[str, tuple[bytes, dict[str, Any]]]:
@@ -167,3 +175,13 @@ def test_cold_start_passes_the_configured_segment_count_to_the_service(pipeline:
     app = cold_start(pipeline, BACKUP_SEGMENT_COUNT="5")
 
     assert app.service.segment_count == 5
+
+
+def test_the_handler_bounds_aws_retries_by_the_invocations_remaining_time(pipeline: Pipeline) -> None:
+    app = cold_start(pipeline)
+    aws.set_deadline(None)  # whatever an earlier test's invocation left behind
+
+    app.handler(load_event("backup_list"), LambdaContext())
+
+    left = aws.remaining_seconds()
+    assert left is not None and 170 < left <= LambdaContext.get_remaining_time_in_millis() / 1000

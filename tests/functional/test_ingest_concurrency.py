@@ -220,7 +220,9 @@ def test_a_stale_event_downloads_but_changes_nothing(pipeline: Pipeline) -> None
     assert pipeline.record(KEY) == before
 
 
-def test_a_document_gone_before_its_download_is_removed_whatever_its_sidecar_holds(pipeline: Pipeline) -> None:
+def test_a_document_gone_before_its_download_is_removed_whatever_its_sidecar_holds(
+    pipeline: Pipeline,
+) -> None:
     pipeline.upload(KEY + SIDECAR_SUFFIX, b"x" * (MAX_SIDECAR_BYTES + 1))  # would be metadata_too_large
 
     response = pipeline.invoke(sqs_batch(put(KEY, "01")))

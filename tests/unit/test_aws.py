@@ -307,3 +307,47 @@ def test_a_batch_that_completes_is_returned_without_a_retry() -> None:
     results = iter([{"t": [1]}, {}])
 
     assert aws.retry_unprocessed(lambda: next(results), bool, what="t", sleep=lambda _: None) == {}
+
+
+# -- one session, credentials at the first signature ----------------------------------------------
+
+
+def test_clients_share_one_session_so_its_models_load_once() -> None:
+    s3, dynamodb = aws.client("s3"), aws.client("dynamodb")
+
+    assert len(aws._session) == 1
+    assert s3._request_signer._credentials is dynamodb._request_signer._credentials
+
+
+def test_building_clients_looks_no_credentials_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    client = aws.client("s3")
+    assert aws.credentials_resolved() is False
+    # Set only now, after the client was built: its first signature must find them.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFIRSTUSE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "first-use-secret")
+
+    frozen = client._request_signer._credentials.get_frozen_credentials()
+
+    assert (frozen.access_key, frozen.secret_key) == ("AKIAFIRSTUSE", "first-use-secret")
+    assert aws.credentials_resolved() is True
+
+
+def test_a_first_signature_without_credentials_is_a_no_credentials_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    client = aws.client("s3")
+
+    with pytest.raises(NoCredentialsError):
+        client._request_signer._credentials.get_frozen_credentials()

@@ -14,8 +14,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from docpipe import backup as backup_module
 from docpipe.backup import BackupRequest, BackupService
+from docpipe.backup import reader as backup_reader
+from docpipe.backup import service as backup_service
 from docpipe.config import Settings
 from docpipe.exceptions import AWSError, BackupError, IndexMismatchError, InvalidInputError, NotFoundError
 from docpipe.registry import DocumentRegistry
@@ -55,7 +56,7 @@ class Env:
         return BackupService(
             settings,
             s3=S3Client(self.s3),
-            vectors_client=self.vectors,
+            store=S3VectorStore(self.vectors, VECTOR_BUCKET, settings.vector_index),
             registry=DocumentRegistry(self.dynamodb, TABLE),
             now=self.clock,
             **kwargs,
@@ -378,7 +379,7 @@ def test_a_restore_failing_after_spooling_a_shards_keys_closes_the_spool(
     service = seeded.service(shard_max_bytes=4096)
     service.backup()
     spools: list[Any] = []
-    real_spool = backup_module.tempfile.SpooledTemporaryFile
+    real_spool = backup_reader.tempfile.SpooledTemporaryFile
 
     def tracked(*args: Any, **kwargs: Any) -> Any:
         spool = real_spool(*args, **kwargs)
@@ -388,8 +389,8 @@ def test_a_restore_failing_after_spooling_a_shards_keys_closes_the_spool(
     def changed(_: Any, fact: Any) -> None:
         raise BackupError(f"member {fact.name!r} changed between the validation and the restore pass")
 
-    monkeypatch.setattr(backup_module.tempfile, "SpooledTemporaryFile", tracked)
-    monkeypatch.setattr(backup_module, "_check_digest", changed)
+    monkeypatch.setattr(backup_reader.tempfile, "SpooledTemporaryFile", tracked)
+    monkeypatch.setattr(backup_reader, "_check_digest", changed)
     # When the restore stops right after spooling the first shard's keys
     with pytest.raises(BackupError, match="changed between"):
         service.restore("latest", target_index="side-copy")
@@ -741,7 +742,7 @@ def test_large_index_is_read_in_parallel_segments_without_losing_or_duplicating_
 ) -> None:
     from benchmarks.bench_backup import paginated_moto_list_vectors
 
-    monkeypatch.setattr(backup_module, "PROBE_PAGE_SIZE", 100)
+    monkeypatch.setattr(backup_service, "PROBE_PAGE_SIZE", 100)
     create_index(env)
     seed_vectors(env, 1_000)
     service = env.service(segment_count=4, shard_max_bytes=2048)

@@ -20,7 +20,9 @@ WAIT = 10.0  # seconds a barrier waits before it breaks: only a missing overlap 
 
 def record(key: str, sequencer: str, *, message_id: str, removed: bool = False) -> dict[str, Any]:
     name = "ObjectRemoved:Delete" if removed else "ObjectCreated:Put"
-    return sqs_record(s3_notification(quote_plus(key), sequencer=sequencer, event_name=name), message_id=message_id)
+    return sqs_record(
+        s3_notification(quote_plus(key), sequencer=sequencer, event_name=name), message_id=message_id
+    )
 
 
 def event(*records: dict[str, Any]) -> dict[str, Any]:
@@ -80,7 +82,11 @@ def test_a_sidecar_event_runs_in_its_documents_group() -> None:
 def test_a_message_that_does_not_parse_is_a_group_of_its_own() -> None:
     broken = sqs_record({"hello": "world"}, message_id="m1")
     broken["body"] = "not json"
-    records = [record("docs/a.txt", "01", message_id="m0"), broken, record("docs/b.txt", "01", message_id="m2")]
+    records = [
+        record("docs/a.txt", "01", message_id="m0"),
+        broken,
+        record("docs/b.txt", "01", message_id="m2"),
+    ]
 
     assert plan_batch(records) == [[0], [1], [2]]
 

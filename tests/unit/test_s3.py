@@ -24,6 +24,7 @@ from moto import mock_aws
 from docpipe import aws
 from docpipe.exceptions import (
     AccessDeniedError,
+    AWSError,
     DocumentTooLargeError,
     InvalidInputError,
     NotFoundError,
@@ -520,3 +521,167 @@ def test_presigned_url_is_sigv4_names_the_object_and_expires(s3: S3Client) -> No
 def test_presigned_url_lifetime_outside_sigv4_limits_is_refused(s3: S3Client, expires_in: int) -> None:
     with pytest.raises(InvalidInputError, match="expires_in"):
         s3.presigned_get_url(BUCKET, KEY, expires_in=expires_in)
+
+
+# -- streamed uploads, pinned reads, metadata restamps, versions, multipart uploads -----------
+
+
+def _pieces(total: int, size: int, consumed: list[int] | None = None) -> Iterator[bytes]:
+    """``total`` bytes in pieces of ``size`` (the last may be shorter), counting what is taken."""
+    sent = 0
+    while sent < total:
+        piece = os.urandom(min(size, total - sent))
+        sent += len(piece)
+        if consumed is not None:
+            consumed.append(len(piece))
+        yield piece
+
+
+def _own_client() -> Any:
+    """A client of its own, so event hooks that inject failures never reach the shared one."""
+    return boto3.client("s3", region_name="us-east-1")
+
+
+def test_upload_stream_uploads_a_generator_in_parts_of_the_given_size(s3: S3Client) -> None:
+    # Given 11 MiB produced in uneven pieces (1 MiB + 1 byte) that cannot be sized in advance
+    body = b"".join(_pieces(11 * MiB, MiB + 1))
+
+    # When it is streamed with 5 MiB parts
+    info = s3.upload_stream(
+        iter([body[i : i + MiB + 1] for i in range(0, len(body), MiB + 1)]),
+        BUCKET,
+        "backups/stream.tar.gz",
+        metadata={"docpipe-status": "writing"},
+        content_type="application/gzip",
+        part_size=5 * MiB,
+    )
+
+    # Then S3 assembled exactly three parts, and the returned head names the stored version
+    assert info.etag.endswith("-3") and info.size == len(body)
+    assert info.version_id == s3.head(BUCKET, "backups/stream.tar.gz").version_id is not None
+    assert (info.content_type, info.metadata) == ("application/gzip", {"docpipe-status": "writing"})
+    assert s3.read_bytes(BUCKET, "backups/stream.tar.gz", max_bytes=12 * MiB) == body
+
+
+def test_upload_stream_of_less_than_one_part_is_a_single_put(s3: S3Client) -> None:
+    calls = _count_calls(s3.client, "CreateMultipartUpload")
+
+    info = s3.upload_stream(iter([b"small ", b"archive"]), BUCKET, "small.bin")
+
+    assert calls == [] and "-" not in info.etag
+    assert s3.read_bytes(BUCKET, "small.bin", max_bytes=100) == b"small archive"
+
+
+def test_a_producer_failure_aborts_the_upload_and_is_raised_unchanged(s3: S3Client) -> None:
+    # Given a producer that fails after two parts' worth of bytes
+    def failing() -> Iterator[bytes]:
+        yield from _pieces(12 * MiB, MiB)
+        raise RuntimeError("producer failed")
+
+    # When it is streamed, Then its own error comes out
+    with pytest.raises(RuntimeError, match="producer failed"):
+        s3.upload_stream(failing(), BUCKET, "failed.bin", part_size=5 * MiB)
+
+    # And neither an object nor a pending multipart upload is left
+    assert not s3.exists(BUCKET, "failed.bin")
+    assert list(s3.list_multipart_uploads(BUCKET)) == []
+
+
+def test_a_failed_part_stops_the_producer_and_aborts_the_upload() -> None:
+    with mock_aws():
+        raw = _own_client()
+        raw.create_bucket(Bucket=BUCKET)
+        s3 = S3Client(raw)
+
+        def fail_first_part(**_: Any) -> None:
+            raise ConnectionResetError("injected failure of part 1")
+
+        raw.meta.events.register("before-call.s3.UploadPart", fail_first_part)
+        consumed: list[int] = []
+        closed: list[bool] = []
+
+        def producer() -> Iterator[bytes]:
+            try:
+                yield from _pieces(200 * MiB, MiB, consumed)
+            finally:
+                closed.append(True)
+
+        # When the first part fails
+        with pytest.raises(ConnectionResetError, match="part 1"):
+            s3.upload_stream(producer(), BUCKET, "big.bin", part_size=5 * MiB, max_concurrency=1)
+
+        # Then the producer was asked for a few parts, not for all 200 MiB, and was closed
+        assert 5 * MiB <= sum(consumed) <= 20 * MiB
+        assert closed == [True]
+        assert list(s3.list_multipart_uploads(BUCKET)) == []
+        assert not s3.exists(BUCKET, "big.bin")
+
+
+@pytest.mark.parametrize(("part_size", "concurrency"), [(5 * MiB - 1, 2), (5 * MiB, 0)])
+def test_upload_stream_refuses_parts_under_five_mib_or_no_concurrency(
+    s3: S3Client, part_size: int, concurrency: int
+) -> None:
+    with pytest.raises(InvalidInputError, match="part_size|max_concurrency"):
+        s3.upload_stream(iter([b"x"]), BUCKET, "x.bin", part_size=part_size, max_concurrency=concurrency)
+
+    assert not s3.exists(BUCKET, "x.bin")
+
+
+def test_stream_reads_the_pinned_version_and_closes_the_body(s3: S3Client) -> None:
+    first = s3.client.put_object(Bucket=BUCKET, Key=KEY, Body=b"first")["VersionId"]
+    s3.client.put_object(Bucket=BUCKET, Key=KEY, Body=b"second, longer")
+
+    with s3.stream(BUCKET, KEY, version_id=first) as (info, body):
+        data = body.read()
+
+    assert (data, info.size, info.version_id) == (b"first", 5, first)
+    with pytest.raises(ValueError, match="closed file"):
+        body.read()
+
+
+def test_stream_with_an_etag_that_no_longer_matches_fails(s3: S3Client) -> None:
+    s3.client.put_object(Bucket=BUCKET, Key=KEY, Body=b"first")
+    stale = s3.head(BUCKET, KEY).etag
+    s3.client.put_object(Bucket=BUCKET, Key=KEY, Body=b"changed")
+
+    with pytest.raises(AWSError, match="PreconditionFailed"), s3.stream(BUCKET, KEY, etag=stale):
+        pass
+
+
+def test_copy_onto_itself_with_metadata_restamps_metadata_and_content_type(s3: S3Client) -> None:
+    s3.client.put_object(Bucket=BUCKET, Key=KEY, Body=b"archive", Metadata={"status": "writing"})
+
+    s3.copy(BUCKET, KEY, BUCKET, KEY, metadata={"status": "complete"}, content_type="application/gzip")
+
+    info = s3.head(BUCKET, KEY)
+    assert (info.metadata, info.content_type) == ({"status": "complete"}, "application/gzip")
+    assert s3.read_bytes(BUCKET, KEY, max_bytes=100) == b"archive"
+
+
+def test_delete_of_one_version_keeps_the_others(s3: S3Client) -> None:
+    old = s3.client.put_object(Bucket=BUCKET, Key=KEY, Body=b"old")["VersionId"]
+    new = s3.client.put_object(Bucket=BUCKET, Key=KEY, Body=b"new")["VersionId"]
+
+    s3.delete(BUCKET, KEY, version_id=old)
+
+    versions = s3.client.list_object_versions(Bucket=BUCKET, Prefix=KEY)["Versions"]
+    assert [v["VersionId"] for v in versions] == [new]
+    assert s3.read_bytes(BUCKET, KEY, max_bytes=10) == b"new"
+
+
+def test_pending_multipart_uploads_are_listed_under_their_prefix_and_aborted(s3: S3Client) -> None:
+    # Given one pending upload under backups/ and one elsewhere
+    mine = s3.client.create_multipart_upload(Bucket=BUCKET, Key="backups/a.tar.gz")["UploadId"]
+    s3.client.create_multipart_upload(Bucket=BUCKET, Key="other/b.bin")
+
+    # When those under backups/ are listed and aborted
+    [upload] = list(s3.list_multipart_uploads(BUCKET, "backups/"))
+    s3.abort_multipart_upload(BUCKET, upload.key, upload.upload_id)
+
+    # Then the listing named it with its start time, and only the other one is left
+    assert (upload.key, upload.upload_id, upload.initiated.tzinfo is not None) == (
+        "backups/a.tar.gz",
+        mine,
+        True,
+    )
+    assert [u.key for u in s3.list_multipart_uploads(BUCKET)] == ["other/b.bin"]

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError, ParamValidationError
 from moto import mock_aws
 
-from docpipe import aws
+from docpipe import aws, vectorstore
 from docpipe.exceptions import IndexMismatchError, InvalidInputError, NotFoundError, ThrottledError
 from docpipe.vectorstore import (
     MAX_VECTORS_PER_WRITE,
@@ -470,3 +470,68 @@ def test_other_callers_of_the_same_client_keep_botocores_validation_and_body() -
 
     assert wire.sent == [wire.botocore_body(vectors)]
     assert len(json.loads(wire.serialised[0])["vectors"]) == 2
+
+
+# -- index-wide operations (backup and restore use them) ------------------------------------
+
+
+def test_a_store_for_another_index_shares_the_client_and_writes_only_there(s3vectors: Any) -> None:
+    client = Recording(s3vectors)
+    store = make_store(client)
+    other = store.for_index("chunks-copy")
+    other.create_index(3)
+
+    other.put(records(2))
+
+    assert other is not store and (other.vector_bucket, other.index_name) == (BUCKET, "chunks-copy")
+    assert store.for_index(INDEX) is store
+    assert [r.key for r in other.iter_vectors()] == ["d#0", "d#1"]
+    assert list(store.iter_vectors()) == []
+    assert all(call["indexName"] == "chunks-copy" for call in client.calls["put_vectors"])
+
+
+def test_clear_deletes_every_vector_in_bounded_rounds_and_keeps_the_index(
+    s3vectors: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given 25 vectors and rounds of 10 keys
+    monkeypatch.setattr(vectorstore, "CLEAR_ROUND_KEYS", 10)
+    client = Recording(s3vectors)
+    store = make_store(client, metric="euclidean")
+    store.put(records(25))
+
+    # When the index is cleared
+    deleted = store.clear()
+
+    # Then every key went, no DeleteVectors call carried more than a round, and the index is intact
+    assert deleted == 25 and list(store.iter_vectors()) == []
+    assert [len(call["keys"]) for call in client.calls["delete_vectors"]] == [10, 10, 5]
+    info = store.describe(refresh=True)
+    assert (info.dimension, info.distance_metric) == (3, "euclidean")
+
+
+def test_an_index_of_more_than_one_page_spans_pages(s3vectors: Any) -> None:
+    from benchmarks.bench_backup import paginated_moto_list_vectors
+
+    store = make_store(s3vectors)
+    store.put(records(30))
+
+    with paginated_moto_list_vectors():
+        assert store.spans_pages(10)
+        assert not store.spans_pages(30)
+        assert not store.spans_pages(1000)
+
+
+def test_an_endpoint_that_ignores_the_page_size_counts_as_one_page(s3vectors: Any) -> None:
+    # moto 5.2 answers every ListVectors with the whole index and no nextToken
+    store = make_store(s3vectors)
+    store.put(records(30))
+
+    assert not store.spans_pages(10)
+
+
+def test_a_page_larger_than_asked_for_counts_as_one_page() -> None:
+    class Oversized:
+        def list_vectors(self, **kwargs: Any) -> dict[str, Any]:
+            return {"vectors": [{"key": f"a#{n}"} for n in range(kwargs["maxResults"] + 1)], "nextToken": "t"}
+
+    assert not S3VectorStore(Oversized(), BUCKET, INDEX).spans_pages(10)

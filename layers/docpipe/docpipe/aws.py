@@ -9,6 +9,11 @@ loop in one place only, where botocore cannot see a failure: DynamoDB's ``Unproc
 
 boto3 and botocore are imported on first use, not with this module: importing them costs a
 Lambda cold start ~0.3-0.5 s, which a handler should pay only when it makes its first AWS call.
+
+Every client comes from one boto3 session: a session loads botocore's endpoint data and each
+service model once (a session per client loaded them again, ~0.1 s a client at cold start). The
+clients look their credentials up when they first sign a request, not when they are built, so a
+process can build them ahead (at import, or before a SnapStart snapshot) holding no credentials.
 """
 
 from __future__ import annotations
@@ -90,6 +95,7 @@ _lock = threading.Lock()
 _configs_lock = threading.Lock()  # not _lock: client() reads the configs while holding that one
 _configs: dict[str, Any] = {}
 _clients: dict[tuple[str, str | None, str | None], Any] = {}
+_session: list[Any] = []  # the one boto3 session, built with the first client (under _lock)
 
 
 def _build_configs() -> dict[str, Any]:
@@ -137,11 +143,9 @@ def client(service: str, *, region: str | None = None, endpoint_url: str | None 
         with _lock:
             found = _clients.get(key)
             if found is None:
-                import boto3
-
                 configs = _client_configs()
                 # Typed Any: boto3-stubs only types clients for literal service names.
-                session: Any = boto3.session.Session()
+                session: Any = _shared_session()
                 found = _clients[key] = session.client(
                     service,
                     region_name=region,
@@ -235,9 +239,92 @@ def retry_unprocessed(
     return result
 
 
-def clear_client_cache() -> None:
-    """Forget cached clients (tests that switch endpoints or credentials)."""
+def _shared_session() -> Any:
+    """The process's boto3 session (callers hold ``_lock``: a session is not thread-safe)."""
+    if not _session:
+        import boto3
+        import botocore.session
+
+        core = botocore.session.get_session()
+        resolver = core.get_component("credential_provider")
+        core.register_component("credential_provider", _LookedUpOnFirstUse(resolver))
+        _session.append(boto3.session.Session(botocore_session=core))
+    return _session[0]
+
+
+class _LookedUpOnFirstUse:
+    """A credential resolver whose credentials are found when a request is first signed.
+
+    botocore asks the session's ``credential_provider`` component for credentials when a client is
+    built; this one answers with stand-in credentials that run botocore's own resolver chain
+    (environment, container endpoint, ...) once, at the first signature.
+    """
+
+    def __init__(self, resolver: Any) -> None:
+        self._resolver = resolver
+
+    def load_credentials(self) -> Any:
+        return _first_use_credentials(self._resolver)
+
+
+def _first_use_credentials(resolver: Any) -> Any:
+    from botocore.credentials import Credentials
+    from botocore.exceptions import NoCredentialsError
+
+    class _FirstUseCredentials(Credentials):
+        """Stands for the resolver's credentials; resolves them on first use, then delegates."""
+
+        def __init__(self) -> None:  # no super().__init__: nothing is known yet
+            self.method = "docpipe-first-use"
+            self._found: Any = None
+            self._resolving = threading.Lock()
+
+        def _credentials(self) -> Any:
+            if self._found is None:
+                with self._resolving:
+                    if self._found is None:
+                        found = resolver.load_credentials()
+                        if found is None:
+                            raise NoCredentialsError()
+                        self._found = found
+            return self._found
+
+        @property
+        def access_key(self) -> Any:  # type: ignore[override]
+            return self._credentials().access_key
+
+        @property
+        def secret_key(self) -> Any:  # type: ignore[override]
+            return self._credentials().secret_key
+
+        @property
+        def token(self) -> Any:  # type: ignore[override]
+            return self._credentials().token
+
+        @property
+        def account_id(self) -> Any:
+            return getattr(self._credentials(), "account_id", None)
+
+        def get_frozen_credentials(self) -> Any:
+            # Refreshable credentials (a container endpoint's) renew themselves in this call.
+            return self._credentials().get_frozen_credentials()
+
+    return _FirstUseCredentials()
+
+
+def credentials_resolved() -> bool:
+    """Whether any client has looked its credentials up yet (a SnapStart snapshot must hold none)."""
     with _lock:
+        if not _session:
+            return False
+        held = _session[0]._session.get_credentials()  # the stand-in; looks nothing up
+    return getattr(held, "_found", None) is not None
+
+
+def clear_client_cache() -> None:
+    """Forget cached clients and the session (tests that switch endpoints or credentials)."""
+    with _lock:
+        _session.clear()
         _clients.clear()
 
 

@@ -1,8 +1,10 @@
 """Chunking with LangChain's RecursiveCharacterTextSplitter, and S3 Vectors' metadata limits.
 
-The chunks are those of one splitter pass over the whole document (pages joined by a blank line),
-so they may cross page boundaries like the text does; each chunk's character offsets are mapped
-back to the pages it covers (``page`` .. ``page_end``), so nothing straddles pages silently.
+The chunks are those of one splitter pass over each top-level section of the document (pages
+joined by a blank line; a document without headings is one section), so they may cross page
+boundaries like the text does but never a top-level heading, a sheet or a slide; each chunk's
+character offsets are mapped back to the pages it covers (``page`` .. ``page_end``), the headings
+it starts under (``section``) and, for sheets, the rows it holds (``row_start`` .. ``row_end``).
 ``ChunkStream`` hands those same chunks out while later pages are still being extracted.
 """
 
@@ -18,8 +20,24 @@ from docpipe.exceptions import MetadataTooLargeError
 from docpipe.parsers import MARKDOWN, PageText, ParsedDocument
 
 PAGE_SEPARATOR = "\n\n"
-CHUNK_KEYS: tuple[str, ...] = ("page", "page_end", "chunk_no", "start_index", "end_index", "text")
-"""Keys ChunkStream sets on every chunk; base metadata may not use them."""
+SECTION_SEPARATOR = " > "
+CHUNK_KEYS: tuple[str, ...] = (
+    "page",
+    "page_end",
+    "chunk_no",
+    "start_index",
+    "end_index",
+    "text",
+    # Set only where they apply: headings, a sheet's name and rows, an OCR'd page.
+    "section",
+    "sheet",
+    "row_start",
+    "row_end",
+    "ocr",
+)
+"""Keys ChunkStream sets on chunks; base metadata (sidecar attributes) may not use them."""
+MAX_SECTION_BYTES = 256
+"""A chunk's ``section`` is cut to this many UTF-8 bytes (it counts against the 2 KB filterable)."""
 
 # S3 Vectors limits per vector (Amazon S3 User Guide, "Limitations and restrictions").
 MAX_METADATA_BYTES = 40 * 1024
@@ -43,6 +61,10 @@ class ChunkStream:
     change, ``take(final=True)`` the rest. Together they are exactly what one
     ``RecursiveCharacterTextSplitter`` pass over the joined text gives (tests/unit/test_chunking.py
     compares the two on the corpus and on generated documents): same texts, numbers, offsets.
+    With sections, that holds per top-level section: the text from one top-level heading (a
+    ``Section`` whose path has at most one title: a sheet, a slide, a ``#`` heading, an outline
+    chapter) to the next is one splitter pass of its own (tests/unit/test_sections.py), so no
+    chunk straddles two of them; chunk numbers and offsets still run through the whole document.
 
     Why that holds: the splitter cuts the text at its first separator that occurs (``"\\n\\n"``,
     which joins pages, so any multi-page text has it), merges the pieces greedily, and sends a
@@ -50,7 +72,8 @@ class ChunkStream:
     what it had merged. After such a piece it holds nothing, so the text up to that piece's end is
     chunked exactly as inside the whole text, and the rest starts with ``"\\n\\n"`` again.
     Markdown's regex separators (headings first) are not streamed: its chunks wait for
-    ``final``, which for a one-page format costs nothing.
+    ``final``, which for a one-page format costs nothing. A top-level section's start is a cut
+    too: the splitter's state starts afresh there, as on that section's text alone.
 
     Args:
         content_type: Markdown gets LangChain's Markdown separators; everything else the default.
@@ -59,7 +82,9 @@ class ChunkStream:
         base_metadata: what every chunk carries (doc_id, bucket, key, version, content_hash,
             content_type, ingested_at, source_uri, sidecar attributes). Chunks add ``page``,
             ``page_end``, ``chunk_no``, ``start_index``/``end_index`` (offsets in the joined
-            text) and ``text``.
+            text) and ``text``; where they apply, ``section`` (the heading path at the chunk's
+            start), ``row_start``/``row_end`` (rows of a sheet or CSV) and the keys of the pages'
+            own ``metadata`` (``sheet``, ``ocr``; from the first covered page that sets each).
 
     Raises:
         MetadataTooLargeError: ``base_metadata`` uses a key that chunking sets itself (a sidecar
@@ -99,6 +124,16 @@ class ChunkStream:
         self._base = 0
         self._page_starts: list[int] = []
         self._page_numbers: list[int] = []
+        self._page_metadata: list[Mapping[str, Any]] = []
+        self._page_has_rows: list[bool] = []
+        self._row_starts: list[int] = []
+        self._row_numbers: list[int] = []
+        self._section_starts: list[int] = []
+        self._section_values: list[str | None] = []
+        # Where top-level sections start: each is chunked by its own splitter pass.
+        self._boundaries: list[int] = []
+        self._boundaries_scanned = 0  # how many of them _find_cut has passed
+        self._floor = 0  # start_index searches never look before the current section's start
         self._pending = 0  # where the text not yet chunked starts
         self._split_start = 0  # where the splitter's current piece starts (at a separator)
         self._scan = 0  # where the search for the next separator resumes
@@ -117,8 +152,22 @@ class ChunkStream:
         """Append the next page (pages are joined by ``PAGE_SEPARATOR``)."""
         if self._page_starts:
             self._text += PAGE_SEPARATOR
-        self._page_starts.append(self._base + len(self._text))
+        start = self._base + len(self._text)
+        self._page_starts.append(start)
         self._page_numbers.append(page.number)
+        self._page_metadata.append(page.metadata)
+        self._page_has_rows.append(bool(page.rows))
+        for offset, row in page.rows:
+            self._row_starts.append(start + offset)
+            self._row_numbers.append(row)
+        for section in page.sections:
+            at = start + section.offset
+            if self._section_starts and at < self._section_starts[-1]:
+                continue  # out of order: a parser's slip must not break the bisects
+            self._section_starts.append(at)
+            self._section_values.append(section_value(section.path))
+            if len(section.path) <= 1 and at > 0 and (not self._boundaries or at > self._boundaries[-1]):
+                self._boundaries.append(at)
         self._text += page.text
         if self._streamed:
             self._find_cut()
@@ -128,32 +177,68 @@ class ChunkStream:
         end = self._base + len(self._text) if final else self._cut
         if end <= self._pending:
             return []
-        segment = self._text[self._pending - self._base : end - self._base]
-        self._pending = end
-        chunks = [self._chunk(piece) for piece in self._splitter.split_text(segment)]
+        chunks: list[Chunk] = []
+        first = bisect.bisect_right(self._boundaries, self._pending)
+        last = bisect.bisect_left(self._boundaries, end)
+        for stop in [*self._boundaries[first:last], end]:
+            if self._starts_section(self._pending):
+                # A top-level section starts here: the splitter starts afresh, as on its own text.
+                self._index, self._previous_len, self._floor = self._pending, 0, self._pending
+            segment = self._text[self._pending - self._base : stop - self._base]
+            self._pending = stop
+            chunks.extend(self._chunk(piece) for piece in self._splitter.split_text(segment))
         self._trim()
         return chunks
 
+    def _starts_section(self, at: int) -> bool:
+        index = bisect.bisect_left(self._boundaries, at)
+        return index < len(self._boundaries) and self._boundaries[index] == at
+
     def _find_cut(self) -> None:
         # The separator matches the splitter's re.split would find: leftmost, non-overlapping.
+        # A top-level section's start is a cut too, after which its own splitter pass begins.
         text, base = self._text, self._base
-        while (found := text.find(PAGE_SEPARATOR, self._scan - base)) != -1:
-            match = found + base
+        while True:
+            found = text.find(PAGE_SEPARATOR, self._scan - base)
+            match = found + base if found != -1 else None
+            if self._boundaries_scanned < len(self._boundaries):
+                boundary = self._boundaries[self._boundaries_scanned]
+                if match is None or boundary <= match:
+                    self._cut = self._split_start = self._scan = boundary
+                    self._boundaries_scanned += 1
+                    continue
+            if match is None:
+                return
             if match - self._split_start >= self._size:
                 self._cut = match  # the piece before this separator is split on its own
             self._split_start = match
             self._scan = match + len(PAGE_SEPARATOR)
 
     def _chunk(self, text: str) -> Chunk:
-        start = self._find(text, max(0, self._index + self._previous_len - self._overlap))
+        start = self._find(text, max(self._floor, self._index + self._previous_len - self._overlap))
         if start < 0:  # every chunk lies at or after that offset, so this cannot happen
             raise RuntimeError(f"chunk {self._chunk_no} not found in the text it was split from")
         self._index, self._previous_len = start, len(text)
         end = start + len(text)
         metadata = dict(self._base_metadata)
+        first = bisect.bisect_right(self._page_starts, start) - 1
+        last = bisect.bisect_right(self._page_starts, max(start, end - 1)) - 1
+        for page_metadata in self._page_metadata[first : last + 1]:
+            for name, value in page_metadata.items():
+                metadata.setdefault(name, value)  # the first covered page that sets a key gives it
+        section = bisect.bisect_right(self._section_starts, start) - 1
+        if section >= 0 and self._section_values[section] is not None:
+            metadata["section"] = self._section_values[section]
+        if self._page_has_rows[first]:
+            metadata["row_start"] = self._row_numbers[
+                max(0, bisect.bisect_right(self._row_starts, start) - 1)
+            ]
+            metadata["row_end"] = self._row_numbers[
+                max(0, bisect.bisect_right(self._row_starts, max(start, end - 1)) - 1)
+            ]
         metadata.update(
-            page=self._page_numbers[bisect.bisect_right(self._page_starts, start) - 1],
-            page_end=self._page_numbers[bisect.bisect_right(self._page_starts, max(start, end - 1)) - 1],
+            page=self._page_numbers[first],
+            page_end=self._page_numbers[last],
             chunk_no=self._chunk_no,
             start_index=start,
             end_index=end,
@@ -192,6 +277,27 @@ def chunk_document(
     for page in doc.pages:
         stream.add(page)
     return stream.take(final=True)
+
+
+def section_value(path: tuple[str, ...]) -> str | None:
+    """A section path as chunk metadata (``"Intro > Setup"``), cut to ``MAX_SECTION_BYTES``."""
+    if not path:
+        return None
+    value = SECTION_SEPARATOR.join(path)
+    encoded = value.encode()
+    if len(encoded) <= MAX_SECTION_BYTES:
+        return value
+    return encoded[: MAX_SECTION_BYTES - 3].decode(errors="ignore") + "…"
+
+
+def embedding_text(chunk: Chunk, *, with_section: bool) -> str:
+    """What is embedded for a chunk: its text, after its section path when ``with_section``.
+
+    The stored ``text`` stays the chunk's own; only the vector sees the headings above it
+    (``EMBED_SECTION``).
+    """
+    section = chunk.metadata.get("section") if with_section else None
+    return f"{section}\n\n{chunk.text}" if section else chunk.text
 
 
 def metadata_size(metadata: Mapping[str, Any]) -> int:

@@ -28,6 +28,8 @@ INGEST_RECORD_CONCURRENCY = "INGEST_RECORD_CONCURRENCY"
 CHUNK_SIZE = "CHUNK_SIZE"
 CHUNK_OVERLAP = "CHUNK_OVERLAP"
 MAX_DOCUMENT_BYTES = "MAX_DOCUMENT_BYTES"
+MAX_INFLATED_BYTES = "MAX_INFLATED_BYTES"
+EMBED_SECTION = "EMBED_SECTION"
 DOCUMENT_PREFIX = "DOCUMENT_PREFIX"
 PDF_ENGINE = "PDF_ENGINE"
 PDF_PASSWORDS_SECRET_ID = "PDF_PASSWORDS_SECRET_ID"
@@ -48,6 +50,8 @@ MAX_EMBEDDING_CONCURRENCY = MAX_POOL_CONNECTIONS
 # A record in flight holds up to two connections of the shared S3 client (its download and its
 # sidecar lookup run side by side): never more records at once than the pool has pairs.
 MAX_RECORD_CONCURRENCY = MAX_POOL_CONNECTIONS // 2
+DEFAULT_MAX_INFLATED_BYTES = 128 * 1024 * 1024
+"""MAX_INFLATED_BYTES' default; the parsers use it too when called without settings."""
 _STAGE_PATTERN = re.compile(r"^[a-z0-9-]{1,32}$")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -74,6 +78,10 @@ class Settings:
     chunk_size: int = 1000
     chunk_overlap: int = 150
     max_document_bytes: int = 50 * 1024 * 1024
+    # What a zip container's (DOCX, XLSX, PPTX) members may inflate to: zip bombs are too_large.
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES
+    # Prefix each chunk's section path to the text that is embedded (not to the stored text).
+    embed_section: bool = False
     document_prefix: str = ""
     pdf_engine: str = "pypdfium2"
     pdf_passwords_secret_id: str = ""
@@ -140,6 +148,8 @@ _ENV_BY_FIELD: dict[str, str] = {
     "chunk_size": CHUNK_SIZE,
     "chunk_overlap": CHUNK_OVERLAP,
     "max_document_bytes": MAX_DOCUMENT_BYTES,
+    "max_inflated_bytes": MAX_INFLATED_BYTES,
+    "embed_section": EMBED_SECTION,
     "document_prefix": DOCUMENT_PREFIX,
     "pdf_engine": PDF_ENGINE,
     "pdf_passwords_secret_id": PDF_PASSWORDS_SECRET_ID,
@@ -157,6 +167,7 @@ _INT_RANGES: dict[str, tuple[int, int | None]] = {
     "ingest_record_concurrency": (1, MAX_RECORD_CONCURRENCY),
     "chunk_size": (100, 8000),
     "max_document_bytes": (1, None),
+    "max_inflated_bytes": (1, None),
     "secrets_cache_ttl_seconds": (0, None),
     "backup_retention_count": (1, None),
     "backup_retention_days": (0, None),

@@ -50,6 +50,12 @@ class MetadataTooLargeError(PermanentError):
     reason = "metadata_too_large"
 
 
+class InvalidSidecarError(PermanentError):
+    """The document's ``.metadata.json`` sidecar is not valid JSON or breaks the Bedrock format."""
+
+    reason = "invalid_sidecar"
+
+
 class TransientError(DocpipeError):
     """Worth retrying (throttling, timeouts, 5xx): the SQS record fails and is redelivered."""
 
@@ -106,4 +112,5 @@ SKIP_REASONS: tuple[str, ...] = (
     "too_large",
     "corrupt",
     "metadata_too_large",
+    "invalid_sidecar",
 )

@@ -14,7 +14,6 @@ whatever sidecar exists at that moment, so out-of-order sidecar events still con
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import threading
 import time
@@ -32,7 +31,6 @@ from docpipe.config import Settings
 from docpipe.embeddings.base import Embedder
 from docpipe.events import ObjectEvent, parse_event, parse_sqs_record
 from docpipe.exceptions import (
-    CorruptDocumentError,
     DocumentTooLargeError,
     EncryptedDocumentError,
     MetadataTooLargeError,
@@ -41,13 +39,16 @@ from docpipe.exceptions import (
 )
 from docpipe.ids import SIDECAR_SUFFIX, vector_key
 from docpipe.ids import doc_id as make_doc_id
+from docpipe.sidecar import sidecar_attributes
 
 if TYPE_CHECKING:
     # Imported where used: both modules import boto3, which a cold start pays for only when the
     # first AWS call is made.
+    from tempfile import SpooledTemporaryFile
+
     from docpipe.parsers import OpenedDocument
     from docpipe.registry import Decision, DocumentRecord, DocumentRegistry
-    from docpipe.s3 import S3Client
+    from docpipe.s3 import ObjectInfo, S3Client
     from docpipe.secrets import SecretsClient
     from docpipe.vectorstore import S3VectorStore
 
@@ -158,7 +159,11 @@ class IngestService:
             outcome = self.process(event)
             logger.info(
                 "document outcome",
-                extra={"outcome": outcome.as_dict(), "event_name": event.event_name, "message_id": message_id},
+                extra={
+                    "outcome": outcome.as_dict(),
+                    "event_name": event.event_name,
+                    "message_id": message_id,
+                },
             )
         finally:
             logger.thread_safe_remove_keys(["correlation_id"])
@@ -183,7 +188,9 @@ class IngestService:
         cap = settings.max_document_bytes
         download = None
         if event.kind == "created" and (event.size is None or event.size <= cap):
-            download = self._submit(self.s3.download_with_info, event.bucket, event.key, max_bytes=cap)
+            download = self._submit(
+                lambda: self.s3.download_with_info(event.bucket, event.key, max_bytes=cap)
+            )
         try:
             decision = self.registry.begin(event)
         except BaseException:
@@ -215,7 +222,7 @@ class IngestService:
         *,
         declared_size: int | None,
         force: bool = False,
-        download: Future[tuple[Any, IO[bytes]]] | None = None,
+        download: Future[tuple[ObjectInfo, SpooledTemporaryFile[bytes]]] | None = None,
     ) -> Outcome:
         document_id = make_doc_id(bucket, key)
         previous = decision.previous
@@ -225,9 +232,9 @@ class IngestService:
         # The sidecar lookup (usually a 404) runs beside the download, but only once the claim is
         # held: a sidecar event that finds the document claimed waits (BusyError) and re-reads it
         # afterwards, so a lookup after the claim can never miss a change.
-        sidecar_read = self._submit(self._read_sidecar, bucket, key)
+        sidecar_read = self._submit(lambda: self._read_sidecar(bucket, key))
         if download is None:
-            download = self._submit(self.s3.download_with_info, bucket, key, max_bytes=cap)
+            download = self._submit(lambda: self.s3.download_with_info(bucket, key, max_bytes=cap))
         try:
             with self._segment("download"):
                 info, body = download.result()
@@ -259,7 +266,7 @@ class IngestService:
                     document_id, bucket, key, "unchanged", "identical_content",
                     previous.chunk_count, previous.pages, self._elapsed(started),
                 )  # fmt: skip
-            attributes = _sidecar_attributes(sidecar, key) if sidecar is not None else {}
+            attributes = sidecar_attributes(sidecar, key) if sidecar is not None else {}
             with self._segment("parse"):
                 document = self._open(body, key)
         with document:
@@ -313,7 +320,7 @@ class IngestService:
         Returns:
             The number of chunks written.
         """
-        from docpipe.chunking import ChunkStream, check_metadata_limits
+        from docpipe.chunking import ChunkStream, check_metadata_limits, embedding_text
         from docpipe.parsers import no_text_error
         from docpipe.registry import CLAIM_SLOTS
         from docpipe.vectorstore import NON_FILTERABLE_METADATA_KEYS, VectorRecord
@@ -357,7 +364,10 @@ class IngestService:
                 if not chunks:
                     continue
                 with self._segment("embed"):
-                    vectors = self.embedder.embed_documents([chunk.text for chunk in chunks])
+                    with_section = self.settings.embed_section
+                    vectors = self.embedder.embed_documents(
+                        [embedding_text(chunk, with_section=with_section) for chunk in chunks]
+                    )
                 if len(vectors) != len(chunks):
                     raise RuntimeError(f"embedder returned {len(vectors)} vectors for {len(chunks)} chunks")
                 with self._segment("write"):
@@ -400,15 +410,18 @@ class IngestService:
         from docpipe.parsers import open_document
 
         engine = self.settings.pdf_engine
+        limit = self.settings.max_inflated_bytes
         try:
-            return open_document(body, key=key, pdf_engine=engine)
+            return open_document(body, key=key, pdf_engine=engine, max_inflated_bytes=limit)
         except EncryptedDocumentError:
             password = self._password_for(key)
             if password is None:
                 raise
         body.seek(0)
         try:
-            return open_document(body, key=key, pdf_engine=engine, password=password)
+            return open_document(
+                body, key=key, pdf_engine=engine, password=password, max_inflated_bytes=limit
+            )
         except EncryptedDocumentError:
             # The cached password may predate a rotation: refetch once, retry once if it changed.
             # A second rejection (or an unchanged password) is the `encrypted` skip.
@@ -416,7 +429,7 @@ class IngestService:
             if fresh is None or fresh == password:
                 raise
         body.seek(0)
-        return open_document(body, key=key, pdf_engine=engine, password=fresh)
+        return open_document(body, key=key, pdf_engine=engine, password=fresh, max_inflated_bytes=limit)
 
     def _password_for(self, key: str, *, rejected: bool = False) -> str | None:
         """The configured password for ``key``; ``rejected``: the cached one failed, ask Secrets Manager."""
@@ -527,7 +540,7 @@ class IngestService:
         with self._lock:
             self._metrics.add_metric(name=name, unit=unit, value=value)
 
-    def _submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+    def _submit(self, lookup: Callable[[], T]) -> Future[T]:
         """Run an S3 lookup on the service's I/O threads, beside the calling thread's own call."""
         if self._io is None:
             with self._lock:
@@ -535,7 +548,7 @@ class IngestService:
                     # Each record in flight has at most two lookups running (download and sidecar).
                     workers = 2 * self.settings.ingest_record_concurrency
                     self._io = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest-io")
-        return self._io.submit(fn, *args, **kwargs)
+        return self._io.submit(lookup)
 
     def _segment(self, name: str) -> AbstractContextManager[Any]:
         if self._tracer is None:
@@ -588,35 +601,3 @@ def _hash_file(body: IO[bytes]) -> str:
         digest.update(block)
     body.seek(0)
     return digest.hexdigest()
-
-
-def _sidecar_attributes(data: bytes, key: str) -> dict[str, Any]:
-    """User metadata from a Bedrock-style sidecar: plain values or ``{"value": {"type": ...}}``."""
-    try:
-        document = json.loads(data)
-    except ValueError as error:
-        raise CorruptDocumentError(f"{key}{SIDECAR_SUFFIX} is not valid JSON") from error
-    attributes = document.get("metadataAttributes") if isinstance(document, dict) else None
-    if not isinstance(attributes, dict):
-        raise CorruptDocumentError(f"{key}{SIDECAR_SUFFIX} has no metadataAttributes object")
-    result: dict[str, Any] = {}
-    for name, value in attributes.items():
-        if isinstance(value, dict) and "value" in value:  # {"value": {"type": "STRING", "stringValue": ...}}
-            typed = value["value"]
-            value = next(
-                (
-                    typed[k]
-                    for k in ("stringValue", "numberValue", "booleanValue", "stringListValue")
-                    if k in typed
-                ),
-                None,
-            )
-        if not isinstance(value, (str, int, float, bool, list)) or (
-            isinstance(value, list) and not all(isinstance(v, str) for v in value)
-        ):
-            raise CorruptDocumentError(
-                f"{key}{SIDECAR_SUFFIX}: attribute {name!r} must be a string, number, boolean "
-                "or list of strings"
-            )
-        result[str(name)] = value
-    return result

@@ -63,6 +63,7 @@ class S3FileLoader(BaseLoader):
             yield Document(
                 page_content=page.text,
                 metadata={
+                    **page.metadata,  # e.g. a worksheet's "sheet"
                     "source": source,
                     "bucket": self.bucket,
                     "key": self.key,

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any, NoReturn, cast
 
 from boto3.exceptions import S3UploadFailedError
-from boto3.s3.transfer import TransferConfig
+from boto3.s3.transfer import TransferConfig, create_transfer_manager
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -39,6 +40,8 @@ DEFAULT_TRANSFER_CONFIG = TransferConfig(
     max_concurrency=4,
     use_threads=True,
 )
+# S3 refuses multipart parts under 5 MiB (except the last one).
+MIN_PART_BYTES = 5 * MiB
 MAX_KEY_BYTES = 1024
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs live at most 7 days.
 
@@ -65,6 +68,16 @@ class ObjectInfo:
     @property
     def uri(self) -> str:
         return s3_uri(self.bucket, self.key)
+
+
+@dataclass(frozen=True)
+class MultipartUpload:
+    """One multipart upload that was started and neither completed nor aborted."""
+
+    bucket: str
+    key: str
+    upload_id: str
+    initiated: datetime
 
 
 def s3_uri(bucket: str, key: str = "") -> str:
@@ -200,13 +213,7 @@ class S3Client:
         if max_bytes < 1:
             raise InvalidInputError(f"max_bytes must be >= 1 (got {max_bytes})")
         uri = s3_uri(bucket, key)
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        if version_id:
-            kwargs["VersionId"] = version_id
-        try:
-            response = self._client.get_object(**kwargs)
-        except (ClientError, BotoCoreError) as error:
-            aws.translate_client_error(error, uri)
+        response = self._get_object(bucket, key, version_id=version_id)
         body = response["Body"]
         try:
             declared = response.get("ContentLength")
@@ -216,6 +223,40 @@ class S3Client:
         finally:
             body.close()
         return _info_from_response(bucket, key, response), spool
+
+    @contextlib.contextmanager
+    def stream(
+        self, bucket: str, key: str, *, version_id: str | None = None, etag: str | None = None
+    ) -> Iterator[tuple[ObjectInfo, IO[bytes]]]:
+        """The object's metadata and its body as a stream the caller reads at its own pace.
+
+        Unlike ``download`` nothing is capped or spooled: the caller bounds what it reads (the
+        backup reader enforces its own size and ratio limits). ``version_id`` pins one version;
+        without it, ``etag`` (``If-Match``) makes the read fail rather than return an object
+        that changed. The body is closed when the block ends.
+        """
+        validate_bucket_name(bucket)
+        validate_key(key)
+        response = self._get_object(bucket, key, version_id=version_id, etag=None if version_id else etag)
+        body = response["Body"]
+        try:
+            yield _info_from_response(bucket, key, response), body
+        finally:
+            body.close()
+
+    def _get_object(
+        self, bucket: str, key: str, *, version_id: str | None = None, etag: str | None = None
+    ) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        if etag:
+            kwargs["IfMatch"] = f'"{etag}"'
+        try:
+            response: dict[str, Any] = self._client.get_object(**kwargs)
+        except (ClientError, BotoCoreError) as error:
+            aws.translate_client_error(error, s3_uri(bucket, key))
+        return response
 
     def download(
         self, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None
@@ -278,6 +319,79 @@ class S3Client:
         except (ClientError, BotoCoreError, S3UploadFailedError) as error:
             _translate_transfer_error(error, s3_uri(bucket, key))
 
+    def upload_stream(
+        self,
+        chunks: Iterable[bytes],
+        bucket: str,
+        key: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        part_size: int | None = None,
+        max_concurrency: int | None = None,
+    ) -> ObjectInfo:
+        """Upload bytes as a producer makes them (a tar.gz being written), with the transfer manager.
+
+        The transfer manager pulls ``chunks`` one part at a time, so memory stays around
+        ``(max_concurrency + 2) * part_size`` whatever the total size (the parts in flight, one
+        waiting for a slot, one being filled); a body smaller than one part is a single
+        PutObject. The object exists only once every byte is uploaded: if the producer raises,
+        or a part fails, the transfer manager aborts the multipart upload, and the producer is
+        not asked for more once the transfer has failed.
+
+        Args:
+            chunks: the body, in pieces of any size; closed (if it is a generator) at the end.
+            part_size: bytes per part (and the single-request threshold), at least 5 MiB;
+                default: this client's ``multipart_chunksize``.
+            max_concurrency: parts in flight (and held in memory) at once; default: this
+                client's ``max_concurrency``.
+
+        Returns:
+            The uploaded object's head (size and, in a versioned bucket, its version id).
+
+        Raises:
+            InvalidInputError: ``part_size`` under 5 MiB or ``max_concurrency`` under 1.
+            NotFoundError, AccessDeniedError, TransientAWSError, AWSError: from S3. Whatever
+                the producer raised is re-raised unchanged.
+        """
+        validate_bucket_name(bucket)
+        validate_key(key)
+        config = self._stream_config(part_size, max_concurrency)
+        stream = _ChunkStream(chunks)
+        try:
+            with create_transfer_manager(self._client, config) as manager:
+                # A file object as far as s3transfer is concerned: it only calls read() (and seekable()).
+                fileobj = cast(IO[bytes], stream)
+                future = manager.upload(fileobj, bucket, key, extra_args=_extra_args(metadata, content_type))
+                stream.stop_when(future.done)
+                future.result()
+        except (ClientError, BotoCoreError, S3UploadFailedError) as error:
+            _translate_transfer_error(error, s3_uri(bucket, key))
+        finally:
+            stream.close()
+        return self.head(bucket, key)
+
+    def _stream_config(self, part_size: int | None, max_concurrency: int | None) -> TransferConfig:
+        base = self._transfer_config
+        part_size = base.multipart_chunksize if part_size is None else part_size
+        max_concurrency = base.max_request_concurrency if max_concurrency is None else max_concurrency
+        if part_size < MIN_PART_BYTES:
+            raise InvalidInputError(f"part_size must be at least {MIN_PART_BYTES} bytes (got {part_size})")
+        if max_concurrency < 1:
+            raise InvalidInputError(f"max_concurrency must be >= 1 (got {max_concurrency})")
+        # The classic manager: its future is what tells the stream to stop after a failure.
+        config = TransferConfig(
+            multipart_threshold=part_size,
+            multipart_chunksize=part_size,
+            max_concurrency=max_concurrency,
+            use_threads=base.use_threads,
+            preferred_transfer_client="classic",
+        )
+        # s3transfer queues up to 10 parts read from a non-seekable stream by default: hold only
+        # the ones being sent.
+        config.max_in_memory_upload_chunks = max_concurrency
+        return config
+
     def list_objects(
         self, bucket: str, prefix: str = "", suffix: str = "", *, page_size: int | None = None
     ) -> Iterator[ObjectInfo]:
@@ -313,25 +427,75 @@ class S3Client:
         except (ClientError, BotoCoreError) as error:
             aws.translate_client_error(error, s3_uri(bucket, prefix))
 
-    def delete(self, bucket: str, key: str) -> None:
-        """Delete an object (S3 treats deleting a missing key as success; so do we)."""
+    def list_multipart_uploads(self, bucket: str, prefix: str = "") -> Iterator[MultipartUpload]:
+        """Multipart uploads under ``prefix`` that were neither completed nor aborted (lazily)."""
+        validate_bucket_name(bucket)
+        _validate_prefix(prefix)
+        return self._iter_uploads(bucket, prefix)
+
+    def _iter_uploads(self, bucket: str, prefix: str) -> Iterator[MultipartUpload]:
+        try:
+            for page in self._client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=bucket, Prefix=prefix
+            ):
+                for upload in page.get("Uploads", ()):
+                    yield MultipartUpload(
+                        bucket=bucket,
+                        key=upload["Key"],
+                        upload_id=upload["UploadId"],
+                        initiated=upload["Initiated"],
+                    )
+        except (ClientError, BotoCoreError) as error:
+            aws.translate_client_error(error, s3_uri(bucket, prefix))
+
+    def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        """Discard an unfinished multipart upload and every part it holds."""
         validate_bucket_name(bucket)
         validate_key(key)
         try:
-            self._client.delete_object(Bucket=bucket, Key=key)
+            self._client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
         except (ClientError, BotoCoreError) as error:
             aws.translate_client_error(error, s3_uri(bucket, key))
 
-    def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
-        """Server-side managed copy (multipart copy for objects over the threshold, e.g. > 5 GiB)."""
+    def delete(self, bucket: str, key: str, *, version_id: str | None = None) -> None:
+        """Delete an object, or one version of it (S3 treats deleting a missing key as success; so do we)."""
+        validate_bucket_name(bucket)
+        validate_key(key)
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        try:
+            self._client.delete_object(**kwargs)
+        except (ClientError, BotoCoreError) as error:
+            aws.translate_client_error(error, s3_uri(bucket, key))
+
+    def copy(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        """Server-side managed copy (multipart copy for objects over the threshold, e.g. > 5 GiB).
+
+        With ``metadata`` the copy carries that user metadata (and ``content_type``) instead of the
+        source's; copying an object onto itself this way restamps its metadata.
+        """
         for bucket, key in ((src_bucket, src_key), (dst_bucket, dst_key)):
             validate_bucket_name(bucket)
             validate_key(key)
+        extra: dict[str, Any] = {}
+        if metadata is not None:
+            extra = {**_extra_args(metadata, content_type), "MetadataDirective": "REPLACE"}
         try:
             self._client.copy(
                 {"Bucket": src_bucket, "Key": src_key},
                 dst_bucket,
                 dst_key,
+                ExtraArgs=extra or None,
                 Config=self._transfer_config,
             )
         except (ClientError, BotoCoreError) as error:
@@ -349,6 +513,57 @@ class S3Client:
             "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
         )
         return url
+
+
+class _StreamStopped(Exception):
+    """The transfer already failed; the producer is not asked for more (its error is the one raised)."""
+
+
+class _ChunkStream:
+    """A non-seekable file object over an iterable of byte chunks, for the transfer manager.
+
+    ``read(n)`` returns exactly ``n`` bytes until the chunks run out, as a file does: s3transfer
+    takes a short read for the end of the body (a single PutObject, or a too-small part).
+    """
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._source = chunks
+        self._buffer = bytearray()
+        self._exhausted = False
+        self._stop: Callable[[], bool] = lambda: False
+
+    def stop_when(self, stop: Callable[[], bool]) -> None:
+        self._stop = stop
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int | None = -1) -> bytes:
+        wanted = -1 if size is None else size
+        while not self._exhausted and (wanted < 0 or len(self._buffer) < wanted):
+            if self._stop():
+                raise _StreamStopped
+            try:
+                self._buffer += next(self._chunks)
+            except StopIteration:
+                self._exhausted = True
+        count = len(self._buffer) if wanted < 0 else min(wanted, len(self._buffer))
+        # One copy of the part (a bytearray slice would make a second one, 8 MiB at a time).
+        with memoryview(self._buffer) as view:
+            data = bytes(view[:count])
+        del self._buffer[:count]
+        return data
+
+    def close(self) -> None:
+        """Close the producer, so a generator's ``finally`` runs (its threads stop) even after a failure."""
+        self._buffer.clear()
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            close()
 
 
 def _read_capped(body: Any, uri: str, max_bytes: int) -> tempfile.SpooledTemporaryFile[bytes]:

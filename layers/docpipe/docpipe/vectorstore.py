@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import heapq
 import math
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Literal, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
@@ -28,6 +30,9 @@ MAX_REQUEST_BYTES = 20 * 1024 * 1024  # request payload limit
 MAX_TOP_K = 100  # QueryVectors
 MAX_SEGMENTS = 16  # ListVectors segmentCount
 DISTANCE_METRICS = ("cosine", "euclidean")
+MAX_LIST_PAGE = 1000  # ListVectors maxResults
+# ``clear`` lists and deletes this many keys per round: the whole key list is never in memory.
+CLEAR_ROUND_KEYS = 10_000
 # JSON envelope of a PutVectors request besides the vectors themselves (names, brackets).
 _REQUEST_OVERHEAD_BYTES = 1024
 # What an endpoint answers for an operation it does not implement (moto server: an HTML 404).
@@ -120,6 +125,17 @@ class S3VectorStore:
     def uri(self) -> str:
         return f"s3vectors://{self.vector_bucket}/{self.index_name}"
 
+    def for_index(self, index_name: str) -> S3VectorStore:
+        """A store of another index in the same vector bucket, on the same client and settings."""
+        if not index_name:
+            raise InvalidInputError("an index name is required")
+        if index_name == self.index_name:
+            return self
+        other = copy.copy(self)
+        other.index_name = index_name
+        other._info = None
+        return other
+
     def _index_args(self) -> dict[str, str]:
         return {"vectorBucketName": self.vector_bucket, "indexName": self.index_name}
 
@@ -202,6 +218,36 @@ class S3VectorStore:
         self._call("delete_index", **self._index_args())
         self._info = None
 
+    def clear(self) -> int:
+        """Delete every vector and keep the index (its dimension, metric and metadata configuration).
+
+        Keys are listed and deleted ``CLEAR_ROUND_KEYS`` at a time, so memory stays flat whatever
+        the index size; each round lists afresh from the start of what is left.
+
+        Returns:
+            How many keys were deleted.
+        """
+        deleted = 0
+        while True:
+            keys = [
+                r.key
+                for r in islice(self.iter_vectors(return_data=False, return_metadata=False), CLEAR_ROUND_KEYS)
+            ]
+            if not keys:
+                return deleted
+            deleted += self.delete(keys)
+
+    def spans_pages(self, page_size: int = MAX_LIST_PAGE) -> bool:
+        """Whether the index holds more than one ListVectors page of ``page_size`` keys.
+
+        One keys-only page answers it. An endpoint that returns more than the page size (moto 5.2
+        ignores ``maxResults`` and ``segmentCount``) counts as one page: listing it in segments
+        would hand every segment the whole index.
+        """
+        page_size = min(max(page_size, 1), MAX_LIST_PAGE)
+        response = next(self._list_pages(returnData=False, returnMetadata=False, maxResults=page_size))
+        return len(response.get("vectors", [])) <= page_size and bool(response.get("nextToken"))
+
     # -- writes ---------------------------------------------------------------------------------
 
     def put(self, records: Iterable[VectorRecord]) -> int:
@@ -255,10 +301,9 @@ class S3VectorStore:
         fan out over segments should do so only against AWS.
         """
         kwargs: dict[str, Any] = {
-            **self._index_args(),
             "returnData": return_data,
             "returnMetadata": return_metadata,
-            "maxResults": min(max(page_size, 1), 1000),
+            "maxResults": min(max(page_size, 1), MAX_LIST_PAGE),
         }
         if segment_count is not None:
             if not 1 <= segment_count <= MAX_SEGMENTS:
@@ -268,16 +313,20 @@ class S3VectorStore:
                 raise InvalidInputError(f"segment_index must be 0..{segment_count - 1} (got {index})")
             kwargs["segmentCount"] = segment_count
             kwargs["segmentIndex"] = index
-        token: str | None = None
-        while True:
-            if token:
-                kwargs["nextToken"] = token
-            response = self._call("list_vectors", **kwargs)
+        for response in self._list_pages(**kwargs):
             for vector in response.get("vectors", []):
                 yield _record_from(vector)
+
+    def _list_pages(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """ListVectors responses of this index, following ``nextToken`` (the first page is always there)."""
+        kwargs = {**self._index_args(), **kwargs}
+        while True:
+            response: dict[str, Any] = self._call("list_vectors", **kwargs)
+            yield response
             token = response.get("nextToken")
             if not token:
                 return
+            kwargs["nextToken"] = token
 
     def query(
         self, vector: Sequence[float], *, k: int = 5, filter: Mapping[str, Any] | None = None

@@ -173,6 +173,7 @@ def _build_for_host(
         "--base-dir",
         str(root),
         "--cached",
+        "--parallel",
         "--cache-dir",
         str(root / ".aws-sam" / "cache-host"),
     ]

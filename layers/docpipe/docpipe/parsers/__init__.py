@@ -1,0 +1,155 @@
+"""Document parsing: bytes in, page-numbered text out (PDF, text, Markdown, HTML, DOCX, XLSX, PPTX, CSV).
+
+One module per format family (``pdf``, ``text``, ``html``, ``docx``, ``xlsx``, ``pptx``, ``csv``),
+the shared types in ``base``, type detection in ``detect``, zip-bomb checks in ``zipsafe``,
+headings in ``sections``, Markdown tables and header-carrying rows in ``tables``; ``OPENERS``
+maps each content type to its opener. Heavy libraries (pypdfium2, pypdf, BeautifulSoup,
+python-docx, openpyxl, python-pptx, charset-normalizer) are imported
+inside the function that needs them, so importing this package stays cheap for the handler's cold
+start and a text-only document never loads a PDF engine.
+"""
+
+from __future__ import annotations
+
+from typing import IO
+
+from docpipe.config import DEFAULT_MAX_INFLATED_BYTES, PDF_ENGINES
+from docpipe.exceptions import EmptyTextError
+from docpipe.parsers.base import (
+    CONTENT_TYPES,
+    CSV,
+    DOCX,
+    HTML,
+    MARKDOWN,
+    PDF,
+    PPTX,
+    TEXT,
+    TSV,
+    XLSX,
+    OpenedDocument,
+    Opener,
+    PageText,
+    ParsedDocument,
+    ParseOptions,
+    Section,
+    clean_text,
+)
+from docpipe.parsers.csv import open_csv, open_tsv
+from docpipe.parsers.detect import EXTENSIONS, SNIFF_BYTES, detect_content_type
+from docpipe.parsers.docx import open_docx
+from docpipe.parsers.html import open_html
+from docpipe.parsers.pdf import PDF_OPENERS
+from docpipe.parsers.pptx import open_pptx
+from docpipe.parsers.text import decode_text, open_markdown, open_plain
+from docpipe.parsers.xlsx import open_xlsx
+
+__all__ = [
+    "CONTENT_TYPES",
+    "CSV",
+    "DOCX",
+    "EXTENSIONS",
+    "HTML",
+    "MARKDOWN",
+    "OPENERS",
+    "PDF",
+    "PDF_ENGINES",
+    "PPTX",
+    "SNIFF_BYTES",
+    "TEXT",
+    "TSV",
+    "XLSX",
+    "OpenedDocument",
+    "PageText",
+    "ParseOptions",
+    "ParsedDocument",
+    "Section",
+    "clean_text",
+    "decode_text",
+    "detect_content_type",
+    "no_text_error",
+    "open_document",
+    "parse_document",
+]
+
+OPENERS: dict[str, Opener] = {
+    TEXT: open_plain,
+    MARKDOWN: open_markdown,
+    HTML: open_html,
+    DOCX: open_docx,
+    XLSX: open_xlsx,
+    PPTX: open_pptx,
+    CSV: open_csv,
+    TSV: open_tsv,
+}
+"""The opener of each content type but PDF, whose opener is chosen by engine (``PDF_OPENERS``)."""
+
+
+def open_document(
+    source: bytes | IO[bytes],
+    *,
+    key: str,
+    pdf_engine: str = "pypdfium2",
+    password: str | None = None,
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
+) -> OpenedDocument:
+    """Open a document for page-by-page extraction (see ``OpenedDocument``).
+
+    Args and Raises: as ``parse_document``, except ``EmptyTextError``, which only the pages can tell.
+    """
+    data = source if isinstance(source, bytes) else _read_all(source)
+    content_type = detect_content_type(key, data[:SNIFF_BYTES] if not data.startswith(b"PK") else data)
+    options = ParseOptions(pdf_engine=pdf_engine, password=password, max_inflated_bytes=max_inflated_bytes)
+    if content_type == PDF:
+        opener = PDF_OPENERS.get(pdf_engine)
+        if opener is None:
+            raise ValueError(f"unknown pdf_engine {pdf_engine!r}; allowed: {', '.join(PDF_ENGINES)}")
+    else:
+        opener = OPENERS[content_type]
+    return opener(data, key, options)
+
+
+def parse_document(
+    source: bytes | IO[bytes],
+    *,
+    key: str,
+    pdf_engine: str = "pypdfium2",
+    password: str | None = None,
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
+) -> ParsedDocument:
+    """Parse a document into page-numbered text.
+
+    Args:
+        source: the document's bytes or a seekable binary file (e.g. a downloaded S3 object).
+        key: the S3 key; its extension chooses the type, content sniffing confirms it.
+        pdf_engine: ``"pypdfium2"`` (default, ~20x faster) or ``"pypdf"``.
+        password: for encrypted PDFs; ignored by other types.
+        max_inflated_bytes: zip containers (DOCX, XLSX, PPTX) whose members inflate past this
+            are ``too_large`` (``MAX_INFLATED_BYTES``; a zip bomb is refused before it is parsed).
+
+    Raises:
+        UnsupportedTypeError: not a type docpipe parses.
+        DocumentTooLargeError: a zip container that inflates past ``max_inflated_bytes``.
+        EncryptedDocumentError: encrypted and no or a wrong password.
+        CorruptDocumentError: the bytes do not parse as the detected type.
+        EmptyTextError: parsed, but no page holds any text (e.g. a scanned PDF without OCR).
+    """
+    with open_document(
+        source, key=key, pdf_engine=pdf_engine, password=password, max_inflated_bytes=max_inflated_bytes
+    ) as document:
+        pages = tuple(document.pages())
+    if not any(page.text.strip() for page in pages):
+        raise no_text_error(key, document)
+    return ParsedDocument(content_type=document.content_type, pages=pages)
+
+
+def no_text_error(key: str, document: OpenedDocument) -> EmptyTextError:
+    """The ``empty_text`` skip for a document none of whose pages holds text."""
+    return EmptyTextError(
+        f"{key}: no extractable text ({document.content_type}, {document.page_count} page(s))"
+    )
+
+
+def _read_all(source: IO[bytes]) -> bytes:
+    if hasattr(source, "seek"):
+        source.seek(0)
+    return source.read()

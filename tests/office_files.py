@@ -1,0 +1,160 @@
+"""Office files generated at test time by the libraries real files come from (openpyxl, python-pptx, ...)."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterable, Sequence
+from functools import cache
+from typing import Any
+
+Rows = Sequence[Sequence[Any]]
+
+
+def make_xlsx(sheets: dict[str, Rows], *, hidden: Iterable[str] = ()) -> bytes:
+    """A workbook with one worksheet per entry (in order); ``hidden`` names sheets to hide."""
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    workbook.remove(workbook.active)
+    for name, rows in sheets.items():
+        sheet = workbook.create_sheet(name)
+        for row in rows:
+            sheet.append(list(row))
+        if name in set(hidden):
+            sheet.sheet_state = "hidden"
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def make_big_xlsx(rows: int) -> bytes:
+    """One sheet ``Orders`` of ``rows`` data rows, written with openpyxl's streaming write-only mode."""
+    import openpyxl
+
+    workbook = openpyxl.Workbook(write_only=True)
+    sheet = workbook.create_sheet("Orders")
+    sheet.append(["Order", "Region", "Amount"])
+    regions = ("EMEA", "APAC", "AMER")
+    for n in range(1, rows + 1):
+        sheet.append([f"ORD-{n:06d}", regions[n % 3], n * 7 % 1000])
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def make_pptx(slides: Sequence[dict[str, Any]]) -> bytes:
+    """A deck: each slide dict may have ``title``, ``body`` (lines), ``table`` (rows), ``notes``."""
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    for spec in slides:
+        layout = deck.slide_layouts[1] if "title" in spec else deck.slide_layouts[6]
+        slide = deck.slides.add_slide(layout)
+        if "title" in spec:
+            slide.shapes.title.text = spec["title"]
+            slide.placeholders[1].text = "\n".join(spec.get("body", []))
+        elif spec.get("body"):
+            box = slide.shapes.add_textbox(Inches(1), Inches(1), Inches(6), Inches(2))
+            box.text_frame.text = "\n".join(spec["body"])
+        if "table" in spec:
+            rows = spec["table"]
+            shape = slide.shapes.add_table(
+                len(rows), len(rows[0]), Inches(1), Inches(4), Inches(6), Inches(2)
+            )
+            for r, row in enumerate(rows):
+                for c, value in enumerate(row):
+                    shape.table.cell(r, c).text = str(value)
+        if "notes" in spec:
+            slide.notes_slide.notes_text_frame.text = spec["notes"]
+    out = io.BytesIO()
+    deck.save(out)
+    return out.getvalue()
+
+
+def make_docx(blocks: Sequence[tuple[str, Any]]) -> bytes:
+    """A DOCX of ``("heading", (level, text))``, ``("p", text)`` and ``("table", rows)`` blocks."""
+    import docx
+
+    document = docx.Document()
+    for kind, value in blocks:
+        if kind == "heading":
+            document.add_heading(value[1], level=value[0])
+        elif kind == "table":
+            table = document.add_table(rows=len(value), cols=len(value[0]))
+            for r, row in enumerate(value):
+                for c, text in enumerate(row):
+                    table.cell(r, c).text = text
+        else:
+            document.add_paragraph(value)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+@cache
+def zip_bomb_docx(inflated_bytes: int) -> bytes:
+    """A valid DOCX whose ``word/document.xml`` inflates to about ``inflated_bytes``.
+
+    The deflate stream is built from one compressed block repeated: after a full flush the
+    compressor starts afresh, so the same paragraphs compress to the same bytes every time, and
+    the stream never exists inflated (nor needs 400 MB of compressing). It is stored through
+    zipfile as a placeholder member, then that member's method, CRC and size are set to what the
+    stream really is. About 1000:1.
+    """
+    base = make_docx([("p", "cover page")])
+    with zipfile.ZipFile(io.BytesIO(base)) as source:
+        xml = source.read("word/document.xml")
+        others = [(info.filename, source.read(info)) for info in source.infolist()]
+    head, tail = xml.split(b"<w:body>", 1)
+    head += b"<w:body>"
+    block = (b"<w:p><w:r><w:t>" + b"A" * 4000 + b"</w:t></w:r></w:p>") * 256
+    repeats = max(1, -(-inflated_bytes // len(block)))  # at least inflated_bytes
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    start = deflate.compress(head) + deflate.flush(zlib.Z_FULL_FLUSH)
+    repeated = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
+    stream = start + repeated * repeats + deflate.compress(tail) + deflate.flush()
+    crc = zlib.crc32(head)
+    for _ in range(repeats):
+        crc = zlib.crc32(block, crc)
+    crc = zlib.crc32(tail, crc)
+    size = len(head) + repeats * len(block) + len(tail)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for name, payload in others:
+            if name == "word/document.xml":
+                bomb.writestr(zipfile.ZipInfo(name), stream, compress_type=zipfile.ZIP_STORED)
+            else:
+                bomb.writestr(name, payload)
+    return _patch_member(out.getvalue(), "word/document.xml", method=8, crc=crc, size=size)
+
+
+def understate_size(archive: bytes, member: str, declared: int) -> bytes:
+    """The archive with ``member``'s uncompressed size rewritten to ``declared`` (a lying bomb)."""
+    return _patch_member(archive, member, size=declared)
+
+
+def _patch_member(
+    archive: bytes, member: str, *, size: int, method: int | None = None, crc: int | None = None
+) -> bytes:
+    """Rewrite a member's compression method, CRC and uncompressed size in both of its headers."""
+    data = bytearray(archive)
+    with zipfile.ZipFile(io.BytesIO(archive)) as parsed:
+        info = parsed.getinfo(member)
+        central = parsed.start_dir
+    name = member.encode()
+    at = data.index(b"PK\x01\x02", central)
+    while data[at + 46 : at + 46 + len(name)] != name:
+        at = data.index(b"PK\x01\x02", at + 4)
+    local = info.header_offset
+    for header, offsets in ((at, (10, 16, 24)), (local, (8, 14, 22))):
+        method_at, crc_at, size_at = (header + o for o in offsets)
+        if method is not None:
+            struct.pack_into("<H", data, method_at, method)
+        if crc is not None:
+            struct.pack_into("<I", data, crc_at, crc)
+        struct.pack_into("<I", data, size_at, size)
+    return bytes(data)

@@ -1,0 +1,83 @@
+"""EnableSnapStart: the template as CloudFormation expands it (AWS::LanguageExtensions, then SAM).
+
+The language extensions are resolved with the SAM CLI's own implementation of that transform, the
+SAM transform with aws-sam-translator, both offline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+@pytest.fixture(autouse=True)
+def _region(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def expanded(**parameters: Any) -> dict[str, Any]:
+    """Resources of template.yaml after both transforms, for these parameter values."""
+    from samcli.lib.cfn_language_extensions.api import process_template
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    template = yaml_parse((ROOT / "template.yaml").read_text(encoding="utf-8"))
+    assert template["Transform"] == ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]
+    for resource in template["Resources"].values():  # what sam package puts there
+        props = resource.get("Properties", {})
+        for uri in ("CodeUri", "ContentUri"):
+            if uri in props:
+                props[uri] = "s3://artifacts/code.zip"
+    values = {name: str(value) for name, value in parameters.items()}
+    template = process_template(template, parameter_values=values)
+    template["Transform"] = "AWS::Serverless-2016-10-31"
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    resources: dict[str, Any] = transform(template, values, NoManagedPolicies())["Resources"]
+    return resources
+
+
+def of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {lid: r for lid, r in resources.items() if r["Type"] == kind}
+
+
+def test_snapstart_is_off_by_default_with_no_version_or_alias() -> None:
+    resources = expanded()
+
+    assert "SnapStart" not in resources["IngestFunction"]["Properties"]
+    assert of_type(resources, "AWS::Lambda::Alias") == {}
+    assert of_type(resources, "AWS::Lambda::Version") == {}
+    [mapping] = of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["FunctionName"] == {"Ref": "IngestFunction"}
+
+
+def test_snapstart_on_publishes_versions_behind_the_alias_the_queue_invokes() -> None:
+    resources = expanded(EnableSnapStart="true")
+
+    assert resources["IngestFunction"]["Properties"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert list(of_type(resources, "AWS::Lambda::Alias")) == ["IngestFunctionAliaslive"]
+    [version] = of_type(resources, "AWS::Lambda::Version").values()
+    assert version["DeletionPolicy"] == "Delete"  # an old version's snapshot is not kept cached
+    [mapping] = of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["FunctionName"] == {"Ref": "IngestFunctionAliaslive"}
+
+
+@pytest.mark.parametrize(("parameter", "value"), [("ChunkSize", 500), ("IngestMemorySize", 2048)])
+def test_a_changed_parameter_publishes_a_new_version(parameter: str, value: int) -> None:
+    before = set(of_type(expanded(EnableSnapStart="true"), "AWS::Lambda::Version"))
+
+    after = set(of_type(expanded(EnableSnapStart="true", **{parameter: value}), "AWS::Lambda::Version"))
+
+    assert before.isdisjoint(after)
+
+
+def test_memory_size_is_the_ingest_memory_parameter() -> None:
+    resources = expanded(IngestMemorySize=2048)
+
+    assert int(resources["IngestFunction"]["Properties"]["MemorySize"]) == 2048
