@@ -24,6 +24,8 @@ SECTIONS = (
     "benchmarks.bench_ingest",
     "benchmarks.bench_backup",
     "benchmarks.bench_local",
+    "benchmarks.bench_ocr",
+    "benchmarks.bench_retrieval",
     "benchmarks.bench_scale",
 )
 SHORT = tuple(name.rsplit("_", 1)[-1] for name in SECTIONS)

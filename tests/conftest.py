@@ -17,6 +17,18 @@ CORPUS_DIR = ROOT.parent / "shared" / "corpus"
 PDF_CORPUS_DIR = CORPUS_DIR / "pdf"
 
 
+NO_NETWORK_PRELUDE = """
+import socket
+def refuse(*a, **k):
+    raise OSError("network disabled")
+socket.socket.connect = refuse
+socket.socket.connect_ex = refuse
+socket.create_connection = refuse
+socket.getaddrinfo = refuse
+"""
+"""Python that makes every later socket connection in the interpreter fail (fresh-interpreter tests)."""
+
+
 def load_event(name: str) -> dict[str, Any]:
     """Load ``events/<name>`` (the same file ``sam local invoke -e`` takes)."""
     path = EVENTS_DIR / (name if name.endswith(".json") else f"{name}.json")

@@ -16,6 +16,7 @@ from docpipe.config import Settings
 from docpipe.embeddings import make_embedder
 from docpipe.events import detect_source
 from docpipe.ingest import IngestService
+from docpipe.ocr import make_ocr_engine
 from docpipe.registry import DocumentRegistry
 from docpipe.s3 import S3Client
 from docpipe.secrets import SecretsClient
@@ -38,6 +39,7 @@ service = IngestService(
     secrets=SecretsClient(ttl_seconds=settings.secrets_cache_ttl_seconds)
     if settings.pdf_passwords_secret_id
     else None,
+    ocr=make_ocr_engine(settings),  # None unless OCR_PROVIDER chooses an engine
     metrics=metrics,
     tracer=tracer,
 )

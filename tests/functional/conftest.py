@@ -37,11 +37,10 @@ class LambdaContext:
         return 180_000
 
 
-def import_handler() -> ModuleType:
-    """Import functions/ingest/app.py as a fresh module: every call is a cold start."""
-    name = "ingest_app_under_test"
+def import_handler(path: Path = HANDLER_PATH, name: str = "ingest_app_under_test") -> ModuleType:
+    """Import a handler (functions/ingest/app.py by default) as a fresh module: every call is a cold start."""
     sys.modules.pop(name, None)
-    spec = importlib.util.spec_from_file_location(name, HANDLER_PATH)
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from array import array
 from collections.abc import Callable
 from types import ModuleType
@@ -15,7 +13,7 @@ from docpipe import aws
 from docpipe.exceptions import ConfigError, InvalidInputError
 from docpipe.vectorstore import S3VectorStore
 from tests.conftest import ROOT, load_event
-from tests.functional.conftest import LambdaContext, Pipeline
+from tests.functional.conftest import LambdaContext, Pipeline, import_handler
 
 HANDLER_PATH = ROOT / "functions" / "backup" / "app.py"
 PDFS = ("pdfkit.pdf", "reportlab-overlay.pdf")
@@ -29,14 +27,7 @@ def cold_start(pipeline: Pipeline, *, without: str | None = None, **env: str) ->
             pipeline.monkeypatch.setenv(key, value)
     if without is not None:
         pipeline.monkeypatch.delenv(without, raising=False)
-    name = "backup_app_under_test"
-    sys.modules.pop(name, None)
-    spec = importlib.util.spec_from_file_location(name, HANDLER_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_handler(HANDLER_PATH, "backup_app_under_test")
 
 
 @pytest.fixture(autouse=True)

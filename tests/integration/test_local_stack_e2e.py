@@ -25,7 +25,7 @@ from docpipe import ids
 from docpipe_cli import cli
 from docpipe_cli.local.server import free_port
 from docpipe_cli.local.session import LocalSession
-from tests.conftest import PDF_CORPUS_DIR, ROOT
+from tests.conftest import PDF_CORPUS_DIR, ROOT, load_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -226,6 +226,19 @@ def test_search_finds_the_document_a_question_is_taken_from(stack: dict[str, Any
     result = cli.search(stack["target"], "Here's to the crazy ones. The misfits. The rebels.", k=3)
 
     assert result.matches[0].metadata["key"] == "docs/crazyones-pdfa.pdf"
+
+
+def test_search_function_answers_the_events_files_in_its_sandbox(stack: dict[str, Any]) -> None:
+    session = stack["session"]
+
+    direct = session.invoke("SearchFunction", load_event("search_basic"))
+    url = session.invoke("SearchFunction", load_event("search_function_url"))
+
+    assert direct.ok, direct.payload()
+    assert direct.result["matches"][0]["metadata"]["key"] == "docs/crazyones-pdfa.pdf"
+    assert direct.result["exact_fallback"] is True  # moto server has no QueryVectors
+    assert url.ok and url.result["statusCode"] == 200, url.payload()
+    assert json.loads(url.result["body"])["matches"][0]["key"] == direct.result["matches"][0]["key"]
 
 
 def test_backfill_of_indexed_documents_changes_nothing(stack: dict[str, Any]) -> None:

@@ -23,12 +23,12 @@ def test_every_function_with_its_layers_fits_the_size_budget(
     assert code == 0, f"{out.out}\n{out.err}"
 
 
-def test_the_check_measures_both_functions_and_the_docpipe_layer(deploy_build: Path) -> None:
+def test_the_check_measures_every_function_and_the_docpipe_layer(deploy_build: Path) -> None:
     # Given the deployable build / When it is measured
     sizes = {fn.logical_id: fn for fn in measure(deploy_build)}
 
-    # Then both functions are there, each with a built layer holding the docpipe package
-    assert {"IngestFunction", "BackupFunction"} <= set(sizes)
+    # Then every function is there, each with a built layer holding the docpipe package
+    assert {"IngestFunction", "BackupFunction", "SearchFunction"} <= set(sizes)
     for fn in sizes.values():
         assert fn.layers, f"{fn.logical_id} has no built layer"
         assert any((layer.path / "python" / "docpipe").is_dir() for layer in fn.layers), fn.logical_id

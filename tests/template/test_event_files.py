@@ -172,3 +172,25 @@ def test_sam_local_invoke_overrides_only_declared_variables_and_names_the_sample
         declared = global_env | declared_in(template["Resources"][function]["Properties"])
         assert set(variables) <= declared, f"{function}: {set(variables) - declared} not in the template"
     assert overrides["IngestFunction"]["DOCUMENTS_BUCKET"] == BUCKET
+
+
+@pytest.mark.parametrize("name", ["search_basic.json", "search_filtered.json"])
+def test_search_events_are_valid_search_requests(name: str) -> None:
+    from docpipe.search import SearchRequest
+
+    request = SearchRequest.from_dict(load_event(name))
+
+    assert request.query.strip()
+
+
+def test_function_url_event_carries_a_json_search_request_posted_to_the_root() -> None:
+    from docpipe.search import SearchRequest
+    from docpipe.search.http import is_function_url_event
+
+    event = load_event("search_function_url.json")
+
+    assert is_function_url_event(event)
+    assert event["version"] == "2.0" and event["requestContext"]["http"]["method"] == "POST"
+    assert event["rawPath"] == "/" and "iam" in event["requestContext"]["authorizer"]
+    assert SearchRequest.from_dict(json.loads(event["body"])).k == 3
+    assert not is_function_url_event(load_event("search_basic.json"))

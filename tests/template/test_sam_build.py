@@ -26,7 +26,7 @@ from tests.build_support import (
 
 pytestmark = pytest.mark.build
 
-FUNCTION_IDS = ("IngestFunction", "BackupFunction")
+FUNCTION_IDS = ("IngestFunction", "BackupFunction", "SearchFunction")
 LAYER_IDS = ("DocpipeLayer", "DocpipeLayerArm64", "OfflineEmbeddingsLayer")
 PROVIDERS = {
     "bedrock": {"EmbeddingProvider": "bedrock"},
@@ -177,7 +177,13 @@ print(json.dumps(roots))
 
 @pytest.mark.parametrize(
     ("function_id", "provider"),
-    [("IngestFunction", "bedrock"), ("IngestFunction", "offline"), ("BackupFunction", "bedrock")],
+    [
+        ("IngestFunction", "bedrock"),
+        ("IngestFunction", "offline"),
+        ("BackupFunction", "bedrock"),
+        ("SearchFunction", "bedrock"),
+        ("SearchFunction", "offline"),
+    ],
 )
 def test_built_handler_imports_with_only_what_lambda_provides(
     python313: Path,

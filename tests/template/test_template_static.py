@@ -32,7 +32,11 @@ from tests.build_support import (
 from tests.conftest import load_event
 
 PACKAGE_DIR = ROOT / "layers" / "docpipe" / "docpipe"
-FUNCTIONS = {"IngestFunction": ROOT / "functions" / "ingest", "BackupFunction": ROOT / "functions" / "backup"}
+FUNCTIONS = {
+    "IngestFunction": ROOT / "functions" / "ingest",
+    "BackupFunction": ROOT / "functions" / "backup",
+    "SearchFunction": ROOT / "functions" / "search",
+}
 
 PUBLIC_LOGICAL_IDS = {
     "DocumentsBucket": "AWS::S3::Bucket",
@@ -44,6 +48,7 @@ PUBLIC_LOGICAL_IDS = {
     "BackupsBucket": "AWS::S3::Bucket",
     "IngestFunction": "AWS::Serverless::Function",
     "BackupFunction": "AWS::Serverless::Function",
+    "SearchFunction": "AWS::Serverless::Function",
     "DocpipeLayer": "AWS::Serverless::LayerVersion",
     "DocpipeLayerArm64": "AWS::Serverless::LayerVersion",
     "OfflineEmbeddingsLayer": "AWS::Serverless::LayerVersion",
@@ -57,6 +62,7 @@ REQUIRED_PARAMETERS = {
     "IngestMaxConcurrency", "IngestBatchSize", "IngestBatchWindowSeconds", "MaxReceiveCount",
     "CreateVectorStore", "ExternalVectorBucketName", "ExternalVectorIndexName", "LogLevel",
     "PruneSchedule", "BackupSegmentCount", "BackupMaxRestoreBytes", "EmbeddingConcurrency",
+    "OcrProvider", "OcrMaxPages",
 }  # fmt: skip
 
 # Variables no template entry sets, with why the code default is right for every deployment.
@@ -73,12 +79,24 @@ GRANTED_WITHOUT_A_CALL = {
     ): "without it S3 answers 403, not 404, for a deleted document or sidecar",
 }
 
+# Operations a function's code reaches but never makes on AWS, with why (no grant needed).
+CALLED_ONLY_OFF_AWS = {
+    (
+        "SearchFunction",
+        "s3vectors:ListVectors",
+    ): "only the exact-scoring fallback lists vectors, for endpoints without QueryVectors (moto server)",
+}
+
 # What each function's code path calls (derived below; this map makes a change to it a visible one).
 EXPECTED_OPERATIONS = {
     "IngestFunction": {
         "s3:GetObject", "dynamodb:GetItem", "dynamodb:UpdateItem", "s3vectors:GetIndex",
         "s3vectors:PutVectors", "s3vectors:DeleteVectors", "s3vectors:GetVectors",
-        "bedrock-runtime:InvokeModel", "secretsmanager:GetSecretValue",
+        "bedrock-runtime:InvokeModel", "secretsmanager:GetSecretValue", "textract:DetectDocumentText",
+    },
+    "SearchFunction": {
+        "s3vectors:GetIndex", "s3vectors:QueryVectors", "s3vectors:ListVectors", "s3vectors:GetVectors",
+        "bedrock-runtime:InvokeModel", "bedrock-agent-runtime:Rerank",
     },
     "BackupFunction": {
         "s3:HeadObject", "s3:GetObject", "s3:GetObject+VersionId", "s3:ListObjectsV2",
@@ -105,7 +123,9 @@ SERVICES = {
     "s3vectors": "s3vectors",
     "dynamodb": "dynamodb",
     "bedrock-runtime": "bedrock",
+    "bedrock-agent-runtime": "bedrock",
     "secretsmanager": "secretsmanager",
+    "textract": "textract",
 }
 # S3 operations whose IAM actions are not named after them.
 S3_ACTIONS = {
@@ -167,6 +187,9 @@ def _operation(method: str) -> str:
 EXTRA_ACTIONS = {
     "s3vectors:ListVectors": {"s3vectors:GetVectors"},
     "s3vectors:QueryVectors": {"s3vectors:GetVectors"},
+    # Standalone Rerank also needs InvokeModel on the reranking model (Bedrock User Guide,
+    # "Permissions for reranking").
+    "bedrock-agent-runtime:Rerank": {"bedrock:InvokeModel"},
 }
 
 
@@ -237,6 +260,19 @@ class _CallGraph:
         for module, tree in self.trees.items():
             self.module_vars[module] = {}
             self._assignments(_Func("", module, None, tree, []), self.module_vars[module])
+        # Module-level dicts of functions (parsers.OPENERS, pdf.PDF_OPENERS): a function that
+        # names one may call any function in it.
+        self.registries: dict[str, list[str]] = {}
+        for module, tree in self.trees.items():
+            for node in tree.body:
+                target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
+                value = getattr(node, "value", None)
+                if isinstance(target, ast.Name) and isinstance(value, ast.Dict):
+                    found = [
+                        self._resolve_name(module, v.id) for v in value.values if isinstance(v, ast.Name)
+                    ]
+                    if found and all(key in self.funcs for key in found):
+                        self.registries[f"{module}:{target.id}"] = [key for key in found if key]
         for func in self.funcs.values():
             self._scan(func)
 
@@ -431,6 +467,12 @@ class _CallGraph:
             elif isinstance(node, ast.Call):
                 called.add(id(node.func))
                 self._scan_call(func, node, env)
+        for node in ast.walk(func.node):
+            if isinstance(node, ast.Name):
+                registry = f"{func.module}:{node.id}"
+                if registry not in self.registries:
+                    registry = self._resolve_name(func.module, node.id) or ""
+                func.edges += [(callee, None) for callee in self.registries.get(registry, ())]
         for node in ast.walk(func.node):
             # A function passed on (pool.submit(store.put, batch)) may be called with anything.
             if isinstance(node, (ast.Attribute, ast.Name)) and id(node) not in called:
@@ -683,12 +725,41 @@ def test_no_allow_statement_grants_a_wildcard_action(template: dict[str, Any]) -
     assert not wildcard
 
 
+# Actions IAM accepts only on Resource "*" (the Service Authorization Reference lists no resource
+# type for them), each granted only under a Condition.
+UNSCOPABLE_ACTIONS = {
+    "textract:DetectDocumentText": "UseTextract",
+    # Rerank has no resource type; the Bedrock User Guide grants it on "*".
+    "bedrock:Rerank": "UseBedrockRerank",
+}
+
+
 def test_function_policies_are_scoped_to_named_resources(template: dict[str, Any]) -> None:
     for function_id in FUNCTIONS:
         for logical_id, statement in iter_policy_statements(template):
-            if logical_id == function_id:
+            if logical_id == function_id and set(statement_actions(statement)) - set(UNSCOPABLE_ACTIONS):
                 resource = statement.get("Resource")
                 assert resource not in (None, "*", ["*"]), f"{function_id}: {statement.get('Sid')}"
+
+
+def test_textract_is_granted_detect_document_text_only_and_only_with_the_textract_provider(
+    template: dict[str, Any],
+) -> None:
+    statements = template["Resources"]["IngestFunction"]["Properties"]["Policies"][0]["Statement"]
+    (textract,) = [s for s in statements if "Fn::If" in s and s["Fn::If"][0] == "UseTextract"]
+    granted, otherwise = textract["Fn::If"][1], textract["Fn::If"][2]
+    everywhere = [
+        action
+        for logical_id, statement in iter_policy_statements(template)
+        for action in statement_actions(statement)
+        if action.startswith("textract:")
+    ]
+
+    assert granted["Action"] == "textract:DetectDocumentText" and granted["Resource"] == "*"
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    assert everywhere == ["textract:DetectDocumentText"]
+    assert not Resolver(template).condition("UseTextract")  # off by default
+    assert Resolver(template, {"OcrProvider": "textract"}).condition("UseTextract")
 
 
 @pytest.mark.parametrize("function_id", sorted(FUNCTIONS))
@@ -699,8 +770,9 @@ def test_the_call_scan_finds_the_operations_each_function_is_known_to_call(funct
 @pytest.mark.parametrize("function_id", sorted(FUNCTIONS))
 def test_every_operation_a_function_calls_is_granted(template: dict[str, Any], function_id: str) -> None:
     granted = _function_policy_actions(template, function_id)
+    off_aws = {action for (fid, action) in CALLED_ONLY_OFF_AWS if fid == function_id}
 
-    missing = _needed_actions(function_id) - granted
+    missing = _needed_actions(function_id) - granted - off_aws
     assert not missing, f"{function_id} calls AWS without these grants: {sorted(missing)}"
 
 
@@ -852,6 +924,7 @@ def test_prune_runs_on_its_own_schedule_with_what_backup_prune_json_holds(templa
     [
         ("EmbeddingConcurrency", config.EMBEDDING_CONCURRENCY, "IngestFunction"),
         ("IngestRecordConcurrency", config.INGEST_RECORD_CONCURRENCY, "IngestFunction"),
+        ("OcrMaxPages", config.OCR_MAX_PAGES, "IngestFunction"),
         ("BackupSegmentCount", config.BACKUP_SEGMENT_COUNT, "BackupFunction"),
         ("BackupMaxRestoreBytes", config.BACKUP_MAX_RESTORE_BYTES, "BackupFunction"),
     ],
@@ -997,5 +1070,5 @@ def test_outputs_name_everything_a_user_needs(template: dict[str, Any]) -> None:
     assert {
         "DocumentsBucketName", "IngestQueueUrl", "IngestDeadLetterQueueUrl", "IngestDeadLetterQueueAlarmName",
         "DocumentsTableName", "VectorBucketName", "VectorIndexName", "BackupsBucketName",
-        "IngestFunctionName", "BackupFunctionName",
+        "IngestFunctionName", "BackupFunctionName", "SearchFunctionName", "SearchFunctionUrl",
     } <= outputs  # fmt: skip

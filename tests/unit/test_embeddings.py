@@ -26,6 +26,7 @@ from docpipe.embeddings import make_embedder
 from docpipe.embeddings.bedrock import BedrockEmbedder
 from docpipe.exceptions import AccessDeniedError, ConfigError, IndexMismatchError, ThrottledError
 from tests.aws_faults import answer_json, fail_attempts
+from tests.conftest import NO_NETWORK_PRELUDE
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "amazon.titan-embed-text-v2:0"
@@ -306,19 +307,15 @@ def test_offline_model_loads_and_embeds_with_the_network_blocked(monkeypatch: py
 def test_offline_provider_needs_no_network_in_a_fresh_interpreter(tmp_path: Path) -> None:
     # A fresh process proves that importing wordllama, loading and embedding touch no socket,
     # and an empty HOME proves no ~/.cache/wordllama download is being reused.
-    script = """
-import socket
-def refuse(*a, **k):
-    raise OSError("network disabled")
-socket.socket.connect = refuse
-socket.socket.connect_ex = refuse
-socket.create_connection = refuse
-socket.getaddrinfo = refuse
+    script = (
+        NO_NETWORK_PRELUDE
+        + """
 from docpipe.config import Settings
 from docpipe.embeddings import make_embedder
 vector = make_embedder(Settings(embedding_provider="offline", embedding_dimension=64)).embed_query("hi")
 print(len(vector))
 """
+    )
     env = {**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(ROOT / "layers" / "docpipe")}
 
     result = subprocess.run(

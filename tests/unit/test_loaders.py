@@ -80,7 +80,7 @@ def test_directory_loader_loads_matching_files_and_skips_unusable_ones(
     # Given a prefix with a PDF, a text file, an image, an encrypted PDF, a sidecar and a neighbour
     put(s3, "team/a.pdf", (pdf_corpus / "minimal-document.pdf").read_bytes())
     put(s3, "team/sub/b.txt", b"plain text in a subfolder")
-    put(s3, "team/logo.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
+    put(s3, "team/logo.webp", b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 32)  # images but PNG/JPEG/TIFF
     put(s3, "team/locked.pdf", (pdf_corpus / "libreoffice-writer-password.pdf").read_bytes())
     put(s3, "team/a.pdf.metadata.json", b'{"metadataAttributes": {"team": "x"}}')
     put(s3, "other/c.txt", b"outside the prefix")
@@ -92,8 +92,11 @@ def test_directory_loader_loads_matching_files_and_skips_unusable_ones(
 
     # Then the usable files come back, the others are reported, nothing outside the prefix
     assert sorted(d.metadata["key"] for d in docs) == ["team/a.pdf", "team/sub/b.txt"]
-    assert sorted(loader.skipped) == [("team/locked.pdf", "encrypted"), ("team/logo.png", "unsupported_type")]
-    assert "team/logo.png" in caplog.text and "unsupported_type" in caplog.text
+    assert sorted(loader.skipped) == [
+        ("team/locked.pdf", "encrypted"),
+        ("team/logo.webp", "unsupported_type"),
+    ]
+    assert "team/logo.webp" in caplog.text and "unsupported_type" in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -131,7 +134,23 @@ def test_directory_loader_is_lazy_per_file(s3: Any) -> None:
 
 
 def test_single_file_loader_does_not_swallow_unsupported_types(s3: Any) -> None:
-    put(s3, "x.png", b"\x89PNG\r\n\x1a\n")
+    put(s3, "x.webp", b"RIFF\x00\x00\x00\x00WEBPVP8 ")
 
     with pytest.raises(UnsupportedTypeError):
-        S3FileLoader(BUCKET, "x.png", s3=S3Client(s3)).load()
+        S3FileLoader(BUCKET, "x.webp", s3=S3Client(s3)).load()
+
+
+def test_loaders_ocr_scans_with_the_engine_given_and_skip_them_as_needs_ocr_without(s3: Any) -> None:
+    from tests.scans import image_only_pdf, render
+    from tests.unit.test_ocr import RecordingEngine
+
+    scan = image_only_pdf([render("crazyones-pdfa.pdf", 0, dpi=60)], dpi=60)
+    s3.put_object(Bucket=BUCKET, Key="scans/a.pdf", Body=scan)
+    engine = RecordingEngine()
+
+    [page] = S3FileLoader(BUCKET, "scans/a.pdf", ocr=engine).load()
+    without = S3DirectoryLoader(BUCKET, "scans/")
+    assert list(without.lazy_load()) == []
+
+    assert page.metadata["ocr"] is True and page.page_content.startswith("recognised")
+    assert without.skipped == [("scans/a.pdf", "needs_ocr")]

@@ -39,3 +39,25 @@ def test_a_misspelled_parameter_override_is_reported_with_the_parameter_it_resem
         "ignored parameter override: MaxRecieveCount is not a template parameter "
         "(did you mean MaxReceiveCount?)"
     ]
+
+
+def test_a_function_url_is_reported_with_how_to_invoke_it_locally(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        """
+Resources:
+  SearchFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: app.handler
+      FunctionUrlConfig:
+        AuthType: AWS_IAM
+"""
+    )
+    lines: list[str] = []
+
+    local = provision(Stack(template), no_clients, log=lines.append)
+
+    [url] = [n for n in local.not_provisioned if n.logical_id == "SearchFunction.FunctionUrlConfig"]
+    assert url.type == "AWS::Lambda::Url" and "events/search_function_url.json" in url.why
+    assert str(url) in lines

@@ -384,10 +384,10 @@ def test_ole_container_named_docx_is_encrypted_and_legacy_doc_is_unsupported() -
         detect_content_type("old.doc", ole)
 
 
-@pytest.mark.parametrize("key", ["photo.png", "archive.tar.gz", "binary", "sheet.ods"])
+@pytest.mark.parametrize("key", ["photo.webp", "archive.tar.gz", "binary", "sheet.ods"])
 def test_unknown_types_are_unsupported_with_the_extension_named(key: str) -> None:
     with pytest.raises(UnsupportedTypeError) as caught:
-        detect_content_type(key, b"\x89PNG\r\n\x1a\n\x00\x00")
+        detect_content_type(key, b"\x1f\x8b\x08\x00\x00\x00")  # gzip
 
     assert caught.value.reason == "unsupported_type"
 

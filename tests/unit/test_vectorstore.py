@@ -228,11 +228,20 @@ def test_exact_query_applies_equality_filters(s3vectors: Any) -> None:
     assert [m.key for m in in_result.matches] == ["a#2"]
 
 
-def test_exact_query_refuses_filters_it_cannot_evaluate(s3vectors: Any) -> None:
+def test_exact_query_applies_range_filters(s3vectors: Any) -> None:
+    store = make_store(s3vectors, query_mode="exact")
+    store.put(records(4, doc="a"))
+
+    result = store.query([1.0, 0.0, 0.0], k=10, filter={"chunk_no": {"$gt": 1}})
+
+    assert sorted(m.key for m in result.matches) == ["a#2", "a#3"]
+
+
+def test_exact_query_refuses_filters_outside_the_language(s3vectors: Any) -> None:
     store = make_store(s3vectors, query_mode="exact")
 
-    with pytest.raises(InvalidInputError, match=r"\$gt"):
-        store.query([1.0, 0.0, 0.0], filter={"chunk_no": {"$gt": 1}})
+    with pytest.raises(InvalidInputError, match=r"\$regex"):
+        store.query([1.0, 0.0, 0.0], filter={"chunk_no": {"$regex": 1}})
 
 
 def test_query_falls_back_when_the_endpoint_lacks_query_vectors(s3vectors: Any) -> None:

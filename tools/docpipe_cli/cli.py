@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from docpipe.exceptions import ConfigError, DocpipeError, InvalidInputError
+from docpipe.config import RERANK_MODES
+from docpipe.exceptions import ConfigError, DocpipeError, InvalidInputError, ValidationError
 from docpipe.ids import SIDECAR_SUFFIX
 from docpipe_cli.queries import documents, format_documents, search
 from docpipe_cli.target import OUTPUTS, Target, answers, resolve_target, root_or_cwd
@@ -219,31 +220,51 @@ def _invoke_built(built: Path, function: str, event: Any, root: Path) -> Any:
             return runner.invoke(function, event)
 
 
-def _parse_filter(items: Sequence[str]) -> dict[str, Any] | None:
-    result: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InvalidInputError(f"--filter {item!r}: expected key=value")
-        result[key] = int(value) if value.isdigit() and key in ("page", "chunk_no") else value
-    return result or None
+def _parse_filter(text: str | None) -> dict[str, Any] | None:
+    """``--filter`` is a JSON object in S3 Vectors filter syntax (the request's ``filter``)."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        example = '{"page": {"$gte": 2}}'
+        raise ValidationError("filter", f"--filter is not JSON ({error.msg}); e.g. '{example}'") from None
+    if not isinstance(value, dict):
+        raise ValidationError("filter", "--filter must be a JSON object")
+    return value
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     target = resolve_target(args)
-    result = search(target, args.question, k=args.k, filter=_parse_filter(args.filter or []))
-    if result.exact_fallback:
+    response = search(
+        target,
+        args.question,
+        k=args.k,
+        filter=_parse_filter(args.filter),
+        rerank=args.rerank,
+        neighbours=args.neighbours,
+    )
+    if response.exact_fallback:
         _err("(this endpoint has no QueryVectors: results come from exact scoring over ListVectors)")
-    if not result.matches:
+    if not response.matches:
         _out("no matches")
         return 0
-    for rank, match in enumerate(result.matches, 1):
+    _out(
+        f"{response.metric} similarity, higher is better; rerank {response.rerank}; {response.took_ms:.0f} ms"
+    )
+    for rank, match in enumerate(response.matches, 1):
         meta = match.metadata
-        page = meta.get("page")
-        where = f"{meta.get('source_uri') or meta.get('key')}" + (f" p.{page}" if page is not None else "")
-        text = " ".join(str(meta.get("text", "")).split())
-        _out(f"{rank}. [{match.distance:.4f}] {where}")
+        page, page_end, section = meta.get("page"), meta.get("page_end"), meta.get("section")
+        where = str(meta.get("source_uri") or meta.get("key"))
+        if page is not None:
+            where += f" p.{page}" + (f"-{page_end}" if page_end not in (None, page) else "")
+        if section:
+            where += f" | {section}"
+        text = " ".join(match.text.split())
+        _out(f"{rank}. score {match.score:.4f}  {where}")
         _out(f"   {text[:300]}{'...' if len(text) > 300 else ''}")
+        for entry in match.context or ():
+            _out(f"   [context chunk {entry.get('chunk_no')}] {' '.join(entry['text'].split())[:160]}")
     return 0
 
 
@@ -457,10 +478,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_invoke)
 
-    p = sub.add_parser("search", parents=[common], help="semantic search over the index")
+    p = sub.add_parser("search", parents=[common], help="search the index (the path SearchFunction runs)")
     p.add_argument("question")
-    p.add_argument("--k", type=int, default=5)
-    p.add_argument("--filter", action="append", metavar="KEY=VALUE")
+    p.add_argument("--k", type=int, default=5, help="matches to return (1-100)")
+    p.add_argument(
+        "--filter",
+        metavar="JSON",
+        help='S3 Vectors filter, e.g. \'{"key": {"$eq": "docs/a.pdf"}, "page": {"$gte": 2}}\'',
+    )
+    p.add_argument(
+        "--rerank", choices=RERANK_MODES, help="none, lexical or bedrock (default: the stack's SEARCH_RERANK)"
+    )
+    p.add_argument("--neighbours", type=int, default=0, help="also print 0-2 chunks around each match")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("status", parents=[common], help="documents and their states")

@@ -26,18 +26,28 @@ def _settings_for(target: Target) -> Any:
     return config.Settings.from_env(env)
 
 
-def search(target: Target, question: str, *, k: int = 5, filter: dict[str, Any] | None = None) -> Any:
-    """Embed ``question`` with the configured provider and query the index."""
-    from docpipe.embeddings import make_embedder
-    from docpipe.vectorstore import S3VectorStore
+def search(
+    target: Target,
+    question: str,
+    *,
+    k: int = 5,
+    filter: dict[str, Any] | None = None,
+    rerank: str | None = None,
+    neighbours: int = 0,
+) -> Any:
+    """Search the target's index through ``docpipe.search``, the path SearchFunction runs.
 
-    bucket = target.name("vector_bucket", "--vector-bucket")
-    index = target.name("vector_index", "--vector-index")
-    settings = _settings_for(target)
-    bedrock = target.client("bedrock-runtime") if settings.embedding_provider == "bedrock" else None
-    embedder = make_embedder(settings, bedrock_client=bedrock)
-    store = S3VectorStore(target.client("s3vectors"), bucket, index)
-    return store.query(embedder.embed_query(question), k=k, filter=filter)
+    Raises:
+        ValidationError: a bad question, ``k``, filter or rerank mode, naming the field.
+    """
+    from docpipe.search import SearchRequest, build_search_service
+
+    request = SearchRequest(question, k=k, filter=filter, rerank=rerank, neighbours=neighbours)
+    settings = _settings_for(target).with_overrides(
+        vector_bucket=target.name("vector_bucket", "--vector-bucket"),
+        vector_index=target.name("vector_index", "--vector-index"),
+    )
+    return build_search_service(settings, clients=target.client).search(request)
 
 
 def documents(target: Target, prefix: str = "") -> list[Any]:

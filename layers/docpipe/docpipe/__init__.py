@@ -20,6 +20,7 @@ _EXPORTS: dict[str, str] = {
     "PermanentError": "docpipe.exceptions",
     "TransientError": "docpipe.exceptions",
     "IndexMismatchError": "docpipe.exceptions",
+    "ValidationError": "docpipe.exceptions",
     "SKIP_REASONS": "docpipe.exceptions",
     # ids
     "doc_id": "docpipe.ids",
@@ -48,17 +49,25 @@ _EXPORTS: dict[str, str] = {
     "Chunk": "docpipe.chunking",
     "Embedder": "docpipe.embeddings",
     "make_embedder": "docpipe.embeddings",
+    "OcrEngine": "docpipe.ocr",
+    "make_ocr_engine": "docpipe.ocr",
     "IngestService": "docpipe.ingest",
     "Outcome": "docpipe.ingest",
+    "SearchRequest": "docpipe.search",
+    "SearchResponse": "docpipe.search",
+    "SearchService": "docpipe.search",
+    "build_search_service": "docpipe.search",
     # notebooks
     "S3FileLoader": "docpipe.loaders",
     "S3DirectoryLoader": "docpipe.loaders",
+    "DocpipeRetriever": "docpipe.retriever",
 }
 
 __all__ = [
     "Chunk",
     "ConfigError",
     "DocpipeError",
+    "DocpipeRetriever",
     "DocumentRecord",
     "DocumentRegistry",
     "Embedder",
@@ -67,6 +76,7 @@ __all__ = [
     "IngestService",
     "NON_FILTERABLE_METADATA_KEYS",
     "ObjectEvent",
+    "OcrEngine",
     "Outcome",
     "ParsedDocument",
     "PermanentError",
@@ -77,15 +87,21 @@ __all__ = [
     "S3FileLoader",
     "S3VectorStore",
     "SKIP_REASONS",
+    "SearchRequest",
+    "SearchResponse",
+    "SearchService",
     "SecretsClient",
     "Settings",
     "TransientError",
     "UnrecognizedEventError",
+    "ValidationError",
     "VectorRecord",
+    "build_search_service",
     "chunk_document",
     "content_hash",
     "doc_id",
     "make_embedder",
+    "make_ocr_engine",
     "parse_document",
     "parse_event",
     "parse_sqs_record",
@@ -118,13 +134,17 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         IndexMismatchError,
         PermanentError,
         TransientError,
+        ValidationError,
     )
     from docpipe.ids import content_hash, doc_id, vector_key
     from docpipe.ingest import IngestService, Outcome
     from docpipe.loaders import S3DirectoryLoader, S3FileLoader
+    from docpipe.ocr import OcrEngine, make_ocr_engine
     from docpipe.parsers import ParsedDocument, parse_document
     from docpipe.registry import DocumentRecord, DocumentRegistry
+    from docpipe.retriever import DocpipeRetriever
     from docpipe.s3 import S3Client
+    from docpipe.search import SearchRequest, SearchResponse, SearchService, build_search_service
     from docpipe.secrets import SecretsClient
     from docpipe.vectorstore import (
         NON_FILTERABLE_METADATA_KEYS,

@@ -38,20 +38,34 @@ BACKUP_RETENTION_COUNT = "BACKUP_RETENTION_COUNT"
 BACKUP_RETENTION_DAYS = "BACKUP_RETENTION_DAYS"
 BACKUP_MAX_RESTORE_BYTES = "BACKUP_MAX_RESTORE_BYTES"
 BACKUP_SEGMENT_COUNT = "BACKUP_SEGMENT_COUNT"
+SEARCH_RERANK = "SEARCH_RERANK"
+BEDROCK_RERANK_ENABLED = "BEDROCK_RERANK_ENABLED"
+RERANK_MODEL_ID = "RERANK_MODEL_ID"
+OCR_PROVIDER = "OCR_PROVIDER"
+OCR_MAX_PAGES = "OCR_MAX_PAGES"
 
 EMBEDDING_PROVIDERS = ("bedrock", "offline")
 PDF_ENGINES = ("pypdfium2", "pypdf")
+# textract: Amazon Textract (billed per page); rapidocr: offline, the ocr extra; none: no OCR, a
+# document with pages that need it is skipped as needs_ocr.
+OCR_PROVIDERS = ("textract", "rapidocr", "none")
+# Search reranking: none (dense order), lexical (BM25 + reciprocal-rank fusion), bedrock (Rerank API).
+RERANK_MODES = ("none", "lexical", "bedrock")
 DIMENSIONS_BY_PROVIDER: dict[str, tuple[int, ...]] = {
     "bedrock": (256, 512, 1024),
     "offline": (64, 128, 256),
 }
 # Each embedding thread holds one connection of the shared Bedrock client: never more threads than that.
 MAX_EMBEDDING_CONCURRENCY = MAX_POOL_CONNECTIONS
+# S3 Vectors' ListVectors segmentCount limit: the store and BACKUP_SEGMENT_COUNT's range both use it.
+MAX_LIST_SEGMENTS = 16
 # A record in flight holds up to two connections of the shared S3 client (its download and its
 # sidecar lookup run side by side): never more records at once than the pool has pairs.
 MAX_RECORD_CONCURRENCY = MAX_POOL_CONNECTIONS // 2
 DEFAULT_MAX_INFLATED_BYTES = 128 * 1024 * 1024
 """MAX_INFLATED_BYTES' default; the parsers use it too when called without settings."""
+DEFAULT_OCR_MAX_PAGES = 100
+"""OCR_MAX_PAGES' default: pages a document may have OCR'd (Textract bills each one)."""
 _STAGE_PATTERN = re.compile(r"^[a-z0-9-]{1,32}$")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -91,6 +105,15 @@ class Settings:
     backup_max_restore_bytes: int = 10 * 1024**3
     # Parallel ListVectors segments per backup (S3 Vectors allows up to 16).
     backup_segment_count: int = 2
+    # Off unless chosen: Textract bills every page, and an upgraded stack must not start paying
+    # for OCR unasked; documents that need it are findable as needs_ocr meanwhile.
+    ocr_provider: str = "none"
+    # Per-document cost guard: a document with more pages that need OCR is skipped as ocr_page_limit.
+    ocr_max_pages: int = DEFAULT_OCR_MAX_PAGES
+    # SearchFunction: the default of a request's ``rerank`` (README, "Search API", says why lexical).
+    search_rerank: str = "lexical"
+    bedrock_rerank_enabled: bool = False
+    rerank_model_id: str = "amazon.rerank-v1:0"
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -158,6 +181,11 @@ _ENV_BY_FIELD: dict[str, str] = {
     "backup_retention_days": BACKUP_RETENTION_DAYS,
     "backup_max_restore_bytes": BACKUP_MAX_RESTORE_BYTES,
     "backup_segment_count": BACKUP_SEGMENT_COUNT,
+    "ocr_provider": OCR_PROVIDER,
+    "ocr_max_pages": OCR_MAX_PAGES,
+    "search_rerank": SEARCH_RERANK,
+    "bedrock_rerank_enabled": BEDROCK_RERANK_ENABLED,
+    "rerank_model_id": RERANK_MODEL_ID,
 }
 ENV_VARS: tuple[str, ...] = tuple(_ENV_BY_FIELD.values())
 
@@ -172,7 +200,8 @@ _INT_RANGES: dict[str, tuple[int, int | None]] = {
     "backup_retention_count": (1, None),
     "backup_retention_days": (0, None),
     "backup_max_restore_bytes": (1, None),
-    "backup_segment_count": (1, 16),
+    "backup_segment_count": (1, MAX_LIST_SEGMENTS),
+    "ocr_max_pages": (1, 10_000),
 }
 
 
@@ -227,6 +256,15 @@ def _validate(s: Settings) -> None:
         )
     if s.pdf_engine not in PDF_ENGINES:
         raise ConfigError(f"{PDF_ENGINE}={s.pdf_engine!r} is invalid; allowed: {', '.join(PDF_ENGINES)}")
+    if s.ocr_provider not in OCR_PROVIDERS:
+        allowed = ", ".join(OCR_PROVIDERS)
+        raise ConfigError(f"{OCR_PROVIDER}={s.ocr_provider!r} is invalid; allowed: {allowed}")
+    if s.search_rerank not in RERANK_MODES:
+        raise ConfigError(
+            f"{SEARCH_RERANK}={s.search_rerank!r} is invalid; allowed: {', '.join(RERANK_MODES)}"
+        )
+    if s.search_rerank == "bedrock" and not s.bedrock_rerank_enabled:
+        raise ConfigError(f"{SEARCH_RERANK}=bedrock needs {BEDROCK_RERANK_ENABLED}=true")
     for field_name, (low, high) in _INT_RANGES.items():
         _check_range(field_name, getattr(s, field_name), low, high)
     _check_range("chunk_overlap", s.chunk_overlap, 0, s.chunk_size - 1)

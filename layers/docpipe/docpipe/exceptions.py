@@ -15,6 +15,23 @@ class InvalidInputError(DocpipeError, ValueError):
     """A user-supplied name (bucket, key, action) breaks the rules before any AWS call."""
 
 
+class ValidationError(InvalidInputError):
+    """A caller's request breaks a rule; ``field`` names the part (``k``, ``filter.$and[0].page``).
+
+    The search API answers it with HTTP 400 (Function URL) or a ``{"error": "ValidationError"}``
+    result (direct invocation), never a stack trace: the message says what is wrong and what is
+    allowed, and never quotes a secret.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+    def as_dict(self) -> dict[str, str]:
+        return {"error": "ValidationError", "field": self.field, "message": self.message}
+
+
 class PermanentError(DocpipeError):
     """Retrying will not help: the document is recorded as skipped with ``reason``."""
 
@@ -48,6 +65,18 @@ class CorruptDocumentError(PermanentError):
 
 class MetadataTooLargeError(PermanentError):
     reason = "metadata_too_large"
+
+
+class NeedsOcrError(PermanentError):
+    """Pages hold only images (a scan) and OCR_PROVIDER is none."""
+
+    reason = "needs_ocr"
+
+
+class OcrPageLimitError(PermanentError):
+    """More pages need OCR than OCR_MAX_PAGES allows for one document (a cost guard)."""
+
+    reason = "ocr_page_limit"
 
 
 class InvalidSidecarError(PermanentError):
@@ -112,5 +141,7 @@ SKIP_REASONS: tuple[str, ...] = (
     "too_large",
     "corrupt",
     "metadata_too_large",
+    "needs_ocr",
+    "ocr_page_limit",
     "invalid_sidecar",
 )

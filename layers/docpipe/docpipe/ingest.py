@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     # first AWS call is made.
     from tempfile import SpooledTemporaryFile
 
+    from docpipe.ocr.base import OcrEngine
     from docpipe.parsers import OpenedDocument
     from docpipe.registry import Decision, DocumentRecord, DocumentRegistry
     from docpipe.s3 import ObjectInfo, S3Client
@@ -80,6 +81,7 @@ class Outcome:
     chunk_count: int = 0
     pages: int = 0
     seconds: float = 0.0
+    ocr_pages: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,6 +97,8 @@ class IngestService:
         embedder: produces vectors of the index's dimension.
         settings: chunk size/overlap, size cap, prefix, PDF engine, password secret.
         secrets: ``docpipe.secrets.SecretsClient``; needed only when PDF_PASSWORDS_SECRET_ID is set.
+        ocr: reads scanned pages and image files (``docpipe.ocr.make_ocr_engine``); None
+            (OCR_PROVIDER=none): documents that need it are skipped as ``needs_ocr``.
         metrics, tracer: Powertools objects (the handler passes its own).
     """
 
@@ -107,6 +111,7 @@ class IngestService:
         embedder: Embedder,
         settings: Settings,
         secrets: SecretsClient | None = None,
+        ocr: OcrEngine | None = None,
         metrics: Metrics | None = None,
         tracer: Tracer | None = None,
         clock: Callable[[], float] = time.perf_counter,
@@ -117,6 +122,7 @@ class IngestService:
         self.embedder = embedder
         self.settings = settings
         self.secrets = secrets
+        self.ocr = ocr
         self._metrics = metrics or Metrics()
         self._tracer = tracer
         self._clock = clock
@@ -297,12 +303,18 @@ class IngestService:
             content_type=document.content_type,
             pages=document.page_count,
             seconds=seconds,
+            ocr_pages=document.ocr_pages,
         ):
             logger.warning("a newer event took over this document while it was indexed", extra={"key": key})
         self._count("DocumentsIndexed")
         self._count("ChunksWritten", chunk_count)
         self._count("IngestSeconds", seconds, MetricUnit.Seconds)
-        return Outcome(document_id, bucket, key, "indexed", None, chunk_count, document.page_count, seconds)
+        if document.ocr_pages:
+            self._count("PagesOcrd", document.ocr_pages)
+        return Outcome(
+            document_id, bucket, key, "indexed", None, chunk_count, document.page_count, seconds,
+            document.ocr_pages,
+        )  # fmt: skip
 
     def _write_chunks(
         self, document: OpenedDocument, base_metadata: dict[str, Any], decision: Decision
@@ -409,19 +421,23 @@ class IngestService:
     def _open(self, body: IO[bytes], key: str) -> OpenedDocument:
         from docpipe.parsers import open_document
 
-        engine = self.settings.pdf_engine
-        limit = self.settings.max_inflated_bytes
+        settings = self.settings
+        options: dict[str, Any] = {
+            "key": key,
+            "pdf_engine": settings.pdf_engine,
+            "max_inflated_bytes": settings.max_inflated_bytes,
+            "ocr": self.ocr,
+            "ocr_max_pages": settings.ocr_max_pages,
+        }
         try:
-            return open_document(body, key=key, pdf_engine=engine, max_inflated_bytes=limit)
+            return open_document(body, **options)
         except EncryptedDocumentError:
             password = self._password_for(key)
             if password is None:
                 raise
         body.seek(0)
         try:
-            return open_document(
-                body, key=key, pdf_engine=engine, password=password, max_inflated_bytes=limit
-            )
+            return open_document(body, password=password, **options)
         except EncryptedDocumentError:
             # The cached password may predate a rotation: refetch once, retry once if it changed.
             # A second rejection (or an unchanged password) is the `encrypted` skip.
@@ -429,7 +445,7 @@ class IngestService:
             if fresh is None or fresh == password:
                 raise
         body.seek(0)
-        return open_document(body, key=key, pdf_engine=engine, password=fresh, max_inflated_bytes=limit)
+        return open_document(body, password=fresh, **options)
 
     def _password_for(self, key: str, *, rejected: bool = False) -> str | None:
         """The configured password for ``key``; ``rejected``: the cached one failed, ask Secrets Manager."""

@@ -10,6 +10,7 @@ import logging
 import re
 from collections.abc import Iterator
 from functools import cache
+from typing import TYPE_CHECKING
 
 from langchain_core.document_loaders import BaseLoader
 from langchain_core.documents import Document
@@ -18,6 +19,9 @@ from docpipe.exceptions import PermanentError
 from docpipe.ids import SIDECAR_SUFFIX
 from docpipe.parsers import parse_document
 from docpipe.s3 import S3Client, s3_uri
+
+if TYPE_CHECKING:
+    from docpipe.ocr.base import OcrEngine
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +33,8 @@ class S3FileLoader(BaseLoader):
 
     Pages are numbered from 1, as in the vector metadata docpipe writes (LangChain's
     ``PyPDFLoader`` counts from 0). Errors are raised: a single file that cannot be read is news.
+    ``ocr``: an engine for scanned pages and images (``make_ocr_engine``, e.g. rapidocr from the
+    ``ocr`` extra); without one such a file is ``NeedsOcrError``. OCR'd pages say ``ocr: True``.
     """
 
     def __init__(
@@ -40,6 +46,7 @@ class S3FileLoader(BaseLoader):
         pdf_engine: str = "pypdfium2",
         password: str | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        ocr: OcrEngine | None = None,
     ) -> None:
         self.bucket = bucket
         self.key = key
@@ -47,6 +54,7 @@ class S3FileLoader(BaseLoader):
         self.pdf_engine = pdf_engine
         self.password = password
         self.max_bytes = max_bytes
+        self.ocr = ocr
 
     def lazy_load(self) -> Iterator[Document]:
         """Download, parse and yield the pages one by one.
@@ -57,7 +65,9 @@ class S3FileLoader(BaseLoader):
         """
         s3 = self.s3 or S3Client()
         with s3.download(self.bucket, self.key, max_bytes=self.max_bytes) as body:
-            parsed = parse_document(body, key=self.key, pdf_engine=self.pdf_engine, password=self.password)
+            parsed = parse_document(
+                body, key=self.key, pdf_engine=self.pdf_engine, password=self.password, ocr=self.ocr
+            )
         source = s3_uri(self.bucket, self.key)
         for page in parsed.pages:
             yield Document(
@@ -92,6 +102,7 @@ class S3DirectoryLoader(BaseLoader):
         s3: S3Client | None = None,
         pdf_engine: str = "pypdfium2",
         max_bytes: int = DEFAULT_MAX_BYTES,
+        ocr: OcrEngine | None = None,
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix
@@ -99,6 +110,7 @@ class S3DirectoryLoader(BaseLoader):
         self.s3 = s3
         self.pdf_engine = pdf_engine
         self.max_bytes = max_bytes
+        self.ocr = ocr
         self.skipped: list[tuple[str, str]] = []
 
     def lazy_load(self) -> Iterator[Document]:
@@ -111,7 +123,12 @@ class S3DirectoryLoader(BaseLoader):
             if info.key.endswith("/") or info.key.endswith(SIDECAR_SUFFIX) or not pattern.match(relative):
                 continue  # folder markers and Bedrock-style sidecars are not documents
             loader = S3FileLoader(
-                self.bucket, info.key, s3=s3, pdf_engine=self.pdf_engine, max_bytes=self.max_bytes
+                self.bucket,
+                info.key,
+                s3=s3,
+                pdf_engine=self.pdf_engine,
+                max_bytes=self.max_bytes,
+                ocr=self.ocr,
             )
             try:
                 pages = list(loader.lazy_load())

@@ -69,6 +69,8 @@ class DocumentRecord:
     # have written more than ``chunk_count``); see ``vector_slots``.
     max_chunk_count: int = 0
     pages: int = 0
+    # Pages whose text came from OCR (scanned PDF pages, image files).
+    ocr_pages: int = 0
     seconds: float = 0.0
     lease_until: int = 0
     created_at: str | None = None
@@ -78,7 +80,7 @@ class DocumentRecord:
     def from_item(cls, item: Mapping[str, Any]) -> DocumentRecord:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in item.items() if k in known and v is not None}
-        for name in ("chunk_count", "max_chunk_count", "pages", "lease_until"):
+        for name in ("chunk_count", "max_chunk_count", "pages", "ocr_pages", "lease_until"):
             if name in values:
                 values[name] = int(values[name])
         if "seconds" in values:
@@ -417,6 +419,7 @@ class DocumentRegistry:
         content_type: str,
         pages: int,
         seconds: float,
+        ocr_pages: int = 0,
     ) -> bool:
         """Finish a claim as ``indexed``; False when a newer event took the document meanwhile."""
         return self._finish(
@@ -430,6 +433,7 @@ class DocumentRegistry:
                 "sidecar_hash": sidecar_hash,
                 "content_type": content_type,
                 "pages": pages,
+                "ocr_pages": ocr_pages,
                 "seconds": round(seconds, 3),
             },
             remove=("reason",) + (("sidecar_hash",) if sidecar_hash is None else ()),
@@ -463,7 +467,7 @@ class DocumentRegistry:
                 "max_chunk_count": chunk_count,
                 "seconds": round(seconds, 3),
             },
-            remove=("sidecar_hash",)
+            remove=("sidecar_hash", "ocr_pages")
             + (("content_type",) if content_type is None else ())
             + (("content_hash",) if content_hash is None else ()),
         )
@@ -474,7 +478,7 @@ class DocumentRegistry:
             doc_id,
             token,
             {"state": "deleted", "chunk_count": 0, "max_chunk_count": 0, "seconds": round(seconds, 3)},
-            remove=("reason", "content_hash", "sidecar_hash", "content_type", "pages"),
+            remove=("reason", "content_hash", "sidecar_hash", "content_type", "pages", "ocr_pages"),
         )
 
     def release(self, doc_id: str, token: str) -> None:

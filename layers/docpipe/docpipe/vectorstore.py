@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import heapq
 import math
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Literal, TypeVar
@@ -14,11 +14,13 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from docpipe import aws
 from docpipe.chunking import metadata_size
+from docpipe.config import MAX_LIST_SEGMENTS
 from docpipe.exceptions import (
     IndexMismatchError,
     InvalidInputError,
     NotFoundError,
 )
+from docpipe.filters import compile_filter
 
 # Keys stored with every vector but never filtered on: they do not count against the 2 KB
 # filterable-metadata limit. template.yaml's VectorIndex declares the same list (a test checks).
@@ -28,7 +30,7 @@ MAX_VECTORS_PER_WRITE = 500  # PutVectors and DeleteVectors
 MAX_KEYS_PER_GET = 100  # GetVectors
 MAX_REQUEST_BYTES = 20 * 1024 * 1024  # request payload limit
 MAX_TOP_K = 100  # QueryVectors
-MAX_SEGMENTS = 16  # ListVectors segmentCount
+MAX_SEGMENTS = MAX_LIST_SEGMENTS  # ListVectors segmentCount (owned by config: a setting is bounded by it)
 DISTANCE_METRICS = ("cosine", "euclidean")
 MAX_LIST_PAGE = 1000  # ListVectors maxResults
 # ``clear`` lists and deletes this many keys per round: the whole key list is never in memory.
@@ -336,9 +338,8 @@ class S3VectorStore:
         Args:
             vector: the query embedding (same dimension as the index).
             k: 1..100.
-            filter: S3 Vectors metadata filter. The exact fallback understands equality
-                (``{"doc_id": "..."}``, ``{"k": {"$eq": v}}``, ``$in``, ``$and``); other
-                operators raise ``InvalidInputError`` there rather than return wrong results.
+            filter: S3 Vectors metadata filter; the exact fallback evaluates the same language
+                (``docpipe.filters``) and raises ``InvalidInputError`` for an operator outside it.
         """
         if not 1 <= k <= MAX_TOP_K:
             raise InvalidInputError(f"k must be 1..{MAX_TOP_K} (got {k})")
@@ -378,7 +379,7 @@ class S3VectorStore:
     ) -> QueryResult:
         metric = self.describe().distance_metric
         query = [float(x) for x in vector]
-        predicate = _compile_filter(filter)
+        predicate = compile_filter(filter)
         scored: list[tuple[float, str, dict[str, Any]]] = []
         for record in self.iter_vectors(return_data=True, return_metadata=True):
             if not predicate(record.metadata):
@@ -531,49 +532,3 @@ def _distance(metric: str, a: Sequence[float], b: Sequence[float]) -> float:
     norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
     # S3 Vectors reports cosine *distance* (1 - similarity): smaller is closer for both metrics.
     return 1.0 - (dot / norm if norm else 0.0)
-
-
-def _compile_filter(spec: Mapping[str, Any] | None) -> Callable[[Mapping[str, Any]], bool]:
-    """A predicate for the equality subset of the S3 Vectors filter language."""
-    if not spec:
-        return lambda _metadata: True
-    clauses: list[Callable[[Mapping[str, Any]], bool]] = []
-    for name, condition in spec.items():
-        if name in ("$and", "$or"):
-            clauses.append(_combine(name, [_compile_filter(part) for part in condition]))
-        elif name.startswith("$"):
-            raise InvalidInputError(f"the exact-scoring fallback does not support filter operator {name}")
-        elif isinstance(condition, Mapping):
-            for op, value in condition.items():
-                clauses.append(_field_clause(name, op, value))
-        else:
-            clauses.append(_field_clause(name, "$eq", condition))
-    return lambda md: all(clause(md) for clause in clauses)
-
-
-def _combine(
-    operator: str, parts: list[Callable[[Mapping[str, Any]], bool]]
-) -> Callable[[Mapping[str, Any]], bool]:
-    if operator == "$and":
-        return lambda md: all(p(md) for p in parts)
-    return lambda md: any(p(md) for p in parts)
-
-
-def _field_clause(name: str, op: str, value: Any) -> Callable[[Mapping[str, Any]], bool]:
-    def matches(stored: Any, wanted: Any) -> bool:
-        # An array-valued metadata key matches when any element matches, as in S3 Vectors.
-        if isinstance(stored, list):
-            return wanted in stored
-        return bool(stored == wanted)
-
-    if op == "$eq":
-        return lambda md: name in md and matches(md[name], value)
-    if op == "$ne":
-        return lambda md: name in md and not matches(md[name], value)
-    if op == "$in":
-        return lambda md: name in md and any(matches(md[name], v) for v in value)
-    if op == "$nin":
-        return lambda md: name in md and not any(matches(md[name], v) for v in value)
-    if op == "$exists":
-        return lambda md: (name in md) == bool(value)
-    raise InvalidInputError(f"the exact-scoring fallback does not support filter operator {op}")

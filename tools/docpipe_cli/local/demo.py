@@ -3,7 +3,9 @@
 Builds for the host, starts moto server, provisions from the template, starts the poller, uploads
 the shared PDF corpus plus generated Markdown/HTML/DOCX files through the S3 API, waits for the
 queue to drain, prints the registry table and a search, then backs up, wipes the index, restores
-and verifies. Exits non-zero when a step fails or an outcome differs from what is expected.
+and verifies, and ends with the same search through SearchFunction, invoked directly and with the
+Function URL event shape. Exits non-zero when a step fails or an outcome differs from what is
+expected.
 
 The encrypted corpus PDF (``libreoffice-writer-password.pdf``, password ``openpassword`` per the
 corpus README) is indexed: the demo provisions a Secrets Manager secret mapping its key to the
@@ -191,10 +193,11 @@ def _run(
 
     _say(f'==> search: "{SEARCH_QUESTION}"')
     result = search(target, SEARCH_QUESTION, k=3)
+    _say(f"    scores: {result.metric} similarity, higher is better; rerank: {result.rerank}")
     for rank, match in enumerate(result.matches, 1):
-        text = " ".join(str(match.metadata.get("text", "")).split())[:160]
+        text = " ".join(match.text.split())[:160]
         where = f"{match.metadata.get('key')} p.{match.metadata.get('page')}"
-        _say(f"    {rank}. [{match.distance:.3f}] {where}: {text}")
+        _say(f"    {rank}. [{match.score:.3f}] {where}: {text}")
     top = result.matches[0].metadata.get("key", "") if result.matches else ""
     report.check(str(top).endswith(SEARCH_EXPECTED), f"top match comes from {SEARCH_EXPECTED}")
     vectors_before = _count_vectors(session, local)
@@ -219,6 +222,7 @@ def _run(
     again = search(target, SEARCH_QUESTION, k=1)
     top = again.matches[0].metadata.get("key", "") if again.matches else ""
     report.check(str(top).endswith(SEARCH_EXPECTED), "the same search finds the same document after restore")
+    _search_function(session, report)
 
     total = time.monotonic() - started
     first = report.first_searchable_seconds
@@ -232,6 +236,43 @@ def _run(
         return 1
     _say("every check passed")
     return 0
+
+
+def _search_function(session: LocalSession, report: DemoReport) -> None:
+    """The search again, through SearchFunction: invoked directly, then as its Function URL is."""
+    _say(f'==> SearchFunction: "{SEARCH_QUESTION}" (direct invocation, then the Function URL event shape)')
+    request = {"query": SEARCH_QUESTION, "k": 3, "neighbours": 1}
+    direct = session.invoke("SearchFunction", request)
+    answer = direct.payload() if isinstance(direct.payload(), dict) else {}
+    for rank, match in enumerate(answer.get("matches", []), 1):
+        text = " ".join(str(match.get("text", "")).split())[:120]
+        where = f"{match.get('source_uri')} p.{match.get('page')}"
+        _say(f"    {rank}. [{match.get('score', 0):.3f}] {where}: {text}")
+    top = str((answer.get("matches") or [{}])[0].get("source_uri", ""))
+    report.check(
+        direct.ok and top.endswith(SEARCH_EXPECTED),
+        f"SearchFunction (direct, rerank {answer.get('rerank')}, {answer.get('took_ms')} ms): top {top}",
+    )
+    event = json.loads((session.root / "events" / "search_function_url.json").read_text(encoding="utf-8"))
+    event["body"] = json.dumps(request)
+    url = session.invoke("SearchFunction", event)
+    response = url.payload() if isinstance(url.payload(), dict) else {}
+    body = json.loads(response.get("body") or "{}")
+    same = [m.get("key") for m in body.get("matches", [])] == [
+        m.get("key") for m in answer.get("matches", [])
+    ]
+    report.check(
+        url.ok and response.get("statusCode") == 200 and same,
+        f"SearchFunction (Function URL event): HTTP {response.get('statusCode')}, the same matches",
+    )
+    event["body"] = json.dumps({"query": SEARCH_QUESTION, "k": 0})
+    bad = session.invoke("SearchFunction", event).payload()
+    rejected = json.loads(bad.get("body") or "{}") if isinstance(bad, dict) else {}
+    report.check(
+        isinstance(bad, dict) and bad.get("statusCode") == 400 and rejected.get("field") == "k",
+        f"SearchFunction refuses k=0 with HTTP {bad.get('statusCode') if isinstance(bad, dict) else '?'} "
+        f"naming the field ({rejected.get('field')})",
+    )
 
 
 def _brief(payload: Any) -> str:

@@ -49,6 +49,10 @@ NOT_PROVISIONED_WHY: dict[str, str] = {
     "AWS::KMS::Key": "the emulator's default encryption is used",
     "AWS::SNS::Topic": "alarm notifications are not emulated",
 }
+FUNCTION_URL_WHY = (
+    "no HTTP endpoint locally: invoke the function with a Function URL event "
+    "(docpipe invoke SearchFunction --event events/search_function_url.json)"
+)
 EVENT_WHY: dict[str, str] = {
     "SQS": "played by docpipe_cli.local.poller (batch size, concurrency and partial failures as declared)",
     "Schedule": "played by docpipe_cli.local.poller on its rate",
@@ -527,6 +531,12 @@ def provision(
                 event_type = str(spec.get("Type", "?"))
                 why = EVENT_WHY.get(event_type, "this event source is not emulated")
                 not_provisioned.append(NotProvisioned(f"{lid}.Events.{event_name}", event_type, why))
+            if rtype.endswith("Function") and stack.resources[lid].get("Properties", {}).get(
+                "FunctionUrlConfig"
+            ):
+                not_provisioned.append(
+                    NotProvisioned(f"{lid}.FunctionUrlConfig", "AWS::Lambda::Url", FUNCTION_URL_WHY)
+                )
             continue
         detail = creator(stack, lid, clients)
         log(f"provisioned: {lid} ({rtype}): {detail}")

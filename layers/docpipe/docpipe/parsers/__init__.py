@@ -11,19 +11,23 @@ start and a text-only document never loads a PDF engine.
 
 from __future__ import annotations
 
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from docpipe.config import DEFAULT_MAX_INFLATED_BYTES, PDF_ENGINES
+from docpipe.config import DEFAULT_MAX_INFLATED_BYTES, DEFAULT_OCR_MAX_PAGES, PDF_ENGINES
 from docpipe.exceptions import EmptyTextError
 from docpipe.parsers.base import (
     CONTENT_TYPES,
     CSV,
     DOCX,
     HTML,
+    IMAGE_TYPES,
+    JPEG,
     MARKDOWN,
     PDF,
+    PNG,
     PPTX,
     TEXT,
+    TIFF,
     TSV,
     XLSX,
     OpenedDocument,
@@ -38,10 +42,14 @@ from docpipe.parsers.csv import open_csv, open_tsv
 from docpipe.parsers.detect import EXTENSIONS, SNIFF_BYTES, detect_content_type
 from docpipe.parsers.docx import open_docx
 from docpipe.parsers.html import open_html
+from docpipe.parsers.image import open_jpeg, open_png, open_tiff
 from docpipe.parsers.pdf import PDF_OPENERS
 from docpipe.parsers.pptx import open_pptx
 from docpipe.parsers.text import decode_text, open_markdown, open_plain
 from docpipe.parsers.xlsx import open_xlsx
+
+if TYPE_CHECKING:
+    from docpipe.ocr.base import OcrEngine
 
 __all__ = [
     "CONTENT_TYPES",
@@ -49,13 +57,17 @@ __all__ = [
     "DOCX",
     "EXTENSIONS",
     "HTML",
+    "IMAGE_TYPES",
+    "JPEG",
     "MARKDOWN",
     "OPENERS",
     "PDF",
     "PDF_ENGINES",
+    "PNG",
     "PPTX",
     "SNIFF_BYTES",
     "TEXT",
+    "TIFF",
     "TSV",
     "XLSX",
     "OpenedDocument",
@@ -76,6 +88,9 @@ OPENERS: dict[str, Opener] = {
     MARKDOWN: open_markdown,
     HTML: open_html,
     DOCX: open_docx,
+    PNG: open_png,
+    JPEG: open_jpeg,
+    TIFF: open_tiff,
     XLSX: open_xlsx,
     PPTX: open_pptx,
     CSV: open_csv,
@@ -90,6 +105,8 @@ def open_document(
     key: str,
     pdf_engine: str = "pypdfium2",
     password: str | None = None,
+    ocr: OcrEngine | None = None,
+    ocr_max_pages: int = DEFAULT_OCR_MAX_PAGES,
     max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
 ) -> OpenedDocument:
     """Open a document for page-by-page extraction (see ``OpenedDocument``).
@@ -98,7 +115,13 @@ def open_document(
     """
     data = source if isinstance(source, bytes) else _read_all(source)
     content_type = detect_content_type(key, data[:SNIFF_BYTES] if not data.startswith(b"PK") else data)
-    options = ParseOptions(pdf_engine=pdf_engine, password=password, max_inflated_bytes=max_inflated_bytes)
+    options = ParseOptions(
+        pdf_engine=pdf_engine,
+        password=password,
+        max_inflated_bytes=max_inflated_bytes,
+        ocr=ocr,
+        ocr_max_pages=ocr_max_pages,
+    )
     if content_type == PDF:
         opener = PDF_OPENERS.get(pdf_engine)
         if opener is None:
@@ -114,6 +137,8 @@ def parse_document(
     key: str,
     pdf_engine: str = "pypdfium2",
     password: str | None = None,
+    ocr: OcrEngine | None = None,
+    ocr_max_pages: int = DEFAULT_OCR_MAX_PAGES,
     max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
 ) -> ParsedDocument:
     """Parse a document into page-numbered text.
@@ -125,16 +150,26 @@ def parse_document(
         password: for encrypted PDFs; ignored by other types.
         max_inflated_bytes: zip containers (DOCX, XLSX, PPTX) whose members inflate past this
             are ``too_large`` (``MAX_INFLATED_BYTES``; a zip bomb is refused before it is parsed).
+        ocr: the engine for scanned PDF pages and image files (``docpipe.ocr.make_ocr_engine``);
+            None: a document with such pages is ``NeedsOcrError``.
+        ocr_max_pages: a document with more pages that need OCR is ``OcrPageLimitError``.
 
     Raises:
         UnsupportedTypeError: not a type docpipe parses.
         DocumentTooLargeError: a zip container that inflates past ``max_inflated_bytes``.
         EncryptedDocumentError: encrypted and no or a wrong password.
         CorruptDocumentError: the bytes do not parse as the detected type.
-        EmptyTextError: parsed, but no page holds any text (e.g. a scanned PDF without OCR).
+        EmptyTextError: parsed, but no page holds any text.
+        NeedsOcrError, OcrPageLimitError: see ``ocr`` and ``ocr_max_pages``.
     """
     with open_document(
-        source, key=key, pdf_engine=pdf_engine, password=password, max_inflated_bytes=max_inflated_bytes
+        source,
+        key=key,
+        pdf_engine=pdf_engine,
+        password=password,
+        max_inflated_bytes=max_inflated_bytes,
+        ocr=ocr,
+        ocr_max_pages=ocr_max_pages,
     ) as document:
         pages = tuple(document.pages())
     if not any(page.text.strip() for page in pages):

@@ -6,9 +6,12 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from docpipe.config import DEFAULT_MAX_INFLATED_BYTES
+if TYPE_CHECKING:
+    from docpipe.ocr.base import OcrEngine
+
+from docpipe.config import DEFAULT_MAX_INFLATED_BYTES, DEFAULT_OCR_MAX_PAGES
 
 PDF = "application/pdf"
 TEXT = "text/plain"
@@ -20,6 +23,12 @@ PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentatio
 CSV = "text/csv"
 TSV = "text/tab-separated-values"
 CONTENT_TYPES: tuple[str, ...] = (PDF, TEXT, MARKDOWN, HTML, DOCX, XLSX, PPTX, CSV, TSV)
+# Image files: every page is OCR'd (parsers/image.py).
+PNG = "image/png"
+JPEG = "image/jpeg"
+TIFF = "image/tiff"
+IMAGE_TYPES: tuple[str, ...] = (PNG, JPEG, TIFF)
+CONTENT_TYPES += IMAGE_TYPES
 
 # C0 control characters other than tab and newline: PDF math fonts map glyphs to them.
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
@@ -82,6 +91,10 @@ class ParseOptions:
     password: str | None = None
     # Zip containers (DOCX, XLSX, PPTX): most bytes their members may inflate to (zipsafe).
     max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES
+    # OCR: the engine for pages without a text layer (None: such a document is a needs_ocr skip)
+    # and the per-document cost guard (more pages needing OCR: an ocr_page_limit skip).
+    ocr: OcrEngine | None = None
+    ocr_max_pages: int = DEFAULT_OCR_MAX_PAGES
 
 
 class OpenedDocument:
@@ -104,12 +117,17 @@ class OpenedDocument:
     ) -> None:
         self.content_type = content_type
         self.page_count = page_count
+        self.ocr_pages = 0
+        """Pages read so far whose text came from OCR (their metadata says ``ocr``)."""
         self._pages = pages
         self._close = close
 
     def pages(self) -> Iterator[PageText]:
         """The pages in order (call once)."""
-        return self._pages()
+        for page in self._pages():
+            if page.metadata.get("ocr"):
+                self.ocr_pages += 1
+            yield page
 
     def close(self) -> None:
         close, self._close = self._close, None

@@ -11,7 +11,21 @@ from docpipe.exceptions import (
     EncryptedDocumentError,
     UnsupportedTypeError,
 )
-from docpipe.parsers.base import CSV, DOCX, HTML, MARKDOWN, PDF, PPTX, TEXT, TSV, XLSX
+from docpipe.parsers.base import (
+    CSV,
+    DOCX,
+    HTML,
+    IMAGE_TYPES,
+    JPEG,
+    MARKDOWN,
+    PDF,
+    PNG,
+    PPTX,
+    TEXT,
+    TIFF,
+    TSV,
+    XLSX,
+)
 from docpipe.parsers.zipsafe import office_kind
 
 EXTENSIONS: dict[str, str] = {
@@ -32,7 +46,20 @@ EXTENSIONS: dict[str, str] = {
     ".csv": CSV,
     ".tsv": TSV,
     ".tab": TSV,
+    # images (OCR'd page by page)
+    ".png": PNG,
+    ".jpg": JPEG,
+    ".jpeg": JPEG,
+    ".tif": TIFF,
+    ".tiff": TIFF,
 }
+# Image signatures: PNG, JPEG (SOI + a marker), TIFF little- and big-endian.
+IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", PNG),
+    (b"\xff\xd8\xff", JPEG),
+    (b"II*\x00", TIFF),
+    (b"MM\x00*", TIFF),
+)
 _TEXT_TYPES = frozenset({TEXT, MARKDOWN, HTML, CSV, TSV})
 OFFICE_MAIN_PARTS: dict[str, str] = {
     DOCX: "word/document.xml",
@@ -61,7 +88,8 @@ def detect_content_type(key: str, head: bytes) -> str:
     Compound File that is not Office Open XML is ``UnsupportedTypeError``, as is an unknown
     extension whose bytes are neither PDF, Office nor HTML. Text extensions stay text even when
     they contain tags (Markdown may embed HTML); HTML is only sniffed for keys without a known
-    extension.
+    extension. PNG, JPEG and TIFF signatures are images under an image extension (any of the
+    three) or none; an image extension on other bytes is corrupt.
 
     Args:
         key: the S3 key (only its extension is used).
@@ -75,6 +103,11 @@ def detect_content_type(key: str, head: bytes) -> str:
     claimed = EXTENSIONS.get(PurePosixPath(key).suffix.lower())
     if head.startswith(b"%PDF-") or (claimed == PDF and b"%PDF-" in head[:1024]):
         return PDF  # readers accept up to 1 KiB of junk before the header; so do we
+    image = next((kind for magic, kind in IMAGE_MAGIC if head.startswith(magic)), None)
+    if image is not None and (claimed is None or claimed in IMAGE_TYPES):
+        return image  # a PNG named .jpg is still a PNG: Pillow reads either
+    if claimed in IMAGE_TYPES:
+        raise CorruptDocumentError(f"{key}: named as an image ({claimed}) but its bytes are not one")
     if head.startswith(b"PK\x03\x04"):
         try:
             kind = office_kind(head, OFFICE_MAIN_PARTS)

@@ -4,6 +4,8 @@ Every PDF page's text is produced by one function per engine, ``pdfium_page`` an
 ``pypdf_page``: the place to decide, per page, whether its text layer is enough. The outline
 (bookmarks) is read when the document is opened and mapped to the pages it points at; each page
 then gets the sections that start on it (``with_outline``), found in its text where the title is.
+A page whose text layer is negligible but which draws images is then rendered with
+pypdfium2 (for either engine) and OCR'd (``scan``), outside PDFIUM_LOCK.
 """
 
 from __future__ import annotations
@@ -12,12 +14,23 @@ import io
 import logging
 import queue
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from docpipe.exceptions import CorruptDocumentError, EncryptedDocumentError
 from docpipe.parsers.base import PDF, OpenedDocument, Opener, PageText, ParseOptions, clean_text
+from docpipe.parsers.scan import MIN_IMAGE_COVERAGE, OcrPages, negligible, render_scale
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from docpipe.ocr.base import OcrPage
+
+# A page that is read: its text, or (number, text layer, the OCR of its image) for a page that
+# needs OCR; ``OcrPages.ocr_page_text`` turns the latter into text in the reading thread.
+_Pending = tuple[int, str, "Future[OcrPage]"]
 
 # pypdf logs a WARNING per unusual font (e.g. "fontTools is required ...") on real-world PDFs:
 # hundreds of lines per book that say nothing about our document's outcome. Errors still pass.
@@ -126,35 +139,43 @@ def open_pdfium(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
 
     stop = threading.Event()
     extracted: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    ocr = OcrPages(key, options)
+    scanner = PdfiumScanner(lambda: pdf, key)
+
+    def read(index: int) -> PageText | _Pending:
+        # PDFIUM_LOCK per page, not per document: an OCR'd page's engine call runs without it.
+        with PDFIUM_LOCK:
+            page = pdfium_page(pdf, index, key)
+        return scanner.text_or_ocr(page, index, ocr)
 
     def extract() -> None:
-        with PDFIUM_LOCK:
-            try:
-                for index in range(page_count):
-                    if stop.is_set():
-                        break
-                    extracted.put(pdfium_page(pdf, index, key))
-            except BaseException as error:  # noqa: BLE001 - handed to the reading thread, raised there
-                extracted.put(error)
-            finally:
-                extracted.put(_END)
+        try:
+            for index in range(page_count):
+                if stop.is_set():
+                    break
+                extracted.put(read(index))
+        except BaseException as error:  # noqa: BLE001 - handed to the reading thread, raised there
+            extracted.put(error)
+        finally:
+            extracted.put(_END)
 
     worker = threading.Thread(target=extract, name=f"pdfium {key}"[:60], daemon=True)
 
     def pages() -> Iterator[PageText]:
         if page_count < 2:  # nothing to overlap
-            with PDFIUM_LOCK:
-                inline = [pdfium_page(pdf, index, key) for index in range(page_count)]
-            yield from inline  # never yield holding the lock: the caller may open another PDF
+            # read() never holds the lock while yielding: the caller may open another PDF.
+            for index in range(page_count):
+                yield _resolved(read(index), ocr)
             return
         worker.start()
         while (item := extracted.get()) is not _END:
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            yield _resolved(item, ocr)
 
     def close() -> None:
         stop.set()
+        ocr.cancel()
         if worker.is_alive():
             worker.join()
         with PDFIUM_LOCK:
@@ -191,12 +212,108 @@ def open_pypdf(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
     except _pypdf_malformed() as e:
         raise _pypdf_corrupt(key, e) from e
 
+    ocr = OcrPages(key, options)
+    opened: list[Any] = []  # pypdf cannot render: pdfium opens the PDF when a page needs OCR
+
+    def pdfium_copy() -> Any:  # PdfiumScanner calls it with PDFIUM_LOCK held
+        import pypdfium2 as pdfium
+
+        if not opened:
+            try:
+                opened.append(pdfium.PdfDocument(data, password=options.password))
+            except pdfium.PdfiumError as e:
+                raise CorruptDocumentError(f"{key}: PDFium cannot open the PDF to OCR it ({e})") from e
+        return opened[0]
+
+    scanner = PdfiumScanner(pdfium_copy, key)
+
     def pages() -> Iterator[PageText]:
         # Pure Python: a thread would only contend for the GIL, so pages are read as asked for.
         for index in range(page_count):
-            yield pypdf_page(reader, index, key)
+            yield _resolved(scanner.text_or_ocr(pypdf_page(reader, index, key), index, ocr), ocr)
 
-    return OpenedDocument(PDF, page_count, lambda: with_outline(pages(), outline))
+    def close() -> None:
+        ocr.cancel()
+        with PDFIUM_LOCK:
+            for pdf in opened:
+                pdf.close()
+
+    return OpenedDocument(PDF, page_count, lambda: with_outline(pages(), outline), close)
+
+
+class PdfiumScanner:
+    """Finds the pages of one PDF that need OCR and renders them (pypdfium2, under PDFIUM_LOCK).
+
+    Args:
+        document: returns the open ``pdfium.PdfDocument`` (the pypdf engine opens one on demand);
+            called with PDFIUM_LOCK held.
+        key: the document's key (for messages).
+    """
+
+    def __init__(self, document: Callable[[], Any], key: str) -> None:
+        self._document = document
+        self._key = key
+
+    def text_or_ocr(self, page: PageText, index: int, ocr: OcrPages) -> PageText | _Pending:
+        """``page`` as extracted, or its OCR on its way when its text layer is not enough."""
+        if not negligible(page.text) or not self.needs_ocr(index):
+            return page
+        # The first page that needs OCR: the rest of the document is counted before it is sent.
+        later = index + 1
+        ocr.admit(lambda: 1 + self.count_needing_ocr(later, stop_after=ocr.max_pages), first_page=index + 1)
+        return (page.number, page.text, ocr.submit_page(lambda: self.render_page(index)))
+
+    def needs_ocr(self, index: int) -> bool:
+        """Whether images cover at least MIN_IMAGE_COVERAGE of the page (its text is negligible)."""
+        import pypdfium2.raw as pdfium_c
+
+        with PDFIUM_LOCK:
+            page = self._document()[index]
+            try:
+                width, height = page.get_size()
+                covered = 0.0
+                for image in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=4):
+                    left, bottom, right, top = image.get_bounds()
+                    covered += max(0.0, right - left) * max(0.0, top - bottom)
+                    if covered >= MIN_IMAGE_COVERAGE * width * height:
+                        return True
+                return False
+            finally:
+                page.close()
+
+    def count_needing_ocr(self, start: int, *, stop_after: int) -> int:
+        """Pages from ``start`` on that need OCR (counting stops past ``stop_after``: enough to refuse)."""
+        found = 0
+        with PDFIUM_LOCK:
+            pdf = self._document()
+            total = len(pdf)
+        for index in range(start, total):
+            with PDFIUM_LOCK:
+                text = pdfium_page(pdf, index, self._key).text
+            if negligible(text) and self.needs_ocr(index):
+                found += 1
+                if found > stop_after:
+                    break
+        return found
+
+    def render_page(self, index: int) -> Image:
+        """The page as a greyscale image at RENDER_DPI (capped at MAX_RENDER_SIDE pixels a side)."""
+        import pypdfium2 as pdfium
+
+        with PDFIUM_LOCK:
+            page = self._document()[index]
+            try:
+                scale = render_scale(*page.get_size())
+                image: Image = page.render(scale=scale, grayscale=True).to_pil()
+                return image
+            except pdfium.PdfiumError as e:
+                raise CorruptDocumentError(f"{self._key}: page {index + 1} cannot be rendered ({e})") from e
+            finally:
+                page.close()
+
+
+def _resolved(item: PageText | _Pending, ocr: OcrPages) -> PageText:
+    return item if isinstance(item, PageText) else ocr.ocr_page_text(item[0], item[2], item[1])
 
 
 def _pypdf_malformed() -> tuple[type[Exception], ...]:

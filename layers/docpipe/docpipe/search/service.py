@@ -1,0 +1,235 @@
+"""SearchService: embed the query, query the index, rerank, fetch neighbours, shape the matches.
+
+The one search path: SearchFunction, ``docpipe search`` and ``DocpipeRetriever`` all call
+``SearchService.search``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from docpipe.config import Settings
+from docpipe.embeddings.base import Embedder
+from docpipe.exceptions import ValidationError
+from docpipe.ids import vector_key
+from docpipe.rerank import Candidate, Ranked, Reranker, make_reranker
+from docpipe.search.request import SearchRequest
+from docpipe.vectorstore import MAX_TOP_K, QueryMatch, S3VectorStore
+
+# Dense candidates a reranker sees: QueryVectors' largest topK. More candidates give BM25 more
+# to find; the price of a query does not depend on topK (README, "cost per query").
+RERANK_CANDIDATES = MAX_TOP_K
+# Fields every match carries at the top level; ``metadata`` holds every stored key but the text.
+_TOP_LEVEL = ("source_uri", "page", "page_end", "section", "chunk_no")
+
+
+def similarity(metric: str, distance: float) -> float:
+    """A higher-is-better score from an S3 Vectors distance.
+
+    cosine: the cosine similarity, ``1 - distance`` (1 identical, 0 orthogonal, -1 opposite).
+    euclidean: ``1 / (1 + distance)``, in (0, 1], 1 for an identical vector.
+    """
+    if metric == "euclidean":
+        return 1.0 / (1.0 + distance)
+    return 1.0 - distance
+
+
+@dataclass(frozen=True)
+class SearchMatch:
+    """One chunk in the answer."""
+
+    key: str
+    score: float
+    metadata: dict[str, Any]
+    rerank_score: float | None = None
+    context: list[dict[str, Any]] | None = None
+
+    @property
+    def text(self) -> str:
+        return str(self.metadata.get("text", ""))
+
+    def as_dict(self) -> dict[str, Any]:
+        md = self.metadata
+        result: dict[str, Any] = {"score": round(self.score, 6), "key": self.key}
+        for name in _TOP_LEVEL:
+            if name in md:
+                result[name] = md[name]
+        result["text"] = self.text
+        result["metadata"] = {k: v for k, v in md.items() if k != "text"}
+        if self.rerank_score is not None:
+            result["rerank_score"] = round(self.rerank_score, 6)
+        if self.context is not None:
+            result["context"] = self.context
+        return result
+
+
+@dataclass(frozen=True)
+class SearchResponse:
+    matches: list[SearchMatch]
+    index: str
+    model: str
+    rerank: str
+    took_ms: float
+    exact_fallback: bool = False
+    metric: str = "cosine"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "matches": [m.as_dict() for m in self.matches],
+            "index": self.index,
+            "model": self.model,
+            "rerank": self.rerank,
+            "metric": self.metric,
+            "took_ms": round(self.took_ms, 1),
+            "exact_fallback": self.exact_fallback,
+        }
+
+
+class SearchService:
+    """Search one index with one embedder.
+
+    Args:
+        settings: the default ``rerank`` and whether Bedrock reranking is enabled.
+        store: the index (its metric turns distances into scores).
+        embedder: the model the index was built with (checked against the index's dimension).
+        rerankers: ``mode -> Reranker | None``; ``make_reranker`` by default (tests inject a
+            Bedrock reranker on a stubbed client).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: S3VectorStore,
+        embedder: Embedder,
+        rerankers: Callable[[str], Reranker | None] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self._rerankers = rerankers or (lambda mode: make_reranker(mode, settings))
+        self._cache: dict[str, Reranker | None] = {}
+        self._clock = clock
+
+    def mode_of(self, request: SearchRequest) -> str:
+        """The request's rerank mode, or the stack's default; bedrock only where it is enabled."""
+        mode = request.rerank or self.settings.search_rerank
+        if mode == "bedrock" and not self.settings.bedrock_rerank_enabled:
+            raise ValidationError(
+                "rerank", "bedrock reranking is not enabled on this stack (EnableBedrockRerank=false)"
+            )
+        return mode
+
+    def search(self, request: SearchRequest) -> SearchResponse:
+        """Run one search.
+
+        Raises:
+            ValidationError: ``rerank=bedrock`` on a stack without it.
+            IndexMismatchError: the embedder's dimension is not the index's.
+            TransientError / AWSError: from Bedrock or S3 Vectors, translated.
+        """
+        started = self._clock()
+        mode = self.mode_of(request)
+        reranker = self._reranker(mode)
+        info = self.store.check_dimension(self.embedder.dimension)
+        vector = self.embedder.embed_query(request.query)
+        top_k = request.k if reranker is None else max(request.k, RERANK_CANDIDATES)
+        result = self.store.query(vector, k=top_k, filter=request.filter)
+        scores = [similarity(info.distance_metric, m.distance) for m in result.matches]
+        if reranker is None:
+            ranked = [Ranked(i, s) for i, s in enumerate(scores[: request.k])]
+        else:
+            candidates = [_candidate(m, s) for m, s in zip(result.matches, scores, strict=True)]
+            ranked = reranker.rerank(request.query, candidates, request.k)
+        contexts = self._neighbours([result.matches[r.index] for r in ranked], request.neighbours)
+        matches = [
+            SearchMatch(
+                key=result.matches[r.index].key,
+                score=scores[r.index],
+                metadata=result.matches[r.index].metadata,
+                rerank_score=None if reranker is None else r.score,
+                context=contexts.get(result.matches[r.index].key) if request.neighbours else None,
+            )
+            for r in ranked
+        ]
+        return SearchResponse(
+            matches=matches,
+            index=self.store.index_name,
+            model=self.embedder.model_id,
+            rerank=mode,
+            took_ms=(self._clock() - started) * 1000.0,
+            exact_fallback=result.exact_fallback,
+            metric=info.distance_metric,
+        )
+
+    def _reranker(self, mode: str) -> Reranker | None:
+        if mode not in self._cache:
+            self._cache[mode] = self._rerankers(mode)
+        return self._cache[mode]
+
+    def _neighbours(self, matches: Sequence[QueryMatch], width: int) -> dict[str, list[dict[str, Any]]]:
+        """Chunks ``<doc_id>#<n-width..n+width>`` around each match (one GetVectors per 100 keys)."""
+        if not width or not matches:
+            return {}
+        wanted: dict[str, list[str]] = {}
+        for match in matches:
+            doc, _, number = match.key.rpartition("#")
+            if not doc or not number.isdigit():
+                wanted[match.key] = []
+                continue
+            n = int(number)
+            wanted[match.key] = [
+                vector_key(doc, i) for i in range(max(0, n - width), n + width + 1) if i != n
+            ]
+        keys = sorted({k for ks in wanted.values() for k in ks})
+        found = {r.key: r.metadata for r in self.store.get(keys, return_data=False, return_metadata=True)}
+        return {
+            key: [_context_entry(k, found[k]) for k in neighbour_keys if k in found]
+            for key, neighbour_keys in wanted.items()
+        }
+
+
+def _candidate(match: QueryMatch, score: float) -> Candidate:
+    md = match.metadata
+    doc = str(md.get("doc_id") or match.key.rpartition("#")[0] or match.key)
+    return Candidate(key=match.key, doc_id=doc, text=str(md.get("text", "")), similarity=score)
+
+
+def _context_entry(key: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"key": key}
+    for name in ("chunk_no", "page", "page_end", "section"):
+        if name in metadata:
+            entry[name] = metadata[name]
+    entry["text"] = str(metadata.get("text", ""))
+    return entry
+
+
+def build_search_service(settings: Settings, *, clients: Callable[[str], Any] | None = None) -> SearchService:
+    """The service a SearchFunction cold start builds: the configured embedder, index and rerankers.
+
+    Args:
+        settings: from the environment.
+        clients: ``service name -> boto3 client``; ``docpipe.aws.client`` by default (the CLI
+            passes its target's clients).
+    """
+    from docpipe import aws
+    from docpipe.embeddings import make_embedder
+
+    settings.require("vector_bucket", "vector_index")
+    client = clients or aws.client
+    bedrock = client("bedrock-runtime") if settings.embedding_provider == "bedrock" else None
+    return SearchService(
+        settings,
+        store=S3VectorStore(client("s3vectors"), settings.vector_bucket, settings.vector_index),
+        embedder=make_embedder(settings, bedrock_client=bedrock),
+        rerankers=lambda mode: make_reranker(
+            mode,
+            settings,
+            bedrock_agent_client=client("bedrock-agent-runtime") if mode == "bedrock" else None,
+        ),
+    )

@@ -1,0 +1,88 @@
+"""The S3 Vectors filter language: validation names the field; the evaluator means what AWS means."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from docpipe.exceptions import InvalidInputError, ValidationError
+from docpipe.filters import FILTER_OPERATORS, compile_filter, validate_filter
+from docpipe.vectorstore import NON_FILTERABLE_METADATA_KEYS
+
+NON_FILTERABLE = NON_FILTERABLE_METADATA_KEYS
+
+
+def test_the_language_has_exactly_the_documented_operators() -> None:
+    assert set(FILTER_OPERATORS) == {
+        "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$and", "$or",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"page": {"$regex": "1"}}, "filter.page.$regex"),
+        ({"$not": [{"page": 1}]}, "filter.$not"),
+        ({"text": {"$eq": "x"}}, "filter.text"),
+        ({"$and": [{"key": "a"}, {"source_uri": "s3://b/a"}]}, "filter.$and[1].source_uri"),
+        ({"page": {"$gt": "2"}}, "filter.page.$gt"),
+        ({"key": {"$in": []}}, "filter.key.$in"),
+        ({"key": {"$exists": "yes"}}, "filter.key.$exists"),
+        ({"$or": {"key": "a"}}, "filter.$or"),
+        ({"key": {"a": 1}}, "filter.key.a"),
+        ({"key": [1, 2]}, "filter.key"),
+        ({"page": {}}, "filter.page"),
+    ],
+)
+def test_a_bad_filter_names_the_offending_field(spec: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        validate_filter(spec, non_filterable=NON_FILTERABLE)
+
+    assert caught.value.field == field
+
+
+def test_a_filter_that_is_not_an_object_is_refused() -> None:
+    with pytest.raises(ValidationError, match="JSON object"):
+        validate_filter(["page", 1], non_filterable=NON_FILTERABLE)
+
+
+def test_a_valid_filter_passes_unchanged() -> None:
+    spec = {"$or": [{"page": {"$gte": 2, "$lt": 5}}, {"department": {"$in": ["hr", "it"]}}], "lang": "en"}
+
+    assert validate_filter(spec, non_filterable=NON_FILTERABLE) == spec
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({"page": {"$gt": 2}}, ["p3", "p5"]),
+        ({"page": {"$gte": 3, "$lte": 4}}, ["p3"]),
+        ({"page": {"$lt": 3}}, ["p1"]),
+        ({"tags": "b"}, ["p3", "p5"]),  # an array matches when any element does
+        ({"tags": {"$nin": ["a"]}}, ["p3"]),
+        ({"flag": True}, ["p5"]),
+        ({"flag": {"$exists": False}}, ["p1", "p3"]),
+        ({"$or": [{"page": 1}, {"flag": True}]}, ["p1", "p5"]),
+        ({"page": {"$ne": 1}}, ["p3", "p5"]),
+    ],
+)
+def test_the_evaluator_means_what_s3_vectors_means(spec: dict[str, Any], expected: list[str]) -> None:
+    rows = {
+        "p1": {"page": 1, "tags": ["a"]},
+        "p3": {"page": 3, "tags": ["b", "c"]},
+        "p5": {"page": 5, "flag": True, "tags": ["a", "b"]},
+    }
+
+    predicate = compile_filter(spec)
+
+    assert [name for name, md in rows.items() if predicate(md)] == expected
+
+
+def test_a_boolean_is_not_equal_to_a_number() -> None:
+    assert not compile_filter({"page": 1})({"page": True})
+
+
+def test_the_evaluator_refuses_an_operator_outside_the_language() -> None:
+    with pytest.raises(InvalidInputError, match=r"\$regex"):
+        compile_filter({"key": {"$regex": "a"}})
