@@ -115,7 +115,8 @@ def stack() -> Iterator[dict[str, Any]]:
             f"docs/{name}": (PDF_CORPUS_DIR / name).read_bytes() for name in (*GOOD_PDFS, ENCRYPTED_PDF)
         }
         uploads["docs/broken.pdf"] = b"%PDF-1.7\nthis is not really a PDF\n%%EOF\n"
-        uploads["docs/picture.png"] = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+        # WebP: an image type docpipe does not read (PNG, JPEG and TIFF are OCR'd).
+        uploads["docs/picture.webp"] = b"RIFF\x24\0\0\0WEBPVP8 " + b"\0" * 64
         uploads[POISON_KEY] = b"A perfectly readable text whose vectors the store refuses to take.\n"
         for key, body in uploads.items():
             s3.put_object(Bucket=bucket_name, Key=key, Body=body)
@@ -190,7 +191,7 @@ def test_skips_are_recorded_with_their_reasons(stack: dict[str, Any]) -> None:
         "encrypted",
     )
     assert (docs["docs/broken.pdf"].state, docs["docs/broken.pdf"].reason) == ("skipped", "corrupt")
-    assert (docs["docs/picture.png"].state, docs["docs/picture.png"].reason) == (
+    assert (docs["docs/picture.webp"].state, docs["docs/picture.webp"].reason) == (
         "skipped",
         "unsupported_type",
     )
