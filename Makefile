@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= auto
 BENCH_ARGS ?=
 
-.PHONY: help setup test unit lint build demo local bench clean check-python
+.PHONY: help setup test unit lint build demo local bench soak clean check-python
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP) ## benchmarks (BENCH_ARGS="--only ingest" for one section); results go to docs/benchmarks.md
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+soak: $(STAMP) ## the ingest property test with thousands of histories (HYPOTHESIS_PROFILE=soak)
+	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest tests/functional/test_ingest_property.py -q $(PYTEST_ARGS)
 
 clean: ## remove build output and the virtualenv
 	rm -rf .aws-sam $(VENV) .pytest_cache .mypy_cache .ruff_cache

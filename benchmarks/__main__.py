@@ -2,7 +2,7 @@
 
 ``--only backup`` re-runs just that section: the other sections of the existing file are kept as
 they are (each carries the date it was measured), so one slow section need not be re-run to
-refresh another.
+refresh another. ``scale`` (tens of minutes) runs only when named.
 """
 
 from __future__ import annotations
@@ -18,13 +18,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = (
+    "benchmarks.bench_process",
+    "benchmarks.bench_latency",
+    "benchmarks.bench_cold",
     "benchmarks.bench_ingest",
     "benchmarks.bench_backup",
     "benchmarks.bench_local",
     "benchmarks.bench_ocr",
     "benchmarks.bench_retrieval",
+    "benchmarks.bench_scale",
 )
 SHORT = tuple(name.rsplit("_", 1)[-1] for name in SECTIONS)
+# Long sections run only when named (--only scale); otherwise their last figures are kept.
+OPT_IN = ("scale",)
 # Each section sits between markers, so a partial run can find and replace it.
 _SECTION = re.compile(r"<!-- section: (\w+)(?: [^>]*)? -->\n(.*?)<!-- /section: \1 -->\n?", re.S)
 
@@ -83,7 +89,7 @@ def main() -> int:
     output = Path(args.output)
     when = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
     sections: dict[str, str] = {}
-    if args.only and output.is_file():
+    if (args.only or OPT_IN) and output.is_file():
         sections = existing_sections(output.read_text(encoding="utf-8"))
         if not sections and output.read_text(encoding="utf-8").strip():
             print(f"{output} has no section markers: run all sections once first", file=sys.stderr)
@@ -91,7 +97,7 @@ def main() -> int:
     failed = False
     ran: list[str] = []
     for name, short in zip(SECTIONS, SHORT, strict=True):
-        if args.only and short not in args.only:
+        if (args.only and short not in args.only) or (not args.only and short in OPT_IN):
             continue
         print(f"==> {name}", file=sys.stderr, flush=True)
         module = importlib.import_module(name)

@@ -22,6 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "docpipe"))
 
+from benchmarks.aws_sim import FAKE_AWS, sqs_event  # noqa: E402
 from docpipe.chunking import chunk_document  # noqa: E402
 from docpipe.exceptions import PermanentError  # noqa: E402
 from docpipe.parsers import ParsedDocument, parse_document  # noqa: E402
@@ -277,13 +278,6 @@ COLD_RUNS = 5
 HANDLER_DIR = ROOT / "functions" / "ingest"
 PASSWORD_SECRET = "docpipe/bench/pdf-passwords"
 STACK_PARAMETERS = {"EmbeddingProvider": "offline", "EmbeddingDimension": 256}
-FAKE_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-}
 # What the Lambda runtime sets: the X-Ray SDK uses its local sampler (not a centralized-sampling
 # botocore client) and Powertools Tracer is enabled, as with Tracing: Active. Nothing listens on the
 # daemon's UDP port here, so segments are sent nowhere, but the tracing work is done.
@@ -310,41 +304,9 @@ def _verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def _sqs_event(bucket: str, key: str, sequencer: str = "01") -> dict[str, Any]:
+def _sqs_event(bucket: str, key: str) -> dict[str, Any]:
     """One SQS record wrapping an S3 ObjectCreated notification, as IngestQueue delivers it."""
-    from urllib.parse import quote_plus
-
-    notification = {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": "us-east-1",
-                "eventTime": "2026-01-01T00:00:00.000Z",
-                "eventName": "ObjectCreated:Put",
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-                    "object": {"key": quote_plus(key), "sequencer": sequencer},
-                },
-            }
-        ]
-    }
-    return {
-        "Records": [
-            {
-                "messageId": f"bench-{key}",
-                "receiptHandle": "bench",
-                "body": json.dumps(notification),
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:docpipe-IngestQueue",
-                "awsRegion": "us-east-1",
-            }
-        ]
-    }
+    return sqs_event(bucket, [key])
 
 
 def _create_stack(endpoint_url: str | None = None) -> tuple[Any, dict[str, str]]:
@@ -584,6 +546,7 @@ if mode == "model":
     raise SystemExit(0)
 import app
 imported = time.perf_counter()
+imported_cpu = time.process_time()
 class Context:
     function_name = "IngestFunction"
     memory_limit_in_mb = 1024
@@ -600,6 +563,7 @@ hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(
 heavy = [m for m in ("boto3", "botocore.client", "langchain_core", "numpy", "pypdfium2", "pypdf")
          if m in sys.modules]
 print("BENCH " + json.dumps({{"import_s": imported - start, "total_s": done - start, "vmhwm_kb": hwm,
+                             "import_cpu_s": imported_cpu, "total_cpu_s": time.process_time(),
                              "response": response, "heavy_at_import": heavy if mode == "import" else []}}),
       flush=True)
 """

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests: tens of examples by default; `make soak` (HYPOTHESIS_PROFILE=soak) runs thousands.
+# No deadline: one example plays a whole history against moto, whose speed varies with the machine.
+settings.register_profile(
+    "default", max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "soak", max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # HTTP-level fault injection (tests.aws_faults): its no_backoff fixture serves every test folder.
 pytest_plugins = ["tests.aws_faults"]

@@ -205,11 +205,15 @@ def create_stack_resources(
 
     physical["DocumentsTable"] = name_of("DocumentsTable", "TableName", f"{stack_name}-DocumentsTable")
     table_props = props("DocumentsTable")
+    table_args: dict[str, Any] = {}
+    if table_props.get("GlobalSecondaryIndexes"):
+        table_args["GlobalSecondaryIndexes"] = table_props["GlobalSecondaryIndexes"]
     dynamodb.create_table(
         TableName=physical["DocumentsTable"],
         AttributeDefinitions=table_props["AttributeDefinitions"],
         KeySchema=table_props["KeySchema"],
         BillingMode=table_props.get("BillingMode", "PAY_PER_REQUEST"),
+        **table_args,
     )
 
     physical["DocumentsBucket"] = name_of("DocumentsBucket", "BucketName", f"{stack_name}-documents")

@@ -58,9 +58,10 @@ snapstart.register(settings, also=(trace_aws_calls,))
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> list[dict[str, Any]]:
     """One SQS message; an exception marks only this message failed (retried, then dead-lettered)."""
-    return [outcome.as_dict() for outcome in service.process_sqs_record(record)]
+    remaining_ms = lambda_context.get_remaining_time_in_millis()  # the registry's claims end with it
+    return [o.as_dict() for o in service.process_sqs_record(record, remaining_ms=remaining_ms)]
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -74,4 +75,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             event=event, record_handler=record_handler, processor=processor, context=context
         )
     # Direct invocation (sam local invoke -e events/s3_put_pdf.json, S3 or EventBridge targets).
-    return service.process_event(event)
+    return service.process_event(event, remaining_ms=context.get_remaining_time_in_millis())

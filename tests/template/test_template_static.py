@@ -35,6 +35,7 @@ PACKAGE_DIR = ROOT / "layers" / "docpipe" / "docpipe"
 FUNCTIONS = {
     "IngestFunction": ROOT / "functions" / "ingest",
     "BackupFunction": ROOT / "functions" / "backup",
+    "ReconcileFunction": ROOT / "functions" / "reconcile",
     "SearchFunction": ROOT / "functions" / "search",
 }
 
@@ -105,6 +106,11 @@ EXPECTED_OPERATIONS = {
         "s3:ListMultipartUploads", "dynamodb:Scan", "dynamodb:BatchWriteItem", "s3vectors:GetIndex",
         "s3vectors:CreateIndex", "s3vectors:ListVectors", "s3vectors:PutVectors", "s3vectors:DeleteVectors",
     },
+    "ReconcileFunction": {
+        "s3:ListObjectsV2", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
+        "dynamodb:UpdateItem", "dynamodb:PutItem", "sqs:SendMessageBatch", "s3vectors:ListVectors",
+        "s3vectors:GetVectors", "s3vectors:DeleteVectors",
+    },
 }  # fmt: skip
 
 
@@ -125,8 +131,11 @@ SERVICES = {
     "bedrock-runtime": "bedrock",
     "bedrock-agent-runtime": "bedrock",
     "secretsmanager": "secretsmanager",
+    "sqs": "sqs",
     "textract": "textract",
 }
+# Operations of other services whose IAM actions are not named after them.
+OTHER_ACTIONS = {"sqs:SendMessageBatch": ("sqs:SendMessage",)}
 # S3 operations whose IAM actions are not named after them.
 S3_ACTIONS = {
     "HeadObject": ("s3:GetObject",),
@@ -201,6 +210,8 @@ def _iam_actions(operation: str) -> set[str]:
         return {S3_VERSIONED_ACTIONS[name]}
     if service == "s3" and name in S3_ACTIONS:
         return set(S3_ACTIONS[name])
+    if qualified in OTHER_ACTIONS:
+        return set(OTHER_ACTIONS[qualified])
     return {f"{SERVICES[service]}:{name}"} | EXTRA_ACTIONS.get(qualified, set())
 
 
@@ -949,10 +960,40 @@ def test_documents_table_is_keyed_by_doc_id_on_demand_with_recovery(template: di
     props = template["Resources"]["DocumentsTable"]["Properties"]
 
     assert props["KeySchema"] == [{"AttributeName": "doc_id", "KeyType": "HASH"}]
-    assert props["AttributeDefinitions"] == [{"AttributeName": "doc_id", "AttributeType": "S"}]
+    assert props["AttributeDefinitions"] == [
+        {"AttributeName": name, "AttributeType": "S"} for name in ("doc_id", "bucket", "key")
+    ]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_the_registry_lists_documents_in_key_order_through_a_sparse_by_key_index(
+    template: dict[str, Any],
+) -> None:
+    from docpipe.registry import BY_KEY_INDEX
+
+    (index,) = template["Resources"]["DocumentsTable"]["Properties"]["GlobalSecondaryIndexes"]
+
+    assert index["IndexName"] == BY_KEY_INDEX
+    assert index["KeySchema"] == [
+        {"AttributeName": "bucket", "KeyType": "HASH"},
+        {"AttributeName": "key", "KeyType": "RANGE"},
+    ]
+    # What reconcile compares, and no more (the chunk text never sits in the registry anyway).
+    assert index["Projection"] == {
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": ["state", "etag", "version_id", "order_token", "sequencer", "lease_until"],
+    }
+
+
+def test_reconcile_writes_only_its_cursor_item_with_put_item(template: dict[str, Any]) -> None:
+    from docpipe.registry import RECONCILE_CURSOR_ID
+
+    statements = [s for fid, s in iter_policy_statements(template) if fid == "ReconcileFunction"]
+    (put,) = [s for s in statements if "dynamodb:PutItem" in statement_actions(s)]
+
+    assert put["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [RECONCILE_CURSOR_ID]}}
 
 
 @pytest.mark.parametrize("bucket_id", ["DocumentsBucket", "BackupsBucket"])

@@ -10,7 +10,14 @@ import pytest
 from moto import mock_aws
 
 from docpipe.events import ObjectEvent
-from docpipe.registry import CLAIM_SLOTS, BusyError, DocumentRegistry, ordering_token
+from docpipe.registry import (
+    CLAIM_SLOTS,
+    DEFAULT_LEASE_SECONDS,
+    LEASE_MARGIN_SECONDS,
+    BusyError,
+    DocumentRegistry,
+    ordering_token,
+)
 
 TABLE = "docpipe-documents-test"
 
@@ -244,3 +251,37 @@ def test_list_filters_by_prefix_and_put_items_round_trips(registry: DocumentRegi
     assert list(registry.scan_items()) == []
     assert registry.put_items(items) == 2
     assert sorted(i["key"] for i in registry.scan_items()) == ["docs/a.pdf", "other/b.pdf"]
+
+
+def test_a_crashed_claim_frees_itself_once_its_invocation_could_no_longer_run(
+    dynamodb: Any, clock: Clock
+) -> None:
+    # Given the default lease (the longest a Lambda can run) and a claim made by an invocation
+    # with 180 s left (IngestFunction's timeout) that then crashed without releasing it.
+    registry = DocumentRegistry(dynamodb, TABLE, clock=clock)
+    crashed = registry.begin(put("0001"), deadline=registry.deadline_after(180_000))
+    assert crashed.apply
+    newer = put("0002", etag="e2")
+
+    # While that invocation could still be running, a newer event of the document waits ...
+    clock.now += 180 + LEASE_MARGIN_SECONDS
+    with pytest.raises(BusyError):
+        registry.begin(newer)
+
+    # ... and once it cannot be (its deadline and the margin have passed), the newer event applies,
+    # long before the 900 s default lease would have let it.
+    clock.now += 1
+    assert registry.begin(newer).apply
+    assert 180 + LEASE_MARGIN_SECONDS + 1 < DEFAULT_LEASE_SECONDS
+
+
+def test_the_same_event_redelivered_after_a_crash_reclaims_once_the_deadline_passed(
+    registry: DocumentRegistry, clock: Clock
+) -> None:
+    event = put("0001")
+    registry.begin(event, deadline=registry.deadline_after(30_000))
+
+    clock.now += 30 + LEASE_MARGIN_SECONDS
+    assert registry.begin(event).verdict == "duplicate"  # still possibly running
+    clock.now += 1
+    assert registry.begin(event).apply

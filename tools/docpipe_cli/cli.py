@@ -1,4 +1,4 @@
-"""The ``docpipe`` command: the local stack, search, status, backfill and backups, on AWS or locally.
+"""The ``docpipe`` command: the local stack, search, status, backfill, reconcile and backups.
 
 AWS, LocalStack and the local emulator are reached the way the AWS CLI reaches them
 (``--endpoint-url``, ``--profile``, ``--region``). Resource names come, in this order, from options,
@@ -22,7 +22,6 @@ from urllib.parse import urlparse
 
 from docpipe.config import RERANK_MODES
 from docpipe.exceptions import ConfigError, DocpipeError, InvalidInputError, ValidationError
-from docpipe.ids import SIDECAR_SUFFIX
 from docpipe_cli.queries import documents, format_documents, search
 from docpipe_cli.target import OUTPUTS, Target, answers, resolve_target, root_or_cwd
 
@@ -275,89 +274,93 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def synthetic_event(bucket: str, obj: dict[str, Any], region: str) -> dict[str, Any]:
-    """An S3 ``ObjectCreated:Put`` notification for an object that already exists."""
-    from urllib.parse import quote_plus
+def reconcile_service(target: Target, bucket: str | None = None) -> Any:
+    """A ReconcileService for ``backfill``, reconcile's enqueue half (no vector index needed)."""
+    from docpipe.queue import MessageQueue
+    from docpipe.reconcile import ReconcileService
+    from docpipe.registry import DocumentRegistry
+    from docpipe.s3 import S3Client
 
-    return {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": region,
-                "eventTime": obj["LastModified"].isoformat()
-                if hasattr(obj["LastModified"], "isoformat")
-                else str(obj["LastModified"]),
-                "eventName": "ObjectCreated:Put",
-                "userIdentity": {"principalId": "docpipe-backfill"},
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "configurationId": "docpipe-backfill",
-                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-                    "object": {
-                        "key": quote_plus(obj["Key"]),
-                        "size": obj["Size"],
-                        "eTag": obj["ETag"].strip('"'),
-                    },
-                },
-            }
-        ]
-    }
+    s3 = target.client("s3")
+    region = target.local_state.region if target.local_state else s3.meta.region_name
+    if not region:
+        raise ConfigError("no AWS region: pass --region or set AWS_REGION (the events name the region)")
+    return ReconcileService(
+        s3=S3Client(s3),
+        registry=DocumentRegistry(
+            target.client("dynamodb"), target.name("documents_table", "--documents-table")
+        ),
+        store=None,  # the enqueue half reads the bucket and the registry only
+        queue=MessageQueue(target.client("sqs"), target.name("queue_url", "--queue-url")),
+        bucket=bucket or target.name("documents_bucket", "--documents-bucket"),
+        region=region,
+    )
 
 
 def backfill(target: Target, uri: str, *, progress: bool = True) -> int:
-    """Enqueue every object under ``s3://bucket/prefix`` as an ObjectCreated message.
+    """Enqueue the objects under ``s3://bucket/prefix`` the registry lacks or has another ETag for.
 
-    Idempotent: the ingest function recognises content it already indexed (same content hash)
-    and skips it, so running a backfill twice costs a download per object, not a re-embedding.
+    Reconcile's enqueue half: the same merge of the listing with the registry and the same
+    S3-shaped ``ObjectCreated`` messages (docs/architecture.md, "Reconcile"); objects already
+    indexed as they are cost nothing. With ``progress`` a bar shows the objects listed and those
+    enqueued against the total (a first listing counts them).
     """
     parsed = urlparse(uri)
     if parsed.scheme != "s3" or not parsed.netloc:
         raise InvalidInputError(f"{uri!r}: expected s3://bucket/prefix")
     bucket, prefix = parsed.netloc, parsed.path.lstrip("/")
-    queue_url = target.name("queue_url", "--queue-url")
-    s3 = target.client("s3")
-    sqs = target.client("sqs")
-    region = target.local_state.region if target.local_state else s3.meta.region_name
-    if not region:
-        raise ConfigError("no AWS region: pass --region or set AWS_REGION (the events name the region)")
-    total = 0
-    batch: list[dict[str, Any]] = []
+    service = reconcile_service(target, bucket)
+    if not progress:
+        return int(service.enqueue_objects(prefix)["enqueued"])
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    def flush() -> None:
-        if not batch:
-            return
-        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=batch)
-        if response.get("Failed"):
-            first = response["Failed"][0]
-            raise DocpipeError(
-                f"enqueue failed for {len(response['Failed'])} messages: {first.get('Message')}"
-            )
-        batch.clear()
+    total = service.count_documents(prefix)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("enqueued {task.fields[enqueued]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task(f"s3://{bucket}/{prefix}", total=total, enqueued=0)
 
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            if obj["Key"].endswith("/") or obj["Key"].endswith(SIDECAR_SUFFIX):
-                continue  # folder markers and sidecars are not documents
-            batch.append(
-                {"Id": str(len(batch)), "MessageBody": json.dumps(synthetic_event(bucket, obj, region))}
-            )
-            total += 1
-            if len(batch) == 10:
-                flush()
-            if progress:
-                sys.stderr.write(f"\renqueued {total} objects from s3://{bucket}/{prefix}")
-                sys.stderr.flush()
-    flush()
-    if progress:
-        sys.stderr.write("\n")
-    return total
+        def seen(report: Any) -> None:
+            bar.update(task, completed=report.objects_listed, enqueued=report.enqueued)
+
+        result = service.enqueue_objects(prefix, on_object=seen)
+        bar.update(task, completed=result["objects_listed"], enqueued=result["enqueued"])
+    return int(result["enqueued"])
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    total = backfill(resolve_target(args), args.uri)
+    total = backfill(resolve_target(args), args.uri, progress=not args.no_progress)
     _out(f"enqueued {total} objects; `docpipe status` shows them as they are indexed")
     return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Invoke ReconcileFunction (locally in a sandbox, on AWS with lambda invoke) and print its report."""
+    event = {"dry_run": bool(args.dry_run)}
+    ok, report = invoke_function(resolve_target(args), "ReconcileFunction", "reconcile_function", event)
+    _out(json.dumps(report, indent=2, default=str))
+    if not ok:
+        error = report if isinstance(report, dict) else {}
+        _err(f"error: reconcile failed: {error.get('errorType')}: {error.get('errorMessage')}")
+        return 1
+    _err(reconcile_summary(report))
+    return 1 if report.get("stopped") == "listing_failed" else 0
+
+
+def reconcile_summary(report: dict[str, Any]) -> str:
+    """One line: the drift found, what was done about it, and whether the pass finished."""
+    counts = ", ".join(f"{name} {count}" for name, count in report.get("counts", {}).items())
+    verb = "would enqueue" if report.get("dry_run") else "enqueued"
+    end = "pass complete" if report.get("complete") else f"stopped: {report.get('stopped')}"
+    return (
+        f"drift {report.get('drift')} ({counts}); {verb} {report.get('enqueued')}, "
+        f"deleted {report.get('vectors_deleted')} orphan vectors; {end}"
+    )
 
 
 def backup_event(args: argparse.Namespace) -> dict[str, Any]:
@@ -376,15 +379,20 @@ def backup_event(args: argparse.Namespace) -> dict[str, Any]:
 
 def invoke_backup(target: Target, event: dict[str, Any]) -> tuple[bool, Any]:
     """Run the BackupFunction: locally in a sandbox, on AWS with lambda invoke."""
+    return invoke_function(target, "BackupFunction", "backup_function", event)
+
+
+def invoke_function(target: Target, logical_id: str, name: str, event: dict[str, Any]) -> tuple[bool, Any]:
+    """Run a stack function: the local stack's warm sandbox (or a cold one), or lambda invoke on AWS."""
     if target.local_state is not None:
         url = target.local_state.invoke_endpoint
         if url and invoke_apianswers(url):
-            result = invoke_through(url, "BackupFunction", event)
+            result = invoke_through(url, logical_id, event)
         else:
             with _local_runner(target, root_or_cwd()) as runner:
-                result = runner.invoke("BackupFunction", event)
+                result = runner.invoke(logical_id, event)
         return result.ok, result.payload()
-    function = target.name("backup_function", "--backup-function")
+    function = target.name(name, "--" + name.replace("_", "-"))
     response = target.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
     payload = json.loads(response["Payload"].read() or b"null")
     return "FunctionError" not in response, payload
@@ -435,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     names.add_argument("--backups-bucket", dest="backups_bucket")
     names.add_argument("--queue-url", dest="queue_url")
     names.add_argument("--backup-function", dest="backup_function")
+    names.add_argument("--reconcile-function", dest="reconcile_function")
 
     # No abbreviations: the top-level parser would read `backup --backup` as an ambiguous
     # `--backups-bucket` / `--backup-function` before the subcommand parser sees it.
@@ -496,9 +505,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prefix", nargs="?", default="")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("backfill", parents=[common], help="enqueue existing objects for indexing")
+    p = sub.add_parser(
+        "backfill", parents=[common], help="enqueue objects the registry lacks (reconcile's enqueue half)"
+    )
     p.add_argument("uri", help="s3://bucket/prefix")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_backfill)
+
+    p = sub.add_parser(
+        "reconcile", parents=[common], help="find and repair drift (ReconcileFunction); prints its report"
+    )
+    p.add_argument("--dry-run", action="store_true", help="report the drift, change nothing")
+    p.set_defaults(func=cmd_reconcile)
 
     p = sub.add_parser("backup", parents=[common], help="backup actions (BackupFunction)")
     p.add_argument("action", choices=("create", "list", "verify", "restore", "prune"))

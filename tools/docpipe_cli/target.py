@@ -21,6 +21,7 @@ OUTPUTS = {
     "backups_bucket": "BackupsBucketName",
     "queue_url": "IngestQueueUrl",
     "backup_function": "BackupFunctionName",
+    "reconcile_function": "ReconcileFunctionName",
     "embedding_provider": "EmbeddingProvider",
 }
 ENV = {
@@ -31,6 +32,7 @@ ENV = {
     "backups_bucket": config.BACKUPS_BUCKET,
     "queue_url": "DOCPIPE_QUEUE_URL",
     "backup_function": "DOCPIPE_BACKUP_FUNCTION",
+    "reconcile_function": "DOCPIPE_RECONCILE_FUNCTION",
     "embedding_provider": config.EMBEDDING_PROVIDER,
 }
 

@@ -38,6 +38,7 @@ BACKUP_RETENTION_COUNT = "BACKUP_RETENTION_COUNT"
 BACKUP_RETENTION_DAYS = "BACKUP_RETENTION_DAYS"
 BACKUP_MAX_RESTORE_BYTES = "BACKUP_MAX_RESTORE_BYTES"
 BACKUP_SEGMENT_COUNT = "BACKUP_SEGMENT_COUNT"
+INGEST_QUEUE_URL = "INGEST_QUEUE_URL"
 SEARCH_RERANK = "SEARCH_RERANK"
 BEDROCK_RERANK_ENABLED = "BEDROCK_RERANK_ENABLED"
 RERANK_MODEL_ID = "RERANK_MODEL_ID"
@@ -57,6 +58,8 @@ DIMENSIONS_BY_PROVIDER: dict[str, tuple[int, ...]] = {
 }
 # Each embedding thread holds one connection of the shared Bedrock client: never more threads than that.
 MAX_EMBEDDING_CONCURRENCY = MAX_POOL_CONNECTIONS
+# S3 Vectors' ListVectors segmentCount limit: the store and BACKUP_SEGMENT_COUNT's range both use it.
+MAX_LIST_SEGMENTS = 16
 # A record in flight holds up to two connections of the shared S3 client (its download and its
 # sidecar lookup run side by side): never more records at once than the pool has pairs.
 MAX_RECORD_CONCURRENCY = MAX_POOL_CONNECTIONS // 2
@@ -103,6 +106,8 @@ class Settings:
     backup_max_restore_bytes: int = 10 * 1024**3
     # Parallel ListVectors segments per backup (S3 Vectors allows up to 16).
     backup_segment_count: int = 2
+    # ReconcileFunction: where it enqueues what drifted (IngestQueue).
+    ingest_queue_url: str = ""
     # Off unless chosen: Textract bills every page, and an upgraded stack must not start paying
     # for OCR unasked; documents that need it are findable as needs_ocr meanwhile.
     ocr_provider: str = "none"
@@ -179,6 +184,7 @@ _ENV_BY_FIELD: dict[str, str] = {
     "backup_retention_days": BACKUP_RETENTION_DAYS,
     "backup_max_restore_bytes": BACKUP_MAX_RESTORE_BYTES,
     "backup_segment_count": BACKUP_SEGMENT_COUNT,
+    "ingest_queue_url": INGEST_QUEUE_URL,
     "ocr_provider": OCR_PROVIDER,
     "ocr_max_pages": OCR_MAX_PAGES,
     "search_rerank": SEARCH_RERANK,
@@ -198,7 +204,7 @@ _INT_RANGES: dict[str, tuple[int, int | None]] = {
     "backup_retention_count": (1, None),
     "backup_retention_days": (0, None),
     "backup_max_restore_bytes": (1, None),
-    "backup_segment_count": (1, 16),
+    "backup_segment_count": (1, MAX_LIST_SEGMENTS),
     "ocr_max_pages": (1, 10_000),
 }
 

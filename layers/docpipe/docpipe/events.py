@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import unquote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import (
     EventBridgeEvent,
@@ -201,3 +201,50 @@ def _kind_of_s3_event_name(name: str) -> EventKind | None:
     if bare.startswith("ObjectRemoved:") or bare.startswith("LifecycleExpiration:"):
         return "removed"
     return None
+
+
+def object_notification(
+    kind: EventKind,
+    bucket: str,
+    key: str,
+    *,
+    region: str,
+    sequencer: str | None,
+    event_time: str,
+    etag: str | None = None,
+    size: int | None = None,
+    version_id: str | None = None,
+    configuration_id: str = "docpipe-reconcile",
+) -> dict[str, Any]:
+    """An S3 notification document for one object, shaped exactly as S3 writes it.
+
+    Reconcile and backfill enqueue these on IngestQueue so the normal ingest path (ordering by
+    ``sequencer``, idempotency by content hash) does the work; ``configurationId`` and
+    ``principalId`` say who wrote it. Removals carry no size or ETag, as S3's do not.
+    """
+    described: dict[str, Any] = {"key": quote_plus(key)}
+    if kind == "created":
+        described["size"] = size or 0
+        described["eTag"] = (etag or "").strip('"')
+    if version_id:
+        described["versionId"] = version_id
+    if sequencer:
+        described["sequencer"] = sequencer
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": region,
+                "eventTime": event_time,
+                "eventName": "ObjectCreated:Put" if kind == "created" else "ObjectRemoved:Delete",
+                "userIdentity": {"principalId": configuration_id},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": configuration_id,
+                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                    "object": described,
+                },
+            }
+        ]
+    }

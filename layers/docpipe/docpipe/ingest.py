@@ -134,12 +134,19 @@ class IngestService:
 
     # -- entry points -------------------------------------------------------------------------
 
-    def process_sqs_record(self, record: Any) -> list[Outcome]:
-        """Every event of one SQS message (usually one); raises to fail the message."""
-        message_id = record.get("messageId", "") if isinstance(record, Mapping) else record.message_id
-        return [self._process_logged(event, message_id) for event in parse_sqs_record(record)]
+    def process_sqs_record(self, record: Any, *, remaining_ms: int | None = None) -> list[Outcome]:
+        """Every event of one SQS message (usually one); raises to fail the message.
 
-    def process_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        ``remaining_ms``: the invocation's remaining time; the registry's claims end with it.
+        """
+        message_id = record.get("messageId", "") if isinstance(record, Mapping) else record.message_id
+        deadline = self._deadline(remaining_ms)
+        return [self._process_logged(event, message_id, deadline) for event in parse_sqs_record(record)]
+
+    def _deadline(self, remaining_ms: int | None) -> float | None:
+        return None if remaining_ms is None else self.registry.deadline_after(remaining_ms)
+
+    def process_event(self, event: Mapping[str, Any], *, remaining_ms: int | None = None) -> dict[str, Any]:
         """Process a raw S3 notification or EventBridge event (direct invocation).
 
         Every record is processed even when one fails; afterwards the first failure is raised,
@@ -147,9 +154,10 @@ class IngestService:
         """
         outcomes: list[Outcome] = []
         failures: list[BaseException] = []
+        deadline = self._deadline(remaining_ms)
         for object_event in parse_event(event):
             try:
-                outcomes.append(self._process_logged(object_event, ""))
+                outcomes.append(self._process_logged(object_event, "", deadline))
             except Exception as error:  # noqa: BLE001 - re-raised below after the other records
                 logger.exception("record failed", extra={"s3_uri": object_event.uri})
                 failures.append(error)
@@ -157,12 +165,12 @@ class IngestService:
             raise failures[0]
         return {"processed": len(outcomes), "outcomes": [o.as_dict() for o in outcomes]}
 
-    def _process_logged(self, event: ObjectEvent, message_id: str) -> Outcome:
+    def _process_logged(self, event: ObjectEvent, message_id: str, deadline: float | None) -> Outcome:
         correlation = f"{event.bucket}/{event.key}" + (f"#{message_id}" if message_id else "")
         # This thread's key only: records of one batch may be processed side by side.
         logger.thread_safe_append_keys(correlation_id=correlation)
         try:
-            outcome = self.process(event)
+            outcome = self.process(event, deadline=deadline)
             logger.info(
                 "document outcome",
                 extra={
@@ -175,8 +183,11 @@ class IngestService:
             logger.thread_safe_remove_keys(["correlation_id"])
         return outcome
 
-    def process(self, event: ObjectEvent) -> Outcome:
-        """Apply one object event; see the module docstring for the failure policy."""
+    def process(self, event: ObjectEvent, *, deadline: float | None = None) -> Outcome:
+        """Apply one object event; see the module docstring for the failure policy.
+
+        ``deadline``: when the invocation ends at the latest (epoch seconds); claims expire with it.
+        """
         started = self._clock()
         document_id = event.doc_id
         settings = self.settings
@@ -187,7 +198,7 @@ class IngestService:
         if event.key.endswith("/") and not event.size:
             return self._ignored(event, "folder")
         if event.key.endswith(SIDECAR_SUFFIX):
-            return self._sidecar_changed(event, started)
+            return self._sidecar_changed(event, started, deadline)
         self._check_index()
         # The download needs no claim, so it runs beside it (one round trip off the critical path);
         # a stale or duplicate event wastes only that GET.
@@ -198,7 +209,7 @@ class IngestService:
                 lambda: self.s3.download_with_info(event.bucket, event.key, max_bytes=cap)
             )
         try:
-            decision = self.registry.begin(event)
+            decision = self.registry.begin(event, deadline=deadline)
         except BaseException:
             _abandon(download)
             raise
@@ -466,7 +477,7 @@ class IngestService:
             raise MetadataTooLargeError(f"{key}{SIDECAR_SUFFIX} is over {MAX_SIDECAR_BYTES} bytes") from error
         return data
 
-    def _sidecar_changed(self, event: ObjectEvent, started: float) -> Outcome:
+    def _sidecar_changed(self, event: ObjectEvent, started: float, deadline: float | None) -> Outcome:
         """Re-index the sidecar's document (if it has been processed) with the sidecar as it is now."""
         document_key = event.key[: -len(SIDECAR_SUFFIX)]
         document_id = make_doc_id(event.bucket, document_key)
@@ -474,7 +485,7 @@ class IngestService:
         if current is None or current.state not in ("indexed", "skipped") or not current.order_token:
             return self._ignored(event, "sidecar")
         self._check_index()
-        decision = self.registry.reclaim(document_id, current.order_token)
+        decision = self.registry.reclaim(document_id, current.order_token, deadline=deadline)
         if not decision.apply:
             return self._ignored(event, "sidecar")
         try:

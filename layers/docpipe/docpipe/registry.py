@@ -14,6 +14,7 @@ values (ints, floats, strings; never ``Decimal``), which the backup and CLI help
 from __future__ import annotations
 
 import builtins
+import math
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
@@ -35,11 +36,22 @@ Verdict = Literal["apply", "stale", "duplicate", "busy"]
 # zeros on the right, then compare lexicographically. Padding every one to a fixed width lets
 # DynamoDB compare them in a ConditionExpression.
 SEQUENCER_WIDTH = 64
-DEFAULT_LEASE_SECONDS = 900  # the longest a Lambda can run: a crashed claim frees itself
+# A claim's lease ends when the invocation that holds it can no longer be running: its deadline
+# (``context.get_remaining_time_in_millis()``) plus a margin for clock skew between the Lambda
+# host and DynamoDB's view of time. Without a deadline (direct calls, tools) the longest a
+# Lambda can run.
+DEFAULT_LEASE_SECONDS = 900
+LEASE_MARGIN_SECONDS = 10
 # A claim may write this many chunk keys without raising ``max_chunk_count`` first: a document
 # of that many chunks costs two registry writes (claim, finish), not three. Deletes after an
 # unfinished claim therefore cover at least this many keys.
 CLAIM_SLOTS = 32
+# Items whose doc_id starts with this are not documents (doc ids are hex): the reconcile cursor.
+# Listings, backups and restores skip them.
+RESERVED_PREFIX = "#"
+RECONCILE_CURSOR_ID = "#reconcile-cursor"
+# The sparse index of document items by (bucket, key), in S3's key order (template: DocumentsTable).
+BY_KEY_INDEX = "ByKey"
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -220,11 +232,13 @@ class DocumentRegistry:
         return DocumentRecord.from_item(_deserialize(item)) if item else None
 
     def scan_items(self) -> Iterator[dict[str, Any]]:
-        """Every item as plain Python values (for backups)."""
+        """Every document item as plain Python values (for backups); reserved items are skipped."""
         kwargs: dict[str, Any] = {"TableName": self.table_name}
         while True:
             response = self._call_raw("scan", **kwargs)
             for item in response.get("Items", []):
+                if item.get("doc_id", {}).get("S", "").startswith(RESERVED_PREFIX):
+                    continue
                 yield _deserialize(item)
             last = response.get("LastEvaluatedKey")
             if not last:
@@ -237,6 +251,83 @@ class DocumentRegistry:
         for record in sorted(records, key=lambda r: (r.bucket, r.key)):
             if record.key.startswith(prefix):
                 yield record
+
+    def get_many(self, doc_ids: Iterable[str]) -> dict[str, DocumentRecord]:
+        """The records of ``doc_ids`` that exist (BatchGetItem, 100 at a time, consistent reads)."""
+        wanted = sorted(set(doc_ids))
+        found: dict[str, DocumentRecord] = {}
+        for start in range(0, len(wanted), 100):
+            pending: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": [{"doc_id": {"S": d}} for d in wanted[start : start + 100]],
+                    "ConsistentRead": True,
+                }
+            }
+            found.update(self._batch_get(pending))
+        return found
+
+    def _batch_get(self, request: dict[str, Any]) -> dict[str, DocumentRecord]:
+        pending = [request]
+        found: dict[str, DocumentRecord] = {}
+
+        def read() -> dict[str, Any]:
+            response: dict[str, Any] = self._call_raw("batch_get_item", RequestItems=pending[0])
+            for item in response.get("Responses", {}).get(self.table_name, []):
+                record = DocumentRecord.from_item(_deserialize(item))
+                found[record.doc_id] = record
+            pending[0] = response.get("UnprocessedKeys") or {}
+            return pending[0]
+
+        aws.retry_unprocessed(read, bool, what=f"DynamoDB {self.table_name} BatchGetItem")
+        return found
+
+    def iter_by_key(self, bucket: str, prefix: str = "", *, after: str = "") -> Iterator[DocumentRecord]:
+        """Documents of ``bucket`` under ``prefix`` in key order (S3's order), after ``after``.
+
+        Reads the ``ByKey`` index (eventually consistent: a write of the last second may be
+        missing, which reconcile tolerates: what it enqueues goes through the ordering checks).
+        """
+        names = {"#bucket": "bucket", "#key": "key"}
+        values: dict[str, Any] = {":bucket": {"S": bucket}}
+        if after:
+            condition = "#bucket = :bucket AND #key > :after"
+            values[":after"] = {"S": after}
+        elif prefix:
+            condition = "#bucket = :bucket AND #key >= :prefix"
+            values[":prefix"] = {"S": prefix}
+        else:
+            condition = "#bucket = :bucket"
+            del names["#key"]  # DynamoDB refuses names an expression does not use
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": BY_KEY_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        while True:
+            response = self._call_raw("query", **kwargs)
+            for item in response.get("Items", []):
+                record = DocumentRecord.from_item(_deserialize(item))
+                if not record.key.startswith(prefix):
+                    return  # past the prefix: keys are sorted
+                yield record
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+    def get_cursor(self) -> dict[str, Any]:
+        """The reconcile cursor (empty when a pass starts from the beginning)."""
+        response = self._call("get_item", Key={"doc_id": {"S": RECONCILE_CURSOR_ID}}, ConsistentRead=True)
+        item = _deserialize(response.get("Item") or {})
+        item.pop("doc_id", None)
+        return item
+
+    def put_cursor(self, cursor: Mapping[str, Any]) -> None:
+        """Store the reconcile cursor (the one reserved item reconcile writes)."""
+        item = {**cursor, "doc_id": RECONCILE_CURSOR_ID, "updated_at": _now_iso()}
+        self._call("put_item", Item=_serialize(item))
 
     # -- bulk writes (restore) ------------------------------------------------------------------
 
@@ -281,8 +372,21 @@ class DocumentRegistry:
 
     # -- transitions ----------------------------------------------------------------------------
 
-    def begin(self, event: ObjectEvent) -> Decision:
+    def deadline_after(self, remaining_ms: int) -> float:
+        """The epoch time (this registry's clock) at which an invocation with ``remaining_ms`` ends."""
+        return float(self._clock()) + max(remaining_ms, 0) / 1000
+
+    def _lease_until(self, now: int, deadline: float | None) -> int:
+        if deadline is None:
+            return now + self._lease_seconds
+        return math.ceil(deadline) + LEASE_MARGIN_SECONDS
+
+    def begin(self, event: ObjectEvent, *, deadline: float | None = None) -> Decision:
         """Claim ``event`` for processing if it is newer than what the registry has applied.
+
+        ``deadline`` (epoch seconds, see ``deadline_after``) is when the calling invocation is
+        stopped at the latest: the claim's lease ends ``LEASE_MARGIN_SECONDS`` after it, so a
+        crashed claim blocks newer events of the document no longer than the invocation could run.
 
         Returns:
             ``apply`` with the previous record (its ``chunk_count``/``content_hash`` tell the
@@ -300,7 +404,7 @@ class DocumentRegistry:
             {
                 "order_token": token,
                 "state": "processing",
-                "lease_until": now + self._lease_seconds,
+                "lease_until": self._lease_until(now, deadline),
                 "bucket": event.bucket,
                 "key": event.key,
                 "updated_at": stamp,
@@ -342,7 +446,7 @@ class DocumentRegistry:
         previous = DocumentRecord.from_item(_deserialize(old_item)) if old_item else None
         return Decision("apply", token, previous)
 
-    def reclaim(self, doc_id: str, token: str) -> Decision:
+    def reclaim(self, doc_id: str, token: str, *, deadline: float | None = None) -> Decision:
         """Claim a document again for the event it last applied (a sidecar changed).
 
         Returns ``apply`` with the current record, or ``stale`` when a newer event of the
@@ -353,7 +457,7 @@ class DocumentRegistry:
         """
         now = int(self._clock())
         expression, names, values = _update_expression(
-            {"state": "processing", "lease_until": now + self._lease_seconds, "updated_at": _now_iso()}
+            {"state": "processing", "lease_until": self._lease_until(now, deadline), "updated_at": _now_iso()}
         )
         names["#order_token"] = "order_token"
         values.update(_serialize({":tok": token, ":processing": "processing", ":now": now}))

@@ -393,10 +393,17 @@ class S3Client:
         return config
 
     def list_objects(
-        self, bucket: str, prefix: str = "", suffix: str = "", *, page_size: int | None = None
+        self,
+        bucket: str,
+        prefix: str = "",
+        suffix: str = "",
+        *,
+        page_size: int | None = None,
+        start_after: str = "",
     ) -> Iterator[ObjectInfo]:
         """Every object under ``prefix`` whose key ends with ``suffix``, page by page (lazily).
 
+        Keys come in S3's order (UTF-8 binary); ``start_after`` resumes a listing after a key.
         Names are checked now, not at the first ``next()``. Listings carry no content type,
         version or user metadata; ``head`` an object for those.
         """
@@ -404,15 +411,18 @@ class S3Client:
         _validate_prefix(prefix)
         if page_size is not None and not 1 <= page_size <= 1000:
             raise InvalidInputError(f"page_size must be 1..1000 (got {page_size})")
-        return self._iter_objects(bucket, prefix, suffix, page_size)
+        return self._iter_objects(bucket, prefix, suffix, page_size, start_after)
 
     def _iter_objects(
-        self, bucket: str, prefix: str, suffix: str, page_size: int | None
+        self, bucket: str, prefix: str, suffix: str, page_size: int | None, start_after: str = ""
     ) -> Iterator[ObjectInfo]:
         paginator = self._client.get_paginator("list_objects_v2")
         pagination: dict[str, int] = {"PageSize": page_size} if page_size else {}
+        extra: dict[str, str] = {"StartAfter": start_after} if start_after else {}
         try:
-            for page in paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig=pagination):
+            for page in paginator.paginate(
+                Bucket=bucket, Prefix=prefix, PaginationConfig=pagination, **extra
+            ):
                 for item in page.get("Contents", ()):
                     key = item["Key"]
                     if suffix and not key.endswith(suffix):

@@ -14,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from docpipe import aws
 from docpipe.chunking import metadata_size
+from docpipe.config import MAX_LIST_SEGMENTS
 from docpipe.exceptions import (
     IndexMismatchError,
     InvalidInputError,
@@ -29,7 +30,7 @@ MAX_VECTORS_PER_WRITE = 500  # PutVectors and DeleteVectors
 MAX_KEYS_PER_GET = 100  # GetVectors
 MAX_REQUEST_BYTES = 20 * 1024 * 1024  # request payload limit
 MAX_TOP_K = 100  # QueryVectors
-MAX_SEGMENTS = 16  # ListVectors segmentCount
+MAX_SEGMENTS = MAX_LIST_SEGMENTS  # ListVectors segmentCount (owned by config: a setting is bounded by it)
 DISTANCE_METRICS = ("cosine", "euclidean")
 MAX_LIST_PAGE = 1000  # ListVectors maxResults
 # ``clear`` lists and deletes this many keys per round: the whole key list is never in memory.

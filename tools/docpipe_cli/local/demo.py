@@ -3,9 +3,10 @@
 Builds for the host, starts moto server, provisions from the template, starts the poller, uploads
 the shared PDF corpus plus generated Markdown/HTML/DOCX files through the S3 API, waits for the
 queue to drain, prints the registry table and a search, then backs up, wipes the index, restores
-and verifies, and ends with the same search through SearchFunction, invoked directly and with the
-Function URL event shape. Exits non-zero when a step fails or an outcome differs from what is
-expected.
+and verifies; runs the same search through SearchFunction, invoked directly and with the Function
+URL event shape; finally deletes one document with a plain S3 delete, checks that it disappears,
+and runs a reconcile that must report zero drift. Exits non-zero when a step fails or an outcome
+differs from what is expected.
 
 The encrypted corpus PDF (``libreoffice-writer-password.pdf``, password ``openpassword`` per the
 corpus README) is indexed: the demo provisions a Secrets Manager secret mapping its key to the
@@ -33,6 +34,8 @@ UNREADABLE_PDF = "unreadablemetadata.pdf"
 CORPUS_PASSWORD = "openpassword"  # published in ../shared/corpus/README.md
 SEARCH_QUESTION = "Here's to the crazy ones, the misfits, the rebels"
 SEARCH_EXPECTED = "crazyones-pdfa.pdf"
+DELETED_KEY = "generated/lighthouse.md"
+DELETED_QUESTION = "How often does the fog horn of the lighthouse sound?"
 
 
 @dataclass
@@ -224,6 +227,8 @@ def _run(
     report.check(str(top).endswith(SEARCH_EXPECTED), "the same search finds the same document after restore")
     _search_function(session, report)
 
+    _delete_and_reconcile(session, report, target, bucket)
+
     total = time.monotonic() - started
     first = report.first_searchable_seconds
     _say(
@@ -236,6 +241,43 @@ def _run(
         return 1
     _say("every check passed")
     return 0
+
+
+def _delete_and_reconcile(session: LocalSession, report: DemoReport, target: Any, bucket: str) -> None:
+    """A plain S3 delete (a delete marker: the bucket is versioned) removes the document; then a
+    reconcile run finds nothing to repair."""
+    from docpipe import ids
+    from docpipe_cli.queries import documents, search
+
+    assert session.poller is not None and session.local is not None
+    _say(f"==> delete s3://{bucket}/{DELETED_KEY} (plain DeleteObject: a delete marker)")
+    before = search(target, DELETED_QUESTION, k=1)
+    found = before.matches[0].metadata.get("key") if before.matches else None
+    report.check(found == DELETED_KEY, f"before the delete, the search finds {found}")
+    session.client("s3").delete_object(Bucket=bucket, Key=DELETED_KEY)
+    report.check(session.poller.wait_until_drained(timeout=120), "the delete's event was processed")
+    record = {r.key: r for r in documents(target)}.get(DELETED_KEY)
+    report.check(
+        record is not None and record.state == "deleted", f"{DELETED_KEY}: {getattr(record, 'state', None)}"
+    )
+    prefix = ids.doc_id(bucket, DELETED_KEY) + "#"
+    left = [k for k in _all_keys(session, session.local) if k.startswith(prefix)]
+    report.check(not left, f"no vectors of {DELETED_KEY} remain ({len(left)})")
+    after = search(target, DELETED_QUESTION, k=3)
+    hits = [m.metadata.get("key") for m in after.matches if m.metadata.get("key") == DELETED_KEY]
+    report.check(not hits, "the search no longer returns it")
+
+    _say("==> reconcile: bucket, registry and index compared")
+    run = session.invoke("ReconcileFunction", {"dry_run": False})
+    result = run.payload() if isinstance(run.payload(), dict) else {}
+    _say(
+        f"    {_brief(result.get('counts'))}; {result.get('objects_listed')} objects, "
+        f"{result.get('registry_entries')} registry entries, {result.get('vectors_listed')} vectors"
+    )
+    report.check(
+        run.ok and result.get("complete") is True and result.get("drift") == 0,
+        f"reconcile: a complete pass with zero drift ({result.get('drift')})",
+    )
 
 
 def _search_function(session: LocalSession, report: DemoReport) -> None:

@@ -67,6 +67,10 @@ class LocalServer:
         from moto.moto_api import recorder
         from moto.server import ThreadedMotoServer
 
+        from docpipe_cli.local import s3_events
+
+        s3_events.install()  # S3's own notifications (delete markers, version ids, sequencers)
+
         if self.recording is not None:
             recorder._location = str(self.recording)  # already imported by an earlier server in this process
         if not self.verbose:

@@ -1,0 +1,43 @@
+"""ReconcileFunction: find and repair drift between the documents bucket, the registry and the index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from docpipe import aws
+from docpipe.config import Settings
+from docpipe.queue import MessageQueue
+from docpipe.reconcile import ReconcileRequest, ReconcileService
+from docpipe.registry import DocumentRegistry
+from docpipe.s3 import S3Client
+from docpipe.vectorstore import S3VectorStore
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+settings = Settings.from_env()
+# Fail the cold start naming the variable, not the first run with an opaque AWS error.
+settings.require("documents_bucket", "documents_table", "vector_bucket", "vector_index", "ingest_queue_url")
+sqs = aws.client("sqs")
+service = ReconcileService(
+    s3=S3Client(aws.client("s3")),
+    registry=DocumentRegistry(aws.client("dynamodb"), settings.documents_table),
+    store=S3VectorStore(aws.client("s3vectors"), settings.vector_bucket, settings.vector_index),
+    queue=MessageQueue(sqs, settings.ingest_queue_url),
+    bucket=settings.documents_bucket,
+    prefix=settings.document_prefix,
+    region=sqs.meta.region_name,
+    metrics=metrics,
+)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = ReconcileRequest.from_event(event)  # a bad event fails here, before anything is read
+    aws.set_deadline(context.get_remaining_time_in_millis() / 1000)  # no AWS retry outlives it
+    return service.run(request, remaining_ms=context.get_remaining_time_in_millis)
