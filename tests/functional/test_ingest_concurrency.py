@@ -44,10 +44,10 @@ class RecordingRegistry(Delegate):
         self.claims: list[tuple[str | None, str]] = []
         self.claimed = threading.Event()
 
-    def begin(self, event: ObjectEvent) -> Decision:
+    def begin(self, event: ObjectEvent, *, deadline: float | None = None) -> Decision:
         if self.meet is not None:
             self.meet.wait()
-        decision: Decision = self.inner.begin(event)
+        decision: Decision = self.inner.begin(event, deadline=deadline)
         self.claims.append((event.sequencer, decision.verdict))
         self.claimed.set()
         return decision
