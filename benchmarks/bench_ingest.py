@@ -22,6 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "docpipe"))
 
+from benchmarks._worker import Context  # noqa: E402
 from benchmarks.aws_sim import FAKE_AWS, sqs_event  # noqa: E402
 from docpipe.chunking import chunk_document  # noqa: E402
 from docpipe.exceptions import PermanentError  # noqa: E402
@@ -289,17 +290,6 @@ LAMBDA_ENV = {
 }
 
 
-class _Context:
-    function_name = "IngestFunction"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:IngestFunction"
-    aws_request_id = "bench"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 900_000
-
-
 def _verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
@@ -354,7 +344,7 @@ def _import_handler(name: str) -> Any:
 
 
 def _index(app: Any, bucket: str, key: str) -> dict[str, Any]:
-    response = app.handler(_sqs_event(bucket, key), _Context())
+    response = app.handler(_sqs_event(bucket, key), Context())
     if response.get("batchItemFailures"):
         raise RuntimeError(f"{key}: the handler reported a failure: {response}")
     return dict(response)
