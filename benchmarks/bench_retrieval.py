@@ -110,7 +110,8 @@ def build_index(pages: Sequence[Page], chunk_size: int) -> tuple[list[Any], floa
 
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from benchmarks.bench_ingest import _Context, _environ
+    from benchmarks._worker import Context
+    from benchmarks.bench_ingest import _environ
     from tests.functional.conftest import s3_notification
     from tests.moto_resources import create_stack_resources
 
@@ -135,7 +136,7 @@ def build_index(pages: Sequence[Page], chunk_size: int) -> tuple[list[Any], floa
                     s3_notification(p.key, sequencer=f"{n:08X}", bucket=names.documents_bucket)["Records"][0]
                     for n, p in enumerate(pages[i : i + 10], i + 1)
                 ]
-                outcomes = app.handler({"Records": batch}, _Context())
+                outcomes = app.handler({"Records": batch}, Context())
                 bad = [o for o in outcomes["outcomes"] if o["state"] != "indexed"]
                 if bad:
                     raise RuntimeError(f"ingest did not index every page: {bad[:3]}")
