@@ -47,6 +47,21 @@ def test_html_h1_to_h6_give_paths_at_their_text() -> None:
     assert all(page.text[s.offset :].startswith(s.path[-1]) for s in page.sections)
 
 
+def test_html_headings_with_inline_markup_and_permalinks_are_found() -> None:
+    # Sphinx's shape (the Python docs): a <code> name and a "¶" permalink inside each heading.
+    html = (
+        b'<html><body><h2>Basic Usage<a class="headerlink" href="#u">\xc2\xb6</a></h2><p>a</p>'
+        b'<h3>The <code>dumps</code> function<a class="headerlink" href="#d">\xc2\xb6</a></h3><p>b</p>'
+        b"</body></html>"
+    )
+
+    page = parse_document(html, key="json.html").pages[0]
+
+    assert [s.path for s in page.sections] == [("Basic Usage",), ("Basic Usage", "The dumps function")]
+    assert "\u00b6" not in page.text
+    assert page.text[page.sections[1].offset :].startswith("The\ndumps\nfunction")
+
+
 def test_docx_heading_styles_give_paths() -> None:
     data = make_docx(
         [

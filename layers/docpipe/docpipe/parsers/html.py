@@ -26,6 +26,9 @@ def parse_html(data: bytes) -> PageText:
         tag.decompose()
     for tag in soup.find_all(_is_hidden):
         tag.decompose()
+    # Permalink anchors ("¶" after every Sphinx or MkDocs heading) are not content.
+    for tag in soup.find_all("a", class_="headerlink"):
+        tag.decompose()
     # Innermost tables first: an outer table then holds its inner one as one Markdown cell.
     for table in reversed(soup.find_all("table")):
         table.replace_with(soup.new_string("\n" + _markdown(table) + "\n"))

@@ -54,16 +54,18 @@ def locate(
     found: list[Section] = []
     position = 0
     for level, title in headings:
-        needle = " ".join(title.split())
-        if not needle:
+        words = title.split()
+        if not words:
             continue
-        at = text.find(needle, position)
-        if at < 0:
+        # Any white space between the words: HTML's text puts each inline element (a Sphinx
+        # heading's "¶" anchor, a <code> name) on its own line, while its heading reads as one.
+        match = re.compile(r"\s+".join(map(re.escape, words))).search(text, position)
+        if match is None:
             if keep_missing:
                 found.append(Section(position, path.enter(level, title)))
             continue
-        found.append(Section(at, path.enter(level, title)))
-        position = at + len(needle)
+        found.append(Section(match.start(), path.enter(level, title)))
+        position = match.end()
     return tuple(found)
 
 
