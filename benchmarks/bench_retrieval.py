@@ -17,10 +17,12 @@ function's own search path, with an in-memory store: moto's ListVectors per quer
 run hours long and measure moto, not ranking.
 
 Rankings compared, all at document level (a document's rank is that of its best chunk):
-- dense: the dense candidates (QueryVectors' topK of 100), documents by first appearance;
+- dense: the 100 nearest chunks, documents by first appearance;
 - BM25: Okapi BM25 over every chunk of the collection (what a real lexical index would give);
-- lexical: the ``rerank=lexical`` path (BM25 over the 100 candidates, RRF with the dense order),
-  with the candidates' own statistics and, beside it, with the whole collection's.
+- lexical: the ``rerank=lexical`` path (BM25 over the dense candidates, RRF with the dense order),
+  with the candidates' own statistics and, beside it, with the whole collection's;
+and, at the default chunk size, the same index built with ``EmbedSectionPath=false``, the candidate
+pool's size, and the fusion constants tuned on one half of the queries and reported on the other.
 """
 
 from __future__ import annotations
@@ -99,7 +101,9 @@ def collect_pages(root: Path = DOCS) -> list[Page]:
     return [p for p in found if counts[p.query.lower()] == 1]
 
 
-def build_index(pages: Sequence[Page], chunk_size: int) -> tuple[list[Any], float]:
+def build_index(
+    pages: Sequence[Page], chunk_size: int, *, embed_section: bool = True
+) -> tuple[list[Any], float]:
     """Index ``pages`` through the real ingest handler; return the stored vectors and the seconds."""
     import importlib.util
 
@@ -117,15 +121,20 @@ def build_index(pages: Sequence[Page], chunk_size: int) -> tuple[list[Any], floa
 
     sink = io.StringIO()
     with mock_aws(), contextlib.redirect_stdout(sink), _environ(FAKE_AWS):
-        names = create_stack_resources(ROOT / "template.yaml", parameters=STACK_PARAMETERS)
+        parameters = {**STACK_PARAMETERS, "EmbedSectionPath": str(embed_section).lower()}
+        names = create_stack_resources(ROOT / "template.yaml", parameters=parameters)
         env = {k: v for k, v in names.env("IngestFunction").items() if v != ""}
-        env.update(CHUNK_SIZE=str(chunk_size), CHUNK_OVERLAP=str(int(chunk_size * OVERLAP_RATIO)))
+        env.update(
+            CHUNK_SIZE=str(chunk_size),
+            CHUNK_OVERLAP=str(int(chunk_size * OVERLAP_RATIO)),
+            EMBED_SECTION=str(embed_section).lower(),
+        )
         s3 = boto3.client("s3", region_name="us-east-1")
         for page in pages:
             s3.put_object(Bucket=names.documents_bucket, Key=page.key, Body=page.html)
         with _environ(env):
             spec = importlib.util.spec_from_file_location(
-                f"ingest_app_retrieval_{chunk_size}", ROOT / "functions" / "ingest" / "app.py"
+                f"ingest_app_retrieval_{chunk_size}_{embed_section}", ROOT / "functions" / "ingest" / "app.py"
             )
             assert spec is not None and spec.loader is not None
             app = importlib.util.module_from_spec(spec)
@@ -186,6 +195,9 @@ class MatrixStore:
     def get(self, keys: Sequence[str], **_: Any) -> list[Any]:
         return [self._by_key[k] for k in keys if k in self._by_key]
 
+    def metadata(self, key: str) -> dict[str, Any]:
+        return dict(self._by_key[key].metadata)
+
 
 def _doc_order(doc_ids: Sequence[str]) -> list[str]:
     seen: dict[str, None] = {}
@@ -194,33 +206,45 @@ def _doc_order(doc_ids: Sequence[str]) -> list[str]:
     return list(seen)
 
 
-def _scores(ranked: Sequence[Sequence[str]], wanted: Sequence[str]) -> dict[str, float]:
+def _scores(
+    ranked: Sequence[Sequence[str]], wanted: Sequence[str], subset: Sequence[int] | None = None
+) -> dict[str, float]:
     """recall@n (the page is among the first n documents) and MRR@10, averaged over the queries."""
     result: dict[str, float] = {}
-    positions = [docs.index(w) + 1 if w in docs else None for docs, w in zip(ranked, wanted, strict=True)]
+    chosen = range(len(wanted)) if subset is None else subset
+    positions = [ranked[i].index(wanted[i]) + 1 if wanted[i] in ranked[i] else None for i in chosen]
     for n in CUTOFFS:
         result[f"recall@{n}"] = sum(1 for p in positions if p is not None and p <= n) / len(positions)
     result["MRR@10"] = sum(1.0 / p for p in positions if p is not None and p <= 10) / len(positions)
     return result
 
 
-FUSION_SWEEP = ((60, 1.0), (60, 2.0), (20, 1.0), (20, 2.0), (20, 4.0))  # (RRF k, BM25 weight)
+# Fusion constants tried on the tuning half (even positions in page order); the held-out half
+# (odd positions) reports the choice. (RRF k, BM25 weight.)
+FUSION_SWEEP = tuple((k, w) for k in (10, 20, 60) for w in (1.0, 2.0, 3.0, 4.0))
+POOL_SIZES = (100, 300, 500, 1000)  # dense candidates the lexical rerank may over-fetch
+METRICS = ("recall@1", "recall@5", "recall@10", "MRR@10")
 
 
-def evaluate(
-    pages: Sequence[Page], records: Sequence[Any], *, sweep: bool = False
-) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
-    """The four rankings' figures for one index, and the median query time of each path."""
+def evaluate(pages: Sequence[Page], records: Sequence[Any], *, sweep: bool = False) -> dict[str, Any]:
+    """The rankings' figures for one index, the median query time of each path and, with ``sweep``,
+    the pool-size and fusion tables."""
+    import json
+
     from docpipe.config import Settings
     from docpipe.embeddings.offline import OfflineEmbedder
     from docpipe.rerank import Candidate
-    from docpipe.rerank.lexical import BM25, LexicalReranker, tokenize
+    from docpipe.rerank.lexical import BM25, LEXICAL_WEIGHT, RRF_K, LexicalReranker, lexical_text, tokenize
     from docpipe.search import SearchRequest, SearchService
+    from docpipe.search.service import RERANK_CANDIDATES
 
     settings = Settings(embedding_provider="offline", embedding_dimension=DIMENSION, search_rerank="lexical")
     store = MatrixStore(records)
     embedder = OfflineEmbedder(dimension=DIMENSION)
-    texts = [str(r.metadata.get("text", "")) for r in records]
+    # What BM25 scores: the same section path and text the reranker sees.
+    texts = [
+        lexical_text(str(r.metadata.get("text", "")), str(r.metadata.get("section") or "")) for r in records
+    ]
     chunk_docs = [str(r.metadata["doc_id"]) for r in records]
     df = Counter(term for t in texts for term in set(tokenize(t)))
     collection = LexicalReranker(document_frequency=df, collection_size=len(texts))
@@ -246,7 +270,6 @@ def evaluate(
         dense = services["candidates"].search(SearchRequest(page.query, k=100, rerank="none"))
         times["dense"].append(time.perf_counter() - started)
         ranked["dense"].append(_doc_order([str(m.metadata["doc_id"]) for m in dense.matches])[:10])
-        pools.append([Candidate(m.key, str(m.metadata["doc_id"]), m.text, m.score) for m in dense.matches])
         started = time.perf_counter()
         scores = full_bm25.scores(page.query)
         times["bm25"].append(time.perf_counter() - started)
@@ -263,26 +286,71 @@ def evaluate(
             response = service.search(SearchRequest(page.query, k=10, rerank="lexical"))
             times[name].append(time.perf_counter() - started)
             ranked[name].append(_doc_order([str(m.metadata["doc_id"]) for m in response.matches])[:10])
-    for rrf_k, weight in FUSION_SWEEP if sweep else ():
-        reranker = LexicalReranker(rrf_k=rrf_k, lexical_weight=weight)
-        ranked[f"k={rrf_k}, BM25 weight {weight:g}"] = [
-            _doc_order([pool[r.index].doc_id for r in reranker.rerank(page.query, pool, 10)])
-            for page, pool in zip(pages, pools, strict=True)
-        ]
+        if sweep:
+            result = store.query(embedder.embed_query(page.query), k=max(POOL_SIZES))
+            pools.append(
+                [
+                    Candidate(
+                        m.key,
+                        str(m.metadata["doc_id"]),
+                        str(m.metadata.get("text", "")),
+                        1.0 - m.distance,
+                        str(m.metadata.get("section") or ""),
+                    )
+                    for m in result.matches
+                ]
+            )
     figures = {name: _scores(lists, wanted) for name, lists in ranked.items()}
-    # The hybrid can only reorder what the dense query returned: its ceiling.
-    in_pool = [w in {c.doc_id for c in pool} for pool, w in zip(pools, wanted, strict=True)]
-    figures["dense"]["pool"] = sum(in_pool) / len(in_pool)
     medians = {name: statistics.median(values) * 1000.0 for name, values in times.items()}
-    return figures, medians
+    out: dict[str, Any] = {"figures": figures, "medians": medians, "pool_rows": [], "fusion_rows": []}
+    if not sweep:
+        return out
+    tune = [i for i in range(len(pages)) if i % 2 == 0]
+    held = [i for i in range(len(pages)) if i % 2 == 1]
+    out["halves"] = {
+        name: (_scores(ranked[name], wanted, tune), _scores(ranked[name], wanted, held))
+        for name in ("dense", "bm25", "lexical")
+    }
+    for size in POOL_SIZES:
+        reranker = LexicalReranker()
+        lists, seconds = [], []
+        for page, pool in zip(pages, pools, strict=True):
+            started = time.perf_counter()
+            order = reranker.rerank(page.query, pool[:size], 10)
+            seconds.append(time.perf_counter() - started)
+            lists.append(_doc_order([pool[r.index].doc_id for r in order]))
+        ceiling = sum(w in {c.doc_id for c in pool[:size]} for pool, w in zip(pools, wanted, strict=True))
+        kib = (
+            statistics.mean(
+                len(json.dumps({"key": c.key, "distance": 0.5, "metadata": store.metadata(c.key)}).encode())
+                for c in pools[0][:size]
+            )
+            * size
+            / 1024
+        )
+        f = _scores(lists, wanted)
+        out["pool_rows"].append(
+            f"| {size}{' (default)' if size == RERANK_CANDIDATES else ''} | {ceiling / len(pages):.3f} | "
+            + " | ".join(f"{f[m]:.3f}" for m in METRICS)
+            + f" | {statistics.median(seconds) * 1000:.1f} | {kib:.0f} |"
+        )
+    for rrf_k, weight in FUSION_SWEEP:
+        reranker = LexicalReranker(rrf_k=rrf_k, lexical_weight=weight)
+        lists = [
+            _doc_order([pool[r.index].doc_id for r in reranker.rerank(q.query, pool[:RERANK_CANDIDATES], 10)])
+            for q, pool in zip(pages, pools, strict=True)
+        ]
+        t, h = _scores(lists, wanted, tune), _scores(lists, wanted, held)
+        chosen = " (default)" if (rrf_k, weight) == (RRF_K, LEXICAL_WEIGHT) else ""
+        out["fusion_rows"].append(
+            f"| k={rrf_k}, BM25 weight {weight:g}{chosen} | {t['recall@5']:.3f} | {t['MRR@10']:.3f} | "
+            f"{t['recall@5'] + t['MRR@10']:.3f} | {h['recall@5']:.3f} | {h['MRR@10']:.3f} |"
+        )
+    return out
 
 
-LABELS = {
-    "dense": "dense alone (wordllama 256, exact cosine)",
-    "bm25": "BM25 alone (every chunk of the collection)",
-    "lexical": "**`lexical` hybrid** (BM25 over the 100 candidates, their statistics; RRF k 20, weight 2)",
-    "lexical_collection": "`lexical` hybrid, BM25 with collection statistics",
-}
+def _row(size: int, label: str, f: dict[str, float]) -> str:
+    return f"| {size} | {label} | " + " | ".join(f"{f[m]:.3f}" for m in METRICS) + " |"
 
 
 def run(chunk_sizes: Sequence[int] = CHUNK_SIZES) -> str:
@@ -292,44 +360,60 @@ def run(chunk_sizes: Sequence[int] = CHUNK_SIZES) -> str:
             f"({DOCS} is missing): `apt-get install python3-doc`, then "
             "`python -m benchmarks --only retrieval`.\n"
         )
+    from docpipe.rerank.lexical import LEXICAL_WEIGHT, RRF_K
+    from docpipe.search.service import RERANK_CANDIDATES
+
+    labels = {
+        "dense": "dense alone (wordllama 256, exact cosine)",
+        "bm25": "BM25 alone (every chunk of the collection)",
+        "lexical": f"**`lexical` hybrid** (BM25 over the {RERANK_CANDIDATES} candidates, their statistics; "
+        f"RRF k {RRF_K}, weight {LEXICAL_WEIGHT:g})",
+        "lexical_collection": "`lexical` hybrid, BM25 with collection statistics",
+    }
     pages = collect_pages()
     rows: list[str] = []
     timing_rows: list[str] = []
-    sweep_rows: list[str] = []
-    pools: list[str] = []
     ingest: list[str] = []
-    chunk_counts: dict[int, int] = {}
     results: dict[int, dict[str, dict[str, float]]] = {}
+    swept: dict[str, Any] = {}
     for size in chunk_sizes:
         print(f"    retrieval: chunk size {size}: indexing {len(pages)} pages", file=sys.stderr, flush=True)
         records, seconds = build_index(pages, size)
-        chunk_counts[size] = len(records)
         ingest.append(f"{size}: {len(records)} chunks, {seconds:.0f} s")
-        figures, medians = evaluate(pages, records, sweep=size == DEFAULT_CHUNK_SIZE)
-        results[size] = figures
-        pools.append(f"{size}: {figures['dense']['pool']:.3f}")
-        for name, f in figures.items():
-            if name not in LABELS:
-                sweep_rows.append(
-                    f"| {name} | "
-                    + " | ".join(f"{f[m]:.3f}" for m in ("recall@1", "recall@5", "recall@10", "MRR@10"))
-                    + " |"
-                )
-                continue
-            rows.append(
-                f"| {size} | {LABELS[name]} | "
-                + " | ".join(f"{f[m]:.3f}" for m in ("recall@1", "recall@5", "recall@10", "MRR@10"))
-                + " |"
-            )
+        measured = evaluate(pages, records, sweep=size == DEFAULT_CHUNK_SIZE)
+        if size == DEFAULT_CHUNK_SIZE:
+            swept = measured
+        results[size] = measured["figures"]
+        rows.extend(_row(size, labels[name], f) for name, f in measured["figures"].items())
+        medians = measured["medians"]
         timing_rows.append(
             f"| {size} | "
             + " | ".join(f"{medians[n]:.1f}" for n in ("dense", "bm25", "lexical", "lexical_collection"))
             + " |"
         )
+    section_rows: list[str] = []
+    if DEFAULT_CHUNK_SIZE in chunk_sizes:
+        print("    retrieval: EmbedSectionPath=false at the default chunk size", file=sys.stderr, flush=True)
+        records, _ = build_index(pages, DEFAULT_CHUNK_SIZE, embed_section=False)
+        plain = evaluate(pages, records)["figures"]
+        on = results[DEFAULT_CHUNK_SIZE]
+        for name in ("dense", "lexical"):
+            for flag, figures in (("true", on), ("false", plain)):
+                label = f"{labels[name]}, EmbedSectionPath={flag}"
+                section_rows.append(_row(DEFAULT_CHUNK_SIZE, label, figures[name]))
     default = results.get(DEFAULT_CHUNK_SIZE) or next(iter(results.values()))
     better = max(default["dense"]["recall@5"], default["bm25"]["recall@5"])
     better_mrr = max(default["dense"]["MRR@10"], default["bm25"]["MRR@10"])
     lex = default["lexical"]
+    held = ""
+    if "halves" in swept:
+        h = {name: pair[1] for name, pair in swept["halves"].items()}
+        held = (
+            f" On the held-out half alone (the queries the fusion constants were not chosen on): dense "
+            f"{h['dense']['recall@5']:.3f} / {h['dense']['MRR@10']:.3f}, BM25 {h['bm25']['recall@5']:.3f} / "
+            f"{h['bm25']['MRR@10']:.3f}, `lexical` {h['lexical']['recall@5']:.3f} / "
+            f"{h['lexical']['MRR@10']:.3f} (recall@5 / MRR@10)."
+        )
     return "\n".join(
         [
             "## Retrieval",
@@ -340,13 +424,16 @@ def run(chunk_sizes: Sequence[int] = CHUNK_SIZES) -> str:
             "contents) and titles of fewer than two words or shared by two pages are left out. Built at "
             "bench time by `benchmarks/bench_retrieval.py`; nothing is committed.",
             "",
-            "Indexed through the real IngestFunction handler (HTML parser, RecursiveCharacterTextSplitter, "
-            "offline wordllama embeddings of 256 dimensions, PutVectors) on moto in-process (`mock_aws`, "
-            f"resources from template.yaml), overlap {int(OVERLAP_RATIO * 100)}% of the chunk size "
+            "Indexed through the real IngestFunction handler (HTML parser with section paths, "
+            "RecursiveCharacterTextSplitter, offline wordllama embeddings of 256 dimensions with the "
+            "section path embedded (`EmbedSectionPath=true`, the default), PutVectors) on moto in-process "
+            "(`mock_aws`, resources from template.yaml), overlap "
+            f"{int(OVERLAP_RATIO * 100)}% of the chunk size "
             f"({'; '.join(ingest)}). Queried through `docpipe.search.SearchService` (the function's path) "
-            "over the index read back into memory and scored exactly (cosine, every vector). Document level: "
-            "a page's rank is that of its best chunk; recall@n = share of queries whose page is among the "
-            "first n documents; MRR@10 = mean of 1/rank (0 beyond 10).",
+            "over the index read back into memory and scored exactly (cosine, every vector). BM25, alone and "
+            "in the hybrid, scores each chunk's section path and text. Document level: a page's rank is that "
+            "of its best chunk; recall@n = share of queries whose page is among the first n documents; "
+            "MRR@10 = mean of 1/rank (0 beyond 10).",
             "",
             "| chunk size | ranking | recall@1 | recall@5 | recall@10 | MRR@10 |",
             "| ---: | --- | ---: | ---: | ---: | ---: |",
@@ -355,15 +442,32 @@ def run(chunk_sizes: Sequence[int] = CHUNK_SIZES) -> str:
             f"At the default chunk size ({DEFAULT_CHUNK_SIZE}) the `lexical` hybrid has recall@5 "
             f"{lex['recall@5']:.3f} against {better:.3f} for the better of dense and BM25 alone "
             f"({lex['recall@5'] - better:+.3f}), and MRR@10 {lex['MRR@10']:.3f} against {better_mrr:.3f} "
-            f"({lex['MRR@10'] - better_mrr:+.3f}). Its ceiling is the share of queries whose page has a "
-            f"chunk among the 100 dense candidates ({'; '.join(pools)}).",
+            f"({lex['MRR@10'] - better_mrr:+.3f}).{held}",
             "",
-            f"Fusion constants, chunk size {DEFAULT_CHUNK_SIZE}, candidate statistics (the same 100 "
-            "candidates per query; the defaults are k 20, weight 2):",
+            f"Embedding the section path (chunk size {DEFAULT_CHUNK_SIZE}; a second index built with "
+            "`EmbedSectionPath=false`):",
             "",
-            "| reciprocal-rank fusion | recall@1 | recall@5 | recall@10 | MRR@10 |",
-            "| --- | ---: | ---: | ---: | ---: |",
-            *sweep_rows,
+            "| chunk size | ranking | recall@1 | recall@5 | recall@10 | MRR@10 |",
+            "| ---: | --- | ---: | ---: | ---: | ---: |",
+            *section_rows,
+            "",
+            f"Candidate pool (chunk size {DEFAULT_CHUNK_SIZE}, fusion defaults): how many dense candidates "
+            "the `lexical` rerank over-fetches. The ceiling is the share of queries whose page has a "
+            "chunk among them; rerank ms is its median time per query here (pure Python); KiB is the "
+            "QueryVectors answer's JSON (keys, distances, metadata with the chunk text):",
+            "",
+            "| candidates | ceiling | recall@1 | recall@5 | recall@10 | MRR@10 | rerank ms | KiB |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            *swept.get("pool_rows", []),
+            "",
+            f"Fusion constants (chunk size {DEFAULT_CHUNK_SIZE}, {RERANK_CANDIDATES} candidates, candidate "
+            "statistics), chosen by recall@5 + MRR@10 on the tuning half (queries at even positions in page "
+            "order) and reported on the held-out half (odd positions):",
+            "",
+            "| reciprocal-rank fusion | tune recall@5 | tune MRR@10 | tune sum | held-out recall@5 "
+            "| held-out MRR@10 |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+            *swept.get("fusion_rows", []),
             "",
             "Median milliseconds per query on this machine (one query at a time; dense includes embedding "
             "the query and scoring every chunk in numpy; BM25 alone is pure Python over every chunk, which "

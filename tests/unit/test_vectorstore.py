@@ -269,6 +269,31 @@ def test_query_uses_the_service_when_it_answers() -> None:
     assert result.matches[0].key == "a#0" and result.matches[0].distance == 0.1
 
 
+def test_query_follows_next_tokens_until_it_has_k_matches() -> None:
+    # QueryVectors pages a topK beyond what one answer holds (up to 10,000 since June 2026).
+    class Paged:
+        def __init__(self) -> None:
+            self.calls: list[dict[str, Any]] = []
+
+        def query_vectors(self, **kwargs: Any) -> dict[str, Any]:
+            self.calls.append(kwargs)
+            page = len(self.calls) - 1
+            vectors = [{"key": f"a#{page * 2 + i}", "distance": 0.1 * (page * 2 + i)} for i in range(2)]
+            return {"vectors": vectors, "nextToken": f"t{page + 1}"}
+
+    client = Paged()
+    result = S3VectorStore(client, BUCKET, INDEX).query([1.0], k=5)
+
+    assert [m.key for m in result.matches] == ["a#0", "a#1", "a#2", "a#3", "a#4"]
+    assert [c.get("nextToken") for c in client.calls] == [None, "t1", "t2"]
+    assert all(c["topK"] == 5 for c in client.calls)
+
+
+def test_query_refuses_a_top_k_beyond_the_service_limit(s3vectors: Any) -> None:
+    with pytest.raises(InvalidInputError, match="10000"):
+        make_store(s3vectors).query([1.0, 0.0, 0.0], k=10_001)
+
+
 def test_other_query_errors_are_not_mistaken_for_a_missing_operation(s3vectors: Any) -> None:
     client = Recording(s3vectors, {"query_vectors": [client_error("ValidationException", "QueryVectors")]})
     store = make_store(client)

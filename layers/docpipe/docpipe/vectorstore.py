@@ -29,7 +29,8 @@ NON_FILTERABLE_METADATA_KEYS: tuple[str, ...] = ("text", "source_uri")
 MAX_VECTORS_PER_WRITE = 500  # PutVectors and DeleteVectors
 MAX_KEYS_PER_GET = 100  # GetVectors
 MAX_REQUEST_BYTES = 20 * 1024 * 1024  # request payload limit
-MAX_TOP_K = 100  # QueryVectors
+# QueryVectors topK: up to 10,000 since June 2026, the results paginated (nextToken).
+MAX_TOP_K = 10_000
 MAX_SEGMENTS = MAX_LIST_SEGMENTS  # ListVectors segmentCount (owned by config: a setting is bounded by it)
 DISTANCE_METRICS = ("cosine", "euclidean")
 MAX_LIST_PAGE = 1000  # ListVectors maxResults
@@ -337,7 +338,7 @@ class S3VectorStore:
 
         Args:
             vector: the query embedding (same dimension as the index).
-            k: 1..100.
+            k: 1..10,000 (QueryVectors pages the answer; every page is followed).
             filter: S3 Vectors metadata filter; the exact fallback evaluates the same language
                 (``docpipe.filters``) and raises ``InvalidInputError`` for an operator outside it.
         """
@@ -366,13 +367,18 @@ class S3VectorStore:
         }
         if filter:
             kwargs["filter"] = dict(filter)
-        # Called directly (not through _call): the fallback needs the raw ClientError.
-        response = self._client.query_vectors(**kwargs)
-        matches = [
-            QueryMatch(key=v["key"], distance=float(v.get("distance", 0.0)), metadata=v.get("metadata") or {})
-            for v in response.get("vectors", [])
-        ]
-        return QueryResult(matches=matches, exact_fallback=False)
+        matches: list[QueryMatch] = []
+        while True:
+            # Called directly (not through _call): the fallback needs the raw ClientError.
+            response = self._client.query_vectors(**kwargs)
+            matches.extend(
+                QueryMatch(v["key"], float(v.get("distance", 0.0)), v.get("metadata") or {})
+                for v in response.get("vectors", [])
+            )
+            token = response.get("nextToken")
+            if not token or len(matches) >= k:
+                return QueryResult(matches=matches[:k], exact_fallback=False)
+            kwargs["nextToken"] = token
 
     def _exact_query(
         self, vector: Sequence[float], *, k: int, filter: Mapping[str, Any] | None

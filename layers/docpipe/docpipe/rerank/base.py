@@ -9,12 +9,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Candidate:
-    """One dense match to rerank: its vector key, document, chunk text and dense similarity."""
+    """One dense match to rerank: its vector key, document, chunk text, dense similarity, section path."""
 
     key: str
     doc_id: str
     text: str
     similarity: float
+    section: str = ""
 
 
 @dataclass(frozen=True)

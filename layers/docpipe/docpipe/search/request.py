@@ -9,10 +9,11 @@ from typing import Any
 from docpipe.config import RERANK_MODES
 from docpipe.exceptions import ValidationError
 from docpipe.filters import validate_filter
-from docpipe.vectorstore import MAX_TOP_K, NON_FILTERABLE_METADATA_KEYS
+from docpipe.vectorstore import NON_FILTERABLE_METADATA_KEYS
 
 MAX_QUERY_CHARS = 10_000
 DEFAULT_K = 5
+MAX_K = 100  # matches a caller may ask for (rerank candidates are fetched beyond it)
 MAX_NEIGHBOURS = 2
 
 
@@ -42,7 +43,7 @@ class SearchRequest:
             raise ValidationError("query", "must not be empty")
         if len(self.query) > MAX_QUERY_CHARS:
             raise ValidationError("query", f"is {len(self.query)} characters; at most {MAX_QUERY_CHARS}")
-        _whole_number("k", self.k, 1, MAX_TOP_K)
+        _whole_number("k", self.k, 1, MAX_K)
         _whole_number("neighbours", self.neighbours, 0, MAX_NEIGHBOURS)
         if self.rerank is not None and self.rerank not in RERANK_MODES:
             raise ValidationError("rerank", f"{self.rerank!r} is not one of: {', '.join(RERANK_MODES)}")
