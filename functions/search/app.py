@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from docpipe import aws
+from docpipe import aws, snapstart
 from docpipe.config import Settings
 from docpipe.embeddings import make_embedder
 from docpipe.rerank import make_reranker
@@ -30,6 +30,8 @@ service = SearchService(
     rerankers=lambda mode: make_reranker(mode, settings),
 )
 app = function_url_app(service)
+# EnableSnapStart: the snapshot holds the imports and the offline model, never credentials.
+snapstart.register(settings)
 
 
 @logger.inject_lambda_context(clear_state=True)

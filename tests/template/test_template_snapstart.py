@@ -61,18 +61,35 @@ def test_snapstart_on_publishes_versions_behind_the_alias_the_queue_invokes() ->
     resources = expanded(EnableSnapStart="true")
 
     assert resources["IngestFunction"]["Properties"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}
-    assert list(of_type(resources, "AWS::Lambda::Alias")) == ["IngestFunctionAliaslive"]
-    [version] = of_type(resources, "AWS::Lambda::Version").values()
-    assert version["DeletionPolicy"] == "Delete"  # an old version's snapshot is not kept cached
+    aliases = sorted(of_type(resources, "AWS::Lambda::Alias"))
+    assert aliases == ["IngestFunctionAliaslive", "SearchFunctionAliaslive"]
+    versions = of_type(resources, "AWS::Lambda::Version").values()
+    assert len(versions) == 2
+    assert all(v["DeletionPolicy"] == "Delete" for v in versions)  # no old snapshot stays cached
     [mapping] = of_type(resources, "AWS::Lambda::EventSourceMapping").values()
     assert mapping["Properties"]["FunctionName"] == {"Ref": "IngestFunctionAliaslive"}
 
 
+def test_snapstart_on_serves_the_search_function_url_from_its_alias() -> None:
+    resources = expanded(EnableSnapStart="true")
+
+    assert resources["SearchFunction"]["Properties"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    url = resources["SearchFunctionUrl"]["Properties"]
+    assert url["TargetFunctionArn"] == {"Ref": "SearchFunctionAliaslive"}
+    off = expanded()
+    assert "SnapStart" not in off["SearchFunction"]["Properties"]
+    assert off["SearchFunctionUrl"]["Properties"]["TargetFunctionArn"] == {"Ref": "SearchFunction"}
+
+
+def ingest_versions(resources: dict[str, Any]) -> set[str]:
+    return {lid for lid in of_type(resources, "AWS::Lambda::Version") if lid.startswith("IngestFunction")}
+
+
 @pytest.mark.parametrize(("parameter", "value"), [("ChunkSize", 500), ("IngestMemorySize", 2048)])
 def test_a_changed_parameter_publishes_a_new_version(parameter: str, value: int) -> None:
-    before = set(of_type(expanded(EnableSnapStart="true"), "AWS::Lambda::Version"))
+    before = ingest_versions(expanded(EnableSnapStart="true"))
 
-    after = set(of_type(expanded(EnableSnapStart="true", **{parameter: value}), "AWS::Lambda::Version"))
+    after = ingest_versions(expanded(EnableSnapStart="true", **{parameter: value}))
 
     assert before.isdisjoint(after)
 

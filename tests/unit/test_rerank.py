@@ -12,7 +12,17 @@ from docpipe.config import Settings
 from docpipe.exceptions import ThrottledError
 from docpipe.rerank import Candidate, make_reranker
 from docpipe.rerank.bedrock import BedrockReranker
-from docpipe.rerank.lexical import BM25, LexicalReranker, document_ranks, ranks, rrf, tokenize
+from docpipe.rerank.lexical import (
+    BM25,
+    LEXICAL_WEIGHT,
+    RRF_K,
+    LexicalReranker,
+    document_ranks,
+    lexical_text,
+    ranks,
+    rrf,
+    tokenize,
+)
 
 
 def candidates(*specs: tuple[str, str]) -> list[Candidate]:
@@ -91,6 +101,21 @@ def test_lexical_weight_lets_bm25_outvote_the_dense_rank() -> None:
 
     assert [pool[r.index].doc_id for r in ranked][:2] == ["D", "A"]
     assert ranked[0].score == pytest.approx(1 / 64 + 3 / 61)
+
+
+def test_lexical_rerank_scores_a_chunks_section_path_with_its_text() -> None:
+    # Only D's section names "zebra"; its text does not. Default fusion (k 20, BM25 weight 3):
+    # D = 1/24 + 3/21 = .18452 beats A = 1/21 + 3/22 = .18398 (A, B, C tie in BM25 at 0: dense order).
+    pool = candidates(("A#0", "alpha"), ("B#0", "beta"), ("C#0", "gamma"))
+    pool.append(Candidate("D#0", "D", "stripes and hooves", 0.6, section="Animals > Zebra"))
+
+    ranked = LexicalReranker().rerank("zebra", pool, 4)
+
+    assert (RRF_K, LEXICAL_WEIGHT) == (20, 3.0)
+    assert [pool[r.index].doc_id for r in ranked][:2] == ["D", "A"]
+    assert ranked[0].score == pytest.approx(1 / 24 + 3 / 21)
+    assert lexical_text("stripes", "Animals > Zebra") == "Animals > Zebra\nstripes"
+    assert lexical_text("stripes") == "stripes"
 
 
 def test_lexical_rerank_gives_each_document_one_chunk_before_any_second() -> None:
