@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import html
 import io
+import os
 import re
 import statistics
 import sys
@@ -370,6 +371,7 @@ def run(chunk_sizes: Sequence[int] = CHUNK_SIZES) -> str:
         f"RRF k {RRF_K}, weight {LEXICAL_WEIGHT:g})",
         "lexical_collection": "`lexical` hybrid, BM25 with collection statistics",
     }
+    load_before = os.getloadavg()
     pages = collect_pages()
     rows: list[str] = []
     timing_rows: list[str] = []
@@ -478,8 +480,16 @@ def run(chunk_sizes: Sequence[int] = CHUNK_SIZES) -> str:
             *timing_rows,
             "",
             "`bedrock` reranking is not measured: it needs Amazon Bedrock, and the bench runs offline.",
+            "",
+            f"Load average (1, 5, 15 min) at the start {_load(load_before)} and the end "
+            f"{_load(os.getloadavg())} of this section (the machine is shared: timings move with it, "
+            "the quality figures do not).",
         ]
     )
+
+
+def _load(values: tuple[float, float, float]) -> str:
+    return "/".join(f"{v:.2f}" for v in values)
 
 
 def _python_doc_version() -> str:
