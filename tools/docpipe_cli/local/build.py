@@ -107,8 +107,9 @@ def ocr_layers(template: Path, function: str = OCR_FUNCTION) -> list[str]:
     """The layers of ``function`` that layers/docpipe/Makefile builds (``BuildMethod: makefile``).
 
     Those are the ones ``DOCPIPE_OCR_LAYERS`` names, so the OCR engine lands beside the docpipe
-    package of the function that OCRs, and in no other layer (not the arm64 one of SearchFunction
-    and BackupFunction, not the optional offline-embeddings layer, which sam builds with pip).
+    package of the function that OCRs (functions sharing that layer see it too, unused), and in no
+    other layer: not the arm64 one of BackupFunction and ReconcileFunction, not the optional
+    offline-embeddings layer, which sam builds with pip.
     """
     from docpipe_cli.local.provision import load_template
 
