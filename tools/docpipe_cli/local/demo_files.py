@@ -24,7 +24,7 @@ PROSE_SOURCE = "LICENSE-CC-BY-SA-4.0.txt"  # the corpus's licence, by Creative C
 UPLOADED_AS_COPIES = (SCAN_SOURCE, IMAGE_SOURCE)
 # The ingest renders a scanned PDF page at 200 DPI whatever the scan's resolution (parsers/scan.py),
 # so the scan is made at that resolution too. An image is OCR'd at its own size: at 100 DPI the
-# engine still reads every word of IMAGE_SOURCE's page (its text is 12 pt and larger), in about a
+# engine still reads every word of IMAGE_SOURCE's page (body-size text), in about a
 # third of the time it takes at 150 DPI and a fifth of 200 DPI (measured on a shared 2-core
 # machine: 1.5 s, 4.4 s, 7.9 s a page at load average 2-3).
 SCAN_DPI = 200
