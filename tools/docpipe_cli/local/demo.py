@@ -173,9 +173,10 @@ def _run(
     )
     for made_file in made:
         _say(f"    {made_file.key} ({made_file.kind}, {len(made_file.body) // 1024} KiB): {made_file.source}")
-    uploads: dict[str, bytes] = {f"corpus/{p.name}": p.read_bytes() for p in pdfs}
+    # The files that need OCR go first: their pages are read while the corpus is embedded.
+    uploads: dict[str, bytes] = {made_file.key: made_file.body for made_file in made}
+    uploads.update({f"corpus/{p.name}": p.read_bytes() for p in pdfs})
     uploads.update(generated)
-    uploads.update({made_file.key: made_file.body for made_file in made})
     for key, body in uploads.items():
         s3.put_object(Bucket=bucket, Key=key, Body=body)
     expected = expected_outcomes(list(uploads), pdf_password=pdf_password)
