@@ -169,7 +169,7 @@ def _run(
     generated = generated_documents()
     _say(
         f"==> uploading {len(pdfs)} corpus PDFs, {len(generated)} generated documents and "
-        f"{len(made)} files made from the corpus to s3://{bucket}/"
+        f"{len(made)} files made from the corpus (in {report.timings['made files']:.2f} s) to s3://{bucket}/"
     )
     for made_file in made:
         _say(f"    {made_file.key} ({made_file.kind}, {len(made_file.body) // 1024} KiB): {made_file.source}")
