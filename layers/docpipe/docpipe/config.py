@@ -89,7 +89,7 @@ class Settings:
     embedding_normalize: bool = True
     embedding_concurrency: int = 8
     # SQS records of one batch processed at once (records of one document still one after another).
-    ingest_record_concurrency: int = 4
+    ingest_record_concurrency: int = 10
     chunk_size: int = 1000
     chunk_overlap: int = 150
     max_document_bytes: int = 50 * 1024 * 1024
