@@ -266,3 +266,30 @@ def test_the_handler_reads_the_report(pipeline: Pipeline, monkeypatch: pytest.Mo
     result = app.handler(load_event("reconcile.json"), LambdaContext())
 
     assert result["source"] == "inventory" and result["counts"]["missing"] == 1 and result["enqueued"] == 1
+
+
+def test_a_report_too_large_for_the_invocation_stops_cleanly_and_removes_nothing(indexed: Pipeline) -> None:
+    from docpipe import inventory
+    from docpipe.reconcile import ReconcileService, make_object_source
+
+    # Given a report of 3 objects plus 12,000 rows under another prefix, and an invocation whose
+    # time runs out while it is read (rows are checked against the clock every batch).
+    indexed.delete_object("docs/a.txt")
+    lose_events(indexed)
+    rows = bucket_rows(indexed.s3, indexed.names.documents_bucket)
+    filler = [dict(rows[0], Key=f"elsewhere/{n}.txt") for n in range(12_000)]
+    report_of(indexed, rows=rows + filler)
+    assert inventory._INSERT_BATCH < len(filler)
+    looks = iter(range(10**6))
+    s3 = S3Client(boto3.client("s3", region_name="us-east-1"))
+    service = ReconcileService(
+        s3=s3, registry=indexed.registry, store=indexed.store,
+        queue=MessageQueue(boto3.client("sqs", region_name="us-east-1"), indexed.names.queue_url),
+        bucket=indexed.names.documents_bucket, region="us-east-1", source=make_object_source(settings(indexed), s3),
+    )  # fmt: skip
+
+    report = service.run(remaining_ms=lambda: 10**9 if next(looks) < 1 else 0)
+
+    assert report["stopped"] == "listing_failed" and "ran out of time" in report["error"]
+    assert report["enqueued"] == 0 and indexed.drain_queue() == []
+    assert indexed.record("docs/a.txt").state == "indexed"  # type: ignore[union-attr]

@@ -25,7 +25,7 @@ import json
 import re
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -100,6 +100,8 @@ class InventorySource(ObjectSource):
         self.source_bucket = source_bucket
         self.workdir = workdir
         self.report: InventoryReport | None = None
+        self._stop: Callable[[], bool] = lambda: False
+        self._rows_read = 0
 
     @property
     def as_of(self) -> float | None:
@@ -115,15 +117,21 @@ class InventorySource(ObjectSource):
             "inventory_manifest": f"s3://{self.bucket}/{report.manifest_key}" if report else None,
         }
 
-    def objects(self, prefix: str, after: str = "") -> Iterator[ObjectInfo]:
+    def objects(
+        self, prefix: str, after: str = "", *, stop: Callable[[], bool] | None = None
+    ) -> Iterator[ObjectInfo]:
         """Objects under ``prefix`` whose key sorts after ``after``, in S3's key order.
 
-        The whole report is read and checked before the first object is returned.
+        The whole report is read and checked before the first object is returned; ``stop`` is
+        asked between batches of rows, so a report too large for the invocation fails cleanly.
 
         Raises:
             NoInventoryError: no report has been delivered yet.
-            InventoryError: the report is incomplete, damaged or not CSV with the needed fields.
+            InventoryError: the report is incomplete, damaged, not CSV with the needed fields, or
+                ``stop`` said the time ran out before it was read.
         """
+        self._stop = stop or (lambda: False)
+        self._rows_read = 0
         self.report = self.latest()
         with tempfile.TemporaryDirectory(prefix="docpipe-inventory-", dir=self.workdir) as directory:
             connection = sqlite3.connect(f"{directory}/objects.sqlite3")
@@ -207,6 +215,12 @@ class InventorySource(ObjectSource):
                 digest = _DigestReader(body)
                 text = io.TextIOWrapper(gzip.GzipFile(fileobj=digest), encoding="utf-8", newline="")
                 for line, row in enumerate(csv.reader(text), start=1):
+                    self._rows_read += 1
+                    if self._rows_read % _INSERT_BATCH == 0 and self._stop():
+                        raise InventoryError(
+                            f"the invocation ran out of time reading {report.manifest_key} after "
+                            f"{self._rows_read} rows: the report is larger than one run can read"
+                        )
                     if len(row) != len(report.columns):
                         raise InventoryError(
                             f"{where} line {line}: {len(row)} fields, the schema has {len(report.columns)}"

@@ -283,7 +283,7 @@ class ReconcileService:
     ) -> str:
         """Merge the listing with the registry from ``after``; returns the last key handled."""
         prefix = self.prefix if prefix is None else prefix
-        objects = self._documents(prefix, after)
+        objects = self._documents(prefix, after, out_of_time)
         entries = self.registry.iter_by_key(self.bucket, prefix, after=after)
         created: list[dict[str, Any]] = []
         removed: list[dict[str, Any]] = []  # sent only once the listing has succeeded
@@ -321,8 +321,10 @@ class ReconcileService:
         self._send(removed, report)
         return last
 
-    def _documents(self, prefix: str, after: str) -> Iterator[ObjectInfo]:
-        for info in self.source.objects(prefix, after):
+    def _documents(
+        self, prefix: str, after: str, out_of_time: Callable[[], bool] | None = None
+    ) -> Iterator[ObjectInfo]:
+        for info in self.source.objects(prefix, after, stop=out_of_time):
             if info.key.endswith(SIDECAR_SUFFIX) or (info.key.endswith("/") and not info.size):
                 continue  # sidecars and folder markers are not documents
             yield info

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from docpipe.s3 import ObjectInfo, S3Client
@@ -24,8 +24,14 @@ class ObjectSource(ABC):
         return None
 
     @abstractmethod
-    def objects(self, prefix: str, after: str = "") -> Iterator[ObjectInfo]:
-        """Objects whose key starts with ``prefix`` and sorts after ``after``, in key order."""
+    def objects(
+        self, prefix: str, after: str = "", *, stop: Callable[[], bool] | None = None
+    ) -> Iterator[ObjectInfo]:
+        """Objects whose key starts with ``prefix`` and sorts after ``after``, in key order.
+
+        ``stop`` says when the invocation is out of time, for a source that works before its
+        first object (the caller checks it between objects anyway).
+        """
 
     def describe(self) -> dict[str, Any]:
         """What a reconcile report says about the source (``source``, ``source_as_of``)."""
@@ -41,6 +47,8 @@ class ListingSource(ObjectSource):
         self.s3 = s3
         self.bucket = bucket
 
-    def objects(self, prefix: str, after: str = "") -> Iterator[ObjectInfo]:
+    def objects(
+        self, prefix: str, after: str = "", *, stop: Callable[[], bool] | None = None
+    ) -> Iterator[ObjectInfo]:
         page_size = getattr(self.s3, "list_page_size", None)  # tests page one key at a time
         return self.s3.list_objects(self.bucket, prefix, start_after=after, page_size=page_size)
