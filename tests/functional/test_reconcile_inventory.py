@@ -279,14 +279,18 @@ def test_a_report_too_large_for_the_invocation_stops_cleanly_and_removes_nothing
     rows = bucket_rows(indexed.s3, indexed.names.documents_bucket)
     filler = [dict(rows[0], Key=f"elsewhere/{n}.txt") for n in range(12_000)]
     report_of(indexed, rows=rows + filler)
-    assert inventory._INSERT_BATCH < len(filler)
+    assert len(filler) > inventory._INSERT_BATCH
     looks = iter(range(10**6))
     s3 = S3Client(boto3.client("s3", region_name="us-east-1"))
     service = ReconcileService(
-        s3=s3, registry=indexed.registry, store=indexed.store,
+        s3=s3,
+        registry=indexed.registry,
+        store=indexed.store,
         queue=MessageQueue(boto3.client("sqs", region_name="us-east-1"), indexed.names.queue_url),
-        bucket=indexed.names.documents_bucket, region="us-east-1", source=make_object_source(settings(indexed), s3),
-    )  # fmt: skip
+        bucket=indexed.names.documents_bucket,
+        region="us-east-1",
+        source=make_object_source(settings(indexed), s3),
+    )
 
     report = service.run(remaining_ms=lambda: 10**9 if next(looks) < 1 else 0)
 
