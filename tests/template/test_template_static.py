@@ -91,7 +91,7 @@ CALLED_ONLY_OFF_AWS = {
 # What each function's code path calls (derived below; this map makes a change to it a visible one).
 EXPECTED_OPERATIONS = {
     "IngestFunction": {
-        "s3:GetObject", "dynamodb:GetItem", "dynamodb:UpdateItem", "s3vectors:GetIndex",
+        "s3:GetObject", "s3:HeadObject", "dynamodb:GetItem", "dynamodb:UpdateItem", "s3vectors:GetIndex",
         "s3vectors:PutVectors", "s3vectors:DeleteVectors", "s3vectors:GetVectors",
         "bedrock-runtime:InvokeModel", "secretsmanager:GetSecretValue", "textract:DetectDocumentText",
     },
