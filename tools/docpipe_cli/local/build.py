@@ -128,7 +128,7 @@ def ocr_layers(template: Path, function: str = OCR_FUNCTION) -> list[str]:
     return found
 
 
-def _sources_digest(root: Path, template: Path) -> str:
+def sources_digest(root: Path, template: Path) -> str:
     """A digest of everything a build reads, so an unchanged tree is not rebuilt."""
     digest = hashlib.sha256(template.read_bytes())
     digest.update(f"ocr:{OCR_FUNCTION}".encode())
@@ -188,7 +188,7 @@ def _build_for_host(
         rewrite_architectures(source.read_text(encoding="utf-8"), arch), encoding="utf-8"
     )
     stamp = out_dir / _STAMP
-    digest = _sources_digest(root, host_template)
+    digest = sources_digest(root, host_template)
     built = out_dir / "template.yaml"
     if not force and built.is_file() and stamp.is_file() and stamp.read_text() == digest:
         return built
