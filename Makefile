@@ -12,9 +12,9 @@ STAMP := $(VENV)/.installed
 LOCAL_STAMP := $(VENV)/.installed-local
 export PATH := $(abspath $(BIN)):$(if $(PYTHON313),$(dir $(PYTHON313)):,)$(PATH)
 export SAM_CLI_TELEMETRY := 0
-# Only the local stack's host build sets it (layers/docpipe/Makefile): the deployable build keeps
-# the architectures template.yaml declares.
-unexport DOCPIPE_LAYER_ARCHITECTURE
+# Only the local stack's host build sets these (layers/docpipe/Makefile): the deployable build keeps
+# the architectures template.yaml declares, and never installs the offline OCR engine.
+unexport DOCPIPE_LAYER_ARCHITECTURE DOCPIPE_OCR_LAYERS
 PYTEST_ARGS ?=
 # Test files are shared out between worker processes (pytest-xdist), one file per worker at a time,
 # so a module's fixtures (a local stack, a moto server) stay in one process.

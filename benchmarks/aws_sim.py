@@ -208,6 +208,9 @@ class LatencyProxy:
 class _ProxyHandler(BaseHTTPRequestHandler):
     owner: LatencyProxy
     protocol_version = "HTTP/1.1"  # keep-alive: botocore pools its connections
+    # Headers and body go out in two writes: with Nagle on, the body waits for the client's
+    # delayed ACK of the headers (40 ms on Linux), a stall AWS's endpoints do not add.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
         pass
@@ -581,6 +584,8 @@ def create_stack(moto: MotoProcess, *, provider: str, dimension: int, concurrenc
                 "EmbeddingProvider": provider,
                 "EmbeddingDimension": dimension,
                 "EmbeddingConcurrency": concurrency,
+                # e.g. DOCPIPE_BENCH_PARAMETERS='{"IngestRecordConcurrency": 8}' to compare settings
+                **json.loads(os.environ.get("DOCPIPE_BENCH_PARAMETERS") or "{}"),
             },
             endpoint_url=moto.endpoint,
         )

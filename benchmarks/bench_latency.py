@@ -51,11 +51,17 @@ TEMPLATE_MEMORY = 1024
 WRITES = {"UpdateItem", "PutItem", "DeleteItem"}
 
 
-def _template_memory() -> int:
+def _parameter_default(name: str, fallback: int) -> int:
+    """A Number parameter's Default in template.yaml (IngestFunction's MemorySize is one)."""
     import re
 
-    match = re.search(r"Globals:.*?MemorySize:\s*(\d+)", (ROOT / "template.yaml").read_text(), re.S)
-    return int(match.group(1)) if match else TEMPLATE_MEMORY
+    pattern = rf"^  {name}:\n(?:    .*\n)*?    Default:\s*(\d+)"
+    match = re.search(pattern, (ROOT / "template.yaml").read_text(), re.M)
+    return int(match.group(1)) if match else fallback
+
+
+def _template_memory() -> int:
+    return _parameter_default("IngestMemorySize", TEMPLATE_MEMORY)
 
 
 def _calls_of(proxy: LatencyProxy, result: dict[str, Any]) -> list[Call]:
@@ -130,6 +136,11 @@ def measure() -> dict[str, Any]:
         data["vectors"] = _vector_sizes(stack)
         data["items"] = _item_sizes(stack)
     data["load_before"], data["load_after"] = load_before, load()
+    # The memory floor is set by the largest document, not the book: a 1,000-page PDF, the Scale
+    # section's, through the same Bedrock path (its own moto server and proxy).
+    from benchmarks.bench_scale import big_document
+
+    data["largest"] = big_document()
     return data
 
 
@@ -415,8 +426,9 @@ def _cost_section(
         f"proxy): {spread([r['wall'] for r in searches])} wall, "
         f"{spread([r['cpu'] for r in searches])} CPU per query; per 1,000 queries at {memory} MB x86_64 "
         f"(Lambda duration and request, QueryVectors call, ~5 query tokens; query data processed not "
-        f"priced, see above): **${search_cost:.4f}**. There is no search function on this branch: the "
-        "figure is its critical path (embed + QueryVectors), measured with docpipe's own store.",
+        f"priced, see above): **${search_cost:.4f}**. The figure is SearchFunction's critical path "
+        "(embed the query, one QueryVectors, no rerank) in a worker process, not the function's "
+        "whole invocation.",
         "",
         "#### MemorySize",
         "",
@@ -436,14 +448,18 @@ def _memory_table(
     """Cost per page by MemorySize, from the CPU-share model; checked against real CPU quotas."""
     price = prices.LAMBDA_X86_GB_S.usd or 0
     rss_mb = max(r["vmhwm_kb"] for r in data["book"]) / 1024 * 1.048576  # MiB -> MB
-    floor = rss_mb * 1.25
+    largest_mb, warm_mb = data["largest"]["vmhwm_mb"], data["largest"]["warm_mb"]
+    # IngestRecordConcurrency records of one batch run at once: as many large documents at a time.
+    at_once = _parameter_default("IngestRecordConcurrency", 4)
+    needed = warm_mb + at_once * max(largest_mb - warm_mb, rss_mb - warm_mb, 0.0)
+    floor = needed * 1.25
 
     def modelled(s: dict[str, list[float]], m: int) -> float:
         return _model_duration(median(s["wall"]), median(s["cpu"]), median(s["rq"]), m)
 
     rows = [
         "| MemorySize (MB) | vCPU share | book: modelled s | book $ per 1,000 pages | "
-        "10-doc batch: modelled s | $ per 1,000 documents | fits peak RSS x 1.25 |",
+        "10-doc batch: modelled s | $ per 1,000 documents | holds a batch of the largest x 1.25 |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     best_book = best_docs = None
@@ -468,40 +484,30 @@ def _memory_table(
             f"{median(s['wall']):.3f} s (model {modelled(batch, m):.3f}) |"
         )
     assert best_book is not None and best_docs is not None
-    # Lambda is a small part of the bill (the cost tables): among the sizes whose whole bill per
-    # 1,000 pages and per 1,000 documents is within 5% of the cheapest, take the largest (fastest).
-    candidates = [m for m in MEMORY_SIZES if m >= floor]
-    lambda_now = {
-        "book": _lambda_cost(median(book["wall"]), memory, price) * 1000 / BOOK_PAGES,
-        "docs": _lambda_cost(median(batch["wall"]), memory, price) * 1000 / BATCH,
-    }
-
-    def bill(m: int, kind: str) -> float:
-        s, per = (book, 1000 / BOOK_PAGES) if kind == "book" else (batch, 1000 / BATCH)
-        return totals[kind] - lambda_now[kind] + _lambda_cost(modelled(s, m), m, price) * per
-
-    recommended = max(
-        m
-        for m in candidates
-        if all(bill(m, k) <= 1.05 * min(bill(c, k) for c in candidates) for k in ("book", "docs"))
-    )
+    # The cheapest size that holds the largest document, for the book and for small documents;
+    # where the two differ, the larger (the other then pays a little more, never an OOM).
+    recommended = max(best_book[0], best_docs[0])
     text = [
         "Lambda gives a function CPU in proportion to its memory (1,769 MB = one vCPU). This "
         "machine cannot be Lambda, so the duration at each size is modelled from the unthrottled "
         "runs above: the time spent waiting on AWS (wall - CPU - run-queue wait) stays, the CPU time "
         "stretches by 1 / (MemorySize / 1,769), and a size is never credited with less than the "
         "measured wall time (this machine had 2 cores). Cost = modelled duration x GB x the x86_64 "
-        f"price. Peak RSS of the handler on the book: {rss_mb:,.0f} MB, so sizes under "
-        f"{floor:,.0f} MB are ruled out.",
+        f"price. Peak RSS of the handler on the book: {rss_mb:,.0f} MB; on a 1,000-page PDF (the "
+        f"Scale section's document, {data['largest']['pages']:,} pages, state "
+        f"{data['largest']['state']}): {largest_mb:,.0f} MB ({warm_mb:,.0f} MB warm before it). "
+        f"A batch runs IngestRecordConcurrency ({at_once}) records at once, so a batch of such "
+        f"documents needs the warm process plus {at_once} times the document's share: "
+        f"{needed:,.0f} MB, and with 25% headroom sizes under {floor:,.0f} MB are ruled out.",
         "",
         *rows,
         "",
         f"Cheapest that fits: book {best_book[0]} MB (${best_book[1]:.4f} per 1,000 pages), small "
         f"documents {best_docs[0]} MB (${best_docs[1]:.4f} per 1,000 documents). Below one vCPU a "
         "CPU-bound run costs the same GB-s at any size, while waiting on AWS costs more the larger "
-        f"the size. Lambda is a small part of the whole bill (the table above), so {recommended} MB is "
-        "the largest size whose whole bill, per 1,000 pages and per 1,000 documents, is within 5% "
-        "of the cheapest size's: the fastest of the cheap ones.",
+        f"the size, so the cheapest size is the smallest that holds the largest document: "
+        f"{recommended} MB. Lambda is a small part of the whole bill (the table above): a larger "
+        "size buys speed, not savings.",
     ]
     if checks:
         text += [

@@ -257,7 +257,9 @@ def sam_environment() -> dict[str, str]:
         path.append(str(python313.parent))
     env["PATH"] = os.pathsep.join([*path, env.get("PATH", "")])
     env["SAM_CLI_TELEMETRY"] = "0"
-    env.pop("DOCPIPE_LAYER_ARCHITECTURE", None)  # the host build's override (layers/docpipe/Makefile)
+    # the host build's overrides (layers/docpipe/Makefile): the deployable build has neither
+    env.pop("DOCPIPE_LAYER_ARCHITECTURE", None)
+    env.pop("DOCPIPE_OCR_LAYERS", None)
     return env
 
 

@@ -35,6 +35,7 @@ class StackNames:
     backups_bucket: str
     dimension: int
     distance_metric: str
+    inventory_bucket: str = ""  # only with ReconcileSource=inventory
     function_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def env(self, function: str = "IngestFunction") -> dict[str, str]:
@@ -218,7 +219,13 @@ def create_stack_resources(
 
     physical["DocumentsBucket"] = name_of("DocumentsBucket", "BucketName", f"{stack_name}-documents")
     physical["BackupsBucket"] = name_of("BackupsBucket", "BucketName", f"{stack_name}-backups-bucket")
-    for logical in ("DocumentsBucket", "BackupsBucket"):
+    buckets = ["DocumentsBucket", "BackupsBucket"]
+    if r.condition(resources["InventoryBucket"]["Condition"]):
+        physical["InventoryBucket"] = name_of(
+            "InventoryBucket", "BucketName", f"{stack_name}-inventory-bucket"
+        )
+        buckets.append("InventoryBucket")
+    for logical in buckets:
         bucket = physical[logical]
         create: dict[str, Any] = {"Bucket": bucket}
         if region != "us-east-1":
@@ -294,5 +301,6 @@ def create_stack_resources(
         backups_bucket=physical["BackupsBucket"],
         dimension=dimension,
         distance_metric=metric,
+        inventory_bucket=physical.get("InventoryBucket", ""),
         function_env=function_env,
     )

@@ -6,28 +6,15 @@ import io
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-Rows = Sequence[Sequence[Any]]
+from docpipe_cli.local.samples import Rows, make_pptx, make_xlsx
 
-
-def make_xlsx(sheets: dict[str, Rows], *, hidden: Iterable[str] = ()) -> bytes:
-    """A workbook with one worksheet per entry (in order); ``hidden`` names sheets to hide."""
-    import openpyxl
-
-    workbook = openpyxl.Workbook()
-    workbook.remove(workbook.active)
-    for name, rows in sheets.items():
-        sheet = workbook.create_sheet(name)
-        for row in rows:
-            sheet.append(list(row))
-        if name in set(hidden):
-            sheet.sheet_state = "hidden"
-    out = io.BytesIO()
-    workbook.save(out)
-    return out.getvalue()
+# make_xlsx and make_pptx live in docpipe_cli.local.samples: docpipe demo builds its workbook and deck
+# with them too.
+__all__ = ["Rows", "make_big_xlsx", "make_docx", "make_pptx", "make_xlsx", "understate_size", "zip_bomb_docx"]
 
 
 def make_big_xlsx(rows: int) -> bytes:
@@ -42,36 +29,6 @@ def make_big_xlsx(rows: int) -> bytes:
         sheet.append([f"ORD-{n:06d}", regions[n % 3], n * 7 % 1000])
     out = io.BytesIO()
     workbook.save(out)
-    return out.getvalue()
-
-
-def make_pptx(slides: Sequence[dict[str, Any]]) -> bytes:
-    """A deck: each slide dict may have ``title``, ``body`` (lines), ``table`` (rows), ``notes``."""
-    from pptx import Presentation
-    from pptx.util import Inches
-
-    deck = Presentation()
-    for spec in slides:
-        layout = deck.slide_layouts[1] if "title" in spec else deck.slide_layouts[6]
-        slide = deck.slides.add_slide(layout)
-        if "title" in spec:
-            slide.shapes.title.text = spec["title"]
-            slide.placeholders[1].text = "\n".join(spec.get("body", []))
-        elif spec.get("body"):
-            box = slide.shapes.add_textbox(Inches(1), Inches(1), Inches(6), Inches(2))
-            box.text_frame.text = "\n".join(spec["body"])
-        if "table" in spec:
-            rows = spec["table"]
-            shape = slide.shapes.add_table(
-                len(rows), len(rows[0]), Inches(1), Inches(4), Inches(6), Inches(2)
-            )
-            for r, row in enumerate(rows):
-                for c, value in enumerate(row):
-                    shape.table.cell(r, c).text = str(value)
-        if "notes" in spec:
-            slide.notes_slide.notes_text_frame.text = spec["notes"]
-    out = io.BytesIO()
-    deck.save(out)
     return out.getvalue()
 
 

@@ -18,9 +18,26 @@ from typing import Any
 
 import pytest
 
+from docpipe_cli.local import samples
+from docpipe_cli.local.samples import SCAN_DPI, encoded, image_only_pdf
 from tests.conftest import PDF_CORPUS_DIR
 
-SCAN_DPI = 200  # a common office-scanner resolution
+# The builders live in docpipe_cli.local.samples (docpipe demo makes its scans with them too).
+__all__ = [
+    "HAS_RAPIDOCR",
+    "RECALL_PAGES",
+    "SCAN_DPI",
+    "corpus_pdf",
+    "encoded",
+    "image_only_pdf",
+    "jpeg_scan_pdf",
+    "needs_rapidocr",
+    "render",
+    "text_layer",
+    "word_recall",
+    "words",
+]
+
 # Pages with running text written by others, for the 90% recall check (file, 0-based page).
 RECALL_PAGES: tuple[tuple[str, int], ...] = (
     ("crazyones-pdfa.pdf", 0),  # Apple's "Here's to the crazy ones"
@@ -54,83 +71,18 @@ def word_recall(reference: str, ocr: str) -> float:
 
 def text_layer(name: str, index: int) -> str:
     """What PDFium extracts from the corpus page (the reference the OCR is measured against)."""
-    import pypdfium2 as pdfium
-
-    pdf = pdfium.PdfDocument(PDF_CORPUS_DIR / name)
-    try:
-        page = pdf[index]
-        textpage = page.get_textpage()
-        try:
-            return str(textpage.get_text_range())
-        finally:
-            textpage.close()
-            page.close()
-    finally:
-        pdf.close()
+    return samples.text_layer(PDF_CORPUS_DIR / name, index)
 
 
 def render(name: str, index: int, *, dpi: int = SCAN_DPI) -> Any:
     """The corpus page as a greyscale PIL image, as a scanner would produce it."""
-    import pypdfium2 as pdfium
-
-    pdf = pdfium.PdfDocument(PDF_CORPUS_DIR / name)
-    try:
-        page = pdf[index]
-        try:
-            return page.render(scale=dpi / 72, grayscale=True).to_pil().copy()
-        finally:
-            page.close()
-    finally:
-        pdf.close()
-
-
-def image_only_pdf(images: list[Any], *, dpi: int = SCAN_DPI, hidden_text: str | None = None) -> bytes:
-    """A PDF whose pages are only the given images, stored losslessly (pypdfium2): a scan.
-
-    ``hidden_text``: also draw this text in invisible render mode on every page, like the stray
-    text layer some scanners leave ("Background").
-    """
-    import pypdfium2 as pdfium
-    import pypdfium2.raw as pdfium_c
-
-    pdf = pdfium.PdfDocument.new()
-    try:
-        for image in images:
-            width, height = image.width * 72 / dpi, image.height * 72 / dpi
-            page = pdf.new_page(width, height)
-            picture = pdfium.PdfImage.new(pdf)
-            picture.set_bitmap(pdfium.PdfBitmap.from_pil(image))
-            picture.set_matrix(pdfium.PdfMatrix().scale(width, height))
-            page.insert_obj(picture)
-            if hidden_text is not None:
-                text = pdfium_c.FPDFPageObj_NewTextObj(pdf.raw, b"Helvetica", 12.0)
-                chars = (hidden_text + "\x00").encode("utf-16-le")
-                pdfium_c.FPDFText_SetText(
-                    text, (pdfium_c.FPDF_WCHAR * (len(chars) // 2)).from_buffer_copy(chars)
-                )
-                pdfium_c.FPDFTextObj_SetTextRenderMode(text, pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE)
-                pdfium_c.FPDFPageObj_Transform(text, 1, 0, 0, 1, 20, 20)
-                pdfium_c.FPDFPage_InsertObject(page.raw, text)
-            page.gen_content()
-            page.close()
-        out = io.BytesIO()
-        pdf.save(out)
-        return out.getvalue()
-    finally:
-        pdf.close()
+    return samples.render_page(PDF_CORPUS_DIR / name, index, dpi=dpi)
 
 
 def jpeg_scan_pdf(image: Any, *, dpi: int = SCAN_DPI, quality: int = 75) -> bytes:
     """A one-page scan whose image is JPEG-compressed (Pillow's PDF writer; 75 is its default)."""
     buffer = io.BytesIO()
     image.save(buffer, format="PDF", resolution=dpi, quality=quality)
-    return buffer.getvalue()
-
-
-def encoded(image: Any, kind: str = "PNG", **params: Any) -> bytes:
-    """The image as a file of ``kind`` (PNG, JPEG, TIFF) in memory."""
-    buffer = io.BytesIO()
-    image.save(buffer, format=kind, **params)
     return buffer.getvalue()
 
 

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from docpipe import aws
 from docpipe.config import Settings
 from docpipe.queue import MessageQueue
-from docpipe.reconcile import ReconcileRequest, ReconcileService
+from docpipe.reconcile import ReconcileRequest, ReconcileService, make_object_source
 from docpipe.registry import DocumentRegistry
 from docpipe.s3 import S3Client
 from docpipe.vectorstore import S3VectorStore
@@ -22,8 +22,9 @@ settings = Settings.from_env()
 # Fail the cold start naming the variable, not the first run with an opaque AWS error.
 settings.require("documents_bucket", "documents_table", "vector_bucket", "vector_index", "ingest_queue_url")
 sqs = aws.client("sqs")
+s3 = S3Client(aws.client("s3"))
 service = ReconcileService(
-    s3=S3Client(aws.client("s3")),
+    s3=s3,
     registry=DocumentRegistry(aws.client("dynamodb"), settings.documents_table),
     store=S3VectorStore(aws.client("s3vectors"), settings.vector_bucket, settings.vector_index),
     queue=MessageQueue(sqs, settings.ingest_queue_url),
@@ -31,6 +32,7 @@ service = ReconcileService(
     prefix=settings.document_prefix,
     region=sqs.meta.region_name,
     metrics=metrics,
+    source=make_object_source(settings, s3),  # RECONCILE_SOURCE: ListObjectsV2 or the S3 Inventory report
 )
 
 

@@ -195,12 +195,17 @@ def s3_notification(
 
 
 @pytest.fixture
-def pipeline(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
-    """Moto with the template's resources (offline embeddings, 256 dimensions) and its environment."""
+def pipeline(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Pipeline]:
+    """Moto with the template's resources (offline embeddings, 256 dimensions) and its environment.
+
+    Parametrize it indirectly with a dict of further template parameters (``{"ReconcileSource":
+    "inventory"}``) to build the stack those parameters make.
+    """
+    extra: dict[str, Any] = getattr(request, "param", None) or {}
     with mock_aws():
         names = create_stack_resources(
             ROOT / "template.yaml",
-            parameters={"EmbeddingProvider": "offline", "EmbeddingDimension": 256},
+            parameters={"EmbeddingProvider": "offline", "EmbeddingDimension": 256, **extra},
             names={"DocumentsBucket": EVENTS_BUCKET},
         )
         for key, value in names.env("IngestFunction").items():

@@ -161,7 +161,7 @@ def test_documents_of_a_batch_are_embedded_at_the_same_time(pipeline: Pipeline) 
 
 def test_the_record_concurrency_setting_bounds_the_handlers_processor(pipeline: Pipeline) -> None:
     default = pipeline.start()
-    assert default.processor.concurrency == default.settings.ingest_record_concurrency == 4
+    assert default.processor.concurrency == default.settings.ingest_record_concurrency == 10
 
     one = pipeline.start(INGEST_RECORD_CONCURRENCY="1")
 

@@ -4,6 +4,10 @@ The stack comes from template.yaml (moto, mock_aws). Drift is made the way it ha
 that never arrive (the queue drained and dropped), a vector written by hand, a claim whose worker
 died. "Repaired" means: after the enqueued messages went through IngestFunction, a second run
 reports no drift and the index says what the bucket says.
+
+Tests marked ``BOTH_SOURCES`` run twice: on ListObjectsV2 and on an S3 Inventory report
+(``ReconcileSource=inventory``; each run reads a report of the bucket taken just before it, as
+S3 would deliver it, see tests/inventory_reports.py).
 """
 
 from __future__ import annotations
@@ -23,28 +27,44 @@ from docpipe.registry import RECONCILE_CURSOR_ID
 from docpipe.s3 import S3Client
 from docpipe.vectorstore import VectorRecord
 from tests.functional.conftest import Pipeline
+from tests.inventory_reports import write_report
 
 # docpipe.reconcile (and docpipe.ingest, which it imports) are imported in the tests, after the
 # pipeline fixture set POWERTOOLS_SERVICE_NAME: Powertools names child loggers at import.
 STOP_MARGIN_MS = 30_000
 
 TEXT = "Reconcile keeps the index honest about the bucket. " * 20
+BOTH_SOURCES = pytest.mark.parametrize(
+    "pipeline", [{}, {"ReconcileSource": "inventory"}], indirect=True, ids=["list", "inventory"]
+)
 
 
 def service(pipeline: Pipeline, s3_client: Any = None) -> Any:
+    """The reconcile service of the stack; on an inventory stack, a report of the bucket is taken first."""
+    from docpipe.config import Settings
     from docpipe.reconcile import STOP_MARGIN_MS as margin
-    from docpipe.reconcile import ReconcileService
+    from docpipe.reconcile import ReconcileService, make_object_source
 
     assert margin == STOP_MARGIN_MS
     names = pipeline.names
+    s3 = S3Client(s3_client or boto3.client("s3", region_name="us-east-1"))
+    settings = Settings.from_env(pipeline.names.env("ReconcileFunction"))
+    if settings.reconcile_source == "inventory":
+        write_report(
+            pipeline.s3,
+            source_bucket=names.documents_bucket,
+            destination_bucket=settings.inventory_bucket,
+            prefix=settings.inventory_prefix,
+        )
     return ReconcileService(
-        s3=S3Client(s3_client or boto3.client("s3", region_name="us-east-1")),
+        s3=s3,
         registry=pipeline.registry,
         store=pipeline.store,
         queue=MessageQueue(boto3.client("sqs", region_name="us-east-1"), names.queue_url),
         bucket=names.documents_bucket,
         prefix="",
         region="us-east-1",
+        source=make_object_source(settings, s3),
     )
 
 
@@ -88,6 +108,7 @@ def make_drift(pipeline: Pipeline) -> None:
     pipeline.store.put([VectorRecord(f"{stray}#0", [0.1] * pipeline.names.dimension, {"doc_id": stray})])
 
 
+@BOTH_SOURCES
 def test_every_kind_of_drift_is_reported_and_repaired(indexed: Pipeline) -> None:
     make_drift(indexed)
 
@@ -109,6 +130,7 @@ def test_every_kind_of_drift_is_reported_and_repaired(indexed: Pipeline) -> None
     assert "second version" in b_text
 
 
+@BOTH_SOURCES
 def test_a_dry_run_reports_the_same_counts_and_changes_nothing(indexed: Pipeline) -> None:
     make_drift(indexed)
 
@@ -120,6 +142,7 @@ def test_a_dry_run_reports_the_same_counts_and_changes_nothing(indexed: Pipeline
     assert (real["enqueued"], real["vectors_deleted"]) == (3, 1)
 
 
+@BOTH_SOURCES
 def test_a_dry_run_leaves_queue_registry_index_and_cursor_untouched(indexed: Pipeline) -> None:
     make_drift(indexed)
     registry_before = sorted(map(str, indexed.registry.scan_items()))
@@ -165,6 +188,7 @@ def remaining_after(calls: int) -> Callable[[], int]:
     return lambda: 10**9 if next(counter) < calls else STOP_MARGIN_MS - 1
 
 
+@BOTH_SOURCES
 def test_a_run_out_of_time_stops_cleanly_and_the_next_continues_from_its_cursor(
     indexed: Pipeline,
 ) -> None:
@@ -195,6 +219,7 @@ def test_the_cursor_item_is_not_a_document(indexed: Pipeline) -> None:
     assert RECONCILE_CURSOR_ID not in ids and "" not in keys and len(keys) == 3
 
 
+@BOTH_SOURCES
 def test_a_claim_past_its_lease_is_enqueued_again_and_finishes(indexed: Pipeline) -> None:
     registry = indexed.registry
     indexed.upload("docs/crashed.txt", (TEXT + "crashed").encode())
@@ -212,6 +237,7 @@ def test_a_claim_past_its_lease_is_enqueued_again_and_finishes(indexed: Pipeline
     assert indexed.record("docs/crashed.txt").state == "indexed"  # type: ignore[union-attr]
 
 
+@BOTH_SOURCES
 def test_a_claim_still_within_its_lease_is_left_alone(indexed: Pipeline) -> None:
     registry = indexed.registry
     indexed.upload("docs/busy.txt", (TEXT + "busy").encode())
@@ -227,6 +253,7 @@ def test_a_claim_still_within_its_lease_is_left_alone(indexed: Pipeline) -> None
     assert indexed.drain_queue() == []
 
 
+@BOTH_SOURCES
 def test_vectors_beyond_an_indexed_documents_chunks_are_orphans(indexed: Pipeline) -> None:
     record = indexed.record("docs/a.txt")
     assert record is not None
@@ -290,6 +317,7 @@ def test_the_enqueue_half_sends_what_is_missing_or_changed_and_nothing_else(inde
     )
 
 
+@BOTH_SOURCES
 def test_an_object_whose_registry_entry_was_lost_is_indexed_again_in_one_run(indexed: Pipeline) -> None:
     # Given docs/a.txt indexed, then its registry item lost (say, a restore from an older backup).
     lost = indexed.record("docs/a.txt")

@@ -26,6 +26,7 @@ from docpipe_cli import cli
 from docpipe_cli.local.server import free_port
 from docpipe_cli.local.session import LocalSession
 from tests.conftest import PDF_CORPUS_DIR, ROOT, load_event
+from tests.scans import image_only_pdf, render, text_layer, words
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -396,3 +397,51 @@ def test_reconcile_dry_run_through_the_cli_reports_the_dead_lettered_claim(
     assert POISON_KEY in report["examples"]["stale_claims"]
     assert report["enqueued"] == 0 and report["vectors_deleted"] == 0
     assert "drift" in out.err
+
+
+# The stack runs with samconfig.toml's local parameters (OcrProvider=rapidocr): the engine runs in
+# IngestFunction's sandbox from the host build's layer (docpipe_cli.local.build), nothing else.
+SCANNED = "google-doc-document.pdf"  # one page: the Zen of Python, exported from Google Docs
+SCAN_KEY = "scans/zen-of-python.pdf"
+OCR_WORDS = ("honking", "namespaces")  # "Namespaces are one honking great idea"
+
+
+def _chunk_metadata(stack: dict[str, Any]) -> list[dict[str, Any]]:
+    client = stack["session"].client("s3vectors")
+    kwargs: dict[str, Any] = {
+        "vectorBucketName": stack["local"].outputs["VectorBucketName"],
+        "indexName": stack["local"].outputs["VectorIndexName"],
+        "returnMetadata": True,
+    }
+    found: list[dict[str, Any]] = []
+    while True:
+        page = client.list_vectors(**kwargs)
+        found += [v["metadata"] for v in page.get("vectors", [])]
+        if not page.get("nextToken"):
+            return found
+        kwargs["nextToken"] = page["nextToken"]
+
+
+@pytest.mark.ocr
+def test_an_image_only_pdf_put_through_s3_is_ocrd_and_found_by_a_word_only_it_holds(
+    stack: dict[str, Any],
+) -> None:
+    # Given a scan of a corpus page holding words that no indexed document holds
+    assert stack["local"].parameters["OcrProvider"] == "rapidocr"
+    assert set(OCR_WORDS) <= set(words(text_layer(SCANNED, 0)))
+    elsewhere = words(" ".join(str(m.get("text", "")) for m in _chunk_metadata(stack)))
+    assert not set(OCR_WORDS) & set(elsewhere)
+
+    # When it is put through the S3 API and the queue drains
+    s3 = stack["session"].client("s3")
+    s3.put_object(Bucket=stack["bucket"], Key=SCAN_KEY, Body=image_only_pdf([render(SCANNED, 0)]))
+    assert stack["session"].poller.wait_until_drained(timeout=300)
+
+    # Then it is indexed from its OCR'd page, and a search for those words finds it first
+    record = registry(stack)[SCAN_KEY]
+    chunks = [m for m in _chunk_metadata(stack) if m.get("key") == SCAN_KEY]
+    assert (record.state, record.reason or None, record.pages, record.ocr_pages) == ("indexed", None, 1, 1)
+    assert chunks and all(chunk.get("ocr") is True for chunk in chunks)
+    assert set(OCR_WORDS) <= set(words(" ".join(str(chunk["text"]) for chunk in chunks)))  # read by OCR
+    result = cli.search(stack["target"], " ".join(OCR_WORDS), k=3)
+    assert result.matches[0].metadata["key"] == SCAN_KEY

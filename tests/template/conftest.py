@@ -46,9 +46,22 @@ def _build_lock() -> Iterator[None]:
 
 
 def _build(template_path: Path, build_dir: Path, cache_dir: Path, label: str) -> Path:
+    from docpipe_cli.local.build import sources_digest
+
     started = time.monotonic()
+    # Each test worker process asks for the build once; sam build empties the build folder before it
+    # fills it again, so a second worker rebuilding unchanged sources would pull the files from under
+    # the tests of the first. The stamp lets it use the finished build instead.
+    stamp = build_dir / ".docpipe-test-build-stamp"
     with _build_lock():
+        digest = sources_digest(ROOT, template_path)
+        if stamp.is_file() and stamp.read_text() == digest and (build_dir / "template.yaml").is_file():
+            print(f"sam build ({label}): unchanged sources, built by another test worker")
+            return build_dir
+        stamp.unlink(missing_ok=True)
         result = sam_build(template_path, build_dir, cache_dir)
+        if result.returncode == 0:
+            stamp.write_text(digest)
     seconds = time.monotonic() - started
     if result.returncode != 0:
         output = f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"

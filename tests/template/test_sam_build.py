@@ -137,6 +137,38 @@ def test_host_build_uses_this_machines_architecture_everywhere(host_build: Path)
     assert machines == {ELF_MACHINE[host_architecture()]}
 
 
+# The offline OCR engine (the ocr extra): top-level names its wheels install.
+OCR_PACKAGES = ("rapidocr", "onnxruntime", "cv2")
+
+
+def _ocr_packages(python: Path) -> set[str]:
+    return {name for name in OCR_PACKAGES if (python / name).is_dir()}
+
+
+def test_host_build_gives_ingest_functions_layer_the_offline_ocr_engine(host_build: Path) -> None:
+    # The local stack runs OcrProvider=rapidocr: IngestFunction's docpipe layer carries the engine
+    from docpipe.ocr.rapidocr import MODEL_FILES
+    from docpipe_cli.local.build import ocr_layers
+
+    host = load_template(HOST_TEMPLATE)
+    (layer,) = ocr_layers(HOST_TEMPLATE)
+    python = host_build / layer / "python"
+
+    assert {"Ref": layer} in host["Resources"]["IngestFunction"]["Properties"]["Layers"]
+    assert _ocr_packages(python) == set(OCR_PACKAGES)
+    assert {p.name for p in (python / "rapidocr" / "models").iterdir()} >= set(MODEL_FILES.values())
+    others = [lid for lid in LAYER_IDS if lid != layer]
+    assert {lid: _ocr_packages(host_build / lid / "python") for lid in others} == {
+        lid: set() for lid in others
+    }
+
+
+@pytest.mark.parametrize("layer_id", LAYER_IDS)
+def test_deployable_build_carries_no_offline_ocr_engine(deploy_build: Path, layer_id: str) -> None:
+    # Too large for Lambda's unzipped limit: on AWS, OCR is Textract (or a container image)
+    assert _ocr_packages(deploy_build / layer_id / "python") == set()
+
+
 # Modules docpipe imports (guarded) that Lambda's python3.13 runtime provides itself, in no layer:
 # SnapStart's runtime hooks (docpipe.snapstart).
 LAMBDA_RUNTIME_ONLY_MODULES = ("snapshot_restore_py",)

@@ -91,7 +91,7 @@ CALLED_ONLY_OFF_AWS = {
 # What each function's code path calls (derived below; this map makes a change to it a visible one).
 EXPECTED_OPERATIONS = {
     "IngestFunction": {
-        "s3:GetObject", "dynamodb:GetItem", "dynamodb:UpdateItem", "s3vectors:GetIndex",
+        "s3:GetObject", "s3:HeadObject", "dynamodb:GetItem", "dynamodb:UpdateItem", "s3vectors:GetIndex",
         "s3vectors:PutVectors", "s3vectors:DeleteVectors", "s3vectors:GetVectors",
         "bedrock-runtime:InvokeModel", "secretsmanager:GetSecretValue", "textract:DetectDocumentText",
     },
@@ -110,6 +110,8 @@ EXPECTED_OPERATIONS = {
         "s3:ListObjectsV2", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
         "dynamodb:UpdateItem", "dynamodb:PutItem", "sqs:SendMessageBatch", "s3vectors:ListVectors",
         "s3vectors:GetVectors", "s3vectors:DeleteVectors",
+        # ReconcileSource=inventory: the report's manifest and data files, HeadObject before a removal.
+        "s3:GetObject", "s3:HeadObject",
     },
 }  # fmt: skip
 
@@ -994,6 +996,90 @@ def test_reconcile_writes_only_its_cursor_item_with_put_item(template: dict[str,
     (put,) = [s for s in statements if "dynamodb:PutItem" in statement_actions(s)]
 
     assert put["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [RECONCILE_CURSOR_ID]}}
+
+
+def _reconcile_statements(template: dict[str, Any], overrides: dict[str, str]) -> dict[str, dict[str, Any]]:
+    resolver = Resolver(template, overrides)
+    (policy,) = resolver.value(template["Resources"]["ReconcileFunction"]["Properties"]["Policies"])
+    return {statement["Sid"]: statement for statement in policy["Statement"]}
+
+
+INVENTORY_GRANTS = {"ListInventoryReports", "ReadInventoryReports", "ConfirmRemovals"}
+
+
+def test_reconcile_has_no_inventory_grant_bucket_or_configuration_by_default(
+    template: dict[str, Any],
+) -> None:
+    resolver = Resolver(template)
+    bucket = resolver.value(template["Resources"]["DocumentsBucket"]["Properties"])
+    env = function_environment(template, "ReconcileFunction")
+
+    assert not resolver.condition("UseInventory")
+    assert not INVENTORY_GRANTS & set(_reconcile_statements(template, {}))
+    assert "InventoryConfigurations" not in bucket
+    assert template["Resources"]["InventoryBucket"]["Condition"] == "UseInventory"
+    assert template["Resources"]["InventoryBucketPolicy"]["Condition"] == "UseInventory"
+    assert env[config.RECONCILE_SOURCE] == "list" and config.INVENTORY_BUCKET not in env
+    assert "EphemeralStorage" not in resolver.value(template["Resources"]["ReconcileFunction"]["Properties"])
+
+
+@pytest.mark.parametrize("prefix", ["", "docs/"])
+def test_with_the_inventory_source_reconcile_reads_only_its_reports(
+    template: dict[str, Any], prefix: str
+) -> None:
+    overrides = {"ReconcileSource": "inventory", "DocumentPrefix": prefix}
+    statements = _reconcile_statements(template, overrides)
+    env = function_environment(template, "ReconcileFunction", overrides)
+    reports = "inventory/DocumentsBucket-name/docpipe-reconcile/"
+
+    assert statements["ListInventoryReports"]["Action"] == "s3:ListBucket"
+    assert statements["ListInventoryReports"]["Resource"] == "InventoryBucket-Arn"
+    assert statements["ListInventoryReports"]["Condition"] == {"StringLike": {"s3:prefix": reports + "*"}}
+    assert statements["ReadInventoryReports"]["Action"] == "s3:GetObject"
+    assert statements["ReadInventoryReports"]["Resource"] == f"InventoryBucket-Arn/{reports}*"
+    assert statements["ConfirmRemovals"]["Resource"] == f"DocumentsBucket-Arn/{prefix}*"
+    assert env[config.INVENTORY_BUCKET] == "InventoryBucket-name" and env[config.INVENTORY_PREFIX] == reports
+    Settings.from_env(env)  # accepted
+
+
+@pytest.mark.parametrize("prefix", ["", "docs/"])
+def test_the_inventory_configuration_reports_what_reconcile_reads_where_it_reads_it(
+    template: dict[str, Any], prefix: str
+) -> None:
+    from docpipe.inventory import REQUIRED_COLUMNS
+
+    resolver = Resolver(template, {"ReconcileSource": "inventory", "DocumentPrefix": prefix})
+    (inventory,) = resolver.value(template["Resources"]["DocumentsBucket"]["Properties"])[
+        "InventoryConfigurations"
+    ]
+    env = function_environment(template, "ReconcileFunction", {"ReconcileSource": "inventory"})
+    destination = inventory["Destination"]
+
+    assert (inventory["Enabled"], inventory["ScheduleFrequency"], inventory["IncludedObjectVersions"]) == (
+        True, "Daily", "Current",
+    )  # fmt: skip
+    assert destination["Format"] == "CSV" and destination["BucketArn"] == "InventoryBucket-Arn"
+    assert set(REQUIRED_COLUMNS) - {"Bucket", "Key"} <= set(inventory["OptionalFields"])
+    assert inventory.get("Prefix", "") == prefix
+    # S3's layout: <destination prefix>/<source bucket>/<configuration id>/
+    assert env[config.INVENTORY_PREFIX] == f"{destination['Prefix']}/DocumentsBucket-name/{inventory['Id']}/"
+
+
+def test_only_s3_inventory_of_the_documents_bucket_may_write_reports(template: dict[str, Any]) -> None:
+    resolver = Resolver(template, {"ReconcileSource": "inventory"})
+    policy = resolver.value(template["Resources"]["InventoryBucketPolicy"]["Properties"]["PolicyDocument"])
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    documents = resolver.value(template["Resources"]["DocumentsBucket"]["Properties"]["BucketName"])
+    write = statements["AllowInventoryReports"]
+
+    assert write["Principal"] == {"Service": "s3.amazonaws.com"} and write["Action"] == "s3:PutObject"
+    assert write["Resource"] == "InventoryBucket-Arn/inventory/*"
+    assert write["Condition"] == {
+        "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{documents}"},
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+    }
+    assert statements["DenyInsecureTransport"]["Effect"] == "Deny"
+    assert [s for s in policy["Statement"] if s["Effect"] == "Allow"] == [write]
 
 
 @pytest.mark.parametrize("bucket_id", ["DocumentsBucket", "BackupsBucket"])

@@ -15,6 +15,8 @@ import botocore.session
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.stub import ANY, Stubber
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from docpipe import aws
@@ -31,6 +33,7 @@ from docpipe.ocr import make_ocr_engine
 from docpipe.ocr.base import OcrEngine, OcrPage
 from docpipe.ocr.textract import MAX_IMAGE_SIDE, TextractEngine, encode_page
 from docpipe.parsers import JPEG, PDF, PNG, TIFF, detect_content_type, open_document, parse_document
+from docpipe.parsers.scan import NEGLIGIBLE_TEXT_CHARS, negligible
 from tests.conftest import NO_NETWORK_PRELUDE, ROOT
 from tests.scans import (
     RECALL_PAGES,
@@ -445,3 +448,9 @@ print(parse_document(open({str(image_file)!r}, "rb").read(), key="title.png", oc
     assert result.returncode == 0, result.stderr
     reference = text_layer("crazyones-pdfa.pdf", 0).split("\n")[0]  # the title line is in the crop
     assert word_recall(reference, result.stdout) >= 0.9, (reference, result.stdout)
+
+
+@given(st.text(alphabet=st.sampled_from(" \t\n\u00a0\u2003\u3000xÄ.7"), max_size=60))
+def test_a_negligible_page_is_one_with_fewer_than_sixteen_visible_characters(text: str) -> None:
+    visible = sum(1 for c in text if not c.isspace())
+    assert negligible(text) is (visible < NEGLIGIBLE_TEXT_CHARS)

@@ -39,6 +39,9 @@ BACKUP_RETENTION_DAYS = "BACKUP_RETENTION_DAYS"
 BACKUP_MAX_RESTORE_BYTES = "BACKUP_MAX_RESTORE_BYTES"
 BACKUP_SEGMENT_COUNT = "BACKUP_SEGMENT_COUNT"
 INGEST_QUEUE_URL = "INGEST_QUEUE_URL"
+RECONCILE_SOURCE = "RECONCILE_SOURCE"
+INVENTORY_BUCKET = "INVENTORY_BUCKET"
+INVENTORY_PREFIX = "INVENTORY_PREFIX"
 SEARCH_RERANK = "SEARCH_RERANK"
 BEDROCK_RERANK_ENABLED = "BEDROCK_RERANK_ENABLED"
 RERANK_MODEL_ID = "RERANK_MODEL_ID"
@@ -52,6 +55,9 @@ PDF_ENGINES = ("pypdfium2", "pypdf")
 OCR_PROVIDERS = ("textract", "rapidocr", "none")
 # Search reranking: none (dense order), lexical (BM25 + reciprocal-rank fusion), bedrock (Rerank API).
 RERANK_MODES = ("none", "lexical", "bedrock")
+# Where reconcile learns the bucket's objects: list (ListObjectsV2, live) or inventory (the newest
+# S3 Inventory report, up to a day old; no listing of the bucket).
+RECONCILE_SOURCES = ("list", "inventory")
 DIMENSIONS_BY_PROVIDER: dict[str, tuple[int, ...]] = {
     "bedrock": (256, 512, 1024),
     "offline": (64, 128, 256),
@@ -89,7 +95,7 @@ class Settings:
     embedding_normalize: bool = True
     embedding_concurrency: int = 8
     # SQS records of one batch processed at once (records of one document still one after another).
-    ingest_record_concurrency: int = 4
+    ingest_record_concurrency: int = 10
     chunk_size: int = 1000
     chunk_overlap: int = 150
     max_document_bytes: int = 50 * 1024 * 1024
@@ -109,6 +115,11 @@ class Settings:
     backup_segment_count: int = 2
     # ReconcileFunction: where it enqueues what drifted (IngestQueue).
     ingest_queue_url: str = ""
+    reconcile_source: str = "list"
+    # The S3 Inventory report's destination bucket, and where one configuration's reports lie
+    # (<destination-prefix>/<source-bucket>/<config-id>/); set only with reconcile_source=inventory.
+    inventory_bucket: str = ""
+    inventory_prefix: str = ""
     # Off unless chosen: Textract bills every page, and an upgraded stack must not start paying
     # for OCR unasked; documents that need it are findable as needs_ocr meanwhile.
     ocr_provider: str = "none"
@@ -186,6 +197,9 @@ _ENV_BY_FIELD: dict[str, str] = {
     "backup_max_restore_bytes": BACKUP_MAX_RESTORE_BYTES,
     "backup_segment_count": BACKUP_SEGMENT_COUNT,
     "ingest_queue_url": INGEST_QUEUE_URL,
+    "reconcile_source": RECONCILE_SOURCE,
+    "inventory_bucket": INVENTORY_BUCKET,
+    "inventory_prefix": INVENTORY_PREFIX,
     "ocr_provider": OCR_PROVIDER,
     "ocr_max_pages": OCR_MAX_PAGES,
     "search_rerank": SEARCH_RERANK,
@@ -270,6 +284,11 @@ def _validate(s: Settings) -> None:
         )
     if s.search_rerank == "bedrock" and not s.bedrock_rerank_enabled:
         raise ConfigError(f"{SEARCH_RERANK}=bedrock needs {BEDROCK_RERANK_ENABLED}=true")
+    if s.reconcile_source not in RECONCILE_SOURCES:
+        allowed = ", ".join(RECONCILE_SOURCES)
+        raise ConfigError(f"{RECONCILE_SOURCE}={s.reconcile_source!r} is invalid; allowed: {allowed}")
+    if s.reconcile_source == "inventory" and not s.inventory_bucket:
+        raise ConfigError(f"{RECONCILE_SOURCE}=inventory needs {INVENTORY_BUCKET}")
     for field_name, (low, high) in _INT_RANGES.items():
         _check_range(field_name, getattr(s, field_name), low, high)
     _check_range("chunk_overlap", s.chunk_overlap, 0, s.chunk_size - 1)

@@ -53,6 +53,15 @@ class ObjectEvent:
     is_delete_marker: bool = False
 
     @property
+    def is_version_delete(self) -> bool:
+        """A removal of one version by its id (S3's ``ObjectRemoved:Delete`` with a ``versionId``).
+
+        S3 sends it for a noncurrent version, a delete marker or the current version alike, so it
+        does not say whether the object is gone: an older version or the object may be current.
+        """
+        return self.kind == "removed" and not self.is_delete_marker and bool(self.version_id)
+
+    @property
     def doc_id(self) -> str:
         """The registry id of the document this event is about."""
         return doc_id(self.bucket, self.key)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
@@ -200,6 +200,11 @@ class IngestService:
         if event.key.endswith(SIDECAR_SUFFIX):
             return self._sidecar_changed(event, started, deadline)
         self._check_index()
+        if event.is_version_delete and self.s3.exists(event.bucket, event.key):
+            # A noncurrent version or a delete marker went (or the current version, and an older one
+            # is current now): the document is what the bucket holds now, not gone. Indexed as a
+            # change at the delete's place in the order; unchanged content costs only the GET.
+            event = replace(event, kind="created", version_id=None, etag=None, size=None)
         # The download needs no claim, so it runs beside it (one round trip off the critical path);
         # a stale or duplicate event wastes only that GET.
         cap = settings.max_document_bytes

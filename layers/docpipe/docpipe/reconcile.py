@@ -1,8 +1,9 @@
 """Reconcile: compare the bucket, the registry and the index, and repair what drifted.
 
-One pass walks two sorted streams side by side, the objects under ``DocumentPrefix``
-(ListObjectsV2) and the registry's documents of the bucket (the ``ByKey`` index, the same key
-order), then lists the index once:
+One pass walks two sorted streams side by side, the objects under ``DocumentPrefix`` (an
+``ObjectSource``: ListObjectsV2, or the newest S3 Inventory report, ``docpipe.inventory``) and the
+registry's documents of the bucket (the ``ByKey`` index, the same key order), then lists the index
+once:
 
 - an object with no registry entry (``missing``) or whose ETag differs from the applied one, or
   that the registry records as deleted (``changed``), is enqueued as ``ObjectCreated``;
@@ -19,7 +20,9 @@ one and never undo one.
 
 Safety: removals are judged only for keys the listing has passed, held until the listing has
 succeeded, and dropped with the rest of the run if it fails; a dry run sends, deletes and stores
-nothing. When the invocation's time runs low the run stops cleanly and stores a cursor (the
+nothing. A source that describes the past (an inventory report, ``as_of``) never decides about
+a registry entry applied after it was taken, and a removal it suggests is confirmed with a
+HeadObject first. When the invocation's time runs low the run stops cleanly and stores a cursor (the
 reserved registry item ``#reconcile-cursor``); the next run continues from it.
 """
 
@@ -34,12 +37,15 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from docpipe.config import Settings
 from docpipe.events import EventKind, ObjectEvent, object_notification
 from docpipe.exceptions import DocpipeError, InvalidInputError
 from docpipe.ids import SIDECAR_SUFFIX
+from docpipe.inventory import InventorySource, NoInventoryError
 from docpipe.queue import BATCH_SIZE, MessageQueue
 from docpipe.registry import SEQUENCER_WIDTH, BusyError, DocumentRecord, DocumentRegistry
 from docpipe.s3 import ObjectInfo, S3Client
+from docpipe.sources import ListingSource, ObjectSource
 from docpipe.vectorstore import S3VectorStore
 
 CATEGORIES = ("missing", "changed", "gone", "stale_claims", "orphan_vectors")
@@ -51,6 +57,7 @@ LOWEST_SEQUENCER = "0" * (SEQUENCER_WIDTH - 1) + "1"
 # below every event, even a "missing" one this run enqueued for it (which must still apply).
 _ORPHAN_CLAIM_SEQUENCER = "0" * SEQUENCER_WIDTH
 _VECTOR_GROUP = 500  # vector keys classified (one BatchGetItem pass) at a time
+_VERIFY_GROUP = 100  # drift judged on a dated source, checked against the registry (BatchGetItem's limit)
 
 logger = Logger(child=True)
 
@@ -83,7 +90,7 @@ class ReconcileReport:
 
     dry_run: bool
     complete: bool = False
-    stopped: str | None = None  # "time" or "listing_failed"
+    stopped: str | None = None  # "time", "listing_failed" or "no_inventory"
     error: str | None = None
     resumed_after: str = ""
     objects_listed: int = 0
@@ -93,6 +100,10 @@ class ReconcileReport:
     in_flight: int = 0
     enqueued: int = 0
     vectors_deleted: int = 0
+    # Drift a dated source (an inventory report) suggested about entries applied after it was
+    # taken, or removals of objects a HeadObject found: left alone (the next report decides).
+    newer_than_source: int = 0
+    source: dict[str, Any] = field(default_factory=lambda: {"source": "list", "source_as_of": None})
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
     examples: dict[str, list[str]] = field(default_factory=lambda: {c: [] for c in CATEGORIES})
 
@@ -122,11 +133,22 @@ class ReconcileReport:
             "in_flight": self.in_flight,
             "enqueued": self.enqueued,
             "vectors_deleted": self.vectors_deleted,
+            "newer_than_source": self.newer_than_source,
+            **self.source,
         }
 
 
 class _ListingFailedError(DocpipeError):
     """The bucket listing failed part-way: nothing is judged gone on it."""
+
+
+def make_object_source(settings: Settings, s3: S3Client) -> ObjectSource:
+    """The object source ``RECONCILE_SOURCE`` names, reading the documents bucket with ``s3``."""
+    if settings.reconcile_source == "inventory":
+        return InventorySource(
+            s3, settings.inventory_bucket, settings.inventory_prefix, source_bucket=settings.documents_bucket
+        )
+    return ListingSource(s3, settings.documents_bucket)
 
 
 def sequencer_after(order_token: str | None) -> str | None:
@@ -148,7 +170,7 @@ class ReconcileService:
     """Find and repair drift between the documents bucket, the registry and the vector index.
 
     Args:
-        s3: the documents bucket's client (its listing paginator).
+        s3: the documents bucket's client (its listing paginator; HeadObject for a dated source).
         registry: the document registry (the ``ByKey`` index, claims, the cursor item).
         store: the vector index (None: only ``enqueue_objects``, backfill's half, can run).
         queue: ``IngestQueue``; what reconcile enqueues is processed by IngestFunction.
@@ -156,6 +178,7 @@ class ReconcileService:
         region: named in the notifications (as S3 names it).
         metrics: Powertools metrics (one count per category per run).
         clock: epoch seconds (the registry's claims and event times).
+        source: where the objects come from (default: ListObjectsV2 of ``bucket`` with ``s3``).
     """
 
     def __init__(
@@ -170,6 +193,7 @@ class ReconcileService:
         region: str,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
+        source: ObjectSource | None = None,
     ) -> None:
         if not bucket:
             raise InvalidInputError("reconcile needs the documents bucket")
@@ -183,6 +207,9 @@ class ReconcileService:
         self._metrics = metrics or Metrics()
         self._clock = clock
         self._remaining_ms: Callable[[], int] | None = None
+        self.source: ObjectSource = source or ListingSource(s3, bucket)
+        # Drift judged on a dated source, waiting for its registry check: (category, entry, event, into).
+        self._unverified: list[tuple[str, DocumentRecord, dict[str, Any], list[dict[str, Any]]]] = []
 
     def run(
         self, request: ReconcileRequest | None = None, *, remaining_ms: Callable[[], int] | None = None
@@ -215,7 +242,9 @@ class ReconcileService:
             else:
                 self._save({"phase": "vectors", "after_key": ""}, report)
         except _ListingFailedError as error:
-            report.stopped = "listing_failed"
+            report.stopped = (
+                "no_inventory" if isinstance(error.__cause__, NoInventoryError) else "listing_failed"
+            )
             report.error = str(error)
         return self._finish(report)
 
@@ -254,7 +283,7 @@ class ReconcileService:
     ) -> str:
         """Merge the listing with the registry from ``after``; returns the last key handled."""
         prefix = self.prefix if prefix is None else prefix
-        objects = self._documents(prefix, after)
+        objects = self._documents(prefix, after, out_of_time)
         entries = self.registry.iter_by_key(self.bucket, prefix, after=after)
         created: list[dict[str, Any]] = []
         removed: list[dict[str, Any]] = []  # sent only once the listing has succeeded
@@ -271,14 +300,14 @@ class ReconcileService:
                 created.append(self._event("created", obj.key, LOWEST_SEQUENCER, obj))
                 last, obj = obj.key, self._next_object(objects, report, created)
             elif obj is None or entry.key < obj.key:
-                event = self._judge_absent(entry, report) if removals else None
-                if event is not None:
-                    removed.append(event)
+                judged = self._judge_absent(entry, report) if removals else None
+                if judged is not None:
+                    self._drift(*judged, entry, removed, report)
                 last, entry = entry.key, self._next_entry(entries, report)
             else:
-                event = self._judge_present(obj, entry, report)
-                if event is not None:
-                    created.append(event)
+                judged = self._judge_present(obj, entry, report)
+                if judged is not None:
+                    self._drift(*judged, entry, created, report)
                 last = obj.key
                 obj = self._next_object(objects, report, created)
                 entry = self._next_entry(entries, report)
@@ -286,13 +315,16 @@ class ReconcileService:
                 self._send(created, report)
             if on_object is not None:
                 on_object(report)
+        report.source = self.source.describe()
+        self._verify(report)
         self._send(created, report)
         self._send(removed, report)
         return last
 
-    def _documents(self, prefix: str, after: str) -> Iterator[ObjectInfo]:
-        page_size = getattr(self.s3, "list_page_size", None)
-        for info in self.s3.list_objects(self.bucket, prefix, start_after=after, page_size=page_size):
+    def _documents(
+        self, prefix: str, after: str, out_of_time: Callable[[], bool] | None = None
+    ) -> Iterator[ObjectInfo]:
+        for info in self.source.objects(prefix, after, stop=out_of_time):
             if info.key.endswith(SIDECAR_SUFFIX) or (info.key.endswith("/") and not info.size):
                 continue  # sidecars and folder markers are not documents
             yield info
@@ -306,10 +338,17 @@ class ReconcileService:
         try:
             info = next(objects, None)
         except DocpipeError as error:
-            # What was found to (re)create stays valid; what would be judged gone is dropped.
+            # What was found to (re)create stays valid; what would be judged gone is dropped, and
+            # so is drift still waiting for its check against the registry.
+            self._unverified.clear()
             if created:
                 self._send(created, report)
-            raise _ListingFailedError(f"listing s3://{self.bucket} failed part-way: {error}") from error
+            report.source = self.source.describe()
+            if self.source.name == "list":
+                raise _ListingFailedError(f"listing s3://{self.bucket} failed part-way: {error}") from error
+            raise _ListingFailedError(
+                f"the {self.source.name} of s3://{self.bucket} is unusable: {error}"
+            ) from error
         if info is not None:
             report.objects_listed += 1
         return info
@@ -321,36 +360,73 @@ class ReconcileService:
             report.registry_entries += 1
         return entry
 
-    def _judge_absent(self, entry: DocumentRecord, report: ReconcileReport) -> dict[str, Any] | None:
+    def _judge_absent(
+        self, entry: DocumentRecord, report: ReconcileReport
+    ) -> tuple[str, dict[str, Any]] | None:
         """A registry entry whose object the listing has passed without seeing."""
         if entry.state == "deleted":
             report.in_sync += 1
             return None
         if entry.state == "processing":
             return self._judge_claim(entry, None, report)
-        report.note("gone", entry.key)
-        return self._event("removed", entry.key, sequencer_after(entry.order_token), None)
+        return "gone", self._event("removed", entry.key, sequencer_after(entry.order_token), None)
 
     def _judge_present(
         self, obj: ObjectInfo, entry: DocumentRecord, report: ReconcileReport
-    ) -> dict[str, Any] | None:
+    ) -> tuple[str, dict[str, Any]] | None:
         if entry.state == "processing":
             return self._judge_claim(entry, obj, report)
         if entry.state in ("indexed", "skipped") and (entry.etag or "").strip('"') == obj.etag:
             report.in_sync += 1
             return None
-        report.note("changed", obj.key)
-        return self._event("created", obj.key, sequencer_after(entry.order_token), obj)
+        return "changed", self._event("created", obj.key, sequencer_after(entry.order_token), obj)
 
     def _judge_claim(
         self, entry: DocumentRecord, obj: ObjectInfo | None, report: ReconcileReport
-    ) -> dict[str, Any] | None:
+    ) -> tuple[str, dict[str, Any]] | None:
         if entry.lease_until >= int(self._clock()):
             report.in_flight += 1
             return None
-        report.note("stale_claims", entry.key)
         kind: EventKind = "created" if obj is not None else "removed"
-        return self._event(kind, entry.key, _claim_sequencer(entry), obj)
+        return "stale_claims", self._event(kind, entry.key, _claim_sequencer(entry), obj)
+
+    def _drift(
+        self,
+        category: str,
+        event: dict[str, Any],
+        entry: DocumentRecord,
+        into: list[dict[str, Any]],
+        report: ReconcileReport,
+    ) -> None:
+        """Record drift of a registry entry and hold its event (after a check, on a dated source)."""
+        if self.source.as_of is None:
+            report.note(category, entry.key)
+            into.append(event)
+            return
+        self._unverified.append((category, entry, event, into))
+        if len(self._unverified) >= _VERIFY_GROUP:
+            self._verify(report)
+
+    def _verify(self, report: ReconcileReport) -> None:
+        """Keep only the drift a dated source may decide: entries last written before it was taken,
+        and, for a removal, an object that a HeadObject now confirms is gone."""
+        held, self._unverified = self._unverified, []
+        as_of = self.source.as_of
+        if not held or as_of is None:
+            return
+        records = self.registry.get_many(entry.doc_id for _, entry, _, _ in held)
+        for category, entry, event, into in held:
+            record = records.get(entry.doc_id)
+            written = _epoch(record.updated_at) if record is not None else None
+            if (
+                written is None
+                or written > as_of
+                or (_is_removal(event) and self.s3.exists(self.bucket, entry.key))
+            ):
+                report.newer_than_source += 1
+                continue
+            report.note(category, entry.key)
+            into.append(event)
 
     def _event(
         self, kind: EventKind, key: str, sequencer: str | None, obj: ObjectInfo | None
@@ -480,6 +556,20 @@ def _orphan_keys(record: DocumentRecord | None, chunks: list[tuple[str, int]]) -
         return []
     live = record.vector_slots if record is not None and record.state == "indexed" else 0
     return [key for key, number in chunks if not 0 <= number < live]
+
+
+def _is_removal(event: dict[str, Any]) -> bool:
+    return str(event["Records"][0]["eventName"]).startswith("ObjectRemoved")
+
+
+def _epoch(iso: str | None) -> float | None:
+    """A registry timestamp (``2026-01-01T00:00:00.000Z``) as epoch seconds; None if unreadable."""
+    if not iso:
+        return None
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def _now_iso(epoch: float | None = None) -> str:

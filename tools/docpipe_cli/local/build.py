@@ -3,6 +3,11 @@
 Wheels built for arm64 do not load on x86_64 (and the other way round), so local runs use a copy
 of ``template.yaml`` with every ``Architectures`` rewritten to the host's, built into
 ``.aws-sam/build-host``; the deployable ``.aws-sam/build`` keeps the declared architectures.
+
+The host build also gives IngestFunction the offline OCR engine (the local stack runs
+``OcrProvider=rapidocr``): its docpipe layer is built with ``layers/docpipe/requirements-ocr.txt``
+as well, through ``DOCPIPE_OCR_LAYERS``. The deployable build never sets that variable, so the
+engine (~320 MB, past Lambda's 250 MiB unzipped limit) stays out of what ``sam deploy`` ships.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ RUNTIME_DEPS_DIR = Path(".aws-sam") / "runtime-deps"
 # What the managed python3.13 runtime ships besides the standard library (boto3 and its deps).
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six")
 _STAMP = ".docpipe-build-stamp"
+# The function that runs OCR: its makefile-built (docpipe) layers get the ocr requirements.
+OCR_FUNCTION = "IngestFunction"
 _ARCH_LINE = re.compile(r"^(\s*-\s*)(x86_64|arm64)(\s*(#.*)?)$")
 
 
@@ -96,9 +103,35 @@ def find_python313() -> str:
     )
 
 
-def _sources_digest(root: Path, template: Path) -> str:
+def ocr_layers(template: Path, function: str = OCR_FUNCTION) -> list[str]:
+    """The layers of ``function`` that layers/docpipe/Makefile builds (``BuildMethod: makefile``).
+
+    Those are the ones ``DOCPIPE_OCR_LAYERS`` names, so the OCR engine lands beside the docpipe
+    package of the function that OCRs (functions sharing that layer see it too, unused), and in no
+    other layer: not the arm64 one of BackupFunction and ReconcileFunction, not the optional
+    offline-embeddings layer, which sam builds with pip.
+    """
+    from docpipe_cli.local.provision import load_template
+
+    resources = load_template(template).get("Resources", {})
+    props = resources.get(function, {}).get("Properties", {})
+    if not props:
+        raise ConfigError(f"{template}: no {function} to give the OCR engine to")
+    found: list[str] = []
+    for entry in props.get("Layers", []) or []:
+        ref = entry.get("Ref") if isinstance(entry, dict) else None
+        layer = resources.get(str(ref), {})
+        if layer.get("Metadata", {}).get("BuildMethod") == "makefile":
+            found.append(str(ref))
+    if not found:
+        raise ConfigError(f"{template}: {function} has no docpipe layer (BuildMethod: makefile)")
+    return found
+
+
+def sources_digest(root: Path, template: Path) -> str:
     """A digest of everything a build reads, so an unchanged tree is not rebuilt."""
     digest = hashlib.sha256(template.read_bytes())
+    digest.update(f"ocr:{OCR_FUNCTION}".encode())
     for folder in ("functions", "layers"):
         for path in sorted((root / folder).rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and ".egg-info" not in str(path):
@@ -155,14 +188,21 @@ def _build_for_host(
         rewrite_architectures(source.read_text(encoding="utf-8"), arch), encoding="utf-8"
     )
     stamp = out_dir / _STAMP
-    digest = _sources_digest(root, host_template)
+    digest = sources_digest(root, host_template)
     built = out_dir / "template.yaml"
     if not force and built.is_file() and stamp.is_file() and stamp.read_text() == digest:
         return built
     python = find_python313()
+    with_ocr = ocr_layers(host_template)
     # The docpipe layers build with layers/docpipe/Makefile, which sam gives no architecture:
-    # BuildArchitecture's rewrite reaches it through this variable.
-    env = dict(os.environ, SAM_CLI_TELEMETRY="0", DOCPIPE_LAYER_ARCHITECTURE=arch)
+    # BuildArchitecture's rewrite reaches it through this variable, and the OCR engine's layers
+    # through the other.
+    env = dict(
+        os.environ,
+        SAM_CLI_TELEMETRY="0",
+        DOCPIPE_LAYER_ARCHITECTURE=arch,
+        DOCPIPE_OCR_LAYERS=" ".join(with_ocr),
+    )
     env["PATH"] = f"{Path(python).parent}{os.pathsep}{env.get('PATH', '')}"
     # sam resolves CodeUri relative to the template: build the copy from the repository root.
     command = [
@@ -177,7 +217,9 @@ def _build_for_host(
         "--cached",
         "--parallel",
         "--cache-dir",
-        str(root / ".aws-sam" / "cache-host"),
+        # sam's cache key is a layer's source, not the variables above: a cache per OCR layer set
+        # keeps a layer cached without the engine from standing in for one that needs it.
+        str(root / ".aws-sam" / "-".join(["cache-host", "ocr", *with_ocr])),
     ]
     # sam keeps dependency folders in <cwd>/.aws-sam/deps: a cwd of its own keeps this build from
     # colliding with a concurrent deployable build (same repository, other process).

@@ -1,8 +1,11 @@
 """``docpipe demo``: the whole pipeline on the embedded emulator, with every outcome checked.
 
 Builds for the host, starts moto server, provisions from the template, starts the poller, uploads
-the shared PDF corpus plus generated Markdown/HTML/DOCX files through the S3 API, waits for the
-queue to drain, prints the registry table and a search, then backs up, wipes the index, restores
+the shared PDF corpus plus generated Markdown/HTML/DOCX files through the S3 API, and beside them a
+scanned PDF, an image, a workbook and a deck made from the corpus (``demo_files``), waits for the
+queue to drain, prints the registry table and a search, finds each of the four made files by words
+only it holds (the scan and the image read by the offline OCR engine: the local stack runs
+``OcrProvider=rapidocr``), then backs up, wipes the index, restores
 and verifies; runs the same search through SearchFunction, invoked directly and with the Function
 URL event shape; finally deletes one document with a plain S3 delete, checks that it disappears,
 and runs a reconcile that must report zero drift. Exits non-zero when a step fails or an outcome
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from docpipe_cli.local.demo_files import DemoFile
 from docpipe_cli.local.session import LocalSession
 
 PASSWORD_SECRET = "docpipe/local/pdf-passwords"
@@ -104,7 +108,18 @@ def run_demo(
     started = time.monotonic()
     report = DemoReport()
     corpus_dir = corpus or root.parent / "shared" / "corpus" / "pdf"
-    pdfs = sorted(corpus_dir.glob("*.pdf"))
+    from docpipe.exceptions import ConfigError
+    from docpipe_cli.local.demo_files import UPLOADED_AS_COPIES, corpus_files
+
+    made_started = time.monotonic()
+    try:
+        made = corpus_files(corpus_dir)
+    except ConfigError as exc:
+        _say(f"error: {exc} (clone ../shared beside the repository)")
+        return 1
+    report.timings["made files"] = time.monotonic() - made_started
+    # The PDFs the scan and the image are made from go up only as those copies.
+    pdfs = sorted(p for p in corpus_dir.glob("*.pdf") if p.name not in UPLOADED_AS_COPIES)
     if not pdfs:
         _say(f"error: no PDFs in {corpus_dir} (clone ../shared beside the repository)")
         return 1
@@ -115,7 +130,7 @@ def run_demo(
         session.start()
         report.timings["stack ready"] = time.monotonic() - started
         _say(f"    stack ready after {report.timings['stack ready']:.1f} s")
-        return _run(session, report, pdfs, pdf_password, started, on_first_searchable)
+        return _run(session, report, pdfs, made, pdf_password, started, on_first_searchable)
     except Exception as exc:
         _say(f"FAILED: {type(exc).__name__}: {exc}")
         return 1
@@ -127,6 +142,7 @@ def _run(
     session: LocalSession,
     report: DemoReport,
     pdfs: list[Path],
+    made: list[DemoFile],
     pdf_password: bool,
     started: float,
     on_first_searchable: Callable[[float], None] | None,
@@ -150,9 +166,17 @@ def _run(
         vector_index=local.outputs["VectorIndexName"],
     )
 
-    _say(f"==> uploading {len(pdfs)} corpus PDFs and 3 generated documents to s3://{bucket}/")
-    uploads: dict[str, bytes] = {f"corpus/{p.name}": p.read_bytes() for p in pdfs}
-    uploads.update(generated_documents())
+    generated = generated_documents()
+    _say(
+        f"==> uploading {len(pdfs)} corpus PDFs, {len(generated)} generated documents and "
+        f"{len(made)} files made from the corpus (in {report.timings['made files']:.2f} s) to s3://{bucket}/"
+    )
+    for made_file in made:
+        _say(f"    {made_file.key} ({made_file.kind}, {len(made_file.body) // 1024} KiB): {made_file.source}")
+    # The files that need OCR go first: their pages are read while the corpus is embedded.
+    uploads: dict[str, bytes] = {made_file.key: made_file.body for made_file in made}
+    uploads.update({f"corpus/{p.name}": p.read_bytes() for p in pdfs})
+    uploads.update(generated)
     for key, body in uploads.items():
         s3.put_object(Bucket=bucket, Key=key, Body=body)
     expected = expected_outcomes(list(uploads), pdf_password=pdf_password)
@@ -203,6 +227,7 @@ def _run(
         _say(f"    {rank}. [{match.score:.3f}] {where}: {text}")
     top = result.matches[0].metadata.get("key", "") if result.matches else ""
     report.check(str(top).endswith(SEARCH_EXPECTED), f"top match comes from {SEARCH_EXPECTED}")
+    _find_made_files(session, report, target, made, by_key)
     vectors_before = _count_vectors(session, local)
 
     _say("==> backup, wipe the index, restore, verify")
@@ -280,6 +305,45 @@ def _delete_and_reconcile(session: LocalSession, report: DemoReport, target: Any
     )
 
 
+def _find_made_files(
+    session: LocalSession, report: DemoReport, target: Any, made: list[DemoFile], by_key: dict[str, Any]
+) -> None:
+    """Each made file is found first by a search for words no other indexed document holds."""
+    from docpipe_cli.local.demo_files import query_for
+    from docpipe_cli.queries import search
+
+    assert session.local is not None
+    chunks = _chunks_by_document(session, session.local)
+    indexed = {key: "\n".join(str(m.get("text", "")) for m in found) for key, found in chunks.items()}
+    _say("==> the scanned PDF, the image, the workbook and the deck: found by words only they hold")
+    for made_file in made:
+        record = by_key.get(made_file.key)
+        mine = chunks.get(made_file.key, [])
+        if made_file.ocr:
+            pages, ocr_pages = getattr(record, "pages", 0), getattr(record, "ocr_pages", 0)
+            tagged = sum(1 for m in mine if m.get("ocr") is True)
+            report.check(
+                bool(mine) and ocr_pages == pages and pages > 0 and tagged == len(mine),
+                f"{made_file.key}: {ocr_pages} of {pages} page(s) OCR'd (registry ocr_pages); "
+                f"{tagged} of {len(mine)} chunk(s) carry ocr: true",
+            )
+        query_words = query_for(made_file, indexed)
+        if not query_words:
+            report.check(False, f"{made_file.key}: no word of it is missing from every other document")
+            continue
+        question = " ".join(query_words)
+        result = search(target, question, k=3)
+        keys = [str(m.metadata.get("key", "")) for m in result.matches]
+        for rank, match in enumerate(result.matches, 1):
+            text = " ".join(match.text.split())[:120]
+            where = f"{match.metadata.get('key')} p.{match.metadata.get('page')}"
+            _say(f"    {rank}. [{match.score:.3f}] {where}: {text}")
+        report.check(
+            bool(keys) and keys[0] == made_file.key,
+            f'the {made_file.kind} is the top match for "{question}" (words in no other document)',
+        )
+
+
 def _search_function(session: LocalSession, report: DemoReport) -> None:
     """The search again, through SearchFunction: invoked directly, then as its Function URL is."""
     _say(f'==> SearchFunction: "{SEARCH_QUESTION}" (direct invocation, then the Function URL event shape)')
@@ -342,6 +406,25 @@ def _all_keys(session: LocalSession, local: Any) -> list[str]:
         keys += [v["key"] for v in page.get("vectors", [])]
         if not page.get("nextToken"):
             return keys
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def _chunks_by_document(session: LocalSession, local: Any) -> dict[str, list[dict[str, Any]]]:
+    """Every vector's metadata (chunk text included), grouped by the document's key."""
+    client = session.client("s3vectors")
+    found: dict[str, list[dict[str, Any]]] = {}
+    kwargs: dict[str, Any] = {
+        "vectorBucketName": local.outputs["VectorBucketName"],
+        "indexName": local.outputs["VectorIndexName"],
+        "returnMetadata": True,
+    }
+    while True:
+        page = client.list_vectors(**kwargs)
+        for vector in page.get("vectors", []):
+            metadata = vector.get("metadata") or {}
+            found.setdefault(str(metadata.get("key", "")), []).append(metadata)
+        if not page.get("nextToken"):
+            return found
         kwargs["nextToken"] = page["nextToken"]
 
 

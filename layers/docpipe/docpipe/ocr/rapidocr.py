@@ -2,7 +2,7 @@
 
 The engine is given the bundled model files by path, so RapidOCR's resolver, which downloads any
 model it does not find, never runs: nothing is fetched at run time (tests/unit/test_ocr.py runs it
-with sockets refused). The package (with opencv and onnxruntime, ~150 MB installed) is the ``ocr``
+with sockets refused). The package (with opencv and onnxruntime, ~315 MiB installed) is the ``ocr``
 extra: too large for a Lambda zip layer, so the default AWS build uses Textract instead.
 """
 

@@ -12,8 +12,10 @@ so a mixed document stays mixed. Every page of an image file needs OCR.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
+from itertools import islice
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -31,13 +33,16 @@ MIN_IMAGE_COVERAGE = 0.10
 # bounded image (Textract takes at most 10,000 pixels a side; RapidOCR scales to 2,000 anyway).
 RENDER_DPI = 200
 MAX_RENDER_SIDE = 5000
+_NON_SPACE = re.compile(r"\S")
 OCR_METADATA: Mapping[str, Any] = MappingProxyType({"ocr": True})
 """PageText.metadata of an OCR'd page: its chunks say ``ocr: true``."""
 
 
 def negligible(text: str) -> bool:
     """Whether a page's text layer says next to nothing (see the module docstring)."""
-    return sum(1 for c in text if not c.isspace()) < NEGLIGIBLE_TEXT_CHARS
+    # Stops at the threshold: a page of real text costs a few characters, not a pass over all.
+    found = islice(_NON_SPACE.finditer(text), NEGLIGIBLE_TEXT_CHARS)
+    return sum(1 for _ in found) < NEGLIGIBLE_TEXT_CHARS
 
 
 def render_scale(width_points: float, height_points: float) -> float:
