@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= auto
 BENCH_ARGS ?=
 
-.PHONY: help setup test unit lint build demo local bench soak clean check-python
+.PHONY: help setup test unit lint build demo local bench bench-data soak clean check-python
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -77,7 +77,14 @@ $(BENCH_STAMP): $(STAMP)
 	@$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	@touch $@
 
-bench: $(BENCH_STAMP) ## benchmarks (BENCH_ARGS="--only ingest" for one section); results go to docs/benchmarks.md
+# The retrieval section's labelled pages are Debian's python3-doc: installed here where apt-get can.
+PYTHON_DOCS := /usr/share/doc/python3-doc/html
+bench-data:
+	@test -d $(PYTHON_DOCS) || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-doc >/dev/null; } || \
+	  echo "note: $(PYTHON_DOCS) is missing (apt-get install python3-doc): the Retrieval section will say it was not measured"
+
+bench: $(BENCH_STAMP) bench-data ## benchmarks (BENCH_ARGS="--only ingest" for one section); results go to docs/benchmarks.md
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 soak: $(STAMP) ## the ingest property test with thousands of histories (HYPOTHESIS_PROFILE=soak)
