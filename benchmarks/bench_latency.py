@@ -64,6 +64,14 @@ def _template_memory() -> int:
     return _parameter_default("IngestMemorySize", TEMPLATE_MEMORY)
 
 
+def _search_memory() -> int:
+    """SearchFunction's MemorySize: the template's Globals (it sets none of its own)."""
+    import re
+
+    match = re.search(r"Globals:.*?MemorySize:\s*(\d+)", (ROOT / "template.yaml").read_text(), re.S)
+    return int(match.group(1)) if match else TEMPLATE_MEMORY
+
+
 def _calls_of(proxy: LatencyProxy, result: dict[str, Any]) -> list[Call]:
     return proxy.between(result["start"], result["end"])
 
@@ -393,9 +401,10 @@ def _cost_section(
     )
 
     searches = data["search"]
+    search_memory = _search_memory()
     search_wall = median([r["wall"] for r in searches])
     search_cost = 1000 * (
-        _lambda_cost(search_wall, memory, p.LAMBDA_X86_GB_S.usd or 0)
+        _lambda_cost(search_wall, search_memory, p.LAMBDA_X86_GB_S.usd or 0)
         + (p.LAMBDA_REQUEST.usd or 0)
         + (p.S3V_QUERY_REQUEST.usd or 0)
         + 5 / 1000 * (p.TITAN_V2_PER_1K_TOKENS.usd or 0)
@@ -424,7 +433,8 @@ def _cost_section(
         "",
         f"Search path (embed the query with Bedrock, one QueryVectors, in its own process through the "
         f"proxy): {spread([r['wall'] for r in searches])} wall, "
-        f"{spread([r['cpu'] for r in searches])} CPU per query; per 1,000 queries at {memory} MB x86_64 "
+        f"{spread([r['cpu'] for r in searches])} CPU per query; per 1,000 queries at "
+        f"{search_memory} MB x86_64 "
         f"(Lambda duration and request, QueryVectors call, ~5 query tokens; query data processed not "
         f"priced, see above): **${search_cost:.4f}**. The figure is SearchFunction's critical path "
         "(embed the query, one QueryVectors, no rerank) in a worker process, not the function's "
