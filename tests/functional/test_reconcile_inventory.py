@@ -44,8 +44,9 @@ def report_of(pipeline: Pipeline, **kwargs: Any) -> dict[str, Any]:
     )
 
 
-def run(pipeline: Pipeline, **request: Any) -> dict[str, Any]:
-    from docpipe.reconcile import ReconcileRequest, ReconcileService, make_object_source
+def reconcile_service(pipeline: Pipeline) -> Any:
+    """ReconcileService on the pipeline's stack, reading objects from the inventory report."""
+    from docpipe.reconcile import ReconcileService, make_object_source
 
     s3 = S3Client(boto3.client("s3", region_name="us-east-1"))
     return ReconcileService(
@@ -56,7 +57,14 @@ def run(pipeline: Pipeline, **request: Any) -> dict[str, Any]:
         bucket=pipeline.names.documents_bucket,
         region="us-east-1",
         source=make_object_source(settings(pipeline), s3),
-    ).run(ReconcileRequest(**request))
+    )
+
+
+def run(pipeline: Pipeline, **request: Any) -> dict[str, Any]:
+    from docpipe.reconcile import ReconcileRequest
+
+    report: dict[str, Any] = reconcile_service(pipeline).run(ReconcileRequest(**request))
+    return report
 
 
 @pytest.fixture
@@ -270,7 +278,6 @@ def test_the_handler_reads_the_report(pipeline: Pipeline, monkeypatch: pytest.Mo
 
 def test_a_report_too_large_for_the_invocation_stops_cleanly_and_removes_nothing(indexed: Pipeline) -> None:
     from docpipe import inventory
-    from docpipe.reconcile import ReconcileService, make_object_source
 
     # Given a report of 3 objects plus 12,000 rows under another prefix, and an invocation whose
     # time runs out while it is read (rows are checked against the clock every batch).
@@ -281,16 +288,7 @@ def test_a_report_too_large_for_the_invocation_stops_cleanly_and_removes_nothing
     report_of(indexed, rows=rows + filler)
     assert len(filler) > inventory._INSERT_BATCH
     looks = iter(range(10**6))
-    s3 = S3Client(boto3.client("s3", region_name="us-east-1"))
-    service = ReconcileService(
-        s3=s3,
-        registry=indexed.registry,
-        store=indexed.store,
-        queue=MessageQueue(boto3.client("sqs", region_name="us-east-1"), indexed.names.queue_url),
-        bucket=indexed.names.documents_bucket,
-        region="us-east-1",
-        source=make_object_source(settings(indexed), s3),
-    )
+    service = reconcile_service(indexed)
 
     report = service.run(remaining_ms=lambda: 10**9 if next(looks) < 1 else 0)
 
