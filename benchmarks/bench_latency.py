@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -47,29 +48,32 @@ CHARS_PER_TOKEN = 4.0  # assumption: Titan's tokenizer is not public
 LAMBDA_VCPU_MB = 1769  # Lambda: 1,769 MB = one vCPU
 MEMORY_SIZES = (256, 512, 768, 1024, 1536, 1769, 2048, 3008)
 QUOTA_SIZES = (512, 1024, 1769)
-TEMPLATE_MEMORY = 1024
 WRITES = {"UpdateItem", "PutItem", "DeleteItem"}
 
 
-def _parameter_default(name: str, fallback: int) -> int:
-    """A Number parameter's Default in template.yaml (IngestFunction's MemorySize is one)."""
-    import re
+@cache
+def _template() -> dict[str, Any]:
+    """template.yaml decoded once (cfn-lint's loader, as tests/moto_resources.py reads it)."""
+    from cfnlint.decode import decode
 
-    pattern = rf"^  {name}:\n(?:    .*\n)*?    Default:\s*(\d+)"
-    match = re.search(pattern, (ROOT / "template.yaml").read_text(), re.M)
-    return int(match.group(1)) if match else fallback
+    template, matches = decode(str(ROOT / "template.yaml"))
+    if template is None:
+        raise ValueError(f"template.yaml does not parse: {matches}")
+    return dict(template)
+
+
+def _parameter_default(name: str) -> int:
+    """A Number parameter's Default (IngestFunction's MemorySize is one)."""
+    return int(_template()["Parameters"][name]["Default"])
 
 
 def _template_memory() -> int:
-    return _parameter_default("IngestMemorySize", TEMPLATE_MEMORY)
+    return _parameter_default("IngestMemorySize")
 
 
 def _search_memory() -> int:
     """SearchFunction's MemorySize: the template's Globals (it sets none of its own)."""
-    import re
-
-    match = re.search(r"Globals:.*?MemorySize:\s*(\d+)", (ROOT / "template.yaml").read_text(), re.S)
-    return int(match.group(1)) if match else TEMPLATE_MEMORY
+    return int(_template()["Globals"]["Function"]["MemorySize"])
 
 
 def _calls_of(proxy: LatencyProxy, result: dict[str, Any]) -> list[Call]:
@@ -460,7 +464,7 @@ def _memory_table(
     rss_mb = max(r["vmhwm_kb"] for r in data["book"]) / 1024 * 1.048576  # MiB -> MB
     largest_mb, warm_mb = data["largest"]["vmhwm_mb"], data["largest"]["warm_mb"]
     # IngestRecordConcurrency records of one batch run at once: as many large documents at a time.
-    at_once = _parameter_default("IngestRecordConcurrency", 4)
+    at_once = _parameter_default("IngestRecordConcurrency")
     needed = warm_mb + at_once * max(largest_mb - warm_mb, rss_mb - warm_mb, 0.0)
     floor = needed * 1.25
 
