@@ -53,13 +53,10 @@ WRITES = {"UpdateItem", "PutItem", "DeleteItem"}
 
 @cache
 def _template() -> dict[str, Any]:
-    """template.yaml decoded once (cfn-lint's loader, as tests/moto_resources.py reads it)."""
-    from cfnlint.decode import decode
+    """template.yaml read once, by the reader the local stack and the tests use."""
+    from docpipe_cli.template import load_template
 
-    template, matches = decode(str(ROOT / "template.yaml"))
-    if template is None:
-        raise ValueError(f"template.yaml does not parse: {matches}")
-    return dict(template)
+    return load_template(ROOT / "template.yaml")
 
 
 def _parameter_default(name: str) -> int:

@@ -22,9 +22,10 @@ def expanded(**parameters: Any) -> dict[str, Any]:
     """Resources of template.yaml after both transforms, for these parameter values."""
     from samcli.lib.cfn_language_extensions.api import process_template
     from samtranslator.translator.transform import transform
-    from samtranslator.yaml_helper import yaml_parse
 
-    template = yaml_parse((ROOT / "template.yaml").read_text(encoding="utf-8"))
+    from docpipe_cli.template import load_template
+
+    template = load_template(ROOT / "template.yaml")
     assert template["Transform"] == ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]
     for resource in template["Resources"].values():  # what sam package puts there
         props = resource.get("Properties", {})

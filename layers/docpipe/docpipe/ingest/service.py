@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -40,6 +39,7 @@ from docpipe.exceptions import (
 from docpipe.ids import SIDECAR_SUFFIX, vector_key
 from docpipe.ids import doc_id as make_doc_id
 from docpipe.ingest.sidecar import sidecar_attributes
+from docpipe.timestamps import iso_timestamp
 
 if TYPE_CHECKING:
     # Imported where used: both modules import boto3, which a cold start pays for only when the
@@ -299,7 +299,7 @@ class IngestService:
                 "version": _version_of(info),
                 "content_hash": content_hash,
                 "content_type": document.content_type,
-                "ingested_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "ingested_at": iso_timestamp(timespec="seconds"),
                 "source_uri": f"s3://{bucket}/{key}",
             }
             for name, value in attributes.items():
