@@ -40,8 +40,8 @@ from docpipe.exceptions import (
 )
 from docpipe.ids import SIDECAR_SUFFIX, vector_key
 from docpipe.ids import doc_id as make_doc_id
+from docpipe.ingest.sidecar import sidecar_attributes
 from docpipe.scope import FOLDER, SIDECAR, Scope
-from docpipe.sidecar import sidecar_attributes
 
 if TYPE_CHECKING:
     # Imported where used: both modules import boto3, which a cold start pays for only when the
@@ -132,7 +132,7 @@ class IngestService:
         self._tracer = tracer
         self._clock = clock
         self._index_checked = False
-        # The records of a batch may run on several threads (docpipe.batch): what they share is
+        # The records of a batch may run on several threads (``batch``): what they share is
         # guarded here. Powertools' Metrics.add_metric is a read-modify-write of one dict.
         self._lock = threading.Lock()
         self._io: ThreadPoolExecutor | None = None
