@@ -1,4 +1,4 @@
-"""A stack with AWS's latency, simulated (issue 16, parts 2 and 4): round trips, batches, the book
+"""A stack with AWS's latency, simulated: round trips, batches, the book
 with Bedrock, the search path, and what it costs per 1,000 pages and documents.
 
 The handler runs in its own process against ``aws_sim.LatencyProxy`` (in this process) in front of

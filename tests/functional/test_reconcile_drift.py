@@ -273,7 +273,7 @@ def test_the_handler_runs_the_event_files(pipeline: Pipeline, monkeypatch: pytes
     import sys
 
     from tests.conftest import ROOT, load_event
-    from tests.functional.conftest import LambdaContext
+    from tests.lambda_context import LambdaContext
 
     for key, value in pipeline.names.env("ReconcileFunction").items():
         monkeypatch.setenv(key, value) if value else monkeypatch.delenv(key, raising=False)

@@ -262,7 +262,8 @@ def test_a_report_in_another_format_is_refused(indexed: Pipeline) -> None:
 
 def test_the_handler_reads_the_report(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.conftest import load_event
-    from tests.functional.conftest import HANDLER_PATH, LambdaContext, import_handler
+    from tests.functional.conftest import HANDLER_PATH, import_handler
+    from tests.lambda_context import LambdaContext
 
     for key, value in pipeline.names.env("ReconcileFunction").items():
         monkeypatch.setenv(key, value) if value else monkeypatch.delenv(key, raising=False)

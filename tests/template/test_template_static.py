@@ -54,7 +54,7 @@ PUBLIC_LOGICAL_IDS = {
     "OfflineEmbeddingsLayer": "AWS::Serverless::LayerVersion",
 }
 
-# Parameters the issues name (issue 2 section 2 and the template brief).
+# Parameters users set by name: each stays declared, whatever else changes.
 REQUIRED_PARAMETERS = {
     "Stage", "EmbeddingProvider", "EmbeddingModelId", "EmbeddingDimension", "DistanceMetric",
     "ChunkSize", "ChunkOverlap", "MaxDocumentBytes", "DocumentPrefix", "DocumentSuffix", "PdfEngine",
@@ -837,7 +837,7 @@ def test_pdf_password_secret_is_granted_only_when_one_is_configured(template: di
 def test_documents_bucket_sends_created_and_removed_events_to_the_ingest_queue(
     template: dict[str, Any],
 ) -> None:
-    bucket = Resolver(template, {"DocumentSuffix": ".pdf"}).value(template["Resources"]["DocumentsBucket"])
+    bucket = Resolver(template, {"DocumentSuffix": ".pdf"}).resolve(template["Resources"]["DocumentsBucket"])
     configs = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
 
     assert {c["Event"] for c in configs} == {"s3:ObjectCreated:*", "s3:ObjectRemoved:*"}

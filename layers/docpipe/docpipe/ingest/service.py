@@ -61,7 +61,6 @@ _HASH_BLOCK = 1024 * 1024
 # Chunks embedded and written together while the extraction goes on: enough to keep Bedrock's
 # thread pool busy and PutVectors calls few, small enough that little waits for the last page.
 GROUP_CHUNKS = 32
-_TYPED_VALUE_FIELDS = ("stringValue", "numberValue", "booleanValue", "stringListValue")
 
 logger = Logger(child=True)
 
