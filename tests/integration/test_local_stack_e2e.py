@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from docpipe import ids
+from docpipe.vectorstore import S3VectorStore
 from docpipe_cli import cli, queries
 from docpipe_cli.commands.backfill import backfill
 from docpipe_cli.local.server import free_port
@@ -149,19 +150,13 @@ def registry(stack: dict[str, Any]) -> dict[str, Any]:
 
 
 def vector_keys(stack: dict[str, Any]) -> list[str]:
-    client = stack["session"].client("s3vectors")
     local = stack["local"]
-    kwargs: dict[str, Any] = {
-        "vectorBucketName": local.outputs["VectorBucketName"],
-        "indexName": local.outputs["VectorIndexName"],
-    }
-    keys: list[str] = []
-    while True:
-        page = client.list_vectors(**kwargs)
-        keys += [v["key"] for v in page.get("vectors", [])]
-        if not page.get("nextToken"):
-            return keys
-        kwargs["nextToken"] = page["nextToken"]
+    store = S3VectorStore(
+        stack["session"].client("s3vectors"),
+        local.outputs["VectorBucketName"],
+        local.outputs["VectorIndexName"],
+    )
+    return [record.key for record in store.iter_vectors(return_data=False, return_metadata=False)]
 
 
 def test_the_queue_drains_with_two_workers(stack: dict[str, Any]) -> None:

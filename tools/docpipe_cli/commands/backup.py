@@ -6,18 +6,22 @@ import argparse
 import json
 from typing import Any
 
+from docpipe.config import BACKUP_ACTIONS, RESTORE_MODES
 from docpipe_cli.console import err, out
 from docpipe_cli.lambda_invoke import invoke_function
 from docpipe_cli.target import Target, resolve_target
 
+# The command line's names for BackupFunction's actions, where they differ (`docpipe backup create`).
+COMMAND_ACTIONS = {"backup": "create"}
+
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("backup", parents=[common], help="backup actions (BackupFunction)")
-    p.add_argument("action", choices=("create", "list", "verify", "restore", "prune"))
+    p.add_argument("action", choices=[COMMAND_ACTIONS.get(a, a) for a in BACKUP_ACTIONS])
     p.add_argument("--backup", help="backup key or 'latest' (verify, restore)")
     p.add_argument("--index", help="index whose backups to list/prune")
     p.add_argument("--target-index", dest="target_index", help="restore into this index")
-    p.add_argument("--mode", choices=("replace", "merge"))
+    p.add_argument("--mode", choices=RESTORE_MODES)
     p.add_argument("--compare-live", action="store_true", help="verify: compare with the live index")
     p.add_argument("--no-registry", action="store_true", help="restore: leave the registry alone")
     p.set_defaults(func=run)
@@ -35,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
 def backup_event(args: argparse.Namespace) -> dict[str, Any]:
     """The BackupFunction event the command line asks for (``create`` is the ``backup`` action)."""
-    action = {"create": "backup"}.get(args.action, args.action)
+    action = {command: action for action, command in COMMAND_ACTIONS.items()}.get(args.action, args.action)
     event: dict[str, Any] = {"action": action}
     for name in ("backup", "index", "target_index", "mode"):
         value = getattr(args, name, None)
