@@ -95,10 +95,7 @@ def _fmt(samples: Sequence[float]) -> str:
 
 def latency(sizes: Sequence[int] = SIZES) -> list[str]:
     """One table row per size: query latency through the emulator's moto server."""
-    import boto3
     import numpy as np
-
-    from docpipe_cli.local.server import LocalServer
 
     texts, source = chunk_texts(max(sizes))
     rng = np.random.default_rng(7)
@@ -111,78 +108,84 @@ def latency(sizes: Sequence[int] = SIZES) -> list[str]:
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for size in sizes:
-        with LocalServer() as server:
-            client = boto3.client(
-                "s3vectors",
-                endpoint_url=server.endpoint,
-                region_name="us-east-1",
-                aws_access_key_id="bench",
-                aws_secret_access_key="bench",  # noqa: S106 - emulator
-            )
-            client.create_vector_bucket(vectorBucketName="bench-vectors")
-            client.create_index(
-                vectorBucketName="bench-vectors",
-                indexName="chunks",
-                dataType="float32",
-                dimension=DIMENSION,
-                distanceMetric="cosine",
-                metadataConfiguration={
-                    "nonFilterableMetadataKeys": ["text", "source_uri"],
-                    "textSearchConfigurations": [{"metadataKey": "text", "language": "en"}],
-                },
-            )
-            where = {"vectorBucketName": "bench-vectors", "indexName": "chunks"}
-            started = time.perf_counter()
-            for start in range(0, size, 500):
-                batch = [
-                    {
-                        "key": f"doc{i // 20}#{i % 20}",
-                        "data": {"float32": rng.normal(size=DIMENSION).astype(np.float32).tolist()},
-                        "metadata": {
-                            "text": texts[i],
-                            "key": f"docs/{'guide' if i % 3 else 'api'}/{i // 20}.html",
-                            "page": i % 20,
-                        },
-                    }
-                    for i in range(start, min(start + 500, size))
-                ]
-                client.put_vectors(**where, vectors=batch)
-            put_seconds = time.perf_counter() - started
-            query_vector = {"float32": rng.normal(size=DIMENSION).astype(np.float32).tolist()}
-            text_cycle = iter(QUERY_TEXTS * QUERIES)
-
-            def texts_query() -> list[dict[str, str]]:
-                return [{"metadataKey": "text", "text": next(text_cycle)}]
-
-            def hybrid() -> Any:
-                return client.query_vectors(
-                    **where, topK=TOP_K, queryVector=query_vector, queryTexts=texts_query()
-                )
-
-            first = _timed(hybrid, 1)[0]
-            vector = _timed(
-                lambda: client.query_vectors(**where, topK=TOP_K, queryVector=query_vector), QUERIES
-            )
-            text = _timed(
-                lambda: client.query_vectors(**where, topK=TOP_K, queryTexts=texts_query()), QUERIES
-            )
-            fused = _timed(hybrid, QUERIES)
-            filtered = _timed(
-                lambda: client.query_vectors(
-                    **where,
-                    topK=TOP_K,
-                    queryVector=query_vector,
-                    queryTexts=texts_query(),
-                    filter={"key": {"$startsWith": "docs/guide/"}, "page": {"$lte": 10}},
-                    returnMetadata=True,
-                ),
-                QUERIES,
-            )
-        rows.append(
-            f"| {size:,} | {put_seconds:.1f} | {first:.0f} | {_fmt(vector)} | {_fmt(text)} | {_fmt(fused)} | "
-            f"{_fmt(filtered)} |"
-        )
+        rows.append(_latency_row(size, texts, rng))
     return rows
+
+
+def _latency_row(size: int, texts: Sequence[str], rng: Any) -> str:
+    """One row: put ``size`` chunks into a fresh server, then time each kind of query."""
+    import boto3
+    import numpy as np
+
+    from docpipe_cli.local.server import LocalServer
+
+    with LocalServer() as server:
+        client = boto3.client(
+            "s3vectors",
+            endpoint_url=server.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",  # noqa: S106 - emulator
+        )
+        client.create_vector_bucket(vectorBucketName="bench-vectors")
+        client.create_index(
+            vectorBucketName="bench-vectors",
+            indexName="chunks",
+            dataType="float32",
+            dimension=DIMENSION,
+            distanceMetric="cosine",
+            metadataConfiguration={
+                "nonFilterableMetadataKeys": ["text", "source_uri"],
+                "textSearchConfigurations": [{"metadataKey": "text", "language": "en"}],
+            },
+        )
+        where = {"vectorBucketName": "bench-vectors", "indexName": "chunks"}
+        started = time.perf_counter()
+        for start in range(0, size, 500):
+            batch = [
+                {
+                    "key": f"doc{i // 20}#{i % 20}",
+                    "data": {"float32": rng.normal(size=DIMENSION).astype(np.float32).tolist()},
+                    "metadata": {
+                        "text": texts[i],
+                        "key": f"docs/{'guide' if i % 3 else 'api'}/{i // 20}.html",
+                        "page": i % 20,
+                    },
+                }
+                for i in range(start, min(start + 500, size))
+            ]
+            client.put_vectors(**where, vectors=batch)
+        put_seconds = time.perf_counter() - started
+        query_vector = {"float32": rng.normal(size=DIMENSION).astype(np.float32).tolist()}
+        text_cycle = iter(QUERY_TEXTS * QUERIES)
+
+        def texts_query() -> list[dict[str, str]]:
+            return [{"metadataKey": "text", "text": next(text_cycle)}]
+
+        def hybrid() -> Any:
+            return client.query_vectors(
+                **where, topK=TOP_K, queryVector=query_vector, queryTexts=texts_query()
+            )
+
+        first = _timed(hybrid, 1)[0]
+        vector = _timed(lambda: client.query_vectors(**where, topK=TOP_K, queryVector=query_vector), QUERIES)
+        text = _timed(lambda: client.query_vectors(**where, topK=TOP_K, queryTexts=texts_query()), QUERIES)
+        fused = _timed(hybrid, QUERIES)
+        filtered = _timed(
+            lambda: client.query_vectors(
+                **where,
+                topK=TOP_K,
+                queryVector=query_vector,
+                queryTexts=texts_query(),
+                filter={"key": {"$startsWith": "docs/guide/"}, "page": {"$lte": 10}},
+                returnMetadata=True,
+            ),
+            QUERIES,
+        )
+    return (
+        f"| {size:,} | {put_seconds:.1f} | {first:.0f} | {_fmt(vector)} | {_fmt(text)} | {_fmt(fused)} | "
+        f"{_fmt(filtered)} |"
+    )
 
 
 _LIBRARY_PROBE = r"""
@@ -245,7 +248,7 @@ def libraries(sizes: Sequence[int] = LIBRARY_SIZES) -> list[str]:
     import tempfile
 
     rows = [
-        "| chunks | library | index build (s) | +500 chunks (s) | RSS growth (MiB) | query, every chunk scored (ms) |",
+        "| chunks | library | index build (s) | +500 chunks (s) | RSS growth (MiB) | query (ms) |",
         "| ---: | --- | ---: | ---: | ---: | ---: |",
     ]
     for size in sizes:
