@@ -10,6 +10,7 @@ from typing import Any
 
 from docpipe.aws import MAX_POOL_CONNECTIONS
 from docpipe.exceptions import ConfigError
+from docpipe.scope import suffix_problem
 
 # Environment variable names. Nothing else in the package reads os.environ for settings.
 STAGE = "STAGE"
@@ -31,6 +32,7 @@ MAX_DOCUMENT_BYTES = "MAX_DOCUMENT_BYTES"
 MAX_INFLATED_BYTES = "MAX_INFLATED_BYTES"
 EMBED_SECTION = "EMBED_SECTION"
 DOCUMENT_PREFIX = "DOCUMENT_PREFIX"
+DOCUMENT_SUFFIX = "DOCUMENT_SUFFIX"
 PDF_ENGINE = "PDF_ENGINE"
 PDF_PASSWORDS_SECRET_ID = "PDF_PASSWORDS_SECRET_ID"
 SECRETS_CACHE_TTL_SECONDS = "SECRETS_CACHE_TTL_SECONDS"
@@ -104,7 +106,10 @@ class Settings:
     # Prefix each chunk's section path to the text that is embedded (not to the stored text); on by
     # default since the retrieval benchmark measured it (README, "Ranking").
     embed_section: bool = True
+    # The pipeline's scope (docpipe.scope.Scope.from_settings): keys under the prefix that end
+    # with the suffix are documents.
     document_prefix: str = ""
+    document_suffix: str = ""
     pdf_engine: str = "pypdfium2"
     pdf_passwords_secret_id: str = ""
     secrets_cache_ttl_seconds: int = 300
@@ -189,6 +194,7 @@ _ENV_BY_FIELD: dict[str, str] = {
     "max_inflated_bytes": MAX_INFLATED_BYTES,
     "embed_section": EMBED_SECTION,
     "document_prefix": DOCUMENT_PREFIX,
+    "document_suffix": DOCUMENT_SUFFIX,
     "pdf_engine": PDF_ENGINE,
     "pdf_passwords_secret_id": PDF_PASSWORDS_SECRET_ID,
     "secrets_cache_ttl_seconds": SECRETS_CACHE_TTL_SECONDS,
@@ -284,6 +290,9 @@ def _validate(s: Settings) -> None:
         )
     if s.search_rerank == "bedrock" and not s.bedrock_rerank_enabled:
         raise ConfigError(f"{SEARCH_RERANK}=bedrock needs {BEDROCK_RERANK_ENABLED}=true")
+    problem = suffix_problem(s.document_suffix)
+    if problem is not None:
+        raise ConfigError(f"{DOCUMENT_SUFFIX}={s.document_suffix!r} is invalid: {problem}")
     if s.reconcile_source not in RECONCILE_SOURCES:
         allowed = ", ".join(RECONCILE_SOURCES)
         raise ConfigError(f"{RECONCILE_SOURCE}={s.reconcile_source!r} is invalid; allowed: {allowed}")
