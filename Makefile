@@ -36,13 +36,25 @@ $(BIN)/python: | check-python
 	@echo "==> creating $(VENV) with $(PYTHON313)"
 	@$(PYTHON313) -m venv $(VENV)
 
-$(LOCAL_STAMP): pyproject.toml | $(BIN)/python
+# sam and samlocal live in a virtualenv of their own, linked into $(BIN): aws-sam-cli pins boto3 to
+# one exact release, older than the S3 Vectors API docpipe needs (tools/sam-requirements.txt).
+SAM_VENV := $(VENV)/sam-cli
+SAM_STAMP := $(SAM_VENV)/.installed
+$(SAM_STAMP): tools/sam-requirements.txt | $(BIN)/python
+	@echo "==> installing sam and samlocal into $(SAM_VENV) (tools/sam-requirements.txt)"
+	@$(PYTHON313) -m venv $(SAM_VENV)
+	@$(SAM_VENV)/bin/python -m pip install -q -r tools/sam-requirements.txt
+	@ln -sf $(abspath $(SAM_VENV))/bin/sam $(BIN)/sam
+	@ln -sf $(abspath $(SAM_VENV))/bin/samlocal $(BIN)/samlocal
+	@touch $@
+
+$(LOCAL_STAMP): pyproject.toml $(SAM_STAMP) | $(BIN)/python
 	@echo "==> installing what the local stack needs into $(VENV) (pyproject.toml [local])"
 	@$(BIN)/python -m pip install -q -e '.[local]'
 	@touch $@
 
 # [dev] includes [local]: the local stamp is then up to date too.
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml $(SAM_STAMP) | $(BIN)/python
 	@echo "==> installing every tool into $(VENV) (pyproject.toml [dev])"
 	@$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $@ $(LOCAL_STAMP)
