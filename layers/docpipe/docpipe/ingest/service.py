@@ -457,6 +457,7 @@ class IngestService:
             "key": key,
             "pdf_engine": settings.pdf_engine,
             "max_inflated_bytes": settings.max_inflated_bytes,
+            "max_document_bytes": settings.max_document_bytes,
             "ocr": self.ocr,
             "ocr_max_pages": settings.ocr_max_pages,
         }
