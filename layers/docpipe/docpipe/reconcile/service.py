@@ -129,11 +129,10 @@ class ReconcileReport:
             self.examples[category].append(key)
 
     def ignore(self, reason: str, key: str) -> None:
-        """An object outside the scope: nothing to do, but said with its reason."""
-        self.ignored[reason] = self.ignored.get(reason, 0) + 1
-        examples = self.ignored_examples.setdefault(reason, [])
-        if len(examples) < EXAMPLE_LIMIT:
-            examples.append(key)
+        """A key outside the scope (``OUT_OF_SCOPE_REASONS``): nothing to do, said with its reason."""
+        self.ignored[reason] += 1
+        if len(self.ignored_examples[reason]) < EXAMPLE_LIMIT:
+            self.ignored_examples[reason].append(key)
 
     @property
     def drift(self) -> int:
