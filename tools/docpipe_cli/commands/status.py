@@ -18,6 +18,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     target = resolve_target(args)
-    for line in format_documents(documents(target, args.prefix or "")):
+    for line in format_documents(documents(target, args.prefix or ""), target.scope()):
         out(line)
     return 0

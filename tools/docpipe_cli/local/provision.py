@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from docpipe_cli.local.s3vectors.cloudformation import create_index_request
 from docpipe_cli.local.stack import Stack
 from docpipe_cli.local.state import LocalDeployment, NotProvisioned
 from docpipe_cli.template import env_str
@@ -254,16 +255,7 @@ def _create_index(stack: Stack, lid: str, clients: Callable[[str], Any]) -> str:
     props = stack.properties(lid)
     s3v = clients("s3vectors")
     attrs = stack.attributes(lid)
-    kwargs: dict[str, Any] = {
-        "vectorBucketName": attrs["VectorBucketName"],
-        "indexName": attrs["Name"],
-        "dataType": props.get("DataType", "float32"),
-        "dimension": int(props["Dimension"]),
-        "distanceMetric": props["DistanceMetric"],
-    }
-    keys = props.get("MetadataConfiguration", {}).get("NonFilterableMetadataKeys")
-    if keys:
-        kwargs["metadataConfiguration"] = {"nonFilterableMetadataKeys": list(keys)}
+    kwargs = create_index_request(props, bucket=attrs["VectorBucketName"], name=attrs["Name"])
     try:
         s3v.create_index(**kwargs)
     except s3v.exceptions.ConflictException:
