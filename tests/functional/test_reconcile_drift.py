@@ -27,7 +27,7 @@ from docpipe.registry import RECONCILE_CURSOR_ID
 from docpipe.s3 import S3Client
 from docpipe.scope import Scope
 from docpipe.vectorstore import VectorRecord
-from docpipe_cli.cli import backfill
+from docpipe_cli.commands.backfill import backfill
 from docpipe_cli.target import Target
 from tests.functional.conftest import Pipeline
 from tests.inventory_reports import write_report
