@@ -336,3 +336,22 @@ def test_an_image_attached_while_ocr_is_off_is_named_with_the_reason() -> None:
     doc = parse_document(message.as_bytes(), key="mail/logo.eml")
 
     assert doc.pages[1].text.startswith("logo.png: not read (needs_ocr)")
+
+
+def test_the_images_an_html_body_shows_are_listed_not_read() -> None:
+    # Structure only (no quality claim): the two ways a body's pictures arrive, as mail clients write them.
+    png = _sample(CPYTHON_EMAIL_DIR / "python.png").read_bytes()
+    message = _message()
+    message.add_alternative(
+        "<html><body><p>See the logo</p><img src='cid:logo'></body></html>", subtype="html"
+    )
+    message.get_payload()[1].add_related(
+        png, maintype="image", subtype="png", cid="<logo>", filename="logo.png"
+    )
+    message.add_attachment(png, maintype="image", subtype="png", filename="photo.png")
+
+    doc = parse_document(message.as_bytes(), key="mail/newsletter.eml", ocr=_CountingEngine())
+
+    assert "Attachments: photo.png" in doc.pages[0].text
+    assert "Inline images (part of the body, not read): logo.png" in doc.pages[0].text
+    assert [s.path for p in doc.pages for s in p.sections] == [("Attachment: photo.png",)]
