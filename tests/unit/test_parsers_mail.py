@@ -209,6 +209,31 @@ def test_an_epub_whose_spine_names_missing_files_is_corrupt() -> None:
         parse_document(kept.getvalue(), key="books/broken.epub")
 
 
+def test_an_epub_whose_chapters_are_encrypted_is_encrypted_and_obfuscated_fonts_are_not() -> None:
+    path = _sample(LIVE_MANUAL_EPUB)
+    chapter = "OEBPS/" + _spine_files(path)[2]
+
+    def with_encryption(algorithm: str, uri: str) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(path) as archive, zipfile.ZipFile(out, "w") as copy:
+            for info in archive.infolist():
+                copy.writestr(info, archive.read(info))
+            copy.writestr(
+                "META-INF/encryption.xml",
+                '<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" '
+                'xmlns:enc="http://www.w3.org/2001/04/xmlenc#"><enc:EncryptedData>'
+                f'<enc:EncryptionMethod Algorithm="{algorithm}"/><enc:CipherData>'
+                f'<enc:CipherReference URI="{uri}"/></enc:CipherData></enc:EncryptedData></encryption>',
+            )
+        return out.getvalue()
+
+    aes = "http://www.w3.org/2001/04/xmlenc#aes128-cbc"
+    with pytest.raises(EncryptedDocumentError, match="DRM"):
+        parse_document(with_encryption(aes, chapter), key="books/drm.epub")
+    fonts = with_encryption("http://www.idpf.org/2008/embedding", "OEBPS/fonts/a.otf")
+    assert parse_document(fonts, key="books/fonts.epub").page_count == len(_spine_files(path))
+
+
 # --- sniffing ----------------------------------------------------------------------------------
 
 

@@ -243,7 +243,8 @@ def _attachment_pages(
         raise DocumentTooLargeError(f"{where}: {e}") from e
     except PermanentError as e:
         # Not the message's fault: the attachment is named, with the reason, and the rest is read.
-        yield _note(path if first else (), f"{attachment.name}: not read ({e.reason}): {_reason_text(e)}")
+        reason = str(e).removeprefix(f"{attachment.name}: ")  # its parser names it first; the page does
+        yield _note(path if first else (), f"{attachment.name}: not read ({e.reason}): {reason}")
         return
     if first:
         yield _note(path, f"{attachment.name}: no text")
@@ -255,13 +256,6 @@ def _note(path: tuple[str, ...], text: str) -> PageText:
 
 def _under(path: tuple[str, ...], sections: tuple[Section, ...]) -> tuple[Section, ...]:
     return tuple(Section(s.offset, (*path, *s.path)) for s in sections) if path else sections
-
-
-def _reason_text(error: PermanentError) -> str:
-    # The attachment's own name leads its errors ("invoice.pdf: ..."); the page names it already.
-    text = str(error)
-    head, _, rest = text.partition(": ")
-    return rest if rest and "/" not in head and " " not in head.strip() else text
 
 
 def _declared_inflated_size(data: bytes) -> int:
@@ -410,9 +404,9 @@ def _attachment_parts(message: Any, body: Any) -> Iterator[tuple[Any, bool]]:
     """The message's parts other than its body, in order, each with whether it is an inline image.
 
     Parts of a nested multipart each count. An inline image is an image inside a multipart/related
-    with a Content-ID or an inline disposition (the HTML body's own pictures): the standard library hides those of a
-    body nested in multipart/mixed and shows those of a top-level multipart/related, so both are
-    found here, the same way.
+    with a Content-ID or an inline disposition (the HTML body's own pictures): the standard
+    library hides those of a body nested in multipart/mixed and shows those of a top-level
+    multipart/related, so both are found here, the same way.
     """
     if not message.is_multipart():
         return
