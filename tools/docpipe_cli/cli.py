@@ -269,7 +269,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     target = resolve_target(args)
-    for line in format_documents(documents(target, args.prefix or "")):
+    for line in format_documents(documents(target, args.prefix or ""), target.scope()):
         _out(line)
     return 0
 
