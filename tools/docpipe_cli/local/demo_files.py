@@ -197,10 +197,15 @@ def attached_pdf_text(msg: bytes) -> tuple[str, str]:
     import olefile
     import pypdfium2 as pdfium
 
+    blobs: list[tuple[str, bytes]] = []
     with olefile.OleFileIO(msg) as ole:
-        blobs = [ole.openstream(p).read() for p in ole.listdir() if p[-1].upper() == "__SUBSTG1.0_37010102"]
-    for blob in blobs:
-        found = [("attached.pdf", blob)] if blob.startswith(b"%PDF-") else []
+        for path in ole.listdir():
+            if path[-1].upper() == "__SUBSTG1.0_37010102":  # an attachment's bytes; its long name beside them
+                name = [*path[:-1], "__substg1.0_3707001F"]
+                title = ole.openstream(name).read().decode("utf-16-le") if ole.exists(name) else "a PDF"
+                blobs.append((title.rstrip("\x00"), ole.openstream(path).read()))
+    for title, blob in blobs:
+        found = [(title, blob)] if blob.startswith(b"%PDF-") else []
         if not found:
             message = email.message_from_bytes(blob, policy=email.policy.default)
             found = [
