@@ -1,10 +1,11 @@
-"""Document parsing: bytes in, page-numbered text out (PDF, text, Markdown, HTML, DOCX, XLSX, PPTX, CSV).
+"""Document parsing: bytes in, page-numbered text out (PDF, text, HTML, Office, OpenDocument, RTF, CSV).
 
-One module per format family (``pdf``, ``text``, ``html``, ``docx``, ``xlsx``, ``pptx``, ``csv``),
-the shared types in ``base``, type detection in ``detect``, zip-bomb checks in ``zipsafe``,
+One module per format family (``pdf``, ``text``, ``html``, ``docx``, ``xlsx``, ``pptx``, ``csv``,
+``doc``, ``xls``, ``ppt``, ``opendocument``, ``rtf``), the shared types in ``base``, type
+detection in ``detect``, zip-bomb checks in ``zipsafe``, compound-file checks in ``olesafe``,
 headings in ``sections``, Markdown tables and header-carrying rows in ``tables``; ``OPENERS``
 maps each content type to its opener. Heavy libraries (pypdfium2, pypdf, BeautifulSoup,
-python-docx, openpyxl, python-pptx, charset-normalizer) are imported
+python-docx, openpyxl, python-pptx, xlrd, msdoc2docx, ppt2pptx, charset-normalizer) are imported
 inside the function that needs them, so importing this package stays cheap for the handler's cold
 start and a text-only document never loads a PDF engine.
 """
@@ -18,17 +19,24 @@ from docpipe.exceptions import EmptyTextError
 from docpipe.parsers.base import (
     CONTENT_TYPES,
     CSV,
+    DOC,
     DOCX,
     HTML,
     IMAGE_TYPES,
     JPEG,
     MARKDOWN,
+    ODP,
+    ODS,
+    ODT,
     PDF,
     PNG,
+    PPT,
     PPTX,
+    RTF,
     TEXT,
     TIFF,
     TSV,
+    XLS,
     XLSX,
     OpenedDocument,
     Opener,
@@ -40,12 +48,17 @@ from docpipe.parsers.base import (
 )
 from docpipe.parsers.csv import open_csv, open_tsv
 from docpipe.parsers.detect import EXTENSIONS, SNIFF_BYTES, detect_content_type
+from docpipe.parsers.doc import open_doc
 from docpipe.parsers.docx import open_docx
 from docpipe.parsers.html import open_html
 from docpipe.parsers.image import open_jpeg, open_png, open_tiff
+from docpipe.parsers.opendocument import open_odp, open_ods, open_odt
 from docpipe.parsers.pdf import PDF_OPENERS
+from docpipe.parsers.ppt import open_ppt
 from docpipe.parsers.pptx import open_pptx
+from docpipe.parsers.rtf import open_rtf
 from docpipe.parsers.text import decode_text, open_markdown, open_plain
+from docpipe.parsers.xls import open_xls
 from docpipe.parsers.xlsx import open_xlsx
 
 if TYPE_CHECKING:
@@ -54,21 +67,28 @@ if TYPE_CHECKING:
 __all__ = [
     "CONTENT_TYPES",
     "CSV",
+    "DOC",
     "DOCX",
     "EXTENSIONS",
     "HTML",
     "IMAGE_TYPES",
     "JPEG",
     "MARKDOWN",
+    "ODP",
+    "ODS",
+    "ODT",
     "OPENERS",
     "PDF",
     "PDF_ENGINES",
     "PNG",
+    "PPT",
     "PPTX",
+    "RTF",
     "SNIFF_BYTES",
     "TEXT",
     "TIFF",
     "TSV",
+    "XLS",
     "XLSX",
     "OpenedDocument",
     "PageText",
@@ -95,6 +115,13 @@ OPENERS: dict[str, Opener] = {
     PPTX: open_pptx,
     CSV: open_csv,
     TSV: open_tsv,
+    DOC: open_doc,
+    XLS: open_xls,
+    PPT: open_ppt,
+    ODT: open_odt,
+    ODS: open_ods,
+    ODP: open_odp,
+    RTF: open_rtf,
 }
 """The opener of each content type but PDF, whose opener is chosen by engine (``PDF_OPENERS``)."""
 
@@ -114,7 +141,9 @@ def open_document(
     Args and Raises: as ``parse_document``, except ``EmptyTextError``, which only the pages can tell.
     """
     data = source if isinstance(source, bytes) else _read_all(source)
-    content_type = detect_content_type(key, data[:SNIFF_BYTES] if not data.startswith(b"PK") else data)
+    # A zip's directory is at its end and a compound file's anywhere: those are sniffed whole.
+    whole = data.startswith((b"PK", b"\xd0\xcf\x11\xe0"))
+    content_type = detect_content_type(key, data if whole else data[:SNIFF_BYTES])
     options = ParseOptions(
         pdf_engine=pdf_engine,
         password=password,
@@ -148,8 +177,9 @@ def parse_document(
         key: the S3 key; its extension chooses the type, content sniffing confirms it.
         pdf_engine: ``"pypdfium2"`` (default, ~20x faster) or ``"pypdf"``.
         password: for encrypted PDFs; ignored by other types.
-        max_inflated_bytes: zip containers (DOCX, XLSX, PPTX) whose members inflate past this
-            are ``too_large`` (``MAX_INFLATED_BYTES``; a zip bomb is refused before it is parsed).
+        max_inflated_bytes: zip containers (DOCX, XLSX, PPTX, ODT, ODS, ODP) whose members inflate
+            past this, and compound files (DOC, XLS, PPT) whose streams declare more, are
+            ``too_large`` (``MAX_INFLATED_BYTES``; a zip bomb is refused before it is parsed).
         ocr: the engine for scanned PDF pages and image files (``docpipe.ocr.make_ocr_engine``);
             None: a document with such pages is ``NeedsOcrError``.
         ocr_max_pages: a document with more pages that need OCR is ``OcrPageLimitError``.

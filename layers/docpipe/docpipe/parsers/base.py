@@ -29,6 +29,16 @@ JPEG = "image/jpeg"
 TIFF = "image/tiff"
 IMAGE_TYPES: tuple[str, ...] = (PNG, JPEG, TIFF)
 CONTENT_TYPES += IMAGE_TYPES
+# Legacy Office (OLE2 compound files), OpenDocument (zip with a mimetype member) and RTF
+# (parsers/doc.py, xls.py, ppt.py, opendocument.py, rtf.py).
+DOC = "application/msword"
+XLS = "application/vnd.ms-excel"
+PPT = "application/vnd.ms-powerpoint"
+ODT = "application/vnd.oasis.opendocument.text"
+ODS = "application/vnd.oasis.opendocument.spreadsheet"
+ODP = "application/vnd.oasis.opendocument.presentation"
+RTF = "application/rtf"
+CONTENT_TYPES += (DOC, XLS, PPT, ODT, ODS, ODP, RTF)
 
 # C0 control characters other than tab and newline: PDF math fonts map glyphs to them.
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")

@@ -50,13 +50,49 @@ def parse_docx(data: bytes, *, key: str) -> PageText:
 
 def _heading_level(paragraph: Any) -> int | None:
     try:
-        name = paragraph.style.name if paragraph.style is not None else ""
+        style = paragraph.style
+        name = style.name if style is not None else ""
     except (KeyError, AttributeError, ValueError):  # a style id the styles part does not define
         return None
     if name.lower() == "title":
         return 0
     match = _HEADING_STYLE.match(name or "")
-    return int(match.group(1)) if match else None
+    if match:
+        return int(match.group(1))
+    return _outline_level(paragraph._p, style)
+
+
+def _outline_level(element: Any, style: Any) -> int | None:
+    """The heading level a paragraph's outline level gives it (1-9), from itself or its style chain.
+
+    Word writes built-in heading styles under their English names, but other writers keep the
+    localised ones (``Überschrift 1``, ``Titre 1``): the ``w:outlineLvl`` they carry says the same
+    in any language (0 is level 1; 9 is body text).
+    """
+    from docx.oxml.ns import qn
+
+    for candidate in (element, *_style_chain(style)):
+        p_pr = candidate.find(qn("w:pPr")) if candidate is not None else None
+        level = p_pr.find(qn("w:outlineLvl")) if p_pr is not None else None
+        if level is not None:
+            try:
+                value = int(level.get(qn("w:val"), "9"))
+            except ValueError:
+                return None
+            return value + 1 if 0 <= value < 9 else None
+    return None
+
+
+def _style_chain(style: Any) -> list[Any]:
+    """The style's element and those of the styles it is based on (at most 16: a loop ends it)."""
+    chain: list[Any] = []
+    while style is not None and len(chain) < 16:
+        chain.append(style.element)
+        try:
+            style = style.base_style
+        except (KeyError, AttributeError, ValueError):
+            break
+    return chain
 
 
 def _table_text(table: Any) -> str:
