@@ -15,10 +15,13 @@ from docpipe.parsers.base import (
     CSV,
     DOC,
     DOCX,
+    EML,
+    EPUB,
     HTML,
     IMAGE_TYPES,
     JPEG,
     MARKDOWN,
+    MSG,
     ODP,
     ODS,
     ODT,
@@ -72,6 +75,10 @@ EXTENSIONS: dict[str, str] = {
     ".ods": ODS,
     ".odp": ODP,
     ".rtf": RTF,
+    # email and e-books
+    ".eml": EML,
+    ".msg": MSG,
+    ".epub": EPUB,
 }
 # Image signatures: PNG, JPEG (SOI + a marker), TIFF little- and big-endian.
 IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -91,8 +98,9 @@ OLE_MAIN_STREAMS: dict[str, tuple[str, ...]] = {
     DOC: ("WordDocument",),
     XLS: ("Workbook", "Book"),  # "Book": Excel 5/95 (BIFF5), which xlrd reads too
     PPT: ("PowerPoint Document",),
+    MSG: ("__properties_version1.0",),
 }
-"""Each legacy Office type and the compound-file streams (any one) that make an OLE file one."""
+"""Each compound-file type and the top-level streams (any one) that make an OLE file one."""
 ODF_MIMETYPES: dict[str, str] = {ODT: ODT, ODS: ODS, ODP: ODP}
 """The ``mimetype`` member of each OpenDocument zip: the type itself."""
 _KIND_NAMES = {
@@ -107,6 +115,8 @@ _KIND_NAMES = {
     ODS: "OpenDocument spreadsheet",
     ODP: "OpenDocument presentation",
     RTF: "RTF document",
+    MSG: "Outlook message",
+    EPUB: "EPUB",
 }
 _UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 SNIFF_BYTES = 8192
@@ -115,6 +125,12 @@ SNIFF_BYTES = 8192
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Compound File: legacy .doc, or an encrypted .docx
 _RTF_MAGIC = b"{\\rtf"
 _HTML_PATTERN = re.compile(rb"<\s*(!doctype\s+html|html|head|body)[\s>]", re.IGNORECASE)
+# RFC 822: a message starts with header fields (an mbox export with its "From " line first).
+_HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
+_MAIL_HEADERS = frozenset(
+    (b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"received", b"return-path",
+     b"mime-version", b"reply-to", b"sender", b"delivered-to", b"content-type")
+)  # fmt: skip
 
 
 def detect_content_type(key: str, head: bytes) -> str:
@@ -153,7 +169,7 @@ def detect_content_type(key: str, head: bytes) -> str:
         raise CorruptDocumentError(f"{key}: named as an image ({claimed}) but its bytes are not one")
     if head.startswith(b"PK\x03\x04"):
         try:
-            kind = office_kind(head, OFFICE_MAIN_PARTS)
+            kind = office_kind(head, OFFICE_MAIN_PARTS) or _epub(head, claimed)
         except CorruptDocumentError as e:
             raise CorruptDocumentError(f"{key}: {e}") from e
         except DocumentTooLargeError as e:
@@ -168,6 +184,10 @@ def detect_content_type(key: str, head: bytes) -> str:
         if claimed in OFFICE_MAIN_PARTS:
             part = OFFICE_MAIN_PARTS[claimed]
             raise CorruptDocumentError(f"{key}: a {_KIND_NAMES[claimed]} archive without {part}")
+        if claimed == EPUB:
+            raise CorruptDocumentError(
+                f"{key}: an EPUB archive without its mimetype or META-INF/container.xml"
+            )
         raise UnsupportedTypeError(
             f"{key}: a ZIP archive that is not a Word, Excel, PowerPoint or OpenDocument file"
         )
@@ -180,6 +200,12 @@ def detect_content_type(key: str, head: bytes) -> str:
         raise CorruptDocumentError(f"{key}: named as {kind_name} but its bytes are not a {kind_name}")
     if claimed in (CSV, TSV) and b"\x00" in head[:SNIFF_BYTES] and not head.startswith(_UTF16_32_BOMS):
         raise CorruptDocumentError(f"{key}: named as {claimed} but its bytes are binary, not text")
+    if claimed == EML or claimed is None and _mail_headers(head) >= 2:
+        if b"\x00" in head or _mail_headers(head) < 1:
+            raise CorruptDocumentError(
+                f"{key}: named as an email but its bytes do not start with RFC 822 headers"
+            )
+        return EML
     if claimed in _TEXT_TYPES:
         return claimed
     if _HTML_PATTERN.search(head[:SNIFF_BYTES]):
@@ -196,6 +222,8 @@ def _ole_kind(key: str, data: bytes, claimed: str | None) -> str:
     ``corrupt`` when its key names a legacy type (a truncated .doc), ``encrypted`` when it names an
     Office Open XML type (as before this module read the directory), else unsupported.
     """
+    if claimed == MSG:
+        return MSG  # parsers/outlook.py confirms the message's property streams
     streams = ole_streams(data)
     if streams is None:
         if claimed in OFFICE_MAIN_PARTS:
@@ -214,3 +242,30 @@ def _ole_kind(key: str, data: bytes, claimed: str | None) -> str:
     if claimed in OLE_MAIN_STREAMS or claimed in OFFICE_MAIN_PARTS:
         raise CorruptDocumentError(f"{key}: named as {_KIND_NAMES[claimed]} but its compound file is not one")
     raise UnsupportedTypeError(f"{key}: an OLE compound file that is not a Word, Excel or PowerPoint file")
+
+
+def _epub(head: bytes, claimed: str | None) -> str | None:
+    mimetype = zip_mimetype(head)
+    if mimetype == EPUB or (claimed == EPUB and mimetype is None and b"META-INF/container.xml" in head):
+        return EPUB
+    return None
+
+
+def _mail_headers(head: bytes) -> int:
+    """How many well-known RFC 822 header names the first lines of ``head`` hold (0: not a message)."""
+    names: set[bytes] = set()
+    lines = head[:SNIFF_BYTES].lstrip(b"\r\n").split(b"\n")
+    if lines and lines[0].startswith(b"From "):
+        lines = lines[1:]  # an mbox export's envelope line
+    for number, line in enumerate(lines[:200]):
+        line = line.rstrip(b"\r")
+        if not line:
+            break  # the header block ends at the first empty line
+        if line[:1] in (b" ", b"\t"):
+            continue  # a folded header's continuation
+        if not _HEADER_LINE.match(line):
+            if names or number == len(lines) - 1:
+                break  # body text without the blank line before it, or cut off where the sniff ends
+            return 0
+        names.add(line.split(b":", 1)[0].strip().lower())
+    return len(names & _MAIL_HEADERS)

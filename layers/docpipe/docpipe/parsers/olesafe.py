@@ -25,7 +25,9 @@ def open_ole(data: bytes, key: str, *, kind: str, limit: int) -> Any:
     import olefile
 
     try:
-        ole = olefile.OleFileIO(data)
+        # DEFECT_INCORRECT: a sector past the end of the file (a truncated copy) or a broken chain
+        # is an error, not a stream silently cut short.
+        ole = olefile.OleFileIO(data, raise_defects=olefile.DEFECT_INCORRECT)
     # olefile reports a bad header, FAT or directory as OSError (NotOleFileError) or, for some
     # malformed structures, IndexError, ValueError or struct.error, and a directory whose entries
     # point at each other as RecursionError.
