@@ -269,7 +269,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     target = resolve_target(args)
-    for line in format_documents(documents(target, args.prefix or "")):
+    for line in format_documents(documents(target, args.prefix or ""), target.scope()):
         _out(line)
     return 0
 
@@ -294,6 +294,7 @@ def reconcile_service(target: Target, bucket: str | None = None) -> Any:
         queue=MessageQueue(target.client("sqs"), target.name("queue_url", "--queue-url")),
         bucket=bucket or target.name("documents_bucket", "--documents-bucket"),
         region=region,
+        scope=target.scope(),  # the stack's: backfill enqueues no key IngestFunction would skip
     )
 
 
