@@ -201,18 +201,18 @@ def attached_pdf_text(msg: bytes) -> tuple[str, str]:
     with olefile.OleFileIO(msg) as ole:
         for path in ole.listdir():
             if path[-1].upper() == "__SUBSTG1.0_37010102":  # an attachment's bytes; its long name beside them
-                name = [*path[:-1], "__substg1.0_3707001F"]
-                title = ole.openstream(name).read().decode("utf-16-le") if ole.exists(name) else "a PDF"
+                long_name = [*path[:-1], "__substg1.0_3707001F"]
+                exists = ole.exists(long_name)
+                title = ole.openstream(long_name).read().decode("utf-16-le") if exists else "a PDF"
                 blobs.append((title.rstrip("\x00"), ole.openstream(path).read()))
     for title, blob in blobs:
-        found = [(title, blob)] if blob.startswith(b"%PDF-") else []
+        found: list[tuple[str, bytes]] = [(title, blob)] if blob.startswith(b"%PDF-") else []
         if not found:
             message = email.message_from_bytes(blob, policy=email.policy.default)
-            found = [
-                (str(part.get_filename() or part.get_param("name") or "a PDF"), part.get_payload(decode=True))
-                for part in message.walk()
-                if part.get_content_type() == "application/pdf"
-            ]
+            for part in message.walk():
+                payload = part.get_payload(decode=True)
+                if part.get_content_type() == "application/pdf" and isinstance(payload, bytes):
+                    found.append((str(part.get_filename() or "a PDF"), payload))
         for name, pdf in found:
             document = pdfium.PdfDocument(pdf)
             try:
