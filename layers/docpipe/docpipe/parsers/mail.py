@@ -37,8 +37,8 @@ from docpipe.exceptions import (
 )
 from docpipe.parsers.base import (
     EML,
-    MSG,
     OpenedDocument,
+    Opener,
     PageText,
     ParseOptions,
     Section,
@@ -121,7 +121,9 @@ class Limits:
         return attachment
 
 
-def open_eml(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
+def open_eml(data: bytes, key: str, options: ParseOptions, *, open_attachment: Opener) -> OpenedDocument:
+    """Open an ``.eml``; ``open_attachment`` opens each attachment (``parsers.open_bytes``, passed in
+    by the registry, which imports this module)."""
     import email
     import email.policy
 
@@ -133,19 +135,7 @@ def open_eml(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
         raise CorruptDocumentError(f"{key}: no RFC 822 header fields: not an email message")
     limits = Limits(key, options)
     mail = read_eml(message, limits, depth=1)
-    return mail_document(EML, mail, key, options, limits)
-
-
-def open_msg(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
-    from docpipe.parsers.outlook import read_outlook
-
-    limits = Limits(key, options)
-    mail, close = read_outlook(data, key, limits)
-    try:
-        return mail_document(MSG, mail, key, options, limits, close)
-    except BaseException:
-        close()
-        raise
+    return mail_document(EML, mail, key, options, limits, open_attachment)
 
 
 def mail_document(
@@ -154,6 +144,7 @@ def mail_document(
     key: str,
     options: ParseOptions,
     limits: Limits,
+    open_attachment: Opener,
     close: Callable[[], None] | None = None,
 ) -> OpenedDocument:
     """The pages of a message read by ``read_eml`` or ``read_outlook`` (see the module docstring).
@@ -164,7 +155,11 @@ def mail_document(
     if mail.encrypted:
         raise EncryptedDocumentError(f"{key}: the message is encrypted (S/MIME or PGP)")
     metadata = {name: metadata_value(mail.headers[name]) for name in HEADER_KEYS if mail.headers.get(name)}
-    budget = _Budget(inflated=options.max_inflated_bytes - limits.decoded, ocr_pages=options.ocr_max_pages)
+    budget = _Budget(
+        inflated=options.max_inflated_bytes - limits.decoded,
+        ocr_pages=options.ocr_max_pages,
+        open=open_attachment,
+    )
     document = OpenedDocument(content_type, 1 + limits.attachments, lambda: pages(), close)
 
     def pages() -> Iterator[PageText]:
@@ -179,10 +174,11 @@ def mail_document(
 
 @dataclass
 class _Budget:
-    """What the attachments still to be read may use: inflated bytes and pages to OCR."""
+    """What the attachments still to be read may use (inflated bytes, pages to OCR), and their opener."""
 
     inflated: int
     ocr_pages: int
+    open: Opener
 
 
 def _message_pages(
@@ -207,8 +203,6 @@ def _message_pages(
 def _attachment_pages(
     attachment: Attachment, path: tuple[str, ...], key: str, options: ParseOptions, budget: _Budget
 ) -> Iterator[PageText]:
-    from docpipe.parsers import open_bytes
-
     assert attachment.load is not None
     data = attachment.load()
     where = f"{key}: attachment {attachment.name!r}"
@@ -225,7 +219,7 @@ def _attachment_pages(
     budget.inflated -= inflated
     first = True
     try:
-        with open_bytes(
+        with budget.open(
             data,
             attachment.name,
             replace(

@@ -20,13 +20,14 @@ from collections.abc import Callable
 from typing import Any
 
 from docpipe.exceptions import CorruptDocumentError
-from docpipe.parsers.base import PageText, clean_text
+from docpipe.parsers.base import MSG, OpenedDocument, Opener, PageText, ParseOptions, clean_text
 from docpipe.parsers.mail import (
     Attachment,
     Limits,
     Mail,
     eml_headers,
     filetime_iso,
+    mail_document,
     read_eml,
     with_header_block,
 )
@@ -76,6 +77,17 @@ _ATTACH_PREFIX = "__ATTACH_VERSION1.0_#"
 _RECIP_PREFIX = "__RECIP_VERSION1.0_#"
 _CODEPAGES = {65001: "utf-8", 20127: "ascii", 1200: "utf-16-le", 50220: "iso2022_jp", 51932: "euc_jp"}
 _KIND = "Outlook message"
+
+
+def open_msg(data: bytes, key: str, options: ParseOptions, *, open_attachment: Opener) -> OpenedDocument:
+    """Open a ``.msg``; ``open_attachment`` opens each attachment (see ``mail.open_eml``)."""
+    limits = Limits(key, options)
+    mail, close = read_outlook(data, key, limits)
+    try:
+        return mail_document(MSG, mail, key, options, limits, open_attachment, close)
+    except BaseException:
+        close()
+        raise
 
 
 def read_outlook(data: bytes, key: str, limits: Limits) -> tuple[Mail, Callable[[], None]]:
