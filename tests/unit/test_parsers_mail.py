@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from docpipe.exceptions import (
+    SKIP_REASONS,
     CorruptDocumentError,
     DocumentTooLargeError,
     EncryptedDocumentError,
@@ -209,6 +212,31 @@ def test_an_epub_whose_spine_names_missing_files_is_corrupt() -> None:
         parse_document(kept.getvalue(), key="books/broken.epub")
 
 
+def test_an_epub_whose_chapters_are_encrypted_is_encrypted_and_obfuscated_fonts_are_not() -> None:
+    path = _sample(LIVE_MANUAL_EPUB)
+    chapter = "OEBPS/" + _spine_files(path)[2]
+
+    def with_encryption(algorithm: str, uri: str) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(path) as archive, zipfile.ZipFile(out, "w") as copy:
+            for info in archive.infolist():
+                copy.writestr(info, archive.read(info))
+            copy.writestr(
+                "META-INF/encryption.xml",
+                '<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" '
+                'xmlns:enc="http://www.w3.org/2001/04/xmlenc#"><enc:EncryptedData>'
+                f'<enc:EncryptionMethod Algorithm="{algorithm}"/><enc:CipherData>'
+                f'<enc:CipherReference URI="{uri}"/></enc:CipherData></enc:EncryptedData></encryption>',
+            )
+        return out.getvalue()
+
+    aes = "http://www.w3.org/2001/04/xmlenc#aes128-cbc"
+    with pytest.raises(EncryptedDocumentError, match="DRM"):
+        parse_document(with_encryption(aes, chapter), key="books/drm.epub")
+    fonts = with_encryption("http://www.idpf.org/2008/embedding", "OEBPS/fonts/a.otf")
+    assert parse_document(fonts, key="books/fonts.epub").page_count == len(_spine_files(path))
+
+
 # --- sniffing ----------------------------------------------------------------------------------
 
 
@@ -336,3 +364,56 @@ def test_an_image_attached_while_ocr_is_off_is_named_with_the_reason() -> None:
     doc = parse_document(message.as_bytes(), key="mail/logo.eml")
 
     assert doc.pages[1].text.startswith("logo.png: not read (needs_ocr)")
+
+
+def test_the_images_an_html_body_shows_are_listed_not_read() -> None:
+    # Structure only (no quality claim): the two ways a body's pictures arrive, as mail clients write them.
+    png = _sample(CPYTHON_EMAIL_DIR / "python.png").read_bytes()
+    message = _message()
+    message.add_alternative(
+        "<html><body><p>See the logo</p><img src='cid:logo'></body></html>", subtype="html"
+    )
+    message.get_payload()[1].add_related(
+        png, maintype="image", subtype="png", cid="<logo>", filename="logo.png"
+    )
+    message.add_attachment(png, maintype="image", subtype="png", filename="photo.png")
+
+    doc = parse_document(message.as_bytes(), key="mail/newsletter.eml", ocr=_CountingEngine())
+
+    assert "Attachments: photo.png" in doc.pages[0].text
+    assert "Inline images (part of the body, not read): logo.png" in doc.pages[0].text
+    assert [s.path for p in doc.pages for s in p.sections] == [("Attachment: photo.png",)]
+
+
+# --- damaged real files ------------------------------------------------------------------------
+
+DAMAGED_SOURCES = {
+    "outer.msg": MSG_FILES_DIR / "outer.msg",
+    "bounce.eml": CPYTHON_EMAIL_DIR / "msg_16.txt",
+    "book.epub": LIVE_MANUAL_EPUB,
+}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.sampled_from(sorted(DAMAGED_SOURCES)),
+    cut=st.floats(min_value=0.0, max_value=1.0),
+    flips=st.lists(st.tuples(st.floats(min_value=0.0, max_value=0.999), st.integers(1, 255)), max_size=8),
+)
+def test_a_damaged_email_or_book_parses_or_is_a_permanent_skip_never_a_crash(
+    name: str, cut: float, flips: list[tuple[float, int]]
+) -> None:
+    source = DAMAGED_SOURCES[name]
+    if not source.exists():
+        pytest.skip(missing(source))
+    data = bytearray(source.read_bytes())
+    for where, mask in flips:
+        data[int(where * len(data))] ^= mask
+    damaged = bytes(data[: max(1, int(cut * len(data)))]) if cut < 1.0 else bytes(data)
+
+    try:
+        doc = parse_document(damaged, key=f"damaged/{name}")
+    except PermanentError as error:
+        assert error.reason in SKIP_REASONS
+    else:
+        assert all(isinstance(page.text, str) for page in doc.pages)

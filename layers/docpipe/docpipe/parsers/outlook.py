@@ -20,13 +20,15 @@ from collections.abc import Callable
 from typing import Any
 
 from docpipe.exceptions import CorruptDocumentError
-from docpipe.parsers.base import PageText, clean_text
+from docpipe.parsers.base import MSG, OpenedDocument, Opener, PageText, ParseOptions, clean_text
 from docpipe.parsers.mail import (
+    STDLIB_PARSE_ERRORS,
     Attachment,
     Limits,
     Mail,
     eml_headers,
     filetime_iso,
+    mail_document,
     read_eml,
     with_header_block,
 )
@@ -59,6 +61,9 @@ _ATTACH_DATA = 0x3701
 _ATTACH_FILENAME = 0x3704
 _ATTACH_LONG_FILENAME = 0x3707
 _ATTACH_METHOD = 0x3705
+_ATTACH_MIME_TAG = 0x370E
+_ATTACH_CONTENT_ID = 0x3712
+_ATTACHMENT_HIDDEN = 0x7FFE
 _EMBEDDED_MESSAGE = 5  # afEmbeddedMessage
 # Property types.
 _UNICODE = 0x001F
@@ -66,12 +71,24 @@ _STRING8 = 0x001E
 _BINARY = 0x0102
 _OBJECT = 0x000D
 _LONG = 0x0003
+_BOOLEAN = 0x000B
 _SYSTIME = 0x0040
 _PROPERTIES = "__PROPERTIES_VERSION1.0"
 _ATTACH_PREFIX = "__ATTACH_VERSION1.0_#"
 _RECIP_PREFIX = "__RECIP_VERSION1.0_#"
 _CODEPAGES = {65001: "utf-8", 20127: "ascii", 1200: "utf-16-le", 50220: "iso2022_jp", 51932: "euc_jp"}
 _KIND = "Outlook message"
+
+
+def open_msg(data: bytes, key: str, options: ParseOptions, *, open_attachment: Opener) -> OpenedDocument:
+    """Open a ``.msg``; ``open_attachment`` opens each attachment (see ``mail.open_eml``)."""
+    limits = Limits(key, options)
+    mail, close = read_outlook(data, key, limits)
+    try:
+        return mail_document(MSG, mail, key, options, limits, open_attachment, close)
+    except BaseException:
+        close()
+        raise
 
 
 def read_outlook(data: bytes, key: str, limits: Limits) -> tuple[Mail, Callable[[], None]]:
@@ -91,7 +108,7 @@ def read_outlook(data: bytes, key: str, limits: Limits) -> tuple[Mail, Callable[
     except CorruptDocumentError:
         ole.close()
         raise
-    except (OSError, ValueError, IndexError, KeyError, struct.error) as e:
+    except (OSError, struct.error, *STDLIB_PARSE_ERRORS) as e:  # olefile's, and email's on its MIME
         ole.close()
         raise CorruptDocumentError(f"{key}: not a readable {_KIND} ({type(e).__name__}: {e})") from e
     except BaseException:
@@ -202,11 +219,30 @@ class _Reader:
         if fixed.get(_ATTACH_METHOD) == _EMBEDDED_MESSAGE and self.is_message(embedded):
             limits.count()
             return Attachment(name, message=self.message(embedded, limits, depth=depth + 1))
+        mime = self.string(storage, _ATTACH_MIME_TAG).lower()
+        if (
+            fixed.get(_ATTACHMENT_HIDDEN)
+            and self.string(storage, _ATTACH_CONTENT_ID)
+            and mime.startswith("image/")
+        ):
+            limits.count()  # a picture the HTML body shows (see parsers/mail.py)
+            return Attachment(name, inline=True)
         path = self._stream(storage, _ATTACH_DATA, _BINARY)
         if path is None:  # an OLE object or a link: no file bytes to read
             return limits.add(Attachment(name, 0, lambda: b""))
         size = int(self._ole.get_size(path))
-        return limits.add(Attachment(name, size, lambda: bytes(self._ole.openstream(path).read())))
+        key = limits.key
+
+        def load() -> bytes:
+            try:
+                return bytes(self._ole.openstream(path).read())
+            # Read when its page is reached: a broken sector chain there breaks the whole file.
+            except Exception as e:  # noqa: BLE001 - olefile's errors (OleFileError, OSError, IndexError, ...)
+                raise CorruptDocumentError(
+                    f"{key}: attachment {name!r} cannot be read from the compound file ({type(e).__name__})"
+                ) from e
+
+        return limits.add(Attachment(name, size, load))
 
     def _signed_content(self, storage: tuple[str, ...], limits: Limits, depth: int) -> Mail | None:
         """A clear-signed message keeps its MIME (multipart/signed) in its one attachment."""
@@ -257,6 +293,8 @@ class _Reader:
             kind, prop, _flags, value = struct.unpack_from("<HHIQ", data, at)
             if kind == _LONG:
                 values[prop] = value & 0xFFFFFFFF
+            elif kind == _BOOLEAN:
+                values[prop] = value & 0xFF
             elif kind == _SYSTIME:
                 values[prop] = value
         return values
