@@ -460,7 +460,7 @@ def test_backfill_enqueues_only_the_documents_in_the_stacks_scope(pipeline: Pipe
 
 @PDF_STACK
 def test_the_reconcile_summary_line_names_what_the_scope_left_out(pipeline: Pipeline) -> None:
-    from docpipe_cli.cli import reconcile_summary
+    from docpipe_cli.commands.reconcile import reconcile_summary
 
     pipeline.start()
     lose_events(pipeline)
