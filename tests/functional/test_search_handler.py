@@ -96,13 +96,18 @@ def test_a_match_carries_its_place_text_and_metadata(search: Search) -> None:
     assert "context" not in match
 
 
-def test_default_rerank_is_lexical_and_documents_are_not_crowded(search: Search) -> None:
+def test_default_ranking_is_hybrid_and_an_index_without_text_search_says_it_ranked_dense(
+    search: Search,
+) -> None:
+    # Given the pipeline's index, which mock_aws creates without text search
+    # When a search names no ranking
     response = search({"query": "text that shows what a printed text will look like", "k": 3})
 
-    docs = [m["metadata"]["doc_id"] for m in response["matches"]]
-    assert response["rerank"] == "lexical"
-    assert len(set(docs)) == 3  # three documents, although two PDFs have a dozen matching chunks each
-    assert all("rerank_score" in m for m in response["matches"])
+    # Then hybrid was asked, the dense ranking answered, and the response says why
+    assert (response["rerank"], response["ranked_by"], response["text_search"]) == ("hybrid", "dense", "OFF")
+    assert "not enabled" in response["notice"]
+    scores = [m["score"] for m in response["matches"]]
+    assert scores == sorted(scores, reverse=True) and scores == [m["similarity"] for m in response["matches"]]
 
 
 def test_filtered_event_returns_only_what_the_filter_allows(search: Search) -> None:

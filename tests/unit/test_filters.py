@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 
 from docpipe.exceptions import InvalidInputError, ValidationError
-from docpipe.filters import FILTER_OPERATORS, compile_filter, validate_filter
+from docpipe.filters import (
+    FILTER_OPERATORS,
+    MAX_FILTER_CONSTRAINTS,
+    compile_filter,
+    count_constraints,
+    validate_filter,
+)
 from docpipe.vectorstore import NON_FILTERABLE_METADATA_KEYS
 
 NON_FILTERABLE = NON_FILTERABLE_METADATA_KEYS
@@ -15,7 +21,7 @@ NON_FILTERABLE = NON_FILTERABLE_METADATA_KEYS
 
 def test_the_language_has_exactly_the_documented_operators() -> None:
     assert set(FILTER_OPERATORS) == {
-        "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$and", "$or",
+        "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$startsWith", "$and", "$or",
     }  # fmt: skip
 
 
@@ -33,6 +39,9 @@ def test_the_language_has_exactly_the_documented_operators() -> None:
         ({"key": {"a": 1}}, "filter.key.a"),
         ({"key": [1, 2]}, "filter.key"),
         ({"page": {}}, "filter.page"),
+        ({"key": {"$startsWith": 3}}, "filter.key.$startsWith"),
+        ({"key": {"$startsWith": ""}}, "filter.key.$startsWith"),
+        ({"$or": [{"page": i} for i in range(MAX_FILTER_CONSTRAINTS + 1)]}, "filter"),
     ],
 )
 def test_a_bad_filter_names_the_offending_field(spec: dict[str, Any], field: str) -> None:
@@ -45,6 +54,20 @@ def test_a_bad_filter_names_the_offending_field(spec: dict[str, Any], field: str
 def test_a_filter_that_is_not_an_object_is_refused() -> None:
     with pytest.raises(ValidationError, match="JSON object"):
         validate_filter(["page", 1], non_filterable=NON_FILTERABLE)
+
+
+def test_a_prefix_filter_is_accepted() -> None:
+    spec = {"key": {"$startsWith": "reports/2026/"}}
+
+    assert validate_filter(spec, non_filterable=NON_FILTERABLE) == spec
+
+
+def test_a_filter_of_exactly_the_constraint_limit_is_accepted() -> None:
+    # Given 100 constraints: 98 keys of one operator, one key of two operators
+    spec = {"$and": [{f"k{i}": i} for i in range(98)] + [{"page": {"$gte": 1, "$lte": 9}}]}
+
+    assert count_constraints(spec) == MAX_FILTER_CONSTRAINTS
+    assert validate_filter(spec, non_filterable=NON_FILTERABLE) == spec
 
 
 def test_a_valid_filter_passes_unchanged() -> None:
@@ -65,12 +88,13 @@ def test_a_valid_filter_passes_unchanged() -> None:
         ({"flag": {"$exists": False}}, ["p1", "p3"]),
         ({"$or": [{"page": 1}, {"flag": True}]}, ["p1", "p5"]),
         ({"page": {"$ne": 1}}, ["p3", "p5"]),
+        ({"name": {"$startsWith": "rep"}}, ["p3"]),
     ],
 )
 def test_the_evaluator_means_what_s3_vectors_means(spec: dict[str, Any], expected: list[str]) -> None:
     rows = {
         "p1": {"page": 1, "tags": ["a"]},
-        "p3": {"page": 3, "tags": ["b", "c"]},
+        "p3": {"page": 3, "tags": ["b", "c"], "name": "report.pdf"},
         "p5": {"page": 5, "flag": True, "tags": ["a", "b"]},
     }
 

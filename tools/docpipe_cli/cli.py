@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from docpipe.config import RERANK_MODES
+from docpipe.config import DEPRECATED_RERANK_MODES, RERANK_MODES
 from docpipe.exceptions import ConfigError, DocpipeError, InvalidInputError, ValidationError
 from docpipe_cli.queries import documents, format_documents, search
 from docpipe_cli.target import OUTPUTS, Target, answers, resolve_target, root_or_cwd
@@ -496,7 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
         help='S3 Vectors filter, e.g. \'{"key": {"$eq": "docs/a.pdf"}, "page": {"$gte": 2}}\'',
     )
     p.add_argument(
-        "--rerank", choices=RERANK_MODES, help="none, lexical or bedrock (default: the stack's SEARCH_RERANK)"
+        "--rerank",
+        choices=(*RERANK_MODES, *DEPRECATED_RERANK_MODES),
+        help="hybrid, none, text or bedrock (default: the stack's SEARCH_RERANK; lexical: deprecated, hybrid)",
     )
     p.add_argument("--neighbours", type=int, default=0, help="also print 0-2 chunks around each match")
     p.set_defaults(func=cmd_search)
