@@ -25,7 +25,9 @@ SECTIONS = (
     "benchmarks.bench_backup",
     "benchmarks.bench_local",
     "benchmarks.bench_ocr",
+    "benchmarks.bench_formats",
     "benchmarks.bench_retrieval",
+    "benchmarks.bench_emulator",
     "benchmarks.bench_scale",
 )
 SHORT = tuple(name.rsplit("_", 1)[-1] for name in SECTIONS)

@@ -85,6 +85,13 @@ class InvalidSidecarError(PermanentError):
     reason = "invalid_sidecar"
 
 
+class OutOfScopeError(PermanentError):
+    """The key is no document of the pipeline's scope (``docpipe.scope``); ``reason`` says why:
+    ``outside_prefix`` or ``outside_suffix`` (a document skipped), ``folder`` or ``sidecar``."""
+
+    reason = "outside_suffix"
+
+
 class TransientError(DocpipeError):
     """Worth retrying (throttling, timeouts, 5xx): the SQS record fails and is redelivered."""
 
@@ -144,4 +151,7 @@ SKIP_REASONS: tuple[str, ...] = (
     "needs_ocr",
     "ocr_page_limit",
     "invalid_sidecar",
+    # docpipe.scope.OUT_OF_SCOPE_REASONS: DocumentPrefix / DocumentSuffix exclude the key.
+    "outside_prefix",
+    "outside_suffix",
 )
