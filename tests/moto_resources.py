@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 
+from docpipe.vectorstore import S3VectorStore
 from docpipe_cli.local.s3vectors.cloudformation import create_index_request
 
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -268,6 +269,12 @@ def create_stack_resources(
         dimension = int(index_props["Dimension"])
         metric = index_props["DistanceMetric"]
         s3vectors.create_index(**create_index_request(index_props, bucket=vector_bucket, name=vector_index))
+        if "VectorIndexTextSearch" in resources:  # the custom resource, as its handler applies it
+            declared = resources["VectorIndexTextSearch"]["Properties"]
+            keys = tuple(r.value(declared["MetadataKeys"]))
+            store = S3VectorStore(s3vectors, vector_bucket, vector_index)
+            store.enable_text_search(keys, language=r.value(declared.get("Language")) or None)
+            store.wait_for_text_search(keys, poll=0.0)
 
     globals_env = r.value(
         template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})

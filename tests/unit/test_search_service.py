@@ -89,7 +89,7 @@ def stubbed() -> Iterator[tuple[Any, Stubber]]:
 
 def service(client: Any, clock: Clock | None = None, **settings: Any) -> tuple[SearchService, FixedEmbedder]:
     embedder = FixedEmbedder()
-    store = S3VectorStore(client, BUCKET, INDEX, query_mode="service")
+    store = S3VectorStore(client, BUCKET, INDEX)
     built = SearchService(Settings(**settings), store=store, embedder=embedder, clock=clock or Clock())
     return built, embedder
 

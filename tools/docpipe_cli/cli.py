@@ -20,12 +20,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from docpipe.config import DEPRECATED_RERANK_MODES, RERANK_MODES
+from docpipe.config import DEPRECATED_RERANK_MODES, RERANK_MODES, TEXT_SEARCH_LANGUAGES
 from docpipe.exceptions import ConfigError, DocpipeError, InvalidInputError, ValidationError
-from docpipe_cli.queries import documents, format_documents, search
+from docpipe_cli.queries import documents, enable_text_search, format_documents, index_status, search
 from docpipe_cli.target import OUTPUTS, Target, answers, resolve_target, root_or_cwd
 
 COMMON_OPTIONS = ("endpoint_url", "profile", "region", "stack_name", "debug")
+# What a response's ``score`` is, by what ranked it (docs/search.md, "Scores").
+SCORE_MEANING = {
+    "hybrid": "score: the store's reciprocal-rank fusion, higher first",
+    "text": "score: BM25, higher first",
+    "dense": "score: similarity, higher first",
+    "bedrock": "score: Bedrock's relevance, higher first",
+}
 
 
 def _out(line: str = "") -> None:
@@ -243,14 +250,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         rerank=args.rerank,
         neighbours=args.neighbours,
     )
-    if response.exact_fallback:
-        _err("(this endpoint has no QueryVectors: results come from exact scoring over ListVectors)")
+    if response.notice:
+        _err(f"({response.notice})")
     if not response.matches:
         _out("no matches")
         return 0
-    _out(
-        f"{response.metric} similarity, higher is better; rerank {response.rerank}; {response.took_ms:.0f} ms"
-    )
+    _out(f"ranked by {response.ranked_by} ({SCORE_MEANING[response.ranked_by]}); {response.took_ms:.0f} ms")
     for rank, match in enumerate(response.matches, 1):
         meta = match.metadata
         page, page_end, section = meta.get("page"), meta.get("page_end"), meta.get("section")
@@ -260,7 +265,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         if section:
             where += f" | {section}"
         text = " ".join(match.text.split())
-        _out(f"{rank}. score {match.score:.4f}  {where}")
+        _out(f"{rank}. score {match.score:.4f} [{'+'.join(match.placed_by)}]  {where}")
         _out(f"   {text[:300]}{'...' if len(text) > 300 else ''}")
         for entry in match.context or ():
             _out(f"   [context chunk {entry.get('chunk_no')}] {' '.join(entry['text'].split())[:160]}")
@@ -270,6 +275,16 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     target = resolve_target(args)
     for line in format_documents(documents(target, args.prefix or "")):
+        _out(line)
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    target = resolve_target(args)
+    if args.enable_text_search:
+        for line in enable_text_search(target, language=args.language) or ["nothing to change"]:
+            _out(f"changed: {line}")
+    for line in index_status(target):
         _out(line)
     return 0
 
@@ -499,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rerank",
         choices=(*RERANK_MODES, *DEPRECATED_RERANK_MODES),
-        help="hybrid, none, text or bedrock (default: the stack's SEARCH_RERANK; lexical: deprecated, hybrid)",
+        help="hybrid, none, text or bedrock (default: the stack's SEARCH_RERANK; lexical = hybrid)",
     )
     p.add_argument("--neighbours", type=int, default=0, help="also print 0-2 chunks around each match")
     p.set_defaults(func=cmd_search)
@@ -507,6 +522,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", parents=[common], help="documents and their states")
     p.add_argument("prefix", nargs="?", default="")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("index", parents=[common], help="the vector index: its mode and text search status")
+    p.add_argument(
+        "--enable-text-search",
+        action="store_true",
+        help="make the index ENHANCED and its chunk text searchable, in place (what the stack's "
+        "VectorIndexTextSearch does; for an index the stack does not create)",
+    )
+    p.add_argument("--language", choices=TEXT_SEARCH_LANGUAGES, default="en", help="text analyzer language")
+    p.set_defaults(func=cmd_index)
 
     p = sub.add_parser(
         "backfill", parents=[common], help="enqueue objects the registry lacks (reconcile's enqueue half)"

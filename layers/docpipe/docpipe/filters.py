@@ -1,10 +1,9 @@
-"""The S3 Vectors metadata filter language: one list of operators, validation, and an evaluator.
+"""The S3 Vectors metadata filter language: one list of operators, and its validation.
 
 ``validate_filter`` checks a caller's filter before any AWS call (the search API answers a bad one
 with a ``ValidationError`` naming the field): the operators, their operands, the keys that are not
-filterable and the store's limit of ``MAX_FILTER_CONSTRAINTS`` per query. ``compile_filter``
-evaluates the same language in Python for the store's exact-scoring fallback (endpoints without
-QueryVectors), so a filter means the same thing on AWS and on moto.
+filterable and the store's limit of ``MAX_FILTER_CONSTRAINTS`` per query. The store evaluates the
+filter (on AWS and in the local S3 Vectors alike).
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import operator
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from docpipe.exceptions import InvalidInputError, ValidationError
+from docpipe.exceptions import ValidationError
 
 COMPARISON_OPERATORS: tuple[str, ...] = (
     "$eq",
@@ -143,67 +142,3 @@ def _is_number(value: Any) -> bool:
 
 def _is_scalar(value: Any) -> bool:
     return isinstance(value, (str, bool)) or _is_number(value)
-
-
-def compile_filter(spec: Mapping[str, Any] | None) -> Predicate:
-    """A predicate over a vector's metadata that means what ``spec`` means to S3 Vectors.
-
-    An array-valued metadata key matches a scalar condition when any element does, as in S3
-    Vectors; a key that is absent matches nothing but ``$exists: false``.
-
-    Raises:
-        InvalidInputError: an operator outside the language (callers validate first; this guards
-            the store against filters that did not come through ``validate_filter``).
-    """
-    if not spec:
-        return lambda _metadata: True
-    clauses: list[Predicate] = []
-    for name, condition in spec.items():
-        if name in LOGICAL_OPERATORS:
-            parts = [compile_filter(part) for part in condition]
-            clauses.append(_all(parts) if name == "$and" else _any(parts))
-        elif name.startswith("$"):
-            raise InvalidInputError(f"unknown filter operator {name}")
-        elif isinstance(condition, Mapping):
-            clauses.extend(_field_clause(name, op, value) for op, value in condition.items())
-        else:
-            clauses.append(_field_clause(name, "$eq", condition))
-    return _all(clauses)
-
-
-def _all(parts: list[Predicate]) -> Predicate:
-    return lambda md: all(p(md) for p in parts)
-
-
-def _any(parts: list[Predicate]) -> Predicate:
-    return lambda md: any(p(md) for p in parts)
-
-
-def _values(stored: Any) -> list[Any]:
-    return stored if isinstance(stored, list) else [stored]
-
-
-def _same(stored: Any, wanted: Any) -> bool:
-    # True == 1 in Python; not in the filter language.
-    return bool(stored == wanted) and isinstance(stored, bool) == isinstance(wanted, bool)
-
-
-def _field_clause(name: str, op: str, value: Any) -> Predicate:
-    if op == "$eq":
-        return lambda md: name in md and any(_same(v, value) for v in _values(md[name]))
-    if op == "$ne":
-        return lambda md: name in md and not any(_same(v, value) for v in _values(md[name]))
-    if op == "$in":
-        return lambda md: name in md and any(_same(v, w) for v in _values(md[name]) for w in value)
-    if op == "$nin":
-        return lambda md: name in md and not any(_same(v, w) for v in _values(md[name]) for w in value)
-    if op == "$exists":
-        return lambda md: (name in md) == bool(value)
-    if op == "$startsWith":
-        return lambda md: (
-            name in md and any(isinstance(v, str) and v.startswith(value) for v in _values(md[name]))
-        )
-    compare = _ORDERED.get(op)
-    if compare is None:
-        raise InvalidInputError(f"unknown filter operator {op}")
-    return lambda md: name in md and any(_is_number(v) and compare(v, value) for v in _values(md[name]))

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import copy
-import heapq
 import math
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from docpipe import aws
 from docpipe.chunking import metadata_size
@@ -20,7 +20,6 @@ from docpipe.exceptions import (
     InvalidInputError,
     NotFoundError,
 )
-from docpipe.filters import compile_filter
 
 # Keys stored with every vector but never filtered on: they do not count against the 2 KB
 # filterable-metadata limit. template.yaml's VectorIndex declares the same list (a test checks).
@@ -48,12 +47,7 @@ MAX_LIST_PAGE = 1000  # ListVectors maxResults
 CLEAR_ROUND_KEYS = 10_000
 # JSON envelope of a PutVectors request besides the vectors themselves (names, brackets).
 _REQUEST_OVERHEAD_BYTES = 1024
-# What an endpoint answers for an operation it does not implement (moto server: an HTML 404).
-_UNSUPPORTED_CODES = frozenset(
-    {"404", "NotImplemented", "NotImplementedException", "UnknownOperationException", "InvalidAction"}
-)
 T = TypeVar("T")
-QueryMode = Literal["auto", "service", "exact"]
 
 
 @dataclass(frozen=True)
@@ -90,10 +84,9 @@ class QueryMatch:
 
 @dataclass(frozen=True)
 class QueryResult:
-    """The store's answer, best first; ``exact_fallback`` says it came from a full scan."""
+    """The store's answer, best first."""
 
     matches: list[QueryMatch]
-    exact_fallback: bool = False
     # Bytes of the QueryVectors answers' JSON bodies (every page), what the store sent back.
     response_bytes: int = 0
 
@@ -147,10 +140,6 @@ class S3VectorStore:
         client: a boto3 ``s3vectors`` client.
         vector_bucket: the vector bucket name.
         index_name: the index name.
-        query_mode: ``"auto"`` tries QueryVectors and falls back to exact scoring when the
-            endpoint does not implement it (moto server); ``"exact"`` always scans (moto's
-            in-process ``mock_aws``, which passes unknown operations on to the network);
-            ``"service"`` never falls back.
     """
 
     def __init__(
@@ -158,15 +147,12 @@ class S3VectorStore:
         client: Any,
         vector_bucket: str,
         index_name: str,
-        *,
-        query_mode: QueryMode = "auto",
     ) -> None:
         if not vector_bucket or not index_name:
             raise InvalidInputError("a vector bucket and an index name are required")
         self._client = client
         self.vector_bucket = vector_bucket
         self.index_name = index_name
-        self._query_mode: QueryMode = query_mode
         self._info: IndexInfo | None = None
         _install_fast_put_vectors(client)
 
@@ -317,6 +303,27 @@ class S3VectorStore:
         self._info = None
         return changed
 
+    def wait_for_text_search(
+        self,
+        keys: Sequence[str] = TEXT_SEARCH_KEYS,
+        *,
+        timeout: float = 900.0,
+        poll: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> IndexInfo:
+        """GetIndex until ``keys`` are ACTIVE (the backfill done); the last answer either way.
+
+        Returns after ``timeout`` seconds even if a key still builds: searches meanwhile answer
+        with the dense ranking and say so, so nothing needs to block on it.
+        """
+        waited = 0.0
+        while True:
+            info = self.describe(refresh=True)
+            if info.text_search_ready(keys) or waited >= timeout:
+                return info
+            sleep(poll)
+            waited += poll
+
     def delete_index(self) -> None:
         self._call("delete_index", **self._index_args())
         self._info = None
@@ -455,22 +462,7 @@ class S3VectorStore:
             raise InvalidInputError("a query needs a vector, query texts, or both")
         if texts and len(texts) > MAX_QUERY_TEXTS:
             raise InvalidInputError(f"at most {MAX_QUERY_TEXTS} query texts (got {len(texts)})")
-        if self._query_mode != "exact" or texts:
-            try:
-                return self._service_query(vector, k=k, filter=filter, texts=texts)
-            except ClientError as error:
-                if (
-                    self._query_mode == "service"
-                    or texts
-                    or vector is None
-                    or aws.error_code(error) not in _UNSUPPORTED_CODES
-                ):
-                    aws.translate_client_error(error, self.uri)
-                self._query_mode = "exact"  # remember: this endpoint has no QueryVectors
-            except EndpointConnectionError as error:
-                aws.translate_client_error(error, self.uri)
-        assert vector is not None
-        return self._exact_query(vector, k=k, filter=filter)
+        return self._service_query(vector, k=k, filter=filter, texts=texts)
 
     def _service_query(
         self,
@@ -500,32 +492,14 @@ class S3VectorStore:
         counter = _ResponseSize(self._client)
         with counter:
             while True:
-                # Called directly (not through _call): the fallback needs the raw ClientError.
-                response = self._client.query_vectors(**kwargs)
+                response = self._call("query_vectors", **kwargs)
                 matches.extend(_match_from(v) for v in response.get("vectors", []))
                 token = response.get("nextToken")
                 if not token or len(matches) >= k:
                     break
                 kwargs["nextToken"] = token
         size = counter.bytes
-        return QueryResult(matches=matches[:k], exact_fallback=False, response_bytes=size)
-
-    def _exact_query(
-        self, vector: Sequence[float], *, k: int, filter: Mapping[str, Any] | None
-    ) -> QueryResult:
-        metric = self.describe().distance_metric
-        query = [float(x) for x in vector]
-        predicate = compile_filter(filter)
-        scored: list[tuple[float, str, dict[str, Any]]] = []
-        for record in self.iter_vectors(return_data=True, return_metadata=True):
-            if not predicate(record.metadata):
-                continue
-            scored.append((_distance(metric, query, record.data), record.key, record.metadata))
-        best = heapq.nsmallest(k, scored, key=lambda item: (item[0], item[1]))
-        return QueryResult(
-            matches=[QueryMatch(key=key, distance=d, metadata=md) for d, key, md in best],
-            exact_fallback=True,
-        )
+        return QueryResult(matches=matches[:k], response_bytes=size)
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -708,14 +682,3 @@ def _chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
             chunk = []
     if chunk:
         yield chunk
-
-
-def _distance(metric: str, a: Sequence[float], b: Sequence[float]) -> float:
-    if len(a) != len(b):
-        raise IndexMismatchError(f"query has dimension {len(a)}, stored vector has {len(b)}")
-    if metric == "euclidean":
-        return math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b, strict=True)))
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    # S3 Vectors reports cosine *distance* (1 - similarity): smaller is closer for both metrics.
-    return 1.0 - (dot / norm if norm else 0.0)

@@ -122,7 +122,6 @@ class SearchResponse:
     ranked_by: str = "dense"
     text_search: str = "OFF"
     notice: str | None = None
-    exact_fallback: bool = False
     metric: str = "cosine"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -137,7 +136,7 @@ class SearchResponse:
         }
         if self.notice:
             result["notice"] = self.notice
-        result.update(metric=self.metric, took_ms=round(self.took_ms, 1), exact_fallback=self.exact_fallback)
+        result.update(metric=self.metric, took_ms=round(self.took_ms, 1))
         return result
 
 
@@ -213,9 +212,9 @@ class SearchService:
         mode = self.mode_of(request)
         info = self._index_info()
         store_filter = self.store_filter(request, info)
-        text_state = _text_state(info, self.text_keys)
+        text_state = text_search_state(info, self.text_keys)
         ranked_by, notice = _ranking(mode, text_state, self.store.index_name)
-        reranker = self._reranker(mode) if mode == "bedrock" else None
+        reranker: Reranker | None = self._reranker(mode) if mode == "bedrock" else None
         text_query = ranked_by in ("hybrid", "text") or (mode == "bedrock" and text_state == "ACTIVE")
         vector = None if ranked_by == "text" else self.embedder.embed_query(request.query)
         texts = dict.fromkeys(self.text_keys, request.query) if text_query else None
@@ -254,7 +253,6 @@ class SearchService:
             text_search=text_state,
             notice=notice,
             took_ms=(self._clock() - started) * 1000.0,
-            exact_fallback=result.exact_fallback,
             metric=info.distance_metric,
         )
 
@@ -299,7 +297,7 @@ class SearchService:
         }
 
 
-def _text_state(info: IndexInfo, keys: Sequence[str]) -> str:
+def text_search_state(info: IndexInfo, keys: Sequence[str]) -> str:
     """ACTIVE (text queries run), BUILDING (a key still backfills) or OFF (not ENHANCED, or no key)."""
     if info.text_search_ready(keys):
         return "ACTIVE"
