@@ -197,17 +197,22 @@ def attached_pdf_text(msg: bytes) -> tuple[str, str]:
     import olefile
     import pypdfium2 as pdfium
 
+    blobs: list[tuple[str, bytes]] = []
     with olefile.OleFileIO(msg) as ole:
-        blobs = [ole.openstream(p).read() for p in ole.listdir() if p[-1].upper() == "__SUBSTG1.0_37010102"]
-    for blob in blobs:
-        found = [("attached.pdf", blob)] if blob.startswith(b"%PDF-") else []
+        for path in ole.listdir():
+            if path[-1].upper() == "__SUBSTG1.0_37010102":  # an attachment's bytes; its long name beside them
+                long_name = [*path[:-1], "__substg1.0_3707001F"]
+                exists = ole.exists(long_name)
+                title = ole.openstream(long_name).read().decode("utf-16-le") if exists else "a PDF"
+                blobs.append((title.rstrip("\x00"), ole.openstream(path).read()))
+    for title, blob in blobs:
+        found: list[tuple[str, bytes]] = [(title, blob)] if blob.startswith(b"%PDF-") else []
         if not found:
             message = email.message_from_bytes(blob, policy=email.policy.default)
-            found = [
-                (str(part.get_filename() or part.get_param("name") or "a PDF"), part.get_payload(decode=True))
-                for part in message.walk()
-                if part.get_content_type() == "application/pdf"
-            ]
+            for part in message.walk():
+                payload = part.get_payload(decode=True)
+                if part.get_content_type() == "application/pdf" and isinstance(payload, bytes):
+                    found.append((str(part.get_filename() or "a PDF"), payload))
         for name, pdf in found:
             document = pdfium.PdfDocument(pdf)
             try:
