@@ -102,10 +102,10 @@ def latency(sizes: Sequence[int] = SIZES) -> list[str]:
     rng = np.random.default_rng(7)
     rows = [
         f"Chunks: {source}. topK {TOP_K}; milliseconds, median (min–max) of {QUERIES} queries through "
-        "boto3 and HTTP; *first* is the first query after the writes (it builds the filter columns and "
-        "the BM25 index).",
+        "boto3 and HTTP; *first* is the first query after the writes (a filtered hybrid one: it builds the "
+        "filter columns and commits the BM25 index's writes). *put* includes indexing the text.",
         "",
-        "| chunks | put (s) | first hybrid | vector | text | hybrid | hybrid + filter |",
+        "| chunks | put (s) | first | vector | text | hybrid | hybrid + filter |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for size in sizes:
@@ -168,21 +168,21 @@ def _latency_row(size: int, texts: Sequence[str], rng: Any) -> str:
                 **where, topK=TOP_K, queryVector=query_vector, queryTexts=texts_query()
             )
 
-        first = _timed(hybrid, 1)[0]
-        vector = _timed(lambda: client.query_vectors(**where, topK=TOP_K, queryVector=query_vector), QUERIES)
-        text = _timed(lambda: client.query_vectors(**where, topK=TOP_K, queryTexts=texts_query()), QUERIES)
-        fused = _timed(hybrid, QUERIES)
-        filtered = _timed(
-            lambda: client.query_vectors(
+        def filtered_hybrid() -> Any:
+            return client.query_vectors(
                 **where,
                 topK=TOP_K,
                 queryVector=query_vector,
                 queryTexts=texts_query(),
                 filter={"key": {"$startsWith": "docs/guide/"}, "page": {"$lte": 10}},
                 returnMetadata=True,
-            ),
-            QUERIES,
-        )
+            )
+
+        first = _timed(filtered_hybrid, 1)[0]  # builds the filter columns, commits the BM25 writes
+        vector = _timed(lambda: client.query_vectors(**where, topK=TOP_K, queryVector=query_vector), QUERIES)
+        text = _timed(lambda: client.query_vectors(**where, topK=TOP_K, queryTexts=texts_query()), QUERIES)
+        fused = _timed(hybrid, QUERIES)
+        filtered = _timed(filtered_hybrid, QUERIES)
     return (
         f"| {size:,} | {put_seconds:.1f} | {first:.0f} | {_fmt(vector)} | {_fmt(text)} | {_fmt(fused)} | "
         f"{_fmt(filtered)} |"

@@ -231,6 +231,8 @@ def create_index(self: Any) -> Any:
         state=IndexState(int(dimension), str(metric)),
         encryption=self._get_param("encryptionConfiguration"),
     )
+    for config in configs:  # from now on every write is indexed as it comes
+        index.docpipe_extras.state.text_index(config.key, config.language)
     return ActionResult({"indexArn": index.index_arn})
 
 
@@ -371,6 +373,7 @@ def update_metadata_configuration(self: Any) -> Any:
         for config in configs:
             config.building_since = time.monotonic()
             more.text_search[config.key] = config
+            more.state.text_index(config.key, config.language)  # the backfill: every vector already there
     else:
         keys = [k.get("metadataKey") for k in delete.get("textSearchConfigurations") or []]
         missing = [k for k in keys if k not in more.text_search]

@@ -142,7 +142,8 @@ class IndexState:
             return self._columns[1]
 
     def text_index(self, key: str, language: str | None) -> TextIndex:
-        """The BM25 index of ``key``: built from the rows on first use, then kept up to date by writes."""
+        """The BM25 index of ``key``: built from the rows when first asked for (CreateIndex and
+        UpdateMetadataConfiguration ask), then kept up to date by every write."""
         with self._lock:
             found = self._text.get((key, language))
             if found is None:
