@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= auto
 BENCH_ARGS ?=
 
-.PHONY: help setup test unit lint build demo local bench bench-data soak clean check-python
+.PHONY: help setup test unit lint build demo local bench bench-data samples soak clean check-python
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -78,7 +78,7 @@ lint: $(STAMP) lint-workflows ## ruff, mypy, cfn-lint, sam validate --lint, chec
 build: $(STAMP) ## sam build (the deployable build, architectures as declared)
 	$(BIN)/sam build --template template.yaml --build-dir .aws-sam/build
 
-demo: $(LOCAL_STAMP) ## run the whole pipeline on the embedded emulator and check every outcome
+demo: $(LOCAL_STAMP) samples ## run the whole pipeline on the embedded emulator and check every outcome
 	$(BIN)/docpipe demo
 
 local: $(LOCAL_STAMP) ## the local stack in the foreground (moto server + functions + queue poller)
@@ -96,7 +96,11 @@ bench-data:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-doc >/dev/null; } || \
 	  echo "note: $(PYTHON_DOCS) is missing (apt-get install python3-doc): the Retrieval section will say it was not measured"
 
-bench: $(BENCH_STAMP) bench-data ## benchmarks (BENCH_ARGS="--only ingest" for one section); results go to docs/benchmarks.md
+# Real email, Outlook and EPUB files written by others (tests/format_samples.py): .ci/run and bench run it.
+samples: | $(BIN)/python ## install the real .eml, .msg and .epub files the parsers' tests and make bench read
+	@bash scripts/install_samples.sh $(BIN)/python
+
+bench: $(BENCH_STAMP) bench-data samples ## benchmarks (BENCH_ARGS="--only ingest" for one section); results go to docs/benchmarks.md
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 soak: $(STAMP) ## the ingest property test with thousands of histories (HYPOTHESIS_PROFILE=soak)

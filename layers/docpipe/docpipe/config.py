@@ -71,8 +71,14 @@ MAX_LIST_SEGMENTS = 16
 # A record in flight holds up to two connections of the shared S3 client (its download and its
 # sidecar lookup run side by side): never more records at once than the pool has pairs.
 MAX_RECORD_CONCURRENCY = MAX_POOL_CONNECTIONS // 2
+DEFAULT_MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
+"""MAX_DOCUMENT_BYTES' default; an email's attachment is held to it too, as its own document would be."""
 DEFAULT_MAX_INFLATED_BYTES = 128 * 1024 * 1024
 """MAX_INFLATED_BYTES' default; the parsers use it too when called without settings."""
+MAX_MESSAGE_DEPTH = 10
+"""Messages nested in an email (a message attached to a message ...) past this depth: ``too_large``."""
+MAX_ATTACHMENTS = 1000
+"""Attachments an email may hold, nested messages' included: more is ``too_large``."""
 DEFAULT_OCR_MAX_PAGES = 100
 """OCR_MAX_PAGES' default: pages a document may have OCR'd (Textract bills each one)."""
 _STAGE_PATTERN = re.compile(r"^[a-z0-9-]{1,32}$")
@@ -100,7 +106,7 @@ class Settings:
     ingest_record_concurrency: int = 10
     chunk_size: int = 1000
     chunk_overlap: int = 150
-    max_document_bytes: int = 50 * 1024 * 1024
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
     # What a zip container's (DOCX, XLSX, PPTX) members may inflate to: zip bombs are too_large.
     max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES
     # Prefix each chunk's section path to the text that is embedded (not to the stored text); on by
