@@ -409,37 +409,15 @@ def _store(session: LocalSession, local: Any) -> Any:
 
 
 def _all_keys(session: LocalSession, local: Any) -> list[str]:
-    client = session.client("s3vectors")
-    keys: list[str] = []
-    kwargs: dict[str, Any] = {
-        "vectorBucketName": local.outputs["VectorBucketName"],
-        "indexName": local.outputs["VectorIndexName"],
-    }
-    while True:
-        page = client.list_vectors(**kwargs)
-        keys += [v["key"] for v in page.get("vectors", [])]
-        if not page.get("nextToken"):
-            return keys
-        kwargs["nextToken"] = page["nextToken"]
+    return [r.key for r in _store(session, local).iter_vectors(return_data=False, return_metadata=False)]
 
 
 def _chunks_by_document(session: LocalSession, local: Any) -> dict[str, list[dict[str, Any]]]:
     """Every vector's metadata (chunk text included), grouped by the document's key."""
-    client = session.client("s3vectors")
     found: dict[str, list[dict[str, Any]]] = {}
-    kwargs: dict[str, Any] = {
-        "vectorBucketName": local.outputs["VectorBucketName"],
-        "indexName": local.outputs["VectorIndexName"],
-        "returnMetadata": True,
-    }
-    while True:
-        page = client.list_vectors(**kwargs)
-        for vector in page.get("vectors", []):
-            metadata = vector.get("metadata") or {}
-            found.setdefault(str(metadata.get("key", "")), []).append(metadata)
-        if not page.get("nextToken"):
-            return found
-        kwargs["nextToken"] = page["nextToken"]
+    for record in _store(session, local).iter_vectors(return_data=False, return_metadata=True):
+        found.setdefault(str(record.metadata.get("key", "")), []).append(record.metadata)
+    return found
 
 
 def _count_vectors(session: LocalSession, local: Any) -> int:
