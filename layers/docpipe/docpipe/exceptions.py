@@ -85,6 +85,25 @@ class InvalidSidecarError(PermanentError):
     reason = "invalid_sidecar"
 
 
+class AccessListTooLargeError(PermanentError):
+    """A document's access list (sidecar and prefix rule united) does not fit the filterable budget."""
+
+    reason = "access_list_too_large"
+
+
+class ForbiddenError(DocpipeError):
+    """A search caller may not search (unmapped identity) or may not do what it asked (``on_behalf_of``
+    from a non-delegate): HTTP 403 at the Function URL. ``reason`` is the metric's dimension."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+    def as_dict(self) -> dict[str, str]:
+        return {"error": "Forbidden", "message": self.message}
+
+
 class TransientError(DocpipeError):
     """Worth retrying (throttling, timeouts, 5xx): the SQS record fails and is redelivered."""
 
@@ -144,4 +163,5 @@ SKIP_REASONS: tuple[str, ...] = (
     "needs_ocr",
     "ocr_page_limit",
     "invalid_sidecar",
+    "access_list_too_large",
 )

@@ -11,13 +11,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from docpipe.access import (
+    ACCESS_KEY,
+    AccessDocuments,
+    Caller,
+    CallerMap,
+    Grant,
+    access_condition,
+    compose_filter,
+    query_principals,
+    readable,
+    resolve_principals,
+)
 from docpipe.config import Settings
 from docpipe.embeddings.base import Embedder
-from docpipe.exceptions import ValidationError
+from docpipe.exceptions import ForbiddenError, ValidationError
 from docpipe.ids import vector_key
 from docpipe.rerank import Candidate, Ranked, Reranker, make_reranker
 from docpipe.search.request import SearchRequest
-from docpipe.vectorstore import QueryMatch, S3VectorStore
+from docpipe.vectorstore import QueryMatch, QueryResult, S3VectorStore
 
 # Dense candidates a reranker sees (QueryVectors allows a topK of up to MAX_TOP_K, 10,000). The
 # hybrid can only reorder what the dense query returns: on the retrieval benchmark 100 candidates
@@ -27,6 +42,11 @@ from docpipe.vectorstore import QueryMatch, S3VectorStore
 RERANK_CANDIDATES = 300
 # Fields every match carries at the top level; ``metadata`` holds every stored key but the text.
 _TOP_LEVEL = ("source_uri", "page", "page_end", "section", "chunk_no")
+# Metric (Powertools, dimension ``reason``) of searches refused for access: unmapped,
+# not_delegate, no_on_behalf_of.
+DENIED_METRIC = "SearchRequestsDenied"
+
+logger = Logger(child=True)
 
 
 def similarity(metric: str, distance: float) -> float:
@@ -79,6 +99,7 @@ class SearchResponse:
     exact_fallback: bool = False
     metric: str = "cosine"
     extra: dict[str, Any] = field(default_factory=dict)
+    access_control: str = "off"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +110,7 @@ class SearchResponse:
             "metric": self.metric,
             "took_ms": round(self.took_ms, 1),
             "exact_fallback": self.exact_fallback,
+            "access_control": self.access_control,
         }
 
 
@@ -101,6 +123,8 @@ class SearchService:
         embedder: the model the index was built with (checked against the index's dimension).
         rerankers: ``mode -> Reranker | None``; ``make_reranker`` by default (tests inject a
             Bedrock reranker on a stubbed client).
+        access: the caller mapping (``ACCESS_CALLERS_PARAMETER``); read only when access control
+            is enforced and a request names an IAM caller.
     """
 
     def __init__(
@@ -111,8 +135,12 @@ class SearchService:
         embedder: Embedder,
         rerankers: Callable[[str], Reranker | None] | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        access: AccessDocuments | None = None,
     ) -> None:
         self.settings = settings
+        self.access = access or AccessDocuments(
+            callers_parameter=settings.access_callers_parameter, max_age=settings.access_cache_seconds
+        )
         self.store = store
         self.embedder = embedder
         self._rerankers = rerankers or (lambda mode: make_reranker(mode, settings))
@@ -128,38 +156,89 @@ class SearchService:
             )
         return mode
 
-    def search(self, request: SearchRequest) -> SearchResponse:
-        """Run one search.
+    def grant(self, request: SearchRequest, caller: Caller | None = None) -> Grant | None:
+        """The principals this search runs with; None when access control is off.
 
         Raises:
-            ValidationError: ``rerank=bedrock`` on a stack without it.
+            ForbiddenError: an unmapped IAM caller, or ``on_behalf_of`` from a non-delegate.
+            ValidationError: no identity and no ``on_behalf_of`` while enforced.
+        """
+        if self.settings.access_control != "enforced":
+            return None
+        caller = caller or Caller()
+        callers = self.access.callers() if caller.arn else CallerMap({})
+        try:
+            return resolve_principals(caller, request.on_behalf_of, callers)
+        except ForbiddenError as error:
+            self._denied(error.reason, caller)
+            raise
+        except ValidationError:
+            self._denied("no_on_behalf_of", caller)
+            raise
+
+    def _denied(self, reason: str, caller: Caller) -> None:
+        logger.warning("search refused", extra={"caller": caller.label, "reason": reason})
+        # The namespace comes from POWERTOOLS_METRICS_NAMESPACE, as for the handler's own metrics.
+        with single_metric(name=DENIED_METRIC, unit=MetricUnit.Count, value=1) as metric:
+            metric.add_dimension(name="reason", value=reason)
+
+    def store_filter(self, request: SearchRequest, grant: Grant | None) -> dict[str, Any] | None:
+        """The filter sent to the store: the caller's, inside an AND with the access condition."""
+        if grant is None:
+            return request.filter
+        principals = query_principals(grant.principals, self.settings.access_default)
+        return compose_filter(access_condition(principals), request.filter)
+
+    def search(self, request: SearchRequest, caller: Caller | None = None) -> SearchResponse:
+        """Run one search for ``caller`` (None: no identity, as direct invocation and in-process).
+
+        Raises:
+            ValidationError: ``rerank=bedrock`` on a stack without it; no ``on_behalf_of`` from a
+                caller without identity while access control is enforced.
+            ForbiddenError: see ``grant``.
             IndexMismatchError: the embedder's dimension is not the index's.
             TransientError / AWSError: from Bedrock or S3 Vectors, translated.
         """
         started = self._clock()
+        grant = self.grant(request, caller)
+        held = None if grant is None else query_principals(grant.principals, self.settings.access_default)
         mode = self.mode_of(request)
         reranker = self._reranker(mode)
         info = self.store.check_dimension(self.embedder.dimension)
         vector = self.embedder.embed_query(request.query)
         top_k = request.k if reranker is None else max(request.k, RERANK_CANDIDATES)
-        result = self.store.query(vector, k=top_k, filter=request.filter)
+        result = self.store.query(vector, k=top_k, filter=self.store_filter(request, grant))
+        if held is not None:
+            result = _readable_only(result, held)
         scores = [similarity(info.distance_metric, m.distance) for m in result.matches]
         if reranker is None:
             ranked = [Ranked(i, s) for i, s in enumerate(scores[: request.k])]
         else:
             candidates = [_candidate(m, s) for m, s in zip(result.matches, scores, strict=True)]
             ranked = reranker.rerank(request.query, candidates, request.k)
-        contexts = self._neighbours([result.matches[r.index] for r in ranked], request.neighbours)
+        contexts = self._neighbours([result.matches[r.index] for r in ranked], request.neighbours, held)
         matches = [
             SearchMatch(
                 key=result.matches[r.index].key,
                 score=scores[r.index],
-                metadata=result.matches[r.index].metadata,
+                metadata=_shown(result.matches[r.index].metadata),
                 rerank_score=None if reranker is None else r.score,
                 context=contexts.get(result.matches[r.index].key) if request.neighbours else None,
             )
             for r in ranked
         ]
+        # Never the query text at INFO: who asked, with what principals, and how much came back.
+        logger.info(
+            "search",
+            extra={
+                "caller": "in-process" if grant is None and caller is None else (caller or Caller()).label,
+                "access_control": self.settings.access_control,
+                "principals": list(held) if held is not None else None,
+                "on_behalf_of": grant.on_behalf_of if grant is not None else None,
+                "matches": len(matches),
+                "rerank": mode,
+            },
+        )
         return SearchResponse(
             matches=matches,
             index=self.store.index_name,
@@ -168,6 +247,7 @@ class SearchService:
             took_ms=(self._clock() - started) * 1000.0,
             exact_fallback=result.exact_fallback,
             metric=info.distance_metric,
+            access_control=self.settings.access_control,
         )
 
     def _reranker(self, mode: str) -> Reranker | None:
@@ -175,8 +255,14 @@ class SearchService:
             self._cache[mode] = self._rerankers(mode)
         return self._cache[mode]
 
-    def _neighbours(self, matches: Sequence[QueryMatch], width: int) -> dict[str, list[dict[str, Any]]]:
-        """Chunks ``<doc_id>#<n-width..n+width>`` around each match (one GetVectors per 100 keys)."""
+    def _neighbours(
+        self, matches: Sequence[QueryMatch], width: int, held: Sequence[str] | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Chunks ``<doc_id>#<n-width..n+width>`` around each match (one GetVectors per 100 keys).
+
+        GetVectors takes no filter: with ``held`` (access control enforced) a neighbour is shown
+        only when its own stored list lets the caller read it, as the query's filter would.
+        """
         if not width or not matches:
             return {}
         wanted: dict[str, list[str]] = {}
@@ -190,11 +276,34 @@ class SearchService:
                 vector_key(doc, i) for i in range(max(0, n - width), n + width + 1) if i != n
             ]
         keys = sorted({k for ks in wanted.values() for k in ks})
-        found = {r.key: r.metadata for r in self.store.get(keys, return_data=False, return_metadata=True)}
+        found = {
+            r.key: r.metadata
+            for r in self.store.get(keys, return_data=False, return_metadata=True)
+            if held is None or readable(r.metadata, held)
+        }
         return {
             key: [_context_entry(k, found[k]) for k in neighbour_keys if k in found]
             for key, neighbour_keys in wanted.items()
         }
+
+
+def _readable_only(result: QueryResult, held: Sequence[str]) -> QueryResult:
+    """The matches the caller may read: the store's filter already ensures it; this is the check
+    that holds even against a store that ignored the filter (an emulator, a bug), so it fails
+    closed and says so in the log."""
+    kept = [m for m in result.matches if readable(m.metadata, held)]
+    if len(kept) != len(result.matches):
+        logger.error(
+            "the store returned chunks outside the access filter; dropped",
+            extra={"dropped": len(result.matches) - len(kept)},
+        )
+        return QueryResult(matches=kept, exact_fallback=result.exact_fallback)
+    return result
+
+
+def _shown(metadata: dict[str, Any]) -> dict[str, Any]:
+    """What a match shows of its metadata: not the access list (it names other readers)."""
+    return {k: v for k, v in metadata.items() if k != ACCESS_KEY} if ACCESS_KEY in metadata else metadata
 
 
 def _candidate(match: QueryMatch, score: float) -> Candidate:
@@ -236,6 +345,11 @@ def build_search_service(settings: Settings, *, clients: Callable[[str], Any] | 
         settings,
         store=S3VectorStore(client("s3vectors"), settings.vector_bucket, settings.vector_index),
         embedder=make_embedder(settings, bedrock_client=bedrock),
+        access=AccessDocuments(
+            client=client("ssm") if settings.access_callers_parameter else None,
+            callers_parameter=settings.access_callers_parameter,
+            max_age=settings.access_cache_seconds,
+        ),
         rerankers=lambda mode: make_reranker(
             mode,
             settings,
