@@ -1,6 +1,6 @@
 """Cold start of the AWS default (issue 16, part 3): handler import + the first one-page document.
 
-The same method as the Ingest section's cold figure (``bench_ingest._fresh_interpreter``: a fresh
+The method of the Ingest section's import figures (``bench_ingest._fresh_interpreter``: a fresh
 ``python -I`` with the layer and functions/ingest on sys.path, the function's environment from
 template.yaml plus what Lambda sets), here against a moto server in its own process. The Bedrock
 path sends InvokeModel to the fake Bedrock of ``aws_sim.LatencyProxy`` with no injected latency,

@@ -584,7 +584,8 @@ def _fresh_interpreter(mode: str, env: dict[str, str], event: dict[str, Any] | N
 
 def cold_start() -> dict[str, Any]:
     """Fresh interpreters against a moto server (as a Lambda talks to a remote AWS): import time,
-    a one-page PDF from cold, the offline model load alone and peak RSS on the book."""
+    the offline model load alone and peak RSS on the book (the bench_cold section times a first
+    document from cold)."""
     import boto3
     from moto.server import ThreadedMotoServer
 
@@ -598,14 +599,12 @@ def cold_start() -> dict[str, Any]:
             env = {**env, "AWS_ENDPOINT_URL": endpoint}
             s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint)
             bucket = names.documents_bucket
-            one_page = (CORPUS / ONE_PAGE).read_bytes()
             results: dict[str, Any] = {
                 "import_lambda": [],
                 "import_local": [],
                 "import_bedrock": [],
-                "cold": [],
             }
-            for run in range(COLD_RUNS):
+            for _ in range(COLD_RUNS):
                 results["import_lambda"].append(_fresh_interpreter("import", {**env, **LAMBDA_ENV}))
                 results["import_local"].append(_fresh_interpreter("import", env))
                 bedrock = {
@@ -615,11 +614,6 @@ def cold_start() -> dict[str, Any]:
                     "EMBEDDING_DIMENSION": "1024",
                 }
                 results["import_bedrock"].append(_fresh_interpreter("import", bedrock))
-                key = f"cold/{run}/{ONE_PAGE}"
-                s3.put_object(Bucket=bucket, Key=key, Body=one_page)
-                results["cold"].append(
-                    _fresh_interpreter("index", {**env, **LAMBDA_ENV}, _sqs_event(bucket, key))
-                )
             results["model"] = [_fresh_interpreter("model", env)["model_s"] for _ in range(3)]
             book_key = f"rss/{BOOK}"
             s3.put_object(Bucket=bucket, Key=book_key, Body=(CORPUS / BOOK).read_bytes())
@@ -638,9 +632,7 @@ def _median(values: Sequence[float]) -> float:
 
 
 def small_documents_section(warm: Mapping[str, Any]) -> str:
-    """Where the small documents' handler time goes: the AWS calls (moto in-process) per document,
-    against what the two corpus targets leave them even if the book cost no more than its bare
-    extraction."""
+    """Where the small documents' handler time goes: the AWS calls (moto in-process) per document."""
     small = warm["small"]
     n, runs = small["documents"], small["runs"]
     calls: dict[str, list[float]] = small["aws_calls"]  # those of the fastest run
@@ -655,43 +647,33 @@ def small_documents_section(warm: Mapping[str, Any]) -> str:
         )
     aws_ms = sum(per_doc.values()) * 1000
     rows.append(f"| **all AWS calls** | | | **{aws_ms:.1f}** |")
-    bare, book_bare = warm["bare"]["corpus_s"], warm["bare"]["book_s"]
-    lc_corpus_s = warm["corpus_pages"] / warm["baseline_corpus"]
-    ratio_budget = (1.5 * bare - book_bare) / n * 1000
-    baseline_budget = (lc_corpus_s / 10 - book_bare) / n * 1000
     return (
         "\n".join(rows) + f"\n\nThe {n} corpus documents other than the book, in the fastest of "
         f"{runs} runs: {small['handler_s'] / n * 1000:.1f} ms each through the handler, of which the "
         f"AWS calls above (that run's) take {aws_ms:.1f} ms; their bare extraction (best run) "
-        f"takes {small['bare_s'] / n * 1000:.1f} ms each. Even if the book's handler path cost no "
-        f"more than its bare extraction "
-        f"({book_bare:.2f} s), the corpus targets would leave each of them "
-        f"{ratio_budget:.1f} ms (<= 1.5x bare extraction) and {baseline_budget:.1f} ms "
-        f"(>= 10x the LangChain baseline) for everything: extraction, embedding and every AWS call. "
-        f"Each document needs at least the claim and the finish in the registry, its download, the "
-        f"sidecar lookup and one `PutVectors`."
+        f"takes {small['bare_s'] / n * 1000:.1f} ms each. Each document needs at least the claim and "
+        f"the finish in the registry, its download, the sidecar lookup and one `PutVectors`."
     )
 
 
 def handler_path_section(engine: str) -> str:
-    """Full handler path against moto, import time and one page from cold, each with its target.
+    """Full handler path against moto in-process, import times and the handler's peak RSS.
+
+    The secondary, in-process view: the ingest speed and cold start targets are judged once, in the
+    process and cold sections (separate processes, a moto server apart); here only peak RSS has one.
 
     Args:
         engine: the fastest PDF engine in ``engine_section``; its bare extraction is the yardstick.
     """
     load_before = os.getloadavg()[0]
     warm = warm_handler_path(engine)
-    bare, baseline_book, baseline_corpus = warm["bare"], warm["baseline_book"], warm["baseline_corpus"]
     cold = cold_start()
     load_after = os.getloadavg()[0]
     book_rate = warm["book_pages"] / warm["book_s"]
     corpus_rate = warm["corpus_pages"] / warm["corpus_s"]
-    book_ratio = warm["book_s"] / bare["book_s"]
-    corpus_ratio = warm["corpus_s"] / bare["corpus_s"] * bare["corpus_pages"] / warm["corpus_pages"]
     imports = [r["import_s"] for r in cold["import_lambda"]]
     imports_local = [r["import_s"] for r in cold["import_local"]]
     imports_bedrock = [r["import_s"] for r in cold["import_bedrock"]]
-    colds = [r["total_s"] for r in cold["cold"]]
     model_s = min(cold["model"])
     rss_mb = cold["rss"]["vmhwm_kb"] / 1024
     heavy = sorted({m for r in cold["import_lambda"] for m in r["heavy_at_import"]})
@@ -708,26 +690,15 @@ def handler_path_section(engine: str) -> str:
         f"{book_rate:,.0f} pages/s ({warm['book_s']:.2f} s) | | |",
         f"| handler path, corpus ({warm['corpus_pages']} p., {warm['corpus_chunks']} chunks) | "
         f"{corpus_rate:,.0f} pages/s ({warm['corpus_s']:.2f} s) | | |",
-        f"| book: handler path time / bare {bare['engine']} extraction ({bare['book_s']:.2f} s) | "
-        f"{book_ratio:.2f}x | <= 1.5x | {_verdict(book_ratio <= 1.5)} |",
-        f"| corpus: same, per page ({bare['corpus_s']:.2f} s bare for {bare['corpus_pages']} p.) | "
-        f"{corpus_ratio:.2f}x | <= 1.5x | {_verdict(corpus_ratio <= 1.5)} |",
-        f"| book: pages/s vs LangChain baseline ({baseline_book:,.1f} pages/s) | "
-        f"{book_rate / baseline_book:,.1f}x | >= 10x | {_verdict(book_rate >= 10 * baseline_book)} |",
-        f"| corpus: pages/s vs LangChain baseline ({baseline_corpus:,.1f} pages/s) | "
-        f"{corpus_rate / baseline_corpus:,.1f}x | >= 10x | {_verdict(corpus_rate >= 10 * baseline_corpus)} |",
         f"| peak RSS (VmHWM), fresh interpreter, book through the handler | {rss_mb:,.0f} MB | < 300 MB | "
         f"{_verdict(rss_mb < 300)} |",
         f"| handler import, Lambda environment, offline provider (median of {COLD_RUNS}) | "
-        f"{spread(imports)} | < 400 ms | {_verdict(_median(imports) < 0.4)} |",
+        f"{spread(imports)} | | |",
         f"| handler import, Lambda environment, bedrock provider (the AWS default) | "
-        f"{spread(imports_bedrock)} | < 400 ms | {_verdict(_median(imports_bedrock) < 0.4)} |",
-        f"| one-page PDF from cold: import + first invocation (median of {COLD_RUNS}) | "
-        f"{spread(colds)} | < 1.5 s | {_verdict(_median(colds) < 1.5)} |",
-        f"| of which: offline model load alone (fresh interpreter, best of 3) | "
-        f"{model_s * 1000:,.0f} ms | | |",
+        f"{spread(imports_bedrock)} | | |",
+        f"| offline model load alone (fresh interpreter, best of 3) | {model_s * 1000:,.0f} ms | | |",
         f"| handler import outside a Lambda environment (no `LAMBDA_TASK_ROOT`) | "
-        f"{spread(imports_local)} | (informational) | |",
+        f"{spread(imports_local)} | | |",
     ]
     # Imported here: docpipe.ingest's child Logger must come after the handler's (warm_handler_path).
     from docpipe.ingest import GROUP_CHUNKS as group
@@ -736,11 +707,12 @@ def handler_path_section(engine: str) -> str:
     rest = warm["book_s"] - sum(warm["book_phases"].values())
     skipped = {k: v for k, v in warm["outcomes"].items() if v != "indexed"}
     notes = (
+        "The in-process view: the ingest speed and cold start targets are judged once, in docpipe's own "
+        "cost and the cold start sections (separate processes, a moto server apart).\n\n"
         f"Handler path: `functions/ingest/app.py` `handler()` on one SQS-wrapped S3 event per document, "
         f"moto in-process (`mock_aws`, resources from template.yaml, offline embeddings, 256 dimensions); "
         f"best of {HANDLER_REPEATS} runs, each on new keys, after one warm-up invocation (clients, model and "
-        f"LangChain loaded). Bare extraction and the LangChain baseline in this table are timed "
-        f"alongside, document by document, best of {HANDLER_REPEATS} too. The encrypted file's password "
+        f"LangChain loaded). The encrypted file's password "
         f"comes from a Secrets Manager secret "
         f"(`PDF_PASSWORDS_SECRET_ID`). Not indexed: "
         f"{', '.join(f'{k} ({v})' for k, v in skipped.items()) or 'none'}. Where the book's "

@@ -30,8 +30,8 @@ service = BackupService(
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
+@aws.bounded_by_invocation
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    aws.set_deadline(context.get_remaining_time_in_millis() / 1000)  # no AWS retry outlives it
     request = BackupRequest.from_event(event)  # a bad event fails here, before any action starts
     logger.info("backup action", extra={"action": request.action, "backup": request.backup})
     return service.run(request)

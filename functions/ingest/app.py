@@ -11,11 +11,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from docpipe import aws, snapstart
-from docpipe.batch import ConcurrentBatchProcessor
 from docpipe.config import Settings
 from docpipe.embeddings import make_embedder
 from docpipe.events import detect_source
-from docpipe.ingest import IngestService
+from docpipe.ingest import ConcurrentBatchProcessor, IngestService
 from docpipe.ocr import make_ocr_engine
 from docpipe.registry import DocumentRegistry
 from docpipe.s3 import S3Client
@@ -67,9 +66,9 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> list[dic
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
+@aws.bounded_by_invocation
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     trace_aws_calls()
-    aws.set_deadline(context.get_remaining_time_in_millis() / 1000)  # no AWS retry outlives it
     if detect_source(event) == "sqs":
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context

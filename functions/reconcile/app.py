@@ -39,7 +39,7 @@ service = ReconcileService(
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@aws.bounded_by_invocation
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = ReconcileRequest.from_event(event)  # a bad event fails here, before anything is read
-    aws.set_deadline(context.get_remaining_time_in_millis() / 1000)  # no AWS retry outlives it
     return service.run(request, remaining_ms=context.get_remaining_time_in_millis)

@@ -277,7 +277,7 @@ def test_the_handler_reads_the_report(pipeline: Pipeline, monkeypatch: pytest.Mo
 
 
 def test_a_report_too_large_for_the_invocation_stops_cleanly_and_removes_nothing(indexed: Pipeline) -> None:
-    from docpipe import inventory
+    from docpipe.reconcile import inventory
 
     # Given a report of 3 objects plus 12,000 rows under another prefix, and an invocation whose
     # time runs out while it is read (rows are checked against the clock every batch).

@@ -1048,7 +1048,7 @@ def test_with_the_inventory_source_reconcile_reads_only_its_reports(
 def test_the_inventory_configuration_reports_what_reconcile_reads_where_it_reads_it(
     template: dict[str, Any], prefix: str
 ) -> None:
-    from docpipe.inventory import REQUIRED_COLUMNS
+    from docpipe.reconcile.inventory import REQUIRED_COLUMNS
 
     resolver = Resolver(template, {"ReconcileSource": "inventory", "DocumentPrefix": prefix})
     (inventory,) = resolver.value(template["Resources"]["DocumentsBucket"]["Properties"])[

@@ -12,7 +12,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from docpipe.batch import ConcurrentBatchProcessor, plan_batch
+from docpipe.ingest.batch import ConcurrentBatchProcessor, plan_batch
 from tests.functional.conftest import s3_notification, sqs_record
 
 WAIT = 10.0  # seconds a barrier waits before it breaks: only a missing overlap ever reaches it

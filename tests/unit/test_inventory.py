@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from docpipe.inventory import InventoryError, InventorySource, NoInventoryError
+from docpipe.reconcile.inventory import InventoryError, InventorySource, NoInventoryError
 from docpipe.s3 import S3Client
 from tests.inventory_reports import write_report
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from docpipe.exceptions import InvalidSidecarError, PermanentError
-from docpipe.sidecar import sidecar_attributes
+from docpipe.ingest.sidecar import sidecar_attributes
 
 KEY = "docs/report.pdf"
 

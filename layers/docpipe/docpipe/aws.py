@@ -18,6 +18,7 @@ process can build them ahead (at import, or before a SnapStart snapshot) holding
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -48,6 +49,7 @@ MAX_ATTEMPTS = 5
 # No retry starts with less than this left of the invocation: the record must still fail cleanly.
 RETRY_TIME_MARGIN_SECONDS = 5.0
 T = TypeVar("T")
+R = TypeVar("R")
 
 _THROTTLING_CODES = frozenset(
     {
@@ -166,6 +168,21 @@ def set_deadline(remaining_seconds: float | None) -> None:
     Every thread of the invocation shares it: the records of a batch end with the invocation.
     """
     _deadline[0] = None if remaining_seconds is None else time.monotonic() + remaining_seconds
+
+
+def bounded_by_invocation(handler: Callable[[Any, Any], R]) -> Callable[[Any, Any], R]:
+    """Decorate a Lambda handler so no AWS retry outlives the invocation it serves.
+
+    Each invocation starts by setting the deadline from ``context.get_remaining_time_in_millis()``;
+    every handler goes through this one place rather than repeating the call.
+    """
+
+    @functools.wraps(handler)
+    def bounded(event: Any, context: Any) -> R:
+        set_deadline(context.get_remaining_time_in_millis() / 1000)
+        return handler(event, context)
+
+    return bounded
 
 
 def remaining_seconds() -> float | None:

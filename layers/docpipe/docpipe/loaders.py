@@ -18,7 +18,8 @@ from langchain_core.documents import Document
 from docpipe.exceptions import PermanentError
 from docpipe.ids import SIDECAR_SUFFIX
 from docpipe.parsers import parse_document
-from docpipe.s3 import S3Client, s3_uri
+from docpipe.s3 import S3Client
+from docpipe.s3_names import s3_uri
 
 if TYPE_CHECKING:
     from docpipe.ocr.base import OcrEngine

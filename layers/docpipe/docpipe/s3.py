@@ -1,9 +1,8 @@
-"""S3 access for docpipe: capped downloads, managed uploads, listing, and name validation."""
+"""S3 access for docpipe: capped downloads, managed uploads, listing; names checked by ``s3_names``."""
 
 from __future__ import annotations
 
 import contextlib
-import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from docpipe.exceptions import (
     NotFoundError,
     TransientAWSError,
 )
+from docpipe.s3_names import s3_uri, validate_bucket_name, validate_key, validate_prefix
 
 MiB = 1024 * 1024
 # Documents up to this size stay in memory; bigger ones spill to /tmp (Lambda's ephemeral storage).
@@ -42,14 +42,7 @@ DEFAULT_TRANSFER_CONFIG = TransferConfig(
 )
 # S3 refuses multipart parts under 5 MiB (except the last one).
 MIN_PART_BYTES = 5 * MiB
-MAX_KEY_BYTES = 1024
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs live at most 7 days.
-
-_BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-# "Formatted as an IP address": four dot-separated numbers, valid octets or not.
-_IP_FORMAT = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
-_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
-_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 
 
 @dataclass(frozen=True)
@@ -78,75 +71,6 @@ class MultipartUpload:
     key: str
     upload_id: str
     initiated: datetime
-
-
-def s3_uri(bucket: str, key: str = "") -> str:
-    """``s3://bucket/key``: how every error message names an object."""
-    return f"s3://{bucket}/{key}"
-
-
-def validate_bucket_name(name: str) -> str:
-    """Check a general purpose bucket name against AWS's naming rules before any call.
-
-    A user-supplied name that S3 would reject (or that reaches an access point or an
-    unrelated endpoint, such as an IP-formatted name) fails here with a readable reason.
-
-    Returns:
-        The name, unchanged, so calls can be chained.
-
-    Raises:
-        InvalidInputError: naming the rule that was broken.
-    """
-    if not isinstance(name, str) or not name:
-        raise InvalidInputError("bucket name must be a non-empty string")
-    if not 3 <= len(name) <= 63:
-        raise InvalidInputError(f"bucket name {name!r} must be 3-63 characters long (got {len(name)})")
-    if not _BUCKET_CHARS.match(name):
-        raise InvalidInputError(
-            f"bucket name {name!r} may hold only lowercase letters, digits, '.' and '-', "
-            "and must start and end with a letter or digit"
-        )
-    if ".." in name:
-        raise InvalidInputError(f"bucket name {name!r} must not contain two adjacent periods")
-    if _IP_FORMAT.match(name):
-        raise InvalidInputError(f"bucket name {name!r} must not be formatted as an IP address")
-    for prefix in _RESERVED_PREFIXES:
-        if name.startswith(prefix):
-            raise InvalidInputError(
-                f"bucket name {name!r} must not start with the reserved prefix {prefix!r}"
-            )
-    for suffix in _RESERVED_SUFFIXES:
-        if name.endswith(suffix):
-            raise InvalidInputError(f"bucket name {name!r} must not end with the reserved suffix {suffix!r}")
-    return name
-
-
-def validate_key(key: str) -> str:
-    """Check an object key: 1-1024 bytes of UTF-8, no NUL (S3 cannot store or list it safely).
-
-    Returns:
-        The key, unchanged.
-
-    Raises:
-        InvalidInputError: naming the rule that was broken.
-    """
-    if not isinstance(key, str) or not key:
-        raise InvalidInputError("object key must be a non-empty string")
-    try:
-        size = len(key.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise InvalidInputError(f"object key {key!r} is not valid UTF-8 (lone surrogate)") from None
-    if size > MAX_KEY_BYTES:
-        raise InvalidInputError(f"object key is {size} bytes of UTF-8; the limit is {MAX_KEY_BYTES}")
-    if "\x00" in key:
-        raise InvalidInputError(f"object key {key!r} must not contain a NUL character")
-    return key
-
-
-def _validate_prefix(prefix: str) -> str:
-    if len(prefix.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES or "\x00" in prefix:
-        raise InvalidInputError(f"prefix {prefix!r} is not a possible key prefix")
-    return prefix
 
 
 def _strip_etag(etag: str | None) -> str:
@@ -408,7 +332,7 @@ class S3Client:
         version or user metadata; ``head`` an object for those.
         """
         validate_bucket_name(bucket)
-        _validate_prefix(prefix)
+        validate_prefix(prefix)
         if page_size is not None and not 1 <= page_size <= 1000:
             raise InvalidInputError(f"page_size must be 1..1000 (got {page_size})")
         return self._iter_objects(bucket, prefix, suffix, page_size, start_after)
@@ -440,7 +364,7 @@ class S3Client:
     def list_multipart_uploads(self, bucket: str, prefix: str = "") -> Iterator[MultipartUpload]:
         """Multipart uploads under ``prefix`` that were neither completed nor aborted (lazily)."""
         validate_bucket_name(bucket)
-        _validate_prefix(prefix)
+        validate_prefix(prefix)
         return self._iter_uploads(bucket, prefix)
 
     def _iter_uploads(self, bucket: str, prefix: str) -> Iterator[MultipartUpload]:

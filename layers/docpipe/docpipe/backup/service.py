@@ -55,7 +55,8 @@ from docpipe.exceptions import (
     NotFoundError,
 )
 from docpipe.registry import DocumentRegistry
-from docpipe.s3 import MiB, S3Client, s3_uri
+from docpipe.s3 import MiB, S3Client
+from docpipe.s3_names import s3_uri
 from docpipe.vectorstore import MAX_SEGMENTS, S3VectorStore, VectorRecord
 
 logger = logging.getLogger(__name__)

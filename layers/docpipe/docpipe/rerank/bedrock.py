@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from docpipe.aws import translate_client_error
 from docpipe.rerank.base import Candidate, Ranked, Reranker, spread_by_document
 
-# Rerank takes up to 1000 sources; Bedrock bills a query per 100 of them (README, "cost per query").
+# Rerank takes up to 1000 sources; Bedrock bills a query per 100 of them (docs/search.md, "Cost per query").
 MAX_SOURCES = 1000
 
 

@@ -32,8 +32,8 @@ from typing import IO, Any
 from urllib.parse import unquote_plus
 
 from docpipe.exceptions import DocpipeError
+from docpipe.reconcile.source import ObjectSource
 from docpipe.s3 import ObjectInfo, S3Client
-from docpipe.sources import ObjectSource
 
 MANIFEST_NAME = "manifest.json"
 CHECKSUM_NAME = "manifest.checksum"

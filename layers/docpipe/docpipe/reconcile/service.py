@@ -1,7 +1,7 @@
 """Reconcile: compare the bucket, the registry and the index, and repair what drifted.
 
 One pass walks two sorted streams side by side, the objects under ``DocumentPrefix`` (an
-``ObjectSource``: ListObjectsV2, or the newest S3 Inventory report, ``docpipe.inventory``) and the
+``ObjectSource``: ListObjectsV2, or the newest S3 Inventory report) and the
 registry's documents of the bucket (the ``ByKey`` index, the same key order), then lists the index
 once:
 
@@ -41,11 +41,12 @@ from docpipe.config import Settings
 from docpipe.events import EventKind, ObjectEvent, object_notification
 from docpipe.exceptions import DocpipeError, InvalidInputError
 from docpipe.ids import SIDECAR_SUFFIX
-from docpipe.inventory import InventorySource, NoInventoryError
 from docpipe.queue import BATCH_SIZE, MessageQueue
+from docpipe.reconcile.inventory import InventorySource, NoInventoryError
+from docpipe.reconcile.listing import ListingSource
+from docpipe.reconcile.source import ObjectSource
 from docpipe.registry import SEQUENCER_WIDTH, BusyError, DocumentRecord, DocumentRegistry
 from docpipe.s3 import ObjectInfo, S3Client
-from docpipe.sources import ListingSource, ObjectSource
 from docpipe.vectorstore import S3VectorStore
 
 CATEGORIES = ("missing", "changed", "gone", "stale_claims", "orphan_vectors")

@@ -39,7 +39,7 @@ from docpipe.exceptions import (
 )
 from docpipe.ids import SIDECAR_SUFFIX, vector_key
 from docpipe.ids import doc_id as make_doc_id
-from docpipe.sidecar import sidecar_attributes
+from docpipe.ingest.sidecar import sidecar_attributes
 
 if TYPE_CHECKING:
     # Imported where used: both modules import boto3, which a cold start pays for only when the
@@ -127,7 +127,7 @@ class IngestService:
         self._tracer = tracer
         self._clock = clock
         self._index_checked = False
-        # The records of a batch may run on several threads (docpipe.batch): what they share is
+        # The records of a batch may run on several threads (``batch``): what they share is
         # guarded here. Powertools' Metrics.add_metric is a read-modify-write of one dict.
         self._lock = threading.Lock()
         self._io: ThreadPoolExecutor | None = None

@@ -1,4 +1,4 @@
-"""Where reconcile learns which objects the bucket holds: the interface and the live listing."""
+"""Where reconcile learns which objects the bucket holds: the interface every source implements."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from docpipe.s3 import ObjectInfo, S3Client
+from docpipe.s3 import ObjectInfo
 
 
 class ObjectSource(ABC):
@@ -36,19 +36,3 @@ class ObjectSource(ABC):
     def describe(self) -> dict[str, Any]:
         """What a reconcile report says about the source (``source``, ``source_as_of``)."""
         return {"source": self.name, "source_as_of": None}
-
-
-class ListingSource(ObjectSource):
-    """ListObjectsV2 of one bucket: live, one request per 1,000 objects."""
-
-    name = "list"
-
-    def __init__(self, s3: S3Client, bucket: str) -> None:
-        self.s3 = s3
-        self.bucket = bucket
-
-    def objects(
-        self, prefix: str, after: str = "", *, stop: Callable[[], bool] | None = None
-    ) -> Iterator[ObjectInfo]:
-        page_size = getattr(self.s3, "list_page_size", None)  # tests page one key at a time
-        return self.s3.list_objects(self.bucket, prefix, start_after=after, page_size=page_size)
