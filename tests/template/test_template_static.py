@@ -70,7 +70,7 @@ REQUIRED_PARAMETERS = {
 DEFAULTED_IN_CODE = {
     config.EMBEDDING_NORMALIZE: "Titan V2's normalize flag: stored vectors depend on it, so it is not a knob",
     config.SECRETS_CACHE_TTL_SECONDS: "Powertools' 5-minute cache; a rotated secret is refetched after a 401",
-    config.ACCESS_CACHE_SECONDS: "30 s bounds how long a changed caller mapping or rule waits; one read per interval",
+    config.ACCESS_CACHE_SECONDS: "30 s bounds how long a changed mapping or rule waits; one read a period",
 }
 
 # Actions granted although no code path calls them, with why.
@@ -95,6 +95,7 @@ EXPECTED_OPERATIONS = {
         "s3:GetObject", "s3:HeadObject", "dynamodb:GetItem", "dynamodb:UpdateItem", "s3vectors:GetIndex",
         "s3vectors:PutVectors", "s3vectors:DeleteVectors", "s3vectors:GetVectors",
         "bedrock-runtime:InvokeModel", "secretsmanager:GetSecretValue", "textract:DetectDocumentText",
+        "ssm:GetParameter",
     },
     "SearchFunction": {
         "s3vectors:GetIndex", "s3vectors:QueryVectors", "s3vectors:ListVectors", "s3vectors:GetVectors",
@@ -110,7 +111,7 @@ EXPECTED_OPERATIONS = {
     "ReconcileFunction": {
         "s3:ListObjectsV2", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
         "dynamodb:UpdateItem", "dynamodb:PutItem", "sqs:SendMessageBatch", "s3vectors:ListVectors",
-        "s3vectors:GetVectors", "s3vectors:DeleteVectors",
+        "s3vectors:GetVectors", "s3vectors:DeleteVectors", "ssm:GetParameter",
         # ReconcileSource=inventory: the report's manifest and data files, HeadObject before a removal.
         "s3:GetObject", "s3:HeadObject",
     },

@@ -29,6 +29,8 @@ class DocpipeRetriever(BaseRetriever):
             environment the functions read: VECTOR_BUCKET, VECTOR_INDEX, EMBEDDING_*).
         k, filter, rerank, neighbours: as in a SearchFunction request; checked when the
             retriever is created, not at the first query.
+        on_behalf_of: the user (and groups) searched for, ``{"user": ..., "groups": [...]}``;
+            required where ``ACCESS_CONTROL=enforced`` (docs/access-control.md).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -38,6 +40,7 @@ class DocpipeRetriever(BaseRetriever):
     filter: dict[str, Any] | None = None
     rerank: str | None = None
     neighbours: int = 0
+    on_behalf_of: dict[str, Any] | None = None
 
     def model_post_init(self, context: Any, /) -> None:
         self._request("probe")  # a bad k, filter or rerank fails here, naming the field
@@ -49,7 +52,12 @@ class DocpipeRetriever(BaseRetriever):
 
     def _request(self, query: str) -> SearchRequest:
         return SearchRequest(
-            query, k=self.k, filter=self.filter, rerank=self.rerank, neighbours=self.neighbours
+            query,
+            k=self.k,
+            filter=self.filter,
+            rerank=self.rerank,
+            neighbours=self.neighbours,
+            on_behalf_of=self.on_behalf_of,  # type: ignore[arg-type]  # parsed by the request
         )
 
     def _get_relevant_documents(

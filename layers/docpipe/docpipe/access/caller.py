@@ -55,7 +55,8 @@ class OnBehalfOf:
         unknown = sorted(set(value) - {"user", "groups"})
         if unknown:
             raise ValidationError(f"{field}.{unknown[0]}", "unknown field; allowed: user, groups")
-        user = value["user"] if "user" in value else None
+        given: Mapping[str, Any] = value
+        user = given.get("user")
         if not isinstance(user, str) or not user.strip():
             raise ValidationError(f"{field}.user", "is required: the id of the user searched for")
         try:
@@ -65,7 +66,7 @@ class OnBehalfOf:
             )
         except InvalidInputError as error:
             raise ValidationError(f"{field}.user", str(error).partition(": ")[2]) from None
-        groups = value["groups"] if "groups" in value else []
+        groups = given.get("groups", [])
         if not isinstance(groups, list):
             raise ValidationError(f"{field}.groups", "must be a list of principals (group:finance)")
         if len(groups) >= MAX_CALLER_PRINCIPALS:
