@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= auto
 BENCH_ARGS ?=
 
-.PHONY: help setup test unit lint build demo local bench bench-data soak clean check-python
+.PHONY: help setup test unit lint build demo local bench bench-data samples soak clean check-python
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -36,13 +36,25 @@ $(BIN)/python: | check-python
 	@echo "==> creating $(VENV) with $(PYTHON313)"
 	@$(PYTHON313) -m venv $(VENV)
 
-$(LOCAL_STAMP): pyproject.toml | $(BIN)/python
+# sam and samlocal live in a virtualenv of their own, linked into $(BIN): aws-sam-cli pins boto3 to
+# one exact release, older than the S3 Vectors API docpipe needs (tools/sam-requirements.txt).
+SAM_VENV := $(VENV)/sam-cli
+SAM_STAMP := $(SAM_VENV)/.installed
+$(SAM_STAMP): tools/sam-requirements.txt | $(BIN)/python
+	@echo "==> installing sam and samlocal into $(SAM_VENV) (tools/sam-requirements.txt)"
+	@$(PYTHON313) -m venv $(SAM_VENV)
+	@$(SAM_VENV)/bin/python -m pip install -q -r tools/sam-requirements.txt
+	@ln -sf $(abspath $(SAM_VENV))/bin/sam $(BIN)/sam
+	@ln -sf $(abspath $(SAM_VENV))/bin/samlocal $(BIN)/samlocal
+	@touch $@
+
+$(LOCAL_STAMP): pyproject.toml $(SAM_STAMP) | $(BIN)/python
 	@echo "==> installing what the local stack needs into $(VENV) (pyproject.toml [local])"
 	@$(BIN)/python -m pip install -q -e '.[local]'
 	@touch $@
 
 # [dev] includes [local]: the local stamp is then up to date too.
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml $(SAM_STAMP) | $(BIN)/python
 	@echo "==> installing every tool into $(VENV) (pyproject.toml [dev])"
 	@$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $@ $(LOCAL_STAMP)
@@ -84,7 +96,11 @@ bench-data:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-doc >/dev/null; } || \
 	  echo "note: $(PYTHON_DOCS) is missing (apt-get install python3-doc): the Retrieval section will say it was not measured"
 
-bench: $(BENCH_STAMP) bench-data ## benchmarks (BENCH_ARGS="--only ingest" for one section); results go to docs/benchmarks.md
+# Real email, Outlook and EPUB files written by others (tests/format_samples.py): .ci/run and bench run it.
+samples: $(STAMP) ## install the real .eml, .msg and .epub files the parsers' tests and make bench read
+	@bash scripts/install_samples.sh $(BIN)/python
+
+bench: $(BENCH_STAMP) bench-data samples ## benchmarks (BENCH_ARGS="--only ingest" for one section); results go to docs/benchmarks.md
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 soak: $(STAMP) ## the ingest property test with thousands of histories (HYPOTHESIS_PROFILE=soak)

@@ -1,15 +1,17 @@
-"""Start moto server as the S3 Vectors sidecar for LocalStack and create the vector bucket and index.
+"""Start the local S3 Vectors as the sidecar for LocalStack and create the vector bucket and index.
 
-LocalStack has no S3 Vectors; the ``localstack`` samconfig environment deploys with
-``CreateVectorStore=false`` and points at an existing vector bucket and index. This starts moto
-server in the background (unless something already answers on the port) and creates them there,
-idempotently. ``make localstack-deploy`` runs it before ``samlocal deploy``.
+The server is moto server with docpipe's emulator boundary installed (``python -m
+docpipe_cli.local.server``): the whole S3 Vectors API, QueryVectors with full-text and hybrid
+search included, which plain ``moto_server`` lacks. LocalStack has no S3 Vectors; the
+``localstack`` samconfig environment deploys with ``CreateVectorStore=false`` and points at an
+existing vector bucket and index. This starts the server in the background (unless something
+already answers on the port) and creates them there, idempotently. ``make localstack-deploy``
+runs it before ``samlocal deploy``.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import time
@@ -31,14 +33,14 @@ def _up(url: str) -> bool:
 
 
 def start(host: str, port: int, log: Path, wait: float = 30.0) -> str:
-    """moto server on ``host:port`` in its own session (it outlives this script); its URL."""
+    """The emulator's moto server on ``host:port`` in its own session (it outlives this script); its URL."""
     url = f"http://127.0.0.1:{port}"
     if _up(url):
         return url
-    moto = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
     log.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "docpipe_cli.local.server", "-H", host, "-p", str(port)]
     with log.open("ab") as out:
-        subprocess.Popen([moto, "-H", host, "-p", str(port)], stdout=out, stderr=out, start_new_session=True)
+        subprocess.Popen(command, stdout=out, stderr=out, start_new_session=True)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if _up(url):

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from docpipe_cli.local import s3vectors as _s3vectors
+
 # Property tests: tens of examples by default; `make soak` (HYPOTHESIS_PROFILE=soak) runs thousands.
 # No deadline: one example plays a whole history against moto, whose speed varies with the machine.
 settings.register_profile(
@@ -22,6 +24,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # HTTP-level fault injection (tests.aws_faults): its no_backoff fixture serves every test folder.
 pytest_plugins = ["tests.aws_faults"]
+
+# The local S3 Vectors answers QueryVectors, full-text and hybrid search and the rest of the API in
+# every moto of this suite, in-process (mock_aws) as in moto server: one call path, as on AWS.
+_s3vectors.install()
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = ROOT / "events"

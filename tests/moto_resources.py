@@ -16,6 +16,8 @@ from typing import Any
 
 import boto3
 
+from docpipe_cli.local.s3vectors.cloudformation import create_index_request
+
 ACCOUNT_ID = "123456789012"  # moto's default account
 _NO_VALUE = object()
 _SUB_PATTERN = re.compile(r"\$\{([^}!][^}]*)\}")
@@ -277,17 +279,7 @@ def create_stack_resources(
         vector_index = names["VectorIndex"] if names and "VectorIndex" in names else index_props["IndexName"]
         dimension = int(index_props["Dimension"])
         metric = index_props["DistanceMetric"]
-        create_index: dict[str, Any] = {
-            "vectorBucketName": vector_bucket,
-            "indexName": vector_index,
-            "dataType": index_props["DataType"],
-            "dimension": dimension,
-            "distanceMetric": metric,
-        }
-        keys = index_props.get("MetadataConfiguration", {}).get("NonFilterableMetadataKeys")
-        if keys:
-            create_index["metadataConfiguration"] = {"nonFilterableMetadataKeys": list(keys)}
-        s3vectors.create_index(**create_index)
+        s3vectors.create_index(**create_index_request(index_props, bucket=vector_bucket, name=vector_index))
 
     globals_env = r.value(
         template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})

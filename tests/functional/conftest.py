@@ -112,7 +112,7 @@ class Pipeline:
     @property
     def store(self) -> S3VectorStore:
         client = boto3.client("s3vectors", region_name="us-east-1")
-        return S3VectorStore(client, self.names.vector_bucket, self.names.vector_index, query_mode="exact")
+        return S3VectorStore(client, self.names.vector_bucket, self.names.vector_index)
 
     def record(self, key: str) -> DocumentRecord | None:
         return self.registry.get(doc_id(self.names.documents_bucket, key))

@@ -155,13 +155,3 @@ def test_sidecar_metadata_is_attached_and_its_upload_reindexes(pipeline: Pipelin
     assert {v.metadata["team"] for v in vectors} == {"hydro"}
     assert all("year" not in v.metadata for v in vectors)
     assert pipeline.record(KEY + ".metadata.json") is None  # a sidecar is not a document
-
-
-def test_keys_outside_the_document_prefix_are_ignored(pipeline: Pipeline) -> None:
-    pipeline.start(DOCUMENT_PREFIX="docs/")
-    pipeline.upload("private/x.txt", b"secret notes")
-
-    response = pipeline.invoke(put("01", key="private/x.txt"))
-
-    assert response == {"batchItemFailures": []}
-    assert pipeline.record("private/x.txt") is None

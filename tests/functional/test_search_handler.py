@@ -12,7 +12,6 @@ from botocore.stub import Stubber
 
 from docpipe.ids import doc_id
 from docpipe.rerank.bedrock import BedrockReranker
-from docpipe.vectorstore import S3VectorStore
 from tests.conftest import ROOT, load_event
 from tests.functional.conftest import (
     EVENTS_BUCKET,
@@ -28,7 +27,7 @@ HANDLER_PATH = ROOT / "functions" / "search" / "app.py"
 
 
 class Search:
-    """The search handler over the pipeline's index (exact scoring: mock_aws has no QueryVectors)."""
+    """The search handler over the pipeline's index (QueryVectors of the local S3 Vectors)."""
 
     def __init__(self, pipeline: Pipeline, **env: str) -> None:
         self.pipeline = pipeline
@@ -37,10 +36,6 @@ class Search:
                 key, raising=False
             )
         self.app = import_handler(HANDLER_PATH, "search_app_under_test")
-        store = self.app.service.store
-        self.app.service.store = S3VectorStore(
-            store.client, store.vector_bucket, store.index_name, query_mode="exact"
-        )
 
     def __call__(self, event: Any) -> Any:
         return self.app.handler(event, LambdaContext())
@@ -83,7 +78,7 @@ def test_basic_event_finds_the_document_with_similarity_scores_in_descending_ord
     assert all(-1.0 <= s <= 1.0 for s in scores) and scores[0] > 0.3  # cosine similarity, not distance
     assert response["index"] == search.pipeline.names.vector_index
     assert response["model"] == "wordllama/l2_supercat"
-    assert response["exact_fallback"] is True and response["took_ms"] > 0
+    assert response["exact_fallback"] is False and response["took_ms"] > 0  # QueryVectors answered
 
 
 def test_a_match_carries_its_place_text_and_metadata(search: Search) -> None:

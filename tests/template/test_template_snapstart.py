@@ -6,10 +6,15 @@ SAM transform with aws-sam-translator, both offline.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.build_support import VENV_BIN
 from tests.conftest import ROOT
 
 
@@ -18,28 +23,54 @@ def _region(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
 
 
+# Runs in sam's own virtualenv (the Makefile's .venv/sam-cli): the SAM CLI is not importable beside
+# docpipe's packages, which need a newer boto3 than it pins.
+_EXPAND = """
+import json, sys
+from samcli.lib.cfn_language_extensions.api import process_template
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+template_path, values = sys.argv[1], json.loads(sys.argv[2])
+with open(template_path, encoding="utf-8") as f:
+    template = yaml_parse(f.read())
+assert template["Transform"] == ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]
+for resource in template["Resources"].values():  # what sam package puts there
+    props = resource.get("Properties", {})
+    for uri in ("CodeUri", "ContentUri"):
+        if uri in props:
+            props[uri] = "s3://artifacts/code.zip"
+template = process_template(template, parameter_values=values)
+template["Transform"] = "AWS::Serverless-2016-10-31"
+
+class NoManagedPolicies:
+    def load(self):
+        return {}
+
+print(json.dumps(transform(template, values, NoManagedPolicies())["Resources"], default=str))
+"""
+
+
+def sam_python() -> Path:
+    """The Python of the virtualenv ``sam`` runs from (``.venv/bin/sam`` links into it)."""
+    sam = VENV_BIN / "sam"
+    if not sam.exists():
+        pytest.fail(f"{sam} is missing: run make setup (it installs sam into .venv/sam-cli)")
+    return sam.resolve().parent / "python"
+
+
 def expanded(**parameters: Any) -> dict[str, Any]:
     """Resources of template.yaml after both transforms, for these parameter values."""
-    from samcli.lib.cfn_language_extensions.api import process_template
-    from samtranslator.translator.transform import transform
-    from samtranslator.yaml_helper import yaml_parse
-
-    template = yaml_parse((ROOT / "template.yaml").read_text(encoding="utf-8"))
-    assert template["Transform"] == ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]
-    for resource in template["Resources"].values():  # what sam package puts there
-        props = resource.get("Properties", {})
-        for uri in ("CodeUri", "ContentUri"):
-            if uri in props:
-                props[uri] = "s3://artifacts/code.zip"
     values = {name: str(value) for name, value in parameters.items()}
-    template = process_template(template, parameter_values=values)
-    template["Transform"] = "AWS::Serverless-2016-10-31"
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    resources: dict[str, Any] = transform(template, values, NoManagedPolicies())["Resources"]
+    done = subprocess.run(
+        [str(sam_python()), "-c", _EXPAND, str(ROOT / "template.yaml"), json.dumps(values)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    resources: dict[str, Any] = json.loads(done.stdout)
     return resources
 
 

@@ -339,25 +339,22 @@ def test_package_exports_resolve_lazily() -> None:
     assert docpipe.S3VectorStore is S3VectorStore
 
 
-def report_metadata_configuration(client: Any, non_filterable_keys: list[str] | None) -> None:
-    """Make moto's GetIndex answer what AWS's does: ``creationTime`` and, if declared, the keys.
+def drop_metadata_configuration(client: Any) -> None:
+    """Make GetIndex answer as moto 5.2 alone did: no ``metadataConfiguration``, no ``creationTime``.
 
-    moto 5.2 accepts ``metadataConfiguration`` on CreateIndex but drops it (and ``creationTime``)
-    from GetIndex.
+    The local S3 Vectors (installed for every test) reports both, as AWS does.
     """
 
-    def complete(parsed: dict[str, Any], **_: Any) -> None:
+    def strip(parsed: dict[str, Any], **_: Any) -> None:
         index = parsed.get("index")
         if index is not None:
-            index.setdefault("creationTime", "2026-01-01T00:00:00Z")
-            if non_filterable_keys is not None:
-                index["metadataConfiguration"] = {"nonFilterableMetadataKeys": non_filterable_keys}
+            index.pop("creationTime", None)
+            index.pop("metadataConfiguration", None)
 
-    client.meta.events.register("after-call.s3vectors.GetIndex", complete)
+    client.meta.events.register("after-call.s3vectors.GetIndex", strip)
 
 
 def test_index_without_text_declared_non_filterable_is_named_with_the_missing_key(s3vectors: Any) -> None:
-    report_metadata_configuration(s3vectors, ["source_uri"])
     store = S3VectorStore(s3vectors, BUCKET, "filterable-text")
     store.create_index(3, non_filterable_keys=("source_uri",))
 
@@ -366,7 +363,6 @@ def test_index_without_text_declared_non_filterable_is_named_with_the_missing_ke
 
 
 def test_index_created_without_metadata_configuration_fails_the_check(s3vectors: Any) -> None:
-    report_metadata_configuration(s3vectors, None)  # AWS omits the member when nothing was declared
     store = S3VectorStore(s3vectors, BUCKET, "no-config")
     store.create_index(3, non_filterable_keys=())
 
@@ -375,7 +371,6 @@ def test_index_created_without_metadata_configuration_fails_the_check(s3vectors:
 
 
 def test_index_declaring_the_required_keys_passes_the_check_and_reports_them(s3vectors: Any) -> None:
-    report_metadata_configuration(s3vectors, list(NON_FILTERABLE_METADATA_KEYS))
     store = make_store(s3vectors)
 
     info = store.check_non_filterable(("text",))
@@ -385,7 +380,8 @@ def test_index_declaring_the_required_keys_passes_the_check_and_reports_them(s3v
 
 
 def test_an_endpoint_that_does_not_report_the_configuration_is_not_failed(s3vectors: Any) -> None:
-    store = make_store(s3vectors)  # plain moto: no metadataConfiguration, no creationTime
+    drop_metadata_configuration(s3vectors)
+    store = make_store(s3vectors)
 
     info = store.check_non_filterable(("text",))
 

@@ -22,6 +22,8 @@ _EXPORTS: dict[str, str] = {
     "IndexMismatchError": "docpipe.exceptions",
     "ValidationError": "docpipe.exceptions",
     "SKIP_REASONS": "docpipe.exceptions",
+    # the pipeline's scope (which keys are documents)
+    "Scope": "docpipe.scope",
     # ids
     "doc_id": "docpipe.ids",
     "vector_key": "docpipe.ids",
@@ -87,6 +89,7 @@ __all__ = [
     "S3FileLoader",
     "S3VectorStore",
     "SKIP_REASONS",
+    "Scope",
     "SearchRequest",
     "SearchResponse",
     "SearchService",
@@ -144,6 +147,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from docpipe.registry import DocumentRecord, DocumentRegistry
     from docpipe.retriever import DocpipeRetriever
     from docpipe.s3 import S3Client
+    from docpipe.scope import Scope
     from docpipe.search import SearchRequest, SearchResponse, SearchService, build_search_service
     from docpipe.secrets import SecretsClient
     from docpipe.vectorstore import (

@@ -10,6 +10,7 @@ from typing import Any
 
 from docpipe.aws import MAX_POOL_CONNECTIONS
 from docpipe.exceptions import ConfigError
+from docpipe.scope import suffix_problem
 
 # Environment variable names. Nothing else in the package reads os.environ for settings.
 STAGE = "STAGE"
@@ -31,6 +32,7 @@ MAX_DOCUMENT_BYTES = "MAX_DOCUMENT_BYTES"
 MAX_INFLATED_BYTES = "MAX_INFLATED_BYTES"
 EMBED_SECTION = "EMBED_SECTION"
 DOCUMENT_PREFIX = "DOCUMENT_PREFIX"
+DOCUMENT_SUFFIX = "DOCUMENT_SUFFIX"
 PDF_ENGINE = "PDF_ENGINE"
 PDF_PASSWORDS_SECRET_ID = "PDF_PASSWORDS_SECRET_ID"
 SECRETS_CACHE_TTL_SECONDS = "SECRETS_CACHE_TTL_SECONDS"
@@ -79,8 +81,14 @@ MAX_LIST_SEGMENTS = 16
 # A record in flight holds up to two connections of the shared S3 client (its download and its
 # sidecar lookup run side by side): never more records at once than the pool has pairs.
 MAX_RECORD_CONCURRENCY = MAX_POOL_CONNECTIONS // 2
+DEFAULT_MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
+"""MAX_DOCUMENT_BYTES' default; an email's attachment is held to it too, as its own document would be."""
 DEFAULT_MAX_INFLATED_BYTES = 128 * 1024 * 1024
 """MAX_INFLATED_BYTES' default; the parsers use it too when called without settings."""
+MAX_MESSAGE_DEPTH = 10
+"""Messages nested in an email (a message attached to a message ...) past this depth: ``too_large``."""
+MAX_ATTACHMENTS = 1000
+"""Attachments an email may hold, nested messages' included: more is ``too_large``."""
 DEFAULT_OCR_MAX_PAGES = 100
 """OCR_MAX_PAGES' default: pages a document may have OCR'd (Textract bills each one)."""
 _STAGE_PATTERN = re.compile(r"^[a-z0-9-]{1,32}$")
@@ -108,13 +116,16 @@ class Settings:
     ingest_record_concurrency: int = 10
     chunk_size: int = 1000
     chunk_overlap: int = 150
-    max_document_bytes: int = 50 * 1024 * 1024
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
     # What a zip container's (DOCX, XLSX, PPTX) members may inflate to: zip bombs are too_large.
     max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES
     # Prefix each chunk's section path to the text that is embedded (not to the stored text); on by
     # default since the retrieval benchmark measured it (README, "Ranking").
     embed_section: bool = True
+    # The pipeline's scope (docpipe.scope.Scope.from_settings): keys under the prefix that end
+    # with the suffix are documents.
     document_prefix: str = ""
+    document_suffix: str = ""
     pdf_engine: str = "pypdfium2"
     pdf_passwords_secret_id: str = ""
     secrets_cache_ttl_seconds: int = 300
@@ -207,6 +218,7 @@ _ENV_BY_FIELD: dict[str, str] = {
     "max_inflated_bytes": MAX_INFLATED_BYTES,
     "embed_section": EMBED_SECTION,
     "document_prefix": DOCUMENT_PREFIX,
+    "document_suffix": DOCUMENT_SUFFIX,
     "pdf_engine": PDF_ENGINE,
     "pdf_passwords_secret_id": PDF_PASSWORDS_SECRET_ID,
     "secrets_cache_ttl_seconds": SECRETS_CACHE_TTL_SECONDS,
@@ -314,6 +326,9 @@ def _validate(s: Settings) -> None:
     if s.access_default not in ACCESS_DEFAULTS:
         allowed = ", ".join(ACCESS_DEFAULTS)
         raise ConfigError(f"{ACCESS_DEFAULT}={s.access_default!r} is invalid; allowed: {allowed}")
+    problem = suffix_problem(s.document_suffix)
+    if problem is not None:
+        raise ConfigError(f"{DOCUMENT_SUFFIX}={s.document_suffix!r} is invalid: {problem}")
     if s.reconcile_source not in RECONCILE_SOURCES:
         allowed = ", ".join(RECONCILE_SOURCES)
         raise ConfigError(f"{RECONCILE_SOURCE}={s.reconcile_source!r} is invalid; allowed: {allowed}")

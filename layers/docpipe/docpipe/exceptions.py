@@ -104,6 +104,13 @@ class ForbiddenError(DocpipeError):
         return {"error": "Forbidden", "message": self.message}
 
 
+class OutOfScopeError(PermanentError):
+    """The key is no document of the pipeline's scope (``docpipe.scope``); ``reason`` says why:
+    ``outside_prefix`` or ``outside_suffix`` (a document skipped), ``folder`` or ``sidecar``."""
+
+    reason = "outside_suffix"
+
+
 class TransientError(DocpipeError):
     """Worth retrying (throttling, timeouts, 5xx): the SQS record fails and is redelivered."""
 
@@ -164,4 +171,9 @@ SKIP_REASONS: tuple[str, ...] = (
     "ocr_page_limit",
     "invalid_sidecar",
     "access_list_too_large",
+
+
+    # docpipe.scope.OUT_OF_SCOPE_REASONS: DocumentPrefix / DocumentSuffix exclude the key.
+    "outside_prefix",
+    "outside_suffix",
 )

@@ -4,16 +4,19 @@ It calls ``SearchService.search``, the path SearchFunction runs, and returns one
 match whose metadata has the keys ``S3FileLoader`` gives a page (``source``, ``bucket``, ``key``,
 ``page``, ``content_type``) plus the chunk's own (``page_end``, ``chunk_no``, ``section`` when
 known, ``score``, ``vector_key``, sidecar attributes) and ``context`` when neighbours were asked
-for. Needs the ``docpipe[langchain]`` extra.
+for. ``k``, ``filter``, ``rerank`` and ``neighbours`` are set on the retriever and can be
+overridden per call (``retriever.invoke(query, k=3)``), as LangChain's standard retriever tests
+expect. Needs the ``docpipe[langchain]`` extra.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict
 
 from docpipe.config import Settings
@@ -50,21 +53,34 @@ class DocpipeRetriever(BaseRetriever):
         """A retriever over the index ``settings`` (the environment by default) names."""
         return cls(service=build_search_service(settings or Settings.from_env()), **kwargs)
 
-    def _request(self, query: str) -> SearchRequest:
-        return SearchRequest(
-            query,
-            k=self.k,
-            filter=self.filter,
-            rerank=self.rerank,
-            neighbours=self.neighbours,
-            on_behalf_of=self.on_behalf_of,  # type: ignore[arg-type]  # parsed by the request
-        )
+    def _request(self, query: str, **overrides: Any) -> SearchRequest:
+        """The request for ``query``: the retriever's fields, then the call's ``overrides``.
+
+        Parsed by ``SearchRequest.from_dict``, the API's own parser: an override the API does not
+        have (``top_k``) or a bad value fails with the ``ValidationError`` that names the field.
+        """
+        fields = {
+            "k": self.k,
+            "filter": self.filter,
+            "rerank": self.rerank,
+            "neighbours": self.neighbours,
+            "on_behalf_of": self.on_behalf_of,
+        }
+        return SearchRequest.from_dict({**fields, **overrides, "query": query})
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **overrides: Any
     ) -> list[Document]:
-        response = self.service.search(self._request(query))
+        response = self.service.search(self._request(query, **overrides))
         return [match_document(m) for m in response.matches]
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **overrides: Any
+    ) -> list[Document]:
+        # LangChain's default runs the sync path without the call's keyword arguments; pass them on.
+        return await run_in_executor(
+            None, self._get_relevant_documents, query, run_manager=run_manager.get_sync(), **overrides
+        )
 
 
 def match_document(match: SearchMatch) -> Document:

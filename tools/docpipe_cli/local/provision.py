@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from docpipe.exceptions import ConfigError
+from docpipe_cli.local.s3vectors.cloudformation import create_index_request
 
 DEFAULT_ACCOUNT = "123456789012"  # moto's default account
 DEFAULT_REGION = "us-east-1"
@@ -670,16 +671,7 @@ def _create_index(stack: Stack, lid: str, clients: Callable[[str], Any]) -> str:
     props = stack.properties(lid)
     s3v = clients("s3vectors")
     attrs = stack.attributes(lid)
-    kwargs: dict[str, Any] = {
-        "vectorBucketName": attrs["VectorBucketName"],
-        "indexName": attrs["Name"],
-        "dataType": props.get("DataType", "float32"),
-        "dimension": int(props["Dimension"]),
-        "distanceMetric": props["DistanceMetric"],
-    }
-    keys = props.get("MetadataConfiguration", {}).get("NonFilterableMetadataKeys")
-    if keys:
-        kwargs["metadataConfiguration"] = {"nonFilterableMetadataKeys": list(keys)}
+    kwargs = create_index_request(props, bucket=attrs["VectorBucketName"], name=attrs["Name"])
     try:
         s3v.create_index(**kwargs)
     except s3v.exceptions.ConflictException:

@@ -11,6 +11,13 @@ moto 5.x (checked against 5.2.5) gets these wrong, and docpipe's ingest path can
 - Records carry no ``versionId`` and no ``sequencer``; S3 sends both (``versionId`` on versioned
   buckets). Without a sequencer docpipe orders events by their millisecond ``eventTime``.
 - Removal records carry the old object's ``size`` and ``eTag``; S3's carry neither.
+- ``PutBucketNotificationConfiguration`` accepts configurations whose key filters overlap for a
+  common event type; S3 refuses them (``InvalidArgument``), so a template whose filters overlap
+  must fail locally as it would fail to deploy (``overlapping_filters``).
+
+moto applies the prefix and suffix filters as S3 does (both must match, case-sensitive), sends a
+notification per matching configuration, and sends every event to EventBridge unfiltered, as S3
+does: those need no patch.
 
 ``CopyObject`` (one ``ObjectCreated:Copy``) and a put through a presigned URL (one
 ``ObjectCreated:Put``, the same backend call as a signed put) are right apart from the record
@@ -96,6 +103,45 @@ def s3_record(event_name: str, bucket: Any, obj: Any, notification_id: str) -> d
     }
 
 
+# S3's own words (InvalidArgument) for key filters that overlap.
+OVERLAP_MESSAGE = (
+    "Configuration is ambiguously defined. Cannot have overlapping suffixes in two rules if the "
+    "prefixes are overlapping for the same event type."
+)
+
+
+def overlapping_filters(configurations: list[tuple[list[str], str, str]]) -> bool:
+    """Whether two notification configurations ``(events, prefix, suffix)`` overlap as S3 judges.
+
+    They overlap when they share an event type (``s3:ObjectCreated:*`` covers
+    ``s3:ObjectCreated:Put``) and some key matches both filters: one prefix starts the other and
+    one suffix ends the other (an empty one matches every key).
+    """
+    for i, (events_a, prefix_a, suffix_a) in enumerate(configurations):
+        for events_b, prefix_b, suffix_b in configurations[i + 1 :]:
+            if (
+                _events_overlap(events_a, events_b)
+                and (prefix_a.startswith(prefix_b) or prefix_b.startswith(prefix_a))
+                and (suffix_a.endswith(suffix_b) or suffix_b.endswith(suffix_a))
+            ):
+                return True
+    return False
+
+
+def _events_overlap(a: list[str], b: list[str]) -> bool:
+    def covers(general: str, specific: str) -> bool:
+        return general == specific or (general.endswith(":*") and specific.startswith(general[:-1]))
+
+    return any(covers(x, y) or covers(y, x) for x in a for y in b)
+
+
+def _filter_rules(configuration: dict[str, Any]) -> tuple[str, str]:
+    """(prefix, suffix) of one configuration as moto parsed it from the request."""
+    rules = ((configuration.get("Filter") or {}).get("S3Key") or {}).get("FilterRule") or []
+    values = {rule["Name"].lower(): rule["Value"] for rule in rules}
+    return values.get("prefix", ""), values.get("suffix", "")
+
+
 def install() -> None:
     """Patch moto's S3 notifications in this process (idempotent); call before the server serves."""
     global _installed
@@ -117,6 +163,9 @@ def install() -> None:
     backend.delete_object = _delete_object(backend.delete_object)  # type: ignore[method-assign]
     backend.complete_multipart_upload = _complete_multipart(  # type: ignore[method-assign]
         backend.complete_multipart_upload
+    )
+    backend.put_bucket_notification_configuration = _refuse_overlaps(  # type: ignore[method-assign]
+        backend.put_bucket_notification_configuration
     )
     _installed = True
 
@@ -173,6 +222,26 @@ def _complete_multipart(original: Callable[..., Any]) -> Callable[..., Any]:
         return key
 
     return complete_multipart_upload
+
+
+def _refuse_overlaps(original: Callable[..., Any]) -> Callable[..., Any]:
+    """PutBucketNotificationConfiguration refuses overlapping key filters, as S3 does."""
+    from moto.s3.exceptions import InvalidArgumentError
+
+    @functools.wraps(original)
+    def put_bucket_notification_configuration(
+        self: Any, bucket_name: str, notification_config: dict[str, Any]
+    ) -> None:
+        configurations = [
+            (list(item.get("Event") or []), *_filter_rules(item))
+            for kind in ("QueueConfiguration", "TopicConfiguration", "CloudFunctionConfiguration")
+            for item in (notification_config or {}).get(kind) or []
+        ]
+        if overlapping_filters(configurations):
+            raise InvalidArgumentError(OVERLAP_MESSAGE, "FilterRule", "overlapping")
+        original(self, bucket_name, notification_config)
+
+    return put_bucket_notification_configuration
 
 
 class _Removed:

@@ -6,6 +6,10 @@ against a fresh server rebuilds the state. ``LocalServer(state_dir=...)`` uses i
 replays ``<state_dir>/moto-recording.jsonl`` (if any) and then keeps recording. Replay re-runs
 S3 puts, so their notifications land on the queue again; the registry makes that re-delivery a
 no-op (same content hash), at the cost of one download per document.
+
+Every moto this project starts has the emulator boundary installed (``install_emulators``): S3's
+notifications as S3 sends them and the whole S3 Vectors API. ``python -m docpipe_cli.local.server``
+is ``moto_server`` with both (the LocalStack path's S3 Vectors sidecar runs it).
 """
 
 from __future__ import annotations
@@ -13,13 +17,23 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 RECORDING_FILE = "moto-recording.jsonl"
 LOOPBACK = "127.0.0.1"
+
+
+def install_emulators() -> None:
+    """Patch moto in this process where it differs from AWS (idempotent; before a server serves)."""
+    from docpipe_cli.local import s3_events, s3vectors
+
+    s3_events.install()  # S3's own notifications (delete markers, version ids, sequencers)
+    s3vectors.install()  # QueryVectors, index modes, full-text and hybrid search
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -67,9 +81,7 @@ class LocalServer:
         from moto.moto_api import recorder
         from moto.server import ThreadedMotoServer
 
-        from docpipe_cli.local import s3_events
-
-        s3_events.install()  # S3's own notifications (delete markers, version ids, sequencers)
+        install_emulators()
 
         if self.recording is not None:
             recorder._location = str(self.recording)  # already imported by an earlier server in this process
@@ -121,3 +133,16 @@ class LocalServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``moto_server`` (same arguments) with the emulator boundary installed."""
+    from moto.server import main as moto_main
+
+    install_emulators()
+    moto_main(list(sys.argv[1:] if argv is None else argv))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

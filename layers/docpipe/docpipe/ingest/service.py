@@ -37,11 +37,13 @@ from docpipe.exceptions import (
     EncryptedDocumentError,
     MetadataTooLargeError,
     NotFoundError,
+    OutOfScopeError,
     PermanentError,
 )
 from docpipe.ids import SIDECAR_SUFFIX, vector_key
 from docpipe.ids import doc_id as make_doc_id
 from docpipe.ingest.sidecar import Sidecar, parse_sidecar
+from docpipe.scope import FOLDER, SIDECAR, Scope
 
 if TYPE_CHECKING:
     # Imported where used: both modules import boto3, which a cold start pays for only when the
@@ -70,9 +72,11 @@ logger = Logger(child=True)
 class Outcome:
     """What happened to one event's document.
 
-    ``state``: ``indexed``, ``skipped`` (``reason`` = a skip code), ``deleted``, ``unchanged``
-    (identical content, nothing re-embedded) or ``ignored`` (``reason`` = ``stale``,
-    ``duplicate``, ``outside_prefix``, ``other_bucket``, ``sidecar``, ``folder``).
+    ``state``: ``indexed``, ``skipped`` (``reason`` = a skip code, ``outside_prefix`` and
+    ``outside_suffix`` for a key outside the scope), ``deleted``, ``unchanged`` (identical content,
+    nothing re-embedded) or ``ignored`` (``reason`` = ``stale``, ``duplicate``, ``other_bucket``,
+    ``sidecar``, ``folder``; ``outside_prefix`` or ``outside_suffix`` for the sidecar of a key
+    outside the scope).
     """
 
     doc_id: str
@@ -97,7 +101,7 @@ class IngestService:
         registry: the document registry (ordering, idempotency, outcomes).
         store: the vector index.
         embedder: produces vectors of the index's dimension.
-        settings: chunk size/overlap, size cap, prefix, PDF engine, password secret.
+        settings: chunk size/overlap, size cap, scope (prefix, suffix), PDF engine, password secret.
         secrets: ``docpipe.secrets.SecretsClient``; needed only when PDF_PASSWORDS_SECRET_ID is set.
         ocr: reads scanned pages and image files (``docpipe.ocr.make_ocr_engine``); None
             (OCR_PROVIDER=none): documents that need it are skipped as ``needs_ocr``.
@@ -128,6 +132,7 @@ class IngestService:
         self.store = store
         self.embedder = embedder
         self.settings = settings
+        self.scope = Scope.from_settings(settings)
         self.secrets = secrets
         self.ocr = ocr
         self._metrics = metrics or Metrics()
@@ -200,11 +205,12 @@ class IngestService:
         settings = self.settings
         if settings.documents_bucket and event.bucket != settings.documents_bucket:
             return self._ignored(event, "other_bucket")
-        if not event.key.startswith(settings.document_prefix):
-            return self._ignored(event, "outside_prefix")
-        if event.key.endswith("/") and not event.size:
-            return self._ignored(event, "folder")
-        if event.key.endswith(SIDECAR_SUFFIX):
+        # The scope decides, not the envelope: S3's notification filters do not cover direct
+        # invocations, EventBridge rules or a scope changed since the events were sent.
+        not_in_scope = self.scope.reason(event.key, event.size)
+        if not_in_scope == FOLDER:
+            return self._ignored(event, FOLDER)
+        if not_in_scope == SIDECAR:
             return self._sidecar_changed(event, started, deadline)
         self._check_index()
         if event.is_version_delete and self.s3.exists(event.bucket, event.key):
@@ -216,7 +222,7 @@ class IngestService:
         # a stale or duplicate event wastes only that GET.
         cap = settings.max_document_bytes
         download = None
-        if event.kind == "created" and (event.size is None or event.size <= cap):
+        if not_in_scope is None and event.kind == "created" and (event.size is None or event.size <= cap):
             download = self._submit(
                 lambda: self.s3.download_with_info(event.bucket, event.key, max_bytes=cap)
             )
@@ -231,6 +237,11 @@ class IngestService:
         try:
             if event.kind == "removed":
                 return self._remove(event, decision, started)
+            if not_in_scope is not None:
+                # Skipped with the reason (its vectors from a wider scope deleted), never read.
+                raise OutOfScopeError(
+                    f"{event.uri} is outside the scope {self.scope.describe()}", reason=not_in_scope
+                )
             return self._index(
                 event.bucket, event.key, decision, started, declared_size=event.size, download=download,
                 rules_after=_rules_read_after(event),
@@ -494,6 +505,7 @@ class IngestService:
             "key": key,
             "pdf_engine": settings.pdf_engine,
             "max_inflated_bytes": settings.max_inflated_bytes,
+            "max_document_bytes": settings.max_document_bytes,
             "ocr": self.ocr,
             "ocr_max_pages": settings.ocr_max_pages,
         }
@@ -536,7 +548,10 @@ class IngestService:
 
     def _sidecar_changed(self, event: ObjectEvent, started: float, deadline: float | None) -> Outcome:
         """Re-index the sidecar's document (if it has been processed) with the sidecar as it is now."""
-        document_key = event.key[: -len(SIDECAR_SUFFIX)]
+        not_in_scope = self.scope.sidecar_reason(event.key)
+        if not_in_scope is not None:
+            return self._ignored(event, not_in_scope)  # the sidecar of no document in scope
+        document_key = event.key.removesuffix(SIDECAR_SUFFIX)
         document_id = make_doc_id(event.bucket, document_key)
         current = self.registry.get(document_id)
         if current is None or current.state not in ("indexed", "skipped") or not current.order_token:

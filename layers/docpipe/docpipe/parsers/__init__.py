@@ -1,4 +1,5 @@
-"""Document parsing: bytes in, page-numbered text out (PDF, text, Markdown, HTML, DOCX, XLSX, PPTX, CSV).
+"""Document parsing: bytes in, page-numbered text out (PDF, text, Markdown, HTML, DOCX, XLSX, PPTX, CSV,
+email, EPUB).
 
 One module per format family (``pdf``, ``text``, ``html``, ``docx``, ``xlsx``, ``pptx``, ``csv``),
 the shared types in ``base``, type detection in ``detect``, zip-bomb checks in ``zipsafe``,
@@ -13,16 +14,24 @@ from __future__ import annotations
 
 from typing import IO, TYPE_CHECKING
 
-from docpipe.config import DEFAULT_MAX_INFLATED_BYTES, DEFAULT_OCR_MAX_PAGES, PDF_ENGINES
+from docpipe.config import (
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    DEFAULT_MAX_INFLATED_BYTES,
+    DEFAULT_OCR_MAX_PAGES,
+    PDF_ENGINES,
+)
 from docpipe.exceptions import EmptyTextError
 from docpipe.parsers.base import (
     CONTENT_TYPES,
     CSV,
     DOCX,
+    EML,
+    EPUB,
     HTML,
     IMAGE_TYPES,
     JPEG,
     MARKDOWN,
+    MSG,
     PDF,
     PNG,
     PPTX,
@@ -41,8 +50,10 @@ from docpipe.parsers.base import (
 from docpipe.parsers.csv import open_csv, open_tsv
 from docpipe.parsers.detect import EXTENSIONS, SNIFF_BYTES, detect_content_type
 from docpipe.parsers.docx import open_docx
+from docpipe.parsers.epub import open_epub
 from docpipe.parsers.html import open_html
 from docpipe.parsers.image import open_jpeg, open_png, open_tiff
+from docpipe.parsers.mail import open_eml, open_msg
 from docpipe.parsers.pdf import PDF_OPENERS
 from docpipe.parsers.pptx import open_pptx
 from docpipe.parsers.text import decode_text, open_markdown, open_plain
@@ -55,11 +66,14 @@ __all__ = [
     "CONTENT_TYPES",
     "CSV",
     "DOCX",
+    "EML",
+    "EPUB",
     "EXTENSIONS",
     "HTML",
     "IMAGE_TYPES",
     "JPEG",
     "MARKDOWN",
+    "MSG",
     "OPENERS",
     "PDF",
     "PDF_ENGINES",
@@ -79,6 +93,7 @@ __all__ = [
     "decode_text",
     "detect_content_type",
     "no_text_error",
+    "open_bytes",
     "open_document",
     "parse_document",
 ]
@@ -95,6 +110,9 @@ OPENERS: dict[str, Opener] = {
     PPTX: open_pptx,
     CSV: open_csv,
     TSV: open_tsv,
+    EML: open_eml,
+    MSG: open_msg,
+    EPUB: open_epub,
 }
 """The opener of each content type but PDF, whose opener is chosen by engine (``PDF_OPENERS``)."""
 
@@ -108,20 +126,28 @@ def open_document(
     ocr: OcrEngine | None = None,
     ocr_max_pages: int = DEFAULT_OCR_MAX_PAGES,
     max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
 ) -> OpenedDocument:
     """Open a document for page-by-page extraction (see ``OpenedDocument``).
 
     Args and Raises: as ``parse_document``, except ``EmptyTextError``, which only the pages can tell.
     """
     data = source if isinstance(source, bytes) else _read_all(source)
-    content_type = detect_content_type(key, data[:SNIFF_BYTES] if not data.startswith(b"PK") else data)
     options = ParseOptions(
         pdf_engine=pdf_engine,
         password=password,
         max_inflated_bytes=max_inflated_bytes,
         ocr=ocr,
         ocr_max_pages=ocr_max_pages,
+        max_document_bytes=max_document_bytes,
     )
+    return open_bytes(data, key, options)
+
+
+def open_bytes(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
+    """``open_document`` for bytes and options at hand (an email opens each attachment with it)."""
+    content_type = detect_content_type(key, data[:SNIFF_BYTES] if not data.startswith(b"PK") else data)
+    pdf_engine = options.pdf_engine
     if content_type == PDF:
         opener = PDF_OPENERS.get(pdf_engine)
         if opener is None:
@@ -140,6 +166,7 @@ def parse_document(
     ocr: OcrEngine | None = None,
     ocr_max_pages: int = DEFAULT_OCR_MAX_PAGES,
     max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
 ) -> ParsedDocument:
     """Parse a document into page-numbered text.
 
@@ -148,8 +175,11 @@ def parse_document(
         key: the S3 key; its extension chooses the type, content sniffing confirms it.
         pdf_engine: ``"pypdfium2"`` (default, ~20x faster) or ``"pypdf"``.
         password: for encrypted PDFs; ignored by other types.
-        max_inflated_bytes: zip containers (DOCX, XLSX, PPTX) whose members inflate past this
-            are ``too_large`` (``MAX_INFLATED_BYTES``; a zip bomb is refused before it is parsed).
+        max_inflated_bytes: zip containers (DOCX, XLSX, PPTX, EPUB) whose members inflate past this
+            are ``too_large`` (``MAX_INFLATED_BYTES``; a zip bomb is refused before it is parsed);
+            an email's attachments, decoded and inflated, share it.
+        max_document_bytes: an email attachment that decodes past this is ``too_large``, as it
+            would be on its own (``MAX_DOCUMENT_BYTES``).
         ocr: the engine for scanned PDF pages and image files (``docpipe.ocr.make_ocr_engine``);
             None: a document with such pages is ``NeedsOcrError``.
         ocr_max_pages: a document with more pages that need OCR is ``OcrPageLimitError``.
@@ -170,6 +200,7 @@ def parse_document(
         max_inflated_bytes=max_inflated_bytes,
         ocr=ocr,
         ocr_max_pages=ocr_max_pages,
+        max_document_bytes=max_document_bytes,
     ) as document:
         pages = tuple(document.pages())
     if not any(page.text.strip() for page in pages):

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from docpipe.ocr.base import OcrEngine
 
-from docpipe.config import DEFAULT_MAX_INFLATED_BYTES, DEFAULT_OCR_MAX_PAGES
+from docpipe.config import (
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    DEFAULT_MAX_INFLATED_BYTES,
+    DEFAULT_OCR_MAX_PAGES,
+    MAX_ATTACHMENTS,
+    MAX_MESSAGE_DEPTH,
+)
 
 PDF = "application/pdf"
 TEXT = "text/plain"
@@ -29,6 +35,14 @@ JPEG = "image/jpeg"
 TIFF = "image/tiff"
 IMAGE_TYPES: tuple[str, ...] = (PNG, JPEG, TIFF)
 CONTENT_TYPES += IMAGE_TYPES
+# Email (parsers/mail.py, parsers/outlook.py) and e-books (parsers/epub.py).
+EML = "message/rfc822"
+MSG = "application/vnd.ms-outlook"
+EPUB = "application/epub+zip"
+CONTENT_TYPES += (EML, MSG, EPUB)
+MAX_METADATA_VALUE_BYTES = 200
+"""A parser's metadata value (an email's ``to``, a book's ``title``) is cut to this many UTF-8 bytes:
+they count against S3 Vectors' 2 KB of filterable metadata; the whole value stays in the page's text."""
 
 # C0 control characters other than tab and newline: PDF math fonts map glyphs to them.
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
@@ -95,6 +109,11 @@ class ParseOptions:
     # and the per-document cost guard (more pages needing OCR: an ocr_page_limit skip).
     ocr: OcrEngine | None = None
     ocr_max_pages: int = DEFAULT_OCR_MAX_PAGES
+    # Email: an attachment decoding past max_document_bytes, more than max_attachments, or
+    # messages nested deeper than max_message_depth make the message too_large.
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
+    max_attachments: int = MAX_ATTACHMENTS
+    max_message_depth: int = MAX_MESSAGE_DEPTH
 
 
 class OpenedDocument:
@@ -150,6 +169,15 @@ Opener = Callable[[bytes, str, ParseOptions], OpenedDocument]
 def single_page(content_type: str, page: PageText) -> OpenedDocument:
     """An opened document of one page that is already extracted (text, HTML, DOCX)."""
     return OpenedDocument(content_type, 1, lambda: iter((page,)))
+
+
+def metadata_value(value: str) -> str:
+    """``value`` on one line, cut to ``MAX_METADATA_VALUE_BYTES`` of UTF-8 (an ellipsis marks a cut)."""
+    text = " ".join(value.split())
+    encoded = text.encode()
+    if len(encoded) <= MAX_METADATA_VALUE_BYTES:
+        return text
+    return encoded[: MAX_METADATA_VALUE_BYTES - 3].decode(errors="ignore") + "…"
 
 
 def clean_text(text: str) -> str:

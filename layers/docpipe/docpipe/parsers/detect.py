@@ -14,10 +14,13 @@ from docpipe.exceptions import (
 from docpipe.parsers.base import (
     CSV,
     DOCX,
+    EML,
+    EPUB,
     HTML,
     IMAGE_TYPES,
     JPEG,
     MARKDOWN,
+    MSG,
     PDF,
     PNG,
     PPTX,
@@ -26,7 +29,7 @@ from docpipe.parsers.base import (
     TSV,
     XLSX,
 )
-from docpipe.parsers.zipsafe import office_kind
+from docpipe.parsers.zipsafe import office_kind, zip_mimetype
 
 EXTENSIONS: dict[str, str] = {
     ".pdf": PDF,
@@ -52,6 +55,10 @@ EXTENSIONS: dict[str, str] = {
     ".jpeg": JPEG,
     ".tif": TIFF,
     ".tiff": TIFF,
+    # email and e-books
+    ".eml": EML,
+    ".msg": MSG,
+    ".epub": EPUB,
 }
 # Image signatures: PNG, JPEG (SOI + a marker), TIFF little- and big-endian.
 IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -67,13 +74,19 @@ OFFICE_MAIN_PARTS: dict[str, str] = {
     PPTX: "ppt/presentation.xml",
 }
 """Each Office Open XML type and the part that makes a zip one."""
-_KIND_NAMES = {PDF: "PDF", DOCX: "DOCX", XLSX: "XLSX", PPTX: "PPTX"}
+_KIND_NAMES = {PDF: "PDF", DOCX: "DOCX", XLSX: "XLSX", PPTX: "PPTX", MSG: "Outlook message", EPUB: "EPUB"}
 _UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 SNIFF_BYTES = 8192
 """How many leading bytes detect_content_type() needs."""
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Compound File: legacy .doc, or an encrypted .docx
 _HTML_PATTERN = re.compile(rb"<\s*(!doctype\s+html|html|head|body)[\s>]", re.IGNORECASE)
+# RFC 822: a message starts with header fields (an mbox export with its "From " line first).
+_HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
+_MAIL_HEADERS = frozenset(
+    (b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"received", b"return-path",
+     b"mime-version", b"reply-to", b"sender", b"delivered-to", b"content-type")
+)  # fmt: skip
 
 
 def detect_content_type(key: str, head: bytes) -> str:
@@ -110,7 +123,7 @@ def detect_content_type(key: str, head: bytes) -> str:
         raise CorruptDocumentError(f"{key}: named as an image ({claimed}) but its bytes are not one")
     if head.startswith(b"PK\x03\x04"):
         try:
-            kind = office_kind(head, OFFICE_MAIN_PARTS)
+            kind = office_kind(head, OFFICE_MAIN_PARTS) or _epub(head, claimed)
         except CorruptDocumentError as e:
             raise CorruptDocumentError(f"{key}: {e}") from e
         except DocumentTooLargeError as e:
@@ -120,8 +133,14 @@ def detect_content_type(key: str, head: bytes) -> str:
         if claimed in OFFICE_MAIN_PARTS:
             part = OFFICE_MAIN_PARTS[claimed]
             raise CorruptDocumentError(f"{key}: a {_KIND_NAMES[claimed]} archive without {part}")
+        if claimed == EPUB:
+            raise CorruptDocumentError(
+                f"{key}: an EPUB archive without its mimetype or META-INF/container.xml"
+            )
         raise UnsupportedTypeError(f"{key}: a ZIP archive that is not a Word, Excel or PowerPoint file")
     if head.startswith(_OLE_MAGIC):
+        if claimed == MSG:
+            return MSG  # parsers/outlook.py confirms the message's property streams
         if claimed in OFFICE_MAIN_PARTS:
             raise EncryptedDocumentError(f"{key}: password-protected {_KIND_NAMES[claimed]} (OLE container)")
         raise UnsupportedTypeError(
@@ -132,9 +151,42 @@ def detect_content_type(key: str, head: bytes) -> str:
         raise CorruptDocumentError(f"{key}: named as {kind_name} but its bytes are not a {kind_name}")
     if claimed in (CSV, TSV) and b"\x00" in head[:SNIFF_BYTES] and not head.startswith(_UTF16_32_BOMS):
         raise CorruptDocumentError(f"{key}: named as {claimed} but its bytes are binary, not text")
+    if claimed == EML or claimed is None and _mail_headers(head) >= 2:
+        if b"\x00" in head or _mail_headers(head) < 1:
+            raise CorruptDocumentError(
+                f"{key}: named as an email but its bytes do not start with RFC 822 headers"
+            )
+        return EML
     if claimed in _TEXT_TYPES:
         return claimed
     if _HTML_PATTERN.search(head[:SNIFF_BYTES]):
         return HTML
     suffix = PurePosixPath(key).suffix or "(none)"
     raise UnsupportedTypeError(f"{key}: unsupported file type (extension {suffix})")
+
+
+def _epub(head: bytes, claimed: str | None) -> str | None:
+    mimetype = zip_mimetype(head)
+    if mimetype == EPUB or (claimed == EPUB and mimetype is None and b"META-INF/container.xml" in head):
+        return EPUB
+    return None
+
+
+def _mail_headers(head: bytes) -> int:
+    """How many well-known RFC 822 header names the first lines of ``head`` hold (0: not a message)."""
+    names: set[bytes] = set()
+    lines = head[:SNIFF_BYTES].lstrip(b"\r\n").split(b"\n")
+    if lines and lines[0].startswith(b"From "):
+        lines = lines[1:]  # an mbox export's envelope line
+    for number, line in enumerate(lines[:200]):
+        line = line.rstrip(b"\r")
+        if not line:
+            break  # the header block ends at the first empty line
+        if line[:1] in (b" ", b"\t"):
+            continue  # a folded header's continuation
+        if not _HEADER_LINE.match(line):
+            if names or number == len(lines) - 1:
+                break  # body text without the blank line before it, or cut off where the sniff ends
+            return 0
+        names.add(line.split(b":", 1)[0].strip().lower())
+    return len(names & _MAIL_HEADERS)

@@ -35,28 +35,39 @@ def parse_docx(data: bytes, *, key: str) -> PageText:
         raise CorruptDocumentError(f"{key}: not a readable DOCX ({type(e).__name__}: {e})") from e
     blocks: list[str] = []
     headings: list[tuple[int, str]] = []
+    levels, default_style = _heading_levels(document)
     # Body order matters for chunking: paragraphs and tables interleave as the author wrote them.
     for block in document.iter_inner_content():
         if isinstance(block, Table):
             blocks.append(_table_text(block))
         elif block.text.strip():
             blocks.append(block.text)
-            level = _heading_level(block)
+            # The style id straight from <w:pStyle>: python-docx's paragraph.style searches every
+            # style per paragraph (89 s for the 11,126 paragraphs of Microsoft's [MS-OXPROPS]).
+            level = levels.get(block._p.style or default_style)
             if level is not None:
                 headings.append((level, block.text))
     text = clean_text("\n\n".join(b for b in blocks if b))
     return PageText(1, text, sections=locate(text, headings))
 
 
-def _heading_level(paragraph: Any) -> int | None:
+def _heading_levels(document: Any) -> tuple[dict[str, int], str]:
+    """Each paragraph style id that is a heading -> its level (``Title`` 0), and the default style's id."""
+    levels: dict[str, int] = {}
+    default = ""
     try:
-        name = paragraph.style.name if paragraph.style is not None else ""
-    except (KeyError, AttributeError, ValueError):  # a style id the styles part does not define
-        return None
-    if name.lower() == "title":
-        return 0
-    match = _HEADING_STYLE.match(name or "")
-    return int(match.group(1)) if match else None
+        for style in document.styles:
+            name = (style.name or "").lower()
+            match = _HEADING_STYLE.match(name)
+            if name == "title" or match:
+                levels[style.style_id] = int(match.group(1)) if match else 0
+        from docx.enum.style import WD_STYLE_TYPE
+
+        paragraph_default = document.styles.default(WD_STYLE_TYPE.PARAGRAPH)
+        default = paragraph_default.style_id if paragraph_default is not None else ""
+    except (KeyError, AttributeError, ValueError):  # a styles part python-docx cannot read
+        return levels, default
+    return levels, default
 
 
 def _table_text(table: Any) -> str:

@@ -14,7 +14,7 @@ def open_html(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
     return single_page(HTML, parse_html(data))
 
 
-def parse_html(data: bytes) -> PageText:
+def parse_html(data: bytes | str) -> PageText:
     from bs4 import BeautifulSoup
 
     from docpipe.parsers.sections import locate

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zlib
 from collections.abc import Mapping
 
 from docpipe.exceptions import CorruptDocumentError, DocumentTooLargeError
@@ -63,8 +64,28 @@ def zip_members(data: bytes) -> tuple[list[str], bytes] | None:
                 return names, b""
             with archive.open("[Content_Types].xml") as member:
                 return names, member.read(_MAX_CONTENT_TYPES_BYTES)
-    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, RuntimeError, EOFError):
+    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, NotImplementedError, RuntimeError, EOFError):
         return None
+
+
+def zip_mimetype(data: bytes) -> str | None:
+    """The text of a zip's ``mimetype`` member (EPUB, OpenDocument), or None without one.
+
+    The packaging rules of both put it first and stored, so a truncated archive still shows it
+    right after its local header: that is read when the archive cannot be.
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if "mimetype" not in archive.namelist():
+                return None
+            with archive.open("mimetype") as member:
+                return member.read(256).decode("ascii", errors="replace").strip()
+    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, NotImplementedError, RuntimeError, EOFError):
+        if data[30:38] != b"mimetype":
+            return None
+        return data[38:128].split(b"PK", 1)[0].decode("ascii", errors="replace").strip() or None
 
 
 def office_kind(data: bytes, main_parts: Mapping[str, str]) -> str | None:
@@ -129,5 +150,13 @@ def check_inflated_size(data: bytes, key: str, *, kind: str, limit: int) -> None
                     raise CorruptDocumentError(
                         f"{key}: {info.filename} inflates to {size} bytes but declares {info.file_size}"
                     )
-    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, RuntimeError, EOFError) as e:
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        OSError,
+        ValueError,
+        NotImplementedError,
+        RuntimeError,
+        EOFError,
+    ) as e:
         raise CorruptDocumentError(f"{key}: not a readable {kind} archive ({type(e).__name__}: {e})") from e
