@@ -26,6 +26,7 @@ SECTIONS = (
     "benchmarks.bench_local",
     "benchmarks.bench_ocr",
     "benchmarks.bench_retrieval",
+    "benchmarks.bench_access",
     "benchmarks.bench_emulator",
     "benchmarks.bench_scale",
 )

@@ -82,7 +82,7 @@ def world(docs: Sequence[Doc], mapping: dict[str, Any] = MAPPING) -> Iterator[tu
         s3v = boto3.client("s3vectors", region_name="us-east-1")
         ssm = boto3.client("ssm", region_name="us-east-1")
         s3v.create_vector_bucket(vectorBucketName=BUCKET)
-        store = S3VectorStore(s3v, BUCKET, INDEX, query_mode="exact")  # mock_aws has no QueryVectors
+        store = S3VectorStore(s3v, BUCKET, INDEX)
         store.create_index(DIMENSION, "cosine", NON_FILTERABLE_METADATA_KEYS)
         ssm.put_parameter(Name=CALLERS_PARAMETER, Value=json.dumps(mapping), Type="String")
         embedder = HashEmbedder()

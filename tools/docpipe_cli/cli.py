@@ -233,6 +233,17 @@ def _parse_filter(text: str | None) -> dict[str, Any] | None:
     return value
 
 
+def _on_behalf_of(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``--on-behalf-of USER [--group PRINCIPAL ...]`` as the request's ``on_behalf_of``."""
+    user = getattr(args, "on_behalf_of", None)
+    groups = list(getattr(args, "group", None) or [])
+    if user is None:
+        if groups:
+            raise ValidationError("on_behalf_of", "--group needs --on-behalf-of USER")
+        return None
+    return {"user": user, "groups": groups}
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     target = resolve_target(args)
     response = search(
@@ -242,6 +253,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         filter=_parse_filter(args.filter),
         rerank=args.rerank,
         neighbours=args.neighbours,
+        on_behalf_of=_on_behalf_of(args),
     )
     if response.exact_fallback:
         _err("(this endpoint has no QueryVectors: results come from exact scoring over ListVectors)")
@@ -499,6 +511,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--rerank", choices=RERANK_MODES, help="none, lexical or bedrock (default: the stack's SEARCH_RERANK)"
     )
     p.add_argument("--neighbours", type=int, default=0, help="also print 0-2 chunks around each match")
+    p.add_argument(
+        "--on-behalf-of",
+        metavar="USER",
+        help="search as this user (needed where AccessControl=enforced; docs/access-control.md)",
+    )
+    p.add_argument(
+        "--group",
+        action="append",
+        metavar="PRINCIPAL",
+        help="a principal of that user, e.g. group:finance or tenant:acme (repeat for more)",
+    )
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("status", parents=[common], help="documents and their states")

@@ -171,8 +171,6 @@ SKIP_REASONS: tuple[str, ...] = (
     "ocr_page_limit",
     "invalid_sidecar",
     "access_list_too_large",
-
-
     # docpipe.scope.OUT_OF_SCOPE_REASONS: DocumentPrefix / DocumentSuffix exclude the key.
     "outside_prefix",
     "outside_suffix",

@@ -277,6 +277,7 @@ _NAME_PROPERTY = {
     "AWS::Lambda::Function": "FunctionName",
     "AWS::Serverless::LayerVersion": "LayerName",
     "AWS::IAM::Role": "RoleName",
+    "AWS::SSM::Parameter": "Name",
 }
 
 
@@ -510,6 +511,7 @@ def provision(
         "AWS::S3Vectors::VectorBucket": _create_vector_bucket,
         "AWS::S3Vectors::Index": _create_index,
         "AWS::S3::Bucket": _create_bucket,
+        "AWS::SSM::Parameter": _create_parameter,
     }
     ordered = sorted(
         stack.resources,
@@ -564,6 +566,16 @@ def _dlq_first(stack: Stack, logical_id: str) -> int:
     """Queues that others redrive to are created first, so the redrive target exists."""
     props = stack.resources[logical_id].get("Properties", {})
     return 1 if "RedrivePolicy" in props else 0
+
+
+def _create_parameter(stack: Stack, lid: str, clients: Callable[[str], Any]) -> str:
+    """An SSM parameter with the template's value (AccessControl=enforced: the access documents)."""
+    props = stack.properties(lid)
+    name = stack.name(lid)
+    clients("ssm").put_parameter(
+        Name=name, Value=str(props["Value"]), Type=str(props.get("Type", "String")), Overwrite=True
+    )
+    return name
 
 
 def _create_secret(stack: Stack, lid: str, clients: Callable[[str], Any]) -> str:
