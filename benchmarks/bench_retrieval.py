@@ -115,9 +115,9 @@ def build_index(
 
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from benchmarks._worker import Context
     from benchmarks.bench_ingest import _environ
     from tests.functional.conftest import s3_notification
+    from tests.lambda_context import LambdaContext
     from tests.moto_resources import create_stack_resources
 
     sink = io.StringIO()
@@ -146,7 +146,9 @@ def build_index(
                     s3_notification(p.key, sequencer=f"{n:08X}", bucket=names.documents_bucket)["Records"][0]
                     for n, p in enumerate(pages[i : i + 10], i + 1)
                 ]
-                outcomes = app.handler({"Records": batch}, Context())
+                outcomes = app.handler(
+                    {"Records": batch}, LambdaContext(aws_request_id="bench", remaining_ms=900_000)
+                )
                 bad = [o for o in outcomes["outcomes"] if o["state"] != "indexed"]
                 if bad:
                     raise RuntimeError(f"ingest did not index every page: {bad[:3]}")

@@ -26,7 +26,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from docpipe.exceptions import ConfigError
 from docpipe.ids import doc_id, vector_key
+from docpipe_cli import target
 
 # Output names the template may use for each resource; the first one present wins.
 OUTPUT_NAMES: dict[str, tuple[str, ...]] = {
@@ -63,14 +65,11 @@ class Targets:
 
 
 def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
-    """The ``OutputKey -> OutputValue`` map of a deployed stack."""
+    """The ``OutputKey -> OutputValue`` map of a deployed stack (read as the ``docpipe`` command reads it)."""
     try:
-        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    except ClientError as e:
-        raise StackConfigError(f"cannot describe stack {stack_name}: {e}") from e
-    if not stacks:
-        raise StackConfigError(f"stack {stack_name} not found")
-    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+        return target.stack_outputs(cloudformation, stack_name)
+    except ConfigError as e:
+        raise StackConfigError(str(e)) from e
 
 
 def resolve_targets(outputs: Mapping[str, str], overrides: Mapping[str, str | None]) -> Targets:

@@ -15,12 +15,12 @@ from docpipe.rerank.bedrock import BedrockReranker
 from tests.conftest import ROOT, load_event
 from tests.functional.conftest import (
     EVENTS_BUCKET,
-    LambdaContext,
     Pipeline,
     import_handler,
     s3_notification,
     sqs_batch,
 )
+from tests.lambda_context import LambdaContext
 
 CORPUS = ("crazyones-pdfa.pdf", "pdflatex-4-pages.pdf", "pdflatex-outline.pdf", "google-doc-document.pdf")
 HANDLER_PATH = ROOT / "functions" / "search" / "app.py"

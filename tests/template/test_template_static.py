@@ -6,8 +6,6 @@ import ast
 import functools
 import json
 import re
-import shlex
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import pytest
 from docpipe import config
 from docpipe.config import Settings
 from docpipe.exceptions import ConfigError
+from docpipe_cli.template import samconfig_overrides
 from tests.build_support import (
     ROOT,
     SAMCONFIG,
@@ -55,7 +54,7 @@ PUBLIC_LOGICAL_IDS = {
     "OfflineEmbeddingsLayer": "AWS::Serverless::LayerVersion",
 }
 
-# Parameters the issues name (issue 2 section 2 and the template brief).
+# Parameters users set by name: each stays declared, whatever else changes.
 REQUIRED_PARAMETERS = {
     "Stage", "EmbeddingProvider", "EmbeddingModelId", "EmbeddingDimension", "DistanceMetric",
     "ChunkSize", "ChunkOverlap", "MaxDocumentBytes", "DocumentPrefix", "DocumentSuffix", "PdfEngine",
@@ -641,12 +640,6 @@ def _function_policy_actions(template: dict[str, Any], function_id: str) -> set[
     }
 
 
-def _samconfig_overrides(environment: str) -> dict[str, str]:
-    data = tomllib.loads(SAMCONFIG.read_text(encoding="utf-8"))
-    raw = data[environment]["deploy"]["parameters"].get("parameter_overrides", "")
-    return dict(item.split("=", 1) for item in shlex.split(raw))
-
-
 # ---------------------------------------------------------------- names and parameters
 
 
@@ -671,7 +664,7 @@ def test_template_defaults_give_settings_docpipe_accepts(template: dict[str, Any
 def test_each_samconfig_environment_gives_settings_docpipe_accepts(
     template: dict[str, Any], environment: str
 ) -> None:
-    overrides = _samconfig_overrides(environment)
+    overrides = samconfig_overrides(SAMCONFIG, environment)
     assert set(overrides) <= set(template["Parameters"]), "an override names no template parameter"
 
     for function_id in FUNCTIONS:
@@ -680,7 +673,7 @@ def test_each_samconfig_environment_gives_settings_docpipe_accepts(
 
 
 def test_localstack_environment_uses_an_external_vector_store(template: dict[str, Any]) -> None:
-    overrides = _samconfig_overrides("localstack")
+    overrides = samconfig_overrides(SAMCONFIG, "localstack")
     resolver = Resolver(template, overrides)
 
     assert not resolver.condition("ShouldCreateVectorStore")
@@ -847,7 +840,7 @@ def test_pdf_password_secret_is_granted_only_when_one_is_configured(template: di
 def test_documents_bucket_sends_created_and_removed_events_to_the_ingest_queue(
     template: dict[str, Any],
 ) -> None:
-    bucket = Resolver(template, {"DocumentSuffix": ".pdf"}).value(template["Resources"]["DocumentsBucket"])
+    bucket = Resolver(template, {"DocumentSuffix": ".pdf"}).resolve(template["Resources"]["DocumentsBucket"])
     configs = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
 
     assert {c["Event"] for c in configs} == {"s3:ObjectCreated:*", "s3:ObjectRemoved:*"}
@@ -867,7 +860,7 @@ def test_notification_filter_follows_prefix_and_suffix_parameters(
     template: dict[str, Any], prefix: str, suffix: str, expected: list[dict[str, str]] | None
 ) -> None:
     resolver = Resolver(template, {"DocumentPrefix": prefix, "DocumentSuffix": suffix})
-    props = resolver.value(template["Resources"]["DocumentsBucket"]["Properties"])
+    props = resolver.resolve(template["Resources"]["DocumentsBucket"]["Properties"])
 
     # The documents' two configurations (the sidecars' own: tests/template/test_template_scope.py).
     for queue_config in props["NotificationConfiguration"]["QueueConfigurations"][:2]:
@@ -877,8 +870,8 @@ def test_notification_filter_follows_prefix_and_suffix_parameters(
 
 def test_queue_policy_admits_exactly_the_documents_bucket(template: dict[str, Any]) -> None:
     resolver = Resolver(template)
-    bucket_name = resolver.value(template["Resources"]["DocumentsBucket"]["Properties"]["BucketName"])
-    (statement,) = resolver.value(
+    bucket_name = resolver.resolve(template["Resources"]["DocumentsBucket"]["Properties"]["BucketName"])
+    (statement,) = resolver.resolve(
         template["Resources"]["IngestQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
     )
 
@@ -1019,7 +1012,7 @@ def test_reconcile_writes_only_its_cursor_item_with_put_item(template: dict[str,
 
 def _reconcile_statements(template: dict[str, Any], overrides: dict[str, str]) -> dict[str, dict[str, Any]]:
     resolver = Resolver(template, overrides)
-    (policy,) = resolver.value(template["Resources"]["ReconcileFunction"]["Properties"]["Policies"])
+    (policy,) = resolver.resolve(template["Resources"]["ReconcileFunction"]["Properties"]["Policies"])
     return {statement["Sid"]: statement for statement in policy["Statement"]}
 
 
@@ -1030,7 +1023,7 @@ def test_reconcile_has_no_inventory_grant_bucket_or_configuration_by_default(
     template: dict[str, Any],
 ) -> None:
     resolver = Resolver(template)
-    bucket = resolver.value(template["Resources"]["DocumentsBucket"]["Properties"])
+    bucket = resolver.resolve(template["Resources"]["DocumentsBucket"]["Properties"])
     env = function_environment(template, "ReconcileFunction")
 
     assert not resolver.condition("UseInventory")
@@ -1039,7 +1032,9 @@ def test_reconcile_has_no_inventory_grant_bucket_or_configuration_by_default(
     assert template["Resources"]["InventoryBucket"]["Condition"] == "UseInventory"
     assert template["Resources"]["InventoryBucketPolicy"]["Condition"] == "UseInventory"
     assert env[config.RECONCILE_SOURCE] == "list" and config.INVENTORY_BUCKET not in env
-    assert "EphemeralStorage" not in resolver.value(template["Resources"]["ReconcileFunction"]["Properties"])
+    assert "EphemeralStorage" not in resolver.resolve(
+        template["Resources"]["ReconcileFunction"]["Properties"]
+    )
 
 
 @pytest.mark.parametrize("prefix", ["", "docs/"])
@@ -1068,7 +1063,7 @@ def test_the_inventory_configuration_reports_what_reconcile_reads_where_it_reads
     from docpipe.reconcile.inventory import REQUIRED_COLUMNS
 
     resolver = Resolver(template, {"ReconcileSource": "inventory", "DocumentPrefix": prefix})
-    (inventory,) = resolver.value(template["Resources"]["DocumentsBucket"]["Properties"])[
+    (inventory,) = resolver.resolve(template["Resources"]["DocumentsBucket"]["Properties"])[
         "InventoryConfigurations"
     ]
     env = function_environment(template, "ReconcileFunction", {"ReconcileSource": "inventory"})
@@ -1086,9 +1081,9 @@ def test_the_inventory_configuration_reports_what_reconcile_reads_where_it_reads
 
 def test_only_s3_inventory_of_the_documents_bucket_may_write_reports(template: dict[str, Any]) -> None:
     resolver = Resolver(template, {"ReconcileSource": "inventory"})
-    policy = resolver.value(template["Resources"]["InventoryBucketPolicy"]["Properties"]["PolicyDocument"])
+    policy = resolver.resolve(template["Resources"]["InventoryBucketPolicy"]["Properties"]["PolicyDocument"])
     statements = {s["Sid"]: s for s in policy["Statement"]}
-    documents = resolver.value(template["Resources"]["DocumentsBucket"]["Properties"]["BucketName"])
+    documents = resolver.resolve(template["Resources"]["DocumentsBucket"]["Properties"]["BucketName"])
     write = statements["AllowInventoryReports"]
 
     assert write["Principal"] == {"Service": "s3.amazonaws.com"} and write["Action"] == "s3:PutObject"
@@ -1145,8 +1140,8 @@ def test_vector_index_matches_the_parameters_and_the_package(template: dict[str,
 
 def test_functions_receive_the_vector_index_the_template_creates(template: dict[str, Any]) -> None:
     resolver = Resolver(template)
-    index = resolver.value(template["Resources"]["VectorIndex"]["Properties"]["IndexName"])
-    bucket = resolver.value(template["Resources"]["VectorBucket"]["Properties"]["VectorBucketName"])
+    index = resolver.resolve(template["Resources"]["VectorIndex"]["Properties"]["IndexName"])
+    bucket = resolver.resolve(template["Resources"]["VectorBucket"]["Properties"]["VectorBucketName"])
 
     for function_id in FUNCTIONS:
         env = function_environment(template, function_id)

@@ -78,10 +78,9 @@ def records(n: int, *, doc: str = "d", text: str = "t") -> list[VectorRecord]:
 
 
 def test_non_filterable_keys_match_the_template() -> None:
-    from cfnlint.decode import decode
+    from docpipe_cli.template import load_template
 
-    template, _ = decode(str(TEMPLATE))
-    assert template is not None
+    template = load_template(TEMPLATE)
     declared = template["Resources"]["VectorIndex"]["Properties"]["MetadataConfiguration"][
         "NonFilterableMetadataKeys"
     ]

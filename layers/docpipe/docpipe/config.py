@@ -70,6 +70,9 @@ ACCESS_DEFAULTS = ("nobody", "everyone")
 # Where reconcile learns the bucket's objects: list (ListObjectsV2, live) or inventory (the newest
 # S3 Inventory report, up to a day old; no listing of the bucket).
 RECONCILE_SOURCES = ("list", "inventory")
+# BackupFunction's actions and restore modes (its event's ``action`` and ``mode``).
+BACKUP_ACTIONS = ("backup", "list", "verify", "restore", "prune")
+RESTORE_MODES = ("replace", "merge")
 DIMENSIONS_BY_PROVIDER: dict[str, tuple[int, ...]] = {
     "bedrock": (256, 512, 1024),
     "offline": (64, 128, 256),

@@ -1,4 +1,4 @@
-"""S3 access for docpipe: capped downloads, managed uploads, listing; names checked by ``s3_names``."""
+"""S3 access for docpipe: capped downloads, streamed uploads, listing; names checked by ``s3_names``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import IO, Any, NoReturn, cast
 
 from boto3.exceptions import S3UploadFailedError
@@ -42,7 +41,6 @@ DEFAULT_TRANSFER_CONFIG = TransferConfig(
 )
 # S3 refuses multipart parts under 5 MiB (except the last one).
 MIN_PART_BYTES = 5 * MiB
-MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs live at most 7 days.
 
 
 @dataclass(frozen=True)
@@ -192,56 +190,6 @@ class S3Client:
         """The whole body of a (small) object as bytes, with the same size cap as ``download``."""
         with self.download(bucket, key, max_bytes=max_bytes, version_id=version_id) as spool:
             return spool.read()
-
-    def upload_file(
-        self,
-        path: str | Path,
-        bucket: str,
-        key: str,
-        *,
-        metadata: Mapping[str, str] | None = None,
-        content_type: str | None = None,
-    ) -> None:
-        """Upload a local file with the transfer manager (multipart, parallel parts when large)."""
-        validate_bucket_name(bucket)
-        validate_key(key)
-        try:
-            self._client.upload_file(
-                str(path),
-                bucket,
-                key,
-                ExtraArgs=_extra_args(metadata, content_type),
-                Config=self._transfer_config,
-            )
-        except (ClientError, BotoCoreError, S3UploadFailedError) as error:
-            _translate_transfer_error(error, s3_uri(bucket, key))
-
-    def upload_fileobj(
-        self,
-        fileobj: IO[bytes],
-        bucket: str,
-        key: str,
-        *,
-        metadata: Mapping[str, str] | None = None,
-        content_type: str | None = None,
-    ) -> None:
-        """Upload from a binary stream; the stream need not be seekable (e.g. a tar.gz being written).
-
-        The transfer manager reads a non-seekable stream one part at a time, so memory stays
-        around ``multipart_chunksize * max_concurrency`` whatever the total size.
-        """
-        validate_bucket_name(bucket)
-        validate_key(key)
-        try:
-            self._client.upload_fileobj(
-                fileobj,
-                bucket,
-                key,
-                ExtraArgs=_extra_args(metadata, content_type),
-                Config=self._transfer_config,
-            )
-        except (ClientError, BotoCoreError, S3UploadFailedError) as error:
-            _translate_transfer_error(error, s3_uri(bucket, key))
 
     def upload_stream(
         self,
@@ -436,17 +384,6 @@ class S3Client:
             aws.translate_client_error(
                 error, f"copy {s3_uri(src_bucket, src_key)} -> {s3_uri(dst_bucket, dst_key)}"
             )
-
-    def presigned_get_url(self, bucket: str, key: str, expires_in: int = 3600) -> str:
-        """A time-limited GET URL for one object (signed locally; no AWS call)."""
-        validate_bucket_name(bucket)
-        validate_key(key)
-        if not 1 <= expires_in <= MAX_PRESIGN_SECONDS:
-            raise InvalidInputError(f"expires_in must be 1..{MAX_PRESIGN_SECONDS} seconds (got {expires_in})")
-        url: str = self._client.generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
-        )
-        return url
 
 
 class _StreamStopped(Exception):

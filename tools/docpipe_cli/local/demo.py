@@ -2,14 +2,14 @@
 
 Builds for the host, starts moto server, provisions from the template, starts the poller, uploads
 the shared PDF corpus plus generated Markdown/HTML/DOCX files through the S3 API, and beside them a
-scanned PDF, an image, a workbook and a deck made from the corpus and a real Outlook email with an
-attached PDF (``demo_files``), waits for the queue to drain, prints the registry table and a
-search, finds each of those files by words only it holds (the scan and the image read by the
-offline OCR engine: the local stack runs ``OcrProvider=rapidocr``; the email's attachments as
-chunks of their own), then backs up, wipes the index, restores and verifies; runs the same
-search through SearchFunction, invoked directly and with the Function URL event shape; shows
-access control (the stack runs ``AccessControl=enforced`` with ``AccessDefault=everyone``): two
-documents readable by one group each, the same question asked through the Function URL by two
+scanned PDF, an image, a workbook and a deck made from the corpus, a real Outlook email with an
+attached PDF and a real Word 97 file (``demo_files``), waits for the queue to drain, prints the
+registry table and a search, finds each of those files by words only it holds (the scan and the
+image read by the offline OCR engine: the local stack runs ``OcrProvider=rapidocr``; the email's
+attachments as chunks of their own), then backs up, wipes the index, restores and verifies; runs
+the same search through SearchFunction, invoked directly and with the Function URL event shape;
+shows access control (the stack runs ``AccessControl=enforced`` with ``AccessDefault=everyone``):
+two documents readable by one group each, the same question asked through the Function URL by two
 mapped IAM callers who get different answers and by an unmapped one who gets 403; finally
 deletes one document with a plain S3 delete, checks that it disappears, and runs a reconcile that
 must report zero drift. Exits non-zero when a step fails or an outcome
@@ -480,37 +480,15 @@ def _store(session: LocalSession, local: Any) -> Any:
 
 
 def _all_keys(session: LocalSession, local: Any) -> list[str]:
-    client = session.client("s3vectors")
-    keys: list[str] = []
-    kwargs: dict[str, Any] = {
-        "vectorBucketName": local.outputs["VectorBucketName"],
-        "indexName": local.outputs["VectorIndexName"],
-    }
-    while True:
-        page = client.list_vectors(**kwargs)
-        keys += [v["key"] for v in page.get("vectors", [])]
-        if not page.get("nextToken"):
-            return keys
-        kwargs["nextToken"] = page["nextToken"]
+    return [r.key for r in _store(session, local).iter_vectors(return_data=False, return_metadata=False)]
 
 
 def _chunks_by_document(session: LocalSession, local: Any) -> dict[str, list[dict[str, Any]]]:
     """Every vector's metadata (chunk text included), grouped by the document's key."""
-    client = session.client("s3vectors")
     found: dict[str, list[dict[str, Any]]] = {}
-    kwargs: dict[str, Any] = {
-        "vectorBucketName": local.outputs["VectorBucketName"],
-        "indexName": local.outputs["VectorIndexName"],
-        "returnMetadata": True,
-    }
-    while True:
-        page = client.list_vectors(**kwargs)
-        for vector in page.get("vectors", []):
-            metadata = vector.get("metadata") or {}
-            found.setdefault(str(metadata.get("key", "")), []).append(metadata)
-        if not page.get("nextToken"):
-            return found
-        kwargs["nextToken"] = page["nextToken"]
+    for record in _store(session, local).iter_vectors(return_data=False, return_metadata=True):
+        found.setdefault(str(record.metadata.get("key", "")), []).append(record.metadata)
+    return found
 
 
 def _count_vectors(session: LocalSession, local: Any) -> int:

@@ -21,7 +21,6 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -44,6 +43,7 @@ from docpipe.ids import SIDECAR_SUFFIX, vector_key
 from docpipe.ids import doc_id as make_doc_id
 from docpipe.ingest.sidecar import Sidecar, parse_sidecar
 from docpipe.scope import FOLDER, SIDECAR, Scope
+from docpipe.timestamps import epoch_seconds, iso_timestamp
 
 if TYPE_CHECKING:
     # Imported where used: both modules import boto3, which a cold start pays for only when the
@@ -63,7 +63,6 @@ _HASH_BLOCK = 1024 * 1024
 # Chunks embedded and written together while the extraction goes on: enough to keep Bedrock's
 # thread pool busy and PutVectors calls few, small enough that little waits for the last page.
 GROUP_CHUNKS = 32
-_TYPED_VALUE_FIELDS = ("stringValue", "numberValue", "booleanValue", "stringListValue")
 
 logger = Logger(child=True)
 
@@ -342,7 +341,7 @@ class IngestService:
                 "version": _version_of(info),
                 "content_hash": content_hash,
                 "content_type": document.content_type,
-                "ingested_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "ingested_at": iso_timestamp(timespec="seconds"),
                 "source_uri": f"s3://{bucket}/{key}",
                 ACCESS_KEY: list(access),
             }
@@ -695,12 +694,9 @@ def _chunk_bound(needed: int, pages_read: int, page_count: int) -> int:
 def _rules_read_after(event: ObjectEvent) -> float | None:
     """For reconcile's access-relabel events, the time they were decided: rules read before it
     are read again, so a narrowed rule takes effect with the relabel it caused."""
-    if event.configuration_id != ACCESS_RELABEL_CONFIGURATION or not event.event_time:
+    if event.configuration_id != ACCESS_RELABEL_CONFIGURATION:
         return None
-    try:
-        return datetime.fromisoformat(event.event_time.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+    return epoch_seconds(event.event_time)
 
 
 def _attributes_hash(attributes: Mapping[str, Any]) -> str:

@@ -62,8 +62,9 @@ from docpipe.parsers.docx import open_docx
 from docpipe.parsers.epub import open_epub
 from docpipe.parsers.html import open_html
 from docpipe.parsers.image import open_jpeg, open_png, open_tiff
-from docpipe.parsers.mail import open_eml, open_msg
+from docpipe.parsers.mail import open_eml
 from docpipe.parsers.opendocument import open_odp, open_ods, open_odt
+from docpipe.parsers.outlook import open_msg
 from docpipe.parsers.pdf import PDF_OPENERS
 from docpipe.parsers.ppt import open_ppt
 from docpipe.parsers.pptx import open_pptx
@@ -137,8 +138,8 @@ OPENERS: dict[str, Opener] = {
     ODS: open_ods,
     ODP: open_odp,
     RTF: open_rtf,
-    EML: open_eml,
-    MSG: open_msg,
+    EML: lambda data, key, options: open_eml(data, key, options, open_attachment=open_bytes),
+    MSG: lambda data, key, options: open_msg(data, key, options, open_attachment=open_bytes),
     EPUB: open_epub,
 }
 """The opener of each content type but PDF, whose opener is chosen by engine (``PDF_OPENERS``)."""

@@ -20,13 +20,15 @@ from collections.abc import Callable
 from typing import Any
 
 from docpipe.exceptions import CorruptDocumentError
-from docpipe.parsers.base import PageText, clean_text
+from docpipe.parsers.base import MSG, OpenedDocument, Opener, PageText, ParseOptions, clean_text
 from docpipe.parsers.mail import (
+    STDLIB_PARSE_ERRORS,
     Attachment,
     Limits,
     Mail,
     eml_headers,
     filetime_iso,
+    mail_document,
     read_eml,
     with_header_block,
 )
@@ -78,6 +80,17 @@ _CODEPAGES = {65001: "utf-8", 20127: "ascii", 1200: "utf-16-le", 50220: "iso2022
 _KIND = "Outlook message"
 
 
+def open_msg(data: bytes, key: str, options: ParseOptions, *, open_attachment: Opener) -> OpenedDocument:
+    """Open a ``.msg``; ``open_attachment`` opens each attachment (see ``mail.open_eml``)."""
+    limits = Limits(key, options)
+    mail, close = read_outlook(data, key, limits)
+    try:
+        return mail_document(MSG, mail, key, options, limits, open_attachment, close)
+    except BaseException:
+        close()
+        raise
+
+
 def read_outlook(data: bytes, key: str, limits: Limits) -> tuple[Mail, Callable[[], None]]:
     """The message in ``data`` and the function that closes the compound file once its pages are read.
 
@@ -95,7 +108,7 @@ def read_outlook(data: bytes, key: str, limits: Limits) -> tuple[Mail, Callable[
     except CorruptDocumentError:
         ole.close()
         raise
-    except (OSError, ValueError, IndexError, KeyError, struct.error) as e:
+    except (OSError, struct.error, *STDLIB_PARSE_ERRORS) as e:  # olefile's, and email's on its MIME
         ole.close()
         raise CorruptDocumentError(f"{key}: not a readable {_KIND} ({type(e).__name__}: {e})") from e
     except BaseException:
@@ -218,7 +231,18 @@ class _Reader:
         if path is None:  # an OLE object or a link: no file bytes to read
             return limits.add(Attachment(name, 0, lambda: b""))
         size = int(self._ole.get_size(path))
-        return limits.add(Attachment(name, size, lambda: bytes(self._ole.openstream(path).read())))
+        key = limits.key
+
+        def load() -> bytes:
+            try:
+                return bytes(self._ole.openstream(path).read())
+            # Read when its page is reached: a broken sector chain there breaks the whole file.
+            except Exception as e:  # noqa: BLE001 - olefile's errors (OleFileError, OSError, IndexError, ...)
+                raise CorruptDocumentError(
+                    f"{key}: attachment {name!r} cannot be read from the compound file ({type(e).__name__})"
+                ) from e
+
+        return limits.add(Attachment(name, size, load))
 
     def _signed_content(self, storage: tuple[str, ...], limits: Limits, depth: int) -> Mail | None:
         """A clear-signed message keeps its MIME (multipart/signed) in its one attachment."""
