@@ -36,6 +36,7 @@ FUNCTIONS = {
     "BackupFunction": ROOT / "functions" / "backup",
     "ReconcileFunction": ROOT / "functions" / "reconcile",
     "SearchFunction": ROOT / "functions" / "search",
+    "VectorIndexTextSearchFunction": ROOT / "functions" / "index_text_search",
 }
 
 PUBLIC_LOGICAL_IDS = {
@@ -45,6 +46,7 @@ PUBLIC_LOGICAL_IDS = {
     "DocumentsTable": "AWS::DynamoDB::Table",
     "VectorBucket": "AWS::S3Vectors::VectorBucket",
     "VectorIndex": "AWS::S3Vectors::Index",
+    "VectorIndexTextSearch": "Custom::VectorIndexTextSearch",
     "BackupsBucket": "AWS::S3::Bucket",
     "IngestFunction": "AWS::Serverless::Function",
     "BackupFunction": "AWS::Serverless::Function",
@@ -62,7 +64,7 @@ REQUIRED_PARAMETERS = {
     "IngestMaxConcurrency", "IngestBatchSize", "IngestBatchWindowSeconds", "MaxReceiveCount",
     "CreateVectorStore", "ExternalVectorBucketName", "ExternalVectorIndexName", "LogLevel",
     "PruneSchedule", "BackupSegmentCount", "BackupMaxRestoreBytes", "EmbeddingConcurrency",
-    "OcrProvider", "OcrMaxPages",
+    "OcrProvider", "OcrMaxPages", "SearchRerank", "TextSearchLanguage",
 }  # fmt: skip
 
 # Variables no template entry sets, with why the code default is right for every deployment.
@@ -81,12 +83,7 @@ GRANTED_WITHOUT_A_CALL = {
 }
 
 # Operations a function's code reaches but never makes on AWS, with why (no grant needed).
-CALLED_ONLY_OFF_AWS = {
-    (
-        "SearchFunction",
-        "s3vectors:ListVectors",
-    ): "only the exact-scoring fallback lists vectors, for endpoints without QueryVectors (moto server)",
-}
+CALLED_ONLY_OFF_AWS: dict[tuple[str, str], str] = {}
 
 # What each function's code path calls (derived below; this map makes a change to it a visible one).
 EXPECTED_OPERATIONS = {
@@ -97,7 +94,7 @@ EXPECTED_OPERATIONS = {
         "ssm:GetParameter",
     },
     "SearchFunction": {
-        "s3vectors:GetIndex", "s3vectors:QueryVectors", "s3vectors:ListVectors", "s3vectors:GetVectors",
+        "s3vectors:GetIndex", "s3vectors:QueryVectors", "s3vectors:GetVectors",
         "bedrock-runtime:InvokeModel", "bedrock-agent-runtime:Rerank", "ssm:GetParameter",
     },
     "BackupFunction": {
@@ -106,6 +103,9 @@ EXPECTED_OPERATIONS = {
         "s3:CopyObject", "s3:UploadPartCopy", "s3:DeleteObject", "s3:DeleteObject+VersionId",
         "s3:ListMultipartUploads", "dynamodb:Scan", "dynamodb:BatchWriteItem", "s3vectors:GetIndex",
         "s3vectors:CreateIndex", "s3vectors:ListVectors", "s3vectors:PutVectors", "s3vectors:DeleteVectors",
+    },
+    "VectorIndexTextSearchFunction": {
+        "s3vectors:GetIndex", "s3vectors:UpdateIndexMode", "s3vectors:UpdateMetadataConfiguration",
     },
     "ReconcileFunction": {
         "s3:ListObjectsV2", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
@@ -710,7 +710,7 @@ def test_every_setting_a_function_reads_is_set_by_the_template_or_defaulted_in_c
 def test_every_variable_a_function_is_given_on_its_own_is_one_its_code_reads(
     template: dict[str, Any], function_id: str
 ) -> None:
-    own = template["Resources"][function_id]["Properties"]["Environment"]["Variables"]
+    own = template["Resources"][function_id]["Properties"].get("Environment", {}).get("Variables", {})
 
     unread = set(own) - _variables_read(function_id)
     assert not unread, f"{function_id} is given {sorted(unread)} but its code never reads them"
@@ -1138,6 +1138,55 @@ def test_vector_index_matches_the_parameters_and_the_package(template: dict[str,
     assert tuple(keys) == tuple(vectorstore.NON_FILTERABLE_METADATA_KEYS)
 
 
+def test_the_index_is_made_text_searchable_on_the_packages_keys_in_the_chosen_language(
+    template: dict[str, Any],
+) -> None:
+    from docpipe import vectorstore
+
+    resource = template["Resources"]["VectorIndexTextSearch"]
+    props = resource["Properties"]
+    resolver = Resolver(template)
+
+    assert resource["Condition"] == "ShouldCreateVectorStore" and resource["DependsOn"] == "VectorIndex"
+    assert props["ServiceToken"] == {"Fn::GetAtt": ["VectorIndexTextSearchFunction", "Arn"]}
+    assert tuple(props["MetadataKeys"]) == vectorstore.TEXT_SEARCH_KEYS
+    assert props["Language"] == {"Ref": "TextSearchLanguage"}
+    assert resolver.resolve(props["IndexName"]) == resolver.resolve(
+        template["Resources"]["VectorIndex"]["Properties"]["IndexName"]
+    )
+    assert resolver.resolve(props["VectorBucketName"]) == resolver.resolve(
+        template["Resources"]["VectorBucket"]["Properties"]["VectorBucketName"]
+    )
+    language = template["Parameters"]["TextSearchLanguage"]
+    assert (language["Default"], tuple(language["AllowedValues"])) == ("en", config.TEXT_SEARCH_LANGUAGES)
+
+
+def test_the_text_search_function_may_change_only_the_stacks_index_settings(template: dict[str, Any]) -> None:
+    statements = template["Resources"]["VectorIndexTextSearchFunction"]["Properties"]["Policies"][0][
+        "Statement"
+    ]
+
+    assert statements == [
+        {
+            "Sid": "IndexSettings",
+            "Effect": "Allow",
+            "Action": [
+                "s3vectors:GetIndex",
+                "s3vectors:UpdateIndexMode",
+                "s3vectors:UpdateMetadataConfiguration",
+            ],
+            "Resource": {"Fn::GetAtt": ["VectorIndex", "IndexArn"]},
+        }
+    ]
+
+
+def test_search_rerank_allows_every_mode_and_the_deprecated_names(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["SearchRerank"]
+
+    assert parameter["Default"] == "hybrid"
+    assert parameter["AllowedValues"] == [*config.RERANK_MODES, *config.DEPRECATED_RERANK_MODES]
+
+
 def test_functions_receive_the_vector_index_the_template_creates(template: dict[str, Any]) -> None:
     resolver = Resolver(template)
     index = resolver.resolve(template["Resources"]["VectorIndex"]["Properties"]["IndexName"])
@@ -1149,7 +1198,12 @@ def test_functions_receive_the_vector_index_the_template_creates(template: dict[
 
 
 def test_vector_store_resources_exist_only_when_created(template: dict[str, Any]) -> None:
-    for logical_id in ("VectorBucket", "VectorIndex"):
+    for logical_id in (
+        "VectorBucket",
+        "VectorIndex",
+        "VectorIndexTextSearch",
+        "VectorIndexTextSearchFunction",
+    ):
         assert template["Resources"][logical_id]["Condition"] == "ShouldCreateVectorStore"
 
 

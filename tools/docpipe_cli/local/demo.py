@@ -42,6 +42,7 @@ UNREADABLE_PDF = "unreadablemetadata.pdf"
 CORPUS_PASSWORD = "openpassword"  # published in ../shared/corpus/README.md
 SEARCH_QUESTION = "Here's to the crazy ones, the misfits, the rebels"
 SEARCH_EXPECTED = "crazyones-pdfa.pdf"
+TEXT_QUESTION = "misfits rebels troublemakers"  # words of that document, found by BM25 alone
 DELETED_KEY = "generated/lighthouse.md"
 DELETED_QUESTION = "How often does the fog horn of the lighthouse sound?"
 # Access control: the demo's searches run as this reader (documents without a list are everyone's
@@ -263,15 +264,25 @@ def _run(
     )["Attributes"]["ApproximateNumberOfMessages"]
     report.check(int(dlq) == 0, f"dead-letter queue is empty ({dlq})")
 
-    _say(f'==> search: "{SEARCH_QUESTION}"')
-    result = search(target, SEARCH_QUESTION, k=3, on_behalf_of=READER)
-    _say(f"    scores: {result.metric} similarity, higher is better; rerank: {result.rerank}")
-    for rank, match in enumerate(result.matches, 1):
-        text = " ".join(match.text.split())[:160]
-        where = f"{match.metadata.get('key')} p.{match.metadata.get('page')}"
-        _say(f"    {rank}. [{match.score:.3f}] {where}: {text}")
+    _say(f'==> search (hybrid: the vector and full-text rankings, fused by the index): "{SEARCH_QUESTION}"')
+    result = search(target, SEARCH_QUESTION, k=3, rerank="hybrid", on_behalf_of=READER)
+    _say(f"    ranked by {result.ranked_by}; score: the store's fused score, higher first")
+    _print_matches(result.matches, 160)
     top = result.matches[0].metadata.get("key", "") if result.matches else ""
-    report.check(str(top).endswith(SEARCH_EXPECTED), f"top match comes from {SEARCH_EXPECTED}")
+    report.check(
+        result.ranked_by == "hybrid" and str(top).endswith(SEARCH_EXPECTED),
+        f"hybrid search ({result.text_search} text search): top match comes from {SEARCH_EXPECTED}",
+    )
+    _say(f'==> search (text: BM25 alone, for exact words): "{TEXT_QUESTION}"')
+    words = search(target, TEXT_QUESTION, k=3, rerank="text", on_behalf_of=READER)
+    _print_matches(words.matches, 160)
+    top = words.matches[0].metadata.get("key", "") if words.matches else ""
+    report.check(
+        words.ranked_by == "text"
+        and str(top).endswith(SEARCH_EXPECTED)
+        and words.matches[0].placed_by == ("text",),
+        f"text search: top match comes from {SEARCH_EXPECTED}, placed by the full-text ranking",
+    )
     _find_made_files(session, report, target, made, by_key)
     vectors_before = _count_vectors(session, local)
 
@@ -386,16 +397,21 @@ def _find_made_files(
             report.check(False, f"{made_file.key}: no word of it is missing from every other document")
             continue
         question = " ".join(query_words)
-        result = search(target, question, k=3, on_behalf_of=READER)
+        # Words in no other document: BM25.
+        result = search(target, question, k=3, rerank="text", on_behalf_of=READER)
         keys = [str(m.metadata.get("key", "")) for m in result.matches]
-        for rank, match in enumerate(result.matches, 1):
-            text = " ".join(match.text.split())[:120]
-            where = f"{match.metadata.get('key')} p.{match.metadata.get('page')}"
-            _say(f"    {rank}. [{match.score:.3f}] {where}: {text}")
+        _print_matches(result.matches, 120)
         report.check(
             bool(keys) and keys[0] == made_file.key,
             f'the {made_file.kind} is the top match for "{question}" (words in no other document)',
         )
+
+
+def _print_matches(matches: Any, width: int) -> None:
+    for rank, match in enumerate(matches, 1):
+        text = " ".join(match.text.split())[:width]
+        where = f"{match.metadata.get('key')} p.{match.metadata.get('page')}"
+        _say(f"    {rank}. [{match.score:.3f} {'+'.join(match.placed_by)}] {where}: {text}")
 
 
 def _search_function(session: LocalSession, report: DemoReport) -> None:
