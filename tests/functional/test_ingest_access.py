@@ -15,8 +15,7 @@ import boto3
 import pytest
 
 from docpipe.access import UNLISTED
-from docpipe.access.condition import access_condition, query_principals
-from docpipe.filters import compile_filter
+from docpipe.access.condition import query_principals, readable
 from docpipe.queue import MessageQueue
 from docpipe.s3 import S3Client
 from tests.functional.conftest import Pipeline
@@ -54,8 +53,8 @@ def stored_lists(pipeline: Pipeline, key: str) -> set[tuple[str, ...]]:
 
 def readable_by(pipeline: Pipeline, key: str, *principals: str) -> bool:
     """Whether a search by ``principals`` (AccessDefault=nobody) would match the key's chunks."""
-    condition = compile_filter(access_condition(query_principals(principals, "nobody")))
-    return any(condition(v.metadata) for v in pipeline.vectors(key))
+    held = query_principals(principals, "nobody")
+    return any(readable(v.metadata, held) for v in pipeline.vectors(key))
 
 
 def reconcile(pipeline: Pipeline) -> dict[str, Any]:
