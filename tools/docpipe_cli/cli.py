@@ -235,14 +235,23 @@ def _parse_filter(text: str | None) -> dict[str, Any] | None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     target = resolve_target(args)
-    response = search(
-        target,
-        args.question,
-        k=args.k,
-        filter=_parse_filter(args.filter),
-        rerank=args.rerank,
-        neighbours=args.neighbours,
-    )
+    try:
+        response = search(
+            target,
+            args.question,
+            k=args.k,
+            filter=_parse_filter(args.filter),
+            rerank=args.rerank,
+            neighbours=args.neighbours,
+        )
+    except ValidationError as error:
+        if not args.json:
+            raise
+        _out(json.dumps(error.as_dict()))  # what SearchFunction answers a caller's mistake with
+        return 1
+    if args.json:  # SearchFunction's response, for scripts
+        _out(json.dumps(response.as_dict(), indent=2, ensure_ascii=False))
+        return 0
     if response.exact_fallback:
         _err("(this endpoint has no QueryVectors: results come from exact scoring over ListVectors)")
     if not response.matches:
@@ -264,6 +273,15 @@ def cmd_search(args: argparse.Namespace) -> int:
         _out(f"   {text[:300]}{'...' if len(text) > 300 else ''}")
         for entry in match.context or ():
             _out(f"   [context chunk {entry.get('chunk_no')}] {' '.join(entry['text'].split())[:160]}")
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    try:
+        from docpipe_cli.mcp_server import serve
+    except ImportError as error:
+        raise ConfigError(f"docpipe mcp needs the MCP SDK: pip install 'docpipe[mcp]' ({error})") from None
+    serve(resolve_target(args))
     return 0
 
 
@@ -499,7 +517,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--rerank", choices=RERANK_MODES, help="none, lexical or bedrock (default: the stack's SEARCH_RERANK)"
     )
     p.add_argument("--neighbours", type=int, default=0, help="also print 0-2 chunks around each match")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        default=False,
+        help="print SearchFunction's JSON response (a mistake: its ValidationError object, exit 1)",
+    )
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser(
+        "mcp", parents=[common], help="an MCP server on stdio: search_documents and document_status tools"
+    )
+    p.set_defaults(func=cmd_mcp)
 
     p = sub.add_parser("status", parents=[common], help="documents and their states")
     p.add_argument("prefix", nargs="?", default="")

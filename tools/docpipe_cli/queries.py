@@ -26,6 +26,17 @@ def _settings_for(target: Target) -> Any:
     return config.Settings.from_env(env)
 
 
+def search_service(target: Target) -> Any:
+    """The target's ``SearchService``, built as SearchFunction builds its own (``build_search_service``)."""
+    from docpipe.search import build_search_service
+
+    settings = _settings_for(target).with_overrides(
+        vector_bucket=target.name("vector_bucket", "--vector-bucket"),
+        vector_index=target.name("vector_index", "--vector-index"),
+    )
+    return build_search_service(settings, clients=target.client)
+
+
 def search(
     target: Target,
     question: str,
@@ -40,22 +51,21 @@ def search(
     Raises:
         ValidationError: a bad question, ``k``, filter or rerank mode, naming the field.
     """
-    from docpipe.search import SearchRequest, build_search_service
+    from docpipe.search import SearchRequest
 
     request = SearchRequest(question, k=k, filter=filter, rerank=rerank, neighbours=neighbours)
-    settings = _settings_for(target).with_overrides(
-        vector_bucket=target.name("vector_bucket", "--vector-bucket"),
-        vector_index=target.name("vector_index", "--vector-index"),
-    )
-    return build_search_service(settings, clients=target.client).search(request)
+    return search_service(target).search(request)
+
+
+def registry(target: Target) -> Any:
+    """The target's document registry (``DocumentRegistry`` on its table)."""
+    from docpipe.registry import DocumentRegistry
+
+    return DocumentRegistry(target.client("dynamodb"), target.name("documents_table", "--documents-table"))
 
 
 def documents(target: Target, prefix: str = "") -> list[Any]:
-    from docpipe.registry import DocumentRegistry
-
-    table = target.name("documents_table", "--documents-table")
-    registry = DocumentRegistry(target.client("dynamodb"), table)
-    return sorted(registry.list(prefix=prefix), key=lambda r: str(getattr(r, "key", "")))
+    return sorted(registry(target).list(prefix=prefix), key=lambda r: str(getattr(r, "key", "")))
 
 
 def format_documents(records: Sequence[Any]) -> list[str]:
