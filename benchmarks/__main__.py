@@ -25,6 +25,7 @@ SECTIONS = (
     "benchmarks.bench_backup",
     "benchmarks.bench_local",
     "benchmarks.bench_ocr",
+    "benchmarks.bench_formats",
     "benchmarks.bench_retrieval",
     "benchmarks.bench_emulator",
     "benchmarks.bench_scale",

@@ -98,3 +98,32 @@ def live_manual_html_text() -> str:
 
     pages = sorted(LIVE_MANUAL_HTML.glob("*.en.html"))
     return "\n\n".join(parse_document(p.read_bytes(), key=p.name).text for p in pages)
+
+
+def msg_reference(path: Path) -> str:
+    """The plain bodies of an Outlook message and of every message attached to it, as extract-msg reads them.
+
+    extract-msg (the dev extra) is an independent reader of the same format: docpipe's own reader
+    (parsers/outlook.py) shares no code with it.
+    """
+    import extract_msg
+
+    message = extract_msg.openMsg(str(path))
+    try:
+        return _extract_msg_bodies(message)
+    finally:
+        message.close()
+
+
+def _extract_msg_bodies(message: object) -> str:
+    bodies = [str(getattr(message, "body", "") or "")]
+    for attachment in getattr(message, "attachments", []):
+        inner = getattr(attachment, "data", None)
+        if hasattr(inner, "body"):
+            bodies.append(_extract_msg_bodies(inner))
+    return "\n".join(bodies)
+
+
+def cpython_readable_messages() -> list[Path]:
+    """The CPython test messages whose text can be read from their raw form (``readable_as_written``)."""
+    return [p for p in cpython_messages() if readable_as_written(p.read_text("latin-1"))]

@@ -13,6 +13,7 @@ from docpipe.queue import MessageQueue
 from docpipe.reconcile import ReconcileRequest, ReconcileService, make_object_source
 from docpipe.registry import DocumentRegistry
 from docpipe.s3 import S3Client
+from docpipe.scope import Scope
 from docpipe.vectorstore import S3VectorStore
 
 logger = Logger()
@@ -29,7 +30,7 @@ service = ReconcileService(
     store=S3VectorStore(aws.client("s3vectors"), settings.vector_bucket, settings.vector_index),
     queue=MessageQueue(sqs, settings.ingest_queue_url),
     bucket=settings.documents_bucket,
-    prefix=settings.document_prefix,
+    scope=Scope.from_settings(settings),  # DOCUMENT_PREFIX, DOCUMENT_SUFFIX: which keys are documents
     region=sqs.meta.region_name,
     metrics=metrics,
     source=make_object_source(settings, s3),  # RECONCILE_SOURCE: ListObjectsV2 or the S3 Inventory report

@@ -21,11 +21,14 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from docpipe.events import ObjectEvent
+from docpipe.events import ObjectEvent, parse_body
 from docpipe.queue import MessageQueue
 from docpipe.registry import RECONCILE_CURSOR_ID
 from docpipe.s3 import S3Client
+from docpipe.scope import Scope
 from docpipe.vectorstore import VectorRecord
+from docpipe_cli.cli import backfill
+from docpipe_cli.target import Target
 from tests.functional.conftest import Pipeline
 from tests.inventory_reports import write_report
 
@@ -39,8 +42,12 @@ BOTH_SOURCES = pytest.mark.parametrize(
 )
 
 
-def service(pipeline: Pipeline, s3_client: Any = None) -> Any:
-    """The reconcile service of the stack; on an inventory stack, a report of the bucket is taken first."""
+def service(pipeline: Pipeline, s3_client: Any = None, *, scope: Scope | None = None) -> Any:
+    """The reconcile service of the stack; on an inventory stack, a report of the bucket is taken first.
+
+    ``scope``: the stack redeployed with another DocumentPrefix / DocumentSuffix (default: the
+    template's, as ReconcileFunction reads it).
+    """
     from docpipe.config import Settings
     from docpipe.reconcile import STOP_MARGIN_MS as margin
     from docpipe.reconcile import ReconcileService, make_object_source
@@ -62,9 +69,9 @@ def service(pipeline: Pipeline, s3_client: Any = None) -> Any:
         store=pipeline.store,
         queue=MessageQueue(boto3.client("sqs", region_name="us-east-1"), names.queue_url),
         bucket=names.documents_bucket,
-        prefix="",
         region="us-east-1",
         source=make_object_source(settings, s3),
+        scope=scope or Scope.from_settings(settings),
     )
 
 
@@ -117,7 +124,9 @@ def test_every_kind_of_drift_is_reported_and_repaired(indexed: Pipeline) -> None
     again = service(indexed).run()
 
     assert report["complete"] and report["stopped"] is None
-    assert report["counts"] == {"missing": 1, "changed": 1, "gone": 1, "stale_claims": 0, "orphan_vectors": 1}
+    assert report["counts"] == {
+        "missing": 1, "changed": 1, "gone": 1, "stale_claims": 0, "orphan_vectors": 1, "out_of_scope": 0
+    }  # fmt: skip
     assert report["examples"]["missing"] == ["docs/new.txt"]
     assert report["examples"]["changed"] == ["docs/b.txt"]
     assert report["examples"]["gone"] == ["docs/c.txt"]
@@ -338,3 +347,112 @@ def test_an_object_whose_registry_entry_was_lost_is_indexed_again_in_one_run(ind
         f"{lost.doc_id}#{n}" for n in range(record.chunk_count)
     ]
     assert again["drift"] == 0
+
+
+# ---------------------------------------------------------------- the scope (docpipe.scope)
+
+PDF_STACK = pytest.mark.parametrize("pipeline", [{"DocumentSuffix": ".pdf"}], indirect=True)
+PDF_STACK_BOTH_SOURCES = pytest.mark.parametrize(
+    "pipeline",
+    [{"DocumentSuffix": ".pdf"}, {"DocumentSuffix": ".pdf", "ReconcileSource": "inventory"}],
+    indirect=True,
+    ids=["list", "inventory"],
+)
+
+
+@PDF_STACK_BOTH_SOURCES
+def test_a_file_outside_the_suffix_is_ignored_with_its_reason_and_never_enqueued(pipeline: Pipeline) -> None:
+    # Given a DocumentSuffix=.pdf stack and a text file S3 (rightly) did not announce
+    pipeline.start()
+    lose_events(pipeline)
+    pipeline.upload("docs/notes.txt", TEXT.encode())
+    assert pipeline.drain_queue() == []
+
+    report = service(pipeline).run()
+
+    assert report["drift"] == 0 and report["enqueued"] == 0
+    assert report["ignored"] == {"outside_prefix": 0, "outside_suffix": 1}
+    assert report["ignored_examples"]["outside_suffix"] == ["docs/notes.txt"]
+    assert report["scope"] == {"prefix": "", "suffix": ".pdf"}
+    assert pipeline.drain_queue() == []
+    assert pipeline.record("docs/notes.txt") is None
+
+
+@BOTH_SOURCES
+def test_documents_indexed_before_the_suffix_was_set_are_removed_and_counted(indexed: Pipeline) -> None:
+    # Given three text documents indexed, then the stack redeployed with DocumentSuffix=.pdf
+    indexed.start(DOCUMENT_SUFFIX=".pdf")
+    narrowed = Scope(suffix=".pdf")
+
+    report = service(indexed, scope=narrowed).run()
+    ingest_queue(indexed)
+    again = service(indexed, scope=narrowed).run()
+
+    keys = ["docs/a.txt", "docs/b.txt", "docs/c.txt"]
+    assert report["counts"]["out_of_scope"] == 3 and report["drift"] == 3 and report["enqueued"] == 3
+    assert sorted(report["examples"]["out_of_scope"]) == keys
+    for key in keys:
+        record = indexed.record(key)
+        assert record is not None and (record.state, record.reason) == ("skipped", "outside_suffix")
+        assert indexed.vectors(key) == []
+    assert again["drift"] == 0 and again["enqueued"] == 0
+    assert again["ignored"]["outside_suffix"] == 3
+
+
+@BOTH_SOURCES
+def test_documents_outside_a_narrowed_prefix_are_removed_though_no_longer_listed(indexed: Pipeline) -> None:
+    indexed.upload("archive/old.txt", (TEXT + "archived").encode())
+    ingest_queue(indexed)
+    assert indexed.vectors("archive/old.txt")
+    indexed.start(DOCUMENT_PREFIX="docs/")  # redeployed with DocumentPrefix=docs/
+
+    report = service(indexed, scope=Scope(prefix="docs/")).run()
+    ingest_queue(indexed)
+
+    assert report["counts"]["out_of_scope"] == 1 and report["drift"] == 1
+    assert report["examples"]["out_of_scope"] == ["archive/old.txt"]
+    record = indexed.record("archive/old.txt")
+    assert record is not None and (record.state, record.reason) == ("skipped", "outside_prefix")
+    assert indexed.vectors("archive/old.txt") == []
+    assert indexed.record("docs/a.txt").state == "indexed"  # type: ignore[union-attr]
+
+
+@BOTH_SOURCES
+def test_a_document_skipped_outside_the_scope_is_indexed_once_the_scope_includes_it(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.start(DOCUMENT_SUFFIX=".pdf")
+    lose_events(pipeline)
+    pipeline.upload("docs/notes.txt", TEXT.encode())
+    ingest_queue(pipeline)
+    assert pipeline.record("docs/notes.txt").reason == "outside_suffix"  # type: ignore[union-attr]
+    pipeline.start(DOCUMENT_SUFFIX="")  # redeployed without a suffix
+
+    report = service(pipeline).run()
+    ingest_queue(pipeline)
+
+    assert report["counts"]["changed"] == 1 and report["examples"]["changed"] == ["docs/notes.txt"]
+    assert pipeline.record("docs/notes.txt").state == "indexed"  # type: ignore[union-attr]
+    assert pipeline.vectors("docs/notes.txt")
+
+
+@PDF_STACK
+def test_backfill_enqueues_only_the_documents_in_the_stacks_scope(pipeline: Pipeline) -> None:
+    pipeline.start()
+    lose_events(pipeline)
+    pipeline.upload("docs/report.pdf", b"%PDF-1.4 stand-in")
+    pipeline.upload("docs/notes.txt", TEXT.encode())
+    lose_events(pipeline)
+
+    names = pipeline.names
+    target = Target(None, "us-east-1", None, {
+        "documents_table": names.table, "queue_url": names.queue_url,
+        "document_prefix": "", "document_suffix": ".pdf",  # the stack's outputs
+    })  # fmt: skip
+
+    enqueued = backfill(target, f"s3://{names.documents_bucket}/docs/", progress=False)
+
+    assert enqueued == 1
+    [record] = pipeline.drain_queue()
+    [event] = parse_body(json.loads(record["body"]))
+    assert event.key == "docs/report.pdf"

@@ -43,7 +43,7 @@ def announced(configurations: list[tuple[list[str], str, str]], event: str, key:
     )
 
 
-@pytest.mark.parametrize("function_id", ["IngestFunction"])
+@pytest.mark.parametrize("function_id", ["IngestFunction", "ReconcileFunction"])
 def test_the_functions_that_judge_keys_get_the_scope(template: dict[str, Any], function_id: str) -> None:
     env = function_environment(template, function_id, {"DocumentPrefix": "docs/", "DocumentSuffix": ".pdf"})
 

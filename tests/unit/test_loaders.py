@@ -12,9 +12,10 @@ import pytest
 from langchain_core.documents import Document
 from moto import mock_aws
 
-from docpipe.exceptions import EncryptedDocumentError, UnsupportedTypeError
+from docpipe.exceptions import EncryptedDocumentError, OutOfScopeError, UnsupportedTypeError
 from docpipe.loaders import S3DirectoryLoader, S3FileLoader
 from docpipe.s3 import S3Client
+from docpipe.scope import Scope
 
 BUCKET = "notebook-docs"
 
@@ -154,3 +155,39 @@ def test_loaders_ocr_scans_with_the_engine_given_and_skip_them_as_needs_ocr_with
 
     assert page.metadata["ocr"] is True and page.page_content.startswith("recognised")
     assert without.skipped == [("scans/a.pdf", "needs_ocr")]
+
+
+def test_file_loader_refuses_a_key_outside_its_scope_before_downloading(s3: Any) -> None:
+    # docs/notes.txt does not exist: a download would raise NotFoundError instead.
+    loader = S3FileLoader(BUCKET, "docs/notes.txt", s3=S3Client(s3), scope=Scope("docs/", ".pdf"))
+
+    with pytest.raises(OutOfScopeError) as refused:
+        loader.load()
+
+    assert refused.value.reason == "outside_suffix"
+
+
+def test_file_loader_takes_the_scope_from_the_environment_and_an_argument_beats_it(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(s3, "docs/notes.txt", b"plain notes")
+    monkeypatch.setenv("DOCUMENT_SUFFIX", ".pdf")
+
+    with pytest.raises(OutOfScopeError):
+        S3FileLoader(BUCKET, "docs/notes.txt", s3=S3Client(s3)).load()
+    docs = S3FileLoader(BUCKET, "docs/notes.txt", s3=S3Client(s3), scope=Scope()).load()
+
+    assert docs[0].page_content == "plain notes"
+
+
+def test_directory_loader_skips_files_outside_its_scope_with_their_reason(s3: Any, pdf_corpus: Path) -> None:
+    put(s3, "docs/a.pdf", (pdf_corpus / "minimal-document.pdf").read_bytes())
+    put(s3, "docs/b.txt", b"plain text the scope leaves out")
+    put(s3, "docs/a.pdf.metadata.json", b'{"metadataAttributes": {"team": "x"}}')
+    put(s3, "docs/empty-folder/", b"")
+    loader = S3DirectoryLoader(BUCKET, prefix="docs/", s3=S3Client(s3), scope=Scope(suffix=".pdf"))
+
+    docs = loader.load()
+
+    assert {d.metadata["key"] for d in docs} == {"docs/a.pdf"}
+    assert loader.skipped == [("docs/b.txt", "outside_suffix")]

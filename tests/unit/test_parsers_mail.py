@@ -23,12 +23,14 @@ from tests.format_samples import (
     CPYTHON_EMAIL_DIR,
     LIVE_MANUAL_EPUB,
     LIVE_MANUAL_HTML,
+    MSG_FILES,
     MSG_FILES_DIR,
     cpython_messages,
+    cpython_readable_messages,
     live_manual_html_text,
     message_reference,
     missing,
-    readable_as_written,
+    msg_reference,
 )
 from tests.scans import word_recall
 
@@ -61,7 +63,7 @@ def test_every_cpython_test_message_is_indexed_or_a_recorded_skip_never_a_crash(
 
 
 def test_cpython_test_messages_keep_their_words() -> None:
-    messages = [p for p in cpython_messages() if readable_as_written(p.read_text("latin-1"))]
+    messages = cpython_readable_messages()
     if not messages:
         pytest.skip(missing(CPYTHON_EMAIL_DIR))
     recalls = {}
@@ -145,25 +147,14 @@ def test_a_pdf_attached_to_an_outlook_message_is_read_like_any_pdf() -> None:
     assert section[-1].startswith("Attachment: ")
 
 
-@pytest.mark.parametrize("name", ["outer.msg", "other.msg", "complete.msg"])
+@pytest.mark.parametrize("name", MSG_FILES)
 def test_outlook_messages_keep_the_words_extract_msg_reads(name: str) -> None:
-    extract_msg = pytest.importorskip("extract_msg", reason="extract-msg (the dev extra) is the reference")
+    pytest.importorskip("extract_msg", reason="extract-msg (the dev extra) is the reference reader")
     path = _sample(MSG_FILES_DIR / name)
-    reference = _extract_msg_bodies(extract_msg.openMsg(str(path)))
 
     doc = parse_document(path.read_bytes(), key=f"mail/{name}")
 
-    assert word_recall(reference, doc.text) >= MIN_RECALL
-
-
-def _extract_msg_bodies(message: object) -> str:
-    """The plain bodies of a message and of every message attached to it, as extract-msg reads them."""
-    bodies = [str(getattr(message, "body", "") or "")]
-    for attachment in getattr(message, "attachments", []):
-        inner = getattr(attachment, "data", None)
-        if hasattr(inner, "body"):
-            bodies.append(_extract_msg_bodies(inner))
-    return "\n".join(bodies)
+    assert word_recall(msg_reference(path), doc.text) >= MIN_RECALL
 
 
 # --- real files: EPUB --------------------------------------------------------------------------

@@ -312,6 +312,7 @@ def reconcile_service(target: Target, bucket: str | None = None) -> Any:
         queue=MessageQueue(target.client("sqs"), target.name("queue_url", "--queue-url")),
         bucket=bucket or target.name("documents_bucket", "--documents-bucket"),
         region=region,
+        scope=target.scope(),  # the stack's: backfill enqueues no key IngestFunction would skip
     )
 
 

@@ -23,6 +23,8 @@ OUTPUTS = {
     "backup_function": "BackupFunctionName",
     "reconcile_function": "ReconcileFunctionName",
     "embedding_provider": "EmbeddingProvider",
+    "document_prefix": "DocumentPrefix",
+    "document_suffix": "DocumentSuffix",
 }
 ENV = {
     "documents_bucket": config.DOCUMENTS_BUCKET,
@@ -34,6 +36,8 @@ ENV = {
     "backup_function": "DOCPIPE_BACKUP_FUNCTION",
     "reconcile_function": "DOCPIPE_RECONCILE_FUNCTION",
     "embedding_provider": config.EMBEDDING_PROVIDER,
+    "document_prefix": config.DOCUMENT_PREFIX,
+    "document_suffix": config.DOCUMENT_SUFFIX,
 }
 
 
@@ -59,6 +63,12 @@ class Target:
             return emulator_client(service, self.local_state.endpoint, self.local_state.region)
         session: Any = boto3.session.Session(profile_name=self.profile, region_name=self.region)
         return session.client(service, endpoint_url=self.endpoint, config=CLIENT_CONFIG)
+
+    def scope(self) -> Any:
+        """The stack's scope (``docpipe.scope.Scope``: its DocumentPrefix and DocumentSuffix)."""
+        from docpipe.scope import Scope
+
+        return Scope(self.names.get("document_prefix", ""), self.names.get("document_suffix", ""))
 
     def name(self, what: str, option: str) -> str:
         value = self.names.get(what)

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING
 from langchain_core.document_loaders import BaseLoader
 from langchain_core.documents import Document
 
-from docpipe.exceptions import PermanentError
-from docpipe.ids import SIDECAR_SUFFIX
+from docpipe.config import Settings
+from docpipe.exceptions import OutOfScopeError, PermanentError
 from docpipe.parsers import parse_document
 from docpipe.s3 import S3Client
 from docpipe.s3_names import s3_uri
+from docpipe.scope import NOT_A_DOCUMENT_REASONS, Scope
 
 if TYPE_CHECKING:
     from docpipe.ocr.base import OcrEngine
@@ -29,6 +30,11 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 
 
+def _scope_or_settings(scope: Scope | None) -> Scope:
+    """The scope given, or the one the environment sets (``DOCUMENT_PREFIX``, ``DOCUMENT_SUFFIX``)."""
+    return scope if scope is not None else Scope.from_settings(Settings.from_env())
+
+
 class S3FileLoader(BaseLoader):
     """Load ``s3://bucket/key`` into one Document per page (``metadata``: source, page, ...).
 
@@ -36,6 +42,9 @@ class S3FileLoader(BaseLoader):
     ``PyPDFLoader`` counts from 0). Errors are raised: a single file that cannot be read is news.
     ``ocr``: an engine for scanned pages and images (``make_ocr_engine``, e.g. rapidocr from the
     ``ocr`` extra); without one such a file is ``NeedsOcrError``. OCR'd pages say ``ocr: True``.
+    ``scope``: which keys are documents (``docpipe.scope``; default: the environment's
+    ``DOCUMENT_PREFIX`` and ``DOCUMENT_SUFFIX``, the whole bucket when unset); a key outside it
+    raises ``OutOfScopeError`` before anything is downloaded, as the pipeline would skip it.
     """
 
     def __init__(
@@ -48,6 +57,7 @@ class S3FileLoader(BaseLoader):
         password: str | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         ocr: OcrEngine | None = None,
+        scope: Scope | None = None,
     ) -> None:
         self.bucket = bucket
         self.key = key
@@ -56,14 +66,19 @@ class S3FileLoader(BaseLoader):
         self.password = password
         self.max_bytes = max_bytes
         self.ocr = ocr
+        self.scope = _scope_or_settings(scope)
 
     def lazy_load(self) -> Iterator[Document]:
         """Download, parse and yield the pages one by one.
 
         Raises:
-            PermanentError subclasses (unsupported type, encrypted, corrupt, empty, too large) and
-            AWS errors from ``S3Client``.
+            PermanentError subclasses (outside the scope, unsupported type, encrypted, corrupt,
+            empty, too large) and AWS errors from ``S3Client``.
         """
+        not_in_scope = self.scope.reason(self.key, 1)
+        if not_in_scope is not None:
+            uri = s3_uri(self.bucket, self.key)
+            raise OutOfScopeError(f"{uri} is outside the scope {self.scope.as_dict()}", reason=not_in_scope)
         s3 = self.s3 or S3Client()
         with s3.download(self.bucket, self.key, max_bytes=self.max_bytes) as body:
             parsed = parse_document(
@@ -89,9 +104,10 @@ class S3DirectoryLoader(BaseLoader):
     """Load every object under ``prefix`` whose path below the prefix matches ``glob``.
 
     ``glob`` follows pathlib rules: ``*`` stays within one folder, ``**/`` spans any number of
-    folders (``"**/*.pdf"`` = every PDF at any depth). Files docpipe cannot use (unsupported,
-    encrypted, corrupt, empty, too large) are logged with their reason and skipped; the list of
-    ``(key, reason)`` is kept in ``skipped``. AWS errors are raised.
+    folders (``"**/*.pdf"`` = every PDF at any depth). Folder markers and sidecars are passed
+    over; files outside the ``scope`` (see ``S3FileLoader``) or that docpipe cannot use
+    (unsupported, encrypted, corrupt, empty, too large) are logged with their reason and skipped,
+    neither downloaded; the list of ``(key, reason)`` is kept in ``skipped``. AWS errors are raised.
     """
 
     def __init__(
@@ -104,6 +120,7 @@ class S3DirectoryLoader(BaseLoader):
         pdf_engine: str = "pypdfium2",
         max_bytes: int = DEFAULT_MAX_BYTES,
         ocr: OcrEngine | None = None,
+        scope: Scope | None = None,
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix
@@ -112,6 +129,7 @@ class S3DirectoryLoader(BaseLoader):
         self.pdf_engine = pdf_engine
         self.max_bytes = max_bytes
         self.ocr = ocr
+        self.scope = _scope_or_settings(scope)
         self.skipped: list[tuple[str, str]] = []
 
     def lazy_load(self) -> Iterator[Document]:
@@ -121,8 +139,10 @@ class S3DirectoryLoader(BaseLoader):
         self.skipped = []
         for info in s3.list_objects(self.bucket, self.prefix):
             relative = info.key[len(self.prefix) :].lstrip("/")
-            if info.key.endswith("/") or info.key.endswith(SIDECAR_SUFFIX) or not pattern.match(relative):
+            if self.scope.reason(info.key, info.size) in NOT_A_DOCUMENT_REASONS:
                 continue  # folder markers and Bedrock-style sidecars are not documents
+            if not pattern.match(relative):
+                continue
             loader = S3FileLoader(
                 self.bucket,
                 info.key,
@@ -130,6 +150,7 @@ class S3DirectoryLoader(BaseLoader):
                 pdf_engine=self.pdf_engine,
                 max_bytes=self.max_bytes,
                 ocr=self.ocr,
+                scope=self.scope,
             )
             try:
                 pages = list(loader.lazy_load())

@@ -99,6 +99,6 @@ class Scope:
             raise InvalidInputError(f"{key!r} is not a sidecar key (no {SIDECAR_SUFFIX} ending)")
         return self.reason(key.removesuffix(SIDECAR_SUFFIX), 1)
 
-    def describe(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, str]:
         """What reports and logs say about the scope."""
         return {"prefix": self.prefix, "suffix": self.suffix}

@@ -211,6 +211,10 @@ class IngestService:
             # is current now): the document is what the bucket holds now, not gone. Indexed as a
             # change at the delete's place in the order; unchanged content costs only the GET.
             event = replace(event, kind="created", version_id=None, etag=None, size=None)
+        if not_in_scope is not None and event.kind == "created":
+            # Recorded without an ETag: its content is never judged, so reconcile knows the entry
+            # as outside the scope, and as changed once a wider scope includes the key.
+            event = replace(event, etag=None)
         # The download needs no claim, so it runs beside it (one round trip off the critical path);
         # a stale or duplicate event wastes only that GET.
         cap = settings.max_document_bytes
@@ -233,7 +237,7 @@ class IngestService:
             if not_in_scope is not None:
                 # Skipped with the reason (its vectors from a wider scope deleted), never read.
                 raise OutOfScopeError(
-                    f"{event.uri} is outside the scope {self.scope.describe()}", reason=not_in_scope
+                    f"{event.uri} is outside the scope {self.scope.as_dict()}", reason=not_in_scope
                 )
             return self._index(
                 event.bucket, event.key, decision, started, declared_size=event.size, download=download

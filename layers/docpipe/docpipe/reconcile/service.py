@@ -1,12 +1,18 @@
 """Reconcile: compare the bucket, the registry and the index, and repair what drifted.
 
 One pass walks two sorted streams side by side, the objects under ``DocumentPrefix`` (an
-``ObjectSource``: ListObjectsV2, or the newest S3 Inventory report) and the
-registry's documents of the bucket (the ``ByKey`` index, the same key order), then lists the index
-once:
+``ObjectSource``: ListObjectsV2, or the newest S3 Inventory report) and the registry's documents
+of the bucket (the ``ByKey`` index, the same key order; the whole bucket, as a prefix narrowed
+since leaves documents outside the listing), then lists the index once. The scope
+(``docpipe.scope``) judges every key first:
 
+- an object outside the scope is ``ignored`` (counted by reason, never enqueued); a registry
+  entry outside it that is indexed or skipped for another reason (``out_of_scope``: the scope
+  changed) is enqueued as ``ObjectCreated``, so IngestFunction deletes its vectors and records
+  it skipped with the reason, without reading it;
 - an object with no registry entry (``missing``) or whose ETag differs from the applied one, or
-  that the registry records as deleted (``changed``), is enqueued as ``ObjectCreated``;
+  that the registry records as deleted or as outside a scope that now includes it (``changed``),
+  is enqueued as ``ObjectCreated``;
 - a registry entry (indexed or skipped) whose object is not listed (``gone``) as ``ObjectRemoved``;
 - a ``processing`` claim past its lease (``stale_claims``) is enqueued again with its own sequencer;
 - vectors whose document has no live registry entry, or beyond its chunk count
@@ -40,16 +46,16 @@ from aws_lambda_powertools.metrics import MetricUnit
 from docpipe.config import Settings
 from docpipe.events import EventKind, ObjectEvent, object_notification
 from docpipe.exceptions import DocpipeError, InvalidInputError
-from docpipe.ids import SIDECAR_SUFFIX
 from docpipe.queue import BATCH_SIZE, MessageQueue
 from docpipe.reconcile.inventory import InventorySource, NoInventoryError
 from docpipe.reconcile.listing import ListingSource
 from docpipe.reconcile.source import ObjectSource
 from docpipe.registry import SEQUENCER_WIDTH, BusyError, DocumentRecord, DocumentRegistry
 from docpipe.s3 import ObjectInfo, S3Client
+from docpipe.scope import NOT_A_DOCUMENT_REASONS, OUT_OF_SCOPE_REASONS, Scope
 from docpipe.vectorstore import S3VectorStore
 
-CATEGORIES = ("missing", "changed", "gone", "stale_claims", "orphan_vectors")
+CATEGORIES = ("missing", "changed", "gone", "stale_claims", "orphan_vectors", "out_of_scope")
 EXAMPLE_LIMIT = 100  # example keys per category in a report
 # Stop this long before the invocation's end: enough to send what is held and store the cursor.
 STOP_MARGIN_MS = 30_000
@@ -87,7 +93,11 @@ class ReconcileRequest:
 
 @dataclass
 class ReconcileReport:
-    """Counts per category, up to ``EXAMPLE_LIMIT`` keys each, and how the run ended."""
+    """Counts per category, up to ``EXAMPLE_LIMIT`` keys each, and how the run ended.
+
+    ``ignored``: objects listed outside the scope, by reason (``outside_prefix``,
+    ``outside_suffix``), with up to ``EXAMPLE_LIMIT`` keys each in ``ignored_examples``.
+    """
 
     dry_run: bool
     complete: bool = False
@@ -107,11 +117,22 @@ class ReconcileReport:
     source: dict[str, Any] = field(default_factory=lambda: {"source": "list", "source_as_of": None})
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
     examples: dict[str, list[str]] = field(default_factory=lambda: {c: [] for c in CATEGORIES})
+    scope: dict[str, str] = field(default_factory=lambda: Scope().as_dict())
+    ignored: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUT_OF_SCOPE_REASONS, 0))
+    ignored_examples: dict[str, list[str]] = field(
+        default_factory=lambda: {r: [] for r in OUT_OF_SCOPE_REASONS}
+    )
 
     def note(self, category: str, key: str, count: int = 1) -> None:
         self.counts[category] += count
         if len(self.examples[category]) < EXAMPLE_LIMIT:
             self.examples[category].append(key)
+
+    def ignore(self, reason: str, key: str) -> None:
+        """A key outside the scope (``OUT_OF_SCOPE_REASONS``): nothing to do, said with its reason."""
+        self.ignored[reason] += 1
+        if len(self.ignored_examples[reason]) < EXAMPLE_LIMIT:
+            self.ignored_examples[reason].append(key)
 
     @property
     def drift(self) -> int:
@@ -135,6 +156,9 @@ class ReconcileReport:
             "enqueued": self.enqueued,
             "vectors_deleted": self.vectors_deleted,
             "newer_than_source": self.newer_than_source,
+            "scope": dict(self.scope),
+            "ignored": dict(self.ignored),
+            "ignored_examples": {k: list(v) for k, v in self.ignored_examples.items()},
             **self.source,
         }
 
@@ -175,7 +199,9 @@ class ReconcileService:
         registry: the document registry (the ``ByKey`` index, claims, the cursor item).
         store: the vector index (None: only ``enqueue_objects``, backfill's half, can run).
         queue: ``IngestQueue``; what reconcile enqueues is processed by IngestFunction.
-        bucket, prefix: the documents bucket and ``DocumentPrefix``.
+        bucket: the documents bucket.
+        prefix: ``DocumentPrefix``, when no ``scope`` is given (kept for callers that pass it).
+        scope: which keys are documents (``Scope.from_settings``); default: all under ``prefix``.
         region: named in the notifications (as S3 names it).
         metrics: Powertools metrics (one count per category per run).
         clock: epoch seconds (the registry's claims and event times).
@@ -195,6 +221,7 @@ class ReconcileService:
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
         source: ObjectSource | None = None,
+        scope: Scope | None = None,
     ) -> None:
         if not bucket:
             raise InvalidInputError("reconcile needs the documents bucket")
@@ -203,7 +230,8 @@ class ReconcileService:
         self.store = store
         self.queue = queue
         self.bucket = bucket
-        self.prefix = prefix
+        self.scope: Scope = scope or Scope(prefix)
+        self.prefix = self.scope.prefix
         self.region = region
         self._metrics = metrics or Metrics()
         self._clock = clock
@@ -223,7 +251,7 @@ class ReconcileService:
         if self.store is None:
             raise InvalidInputError("a reconcile run needs the vector index (store)")
         request = request or ReconcileRequest()
-        report = ReconcileReport(dry_run=request.dry_run)
+        report = ReconcileReport(dry_run=request.dry_run, scope=self.scope.as_dict())
         self._remaining_ms = remaining_ms
         remaining = remaining_ms or (lambda: 10**12)
         cursor = self.registry.get_cursor()
@@ -263,7 +291,7 @@ class ReconcileService:
         The same merge as a run, over ``prefix`` (default: ``DocumentPrefix``), without the
         removal side, the index or the cursor. ``on_object`` sees the report after each object.
         """
-        report = ReconcileReport(dry_run=dry_run)
+        report = ReconcileReport(dry_run=dry_run, scope=self.scope.as_dict())
         self._objects(report, "", lambda: False, prefix=prefix, removals=False, on_object=on_object)
         report.complete = True
         return report.as_dict()
@@ -282,10 +310,14 @@ class ReconcileService:
         removals: bool = True,
         on_object: Callable[[ReconcileReport], None] | None = None,
     ) -> str:
-        """Merge the listing with the registry from ``after``; returns the last key handled."""
+        """Merge the listing with the registry from ``after``; returns the last key handled.
+
+        A run (``removals``) merges the registry entries of the whole bucket, so the entries a
+        narrowed ``DocumentPrefix`` left outside the listing are judged by the scope too.
+        """
         prefix = self.prefix if prefix is None else prefix
         objects = self._documents(prefix, after, out_of_time)
-        entries = self.registry.iter_by_key(self.bucket, prefix, after=after)
+        entries = self.registry.iter_by_key(self.bucket, "" if removals else prefix, after=after)
         created: list[dict[str, Any]] = []
         removed: list[dict[str, Any]] = []  # sent only once the listing has succeeded
         last = after
@@ -297,16 +329,29 @@ class ReconcileService:
                 break
             if entry is None or (obj is not None and obj.key < entry.key):
                 assert obj is not None
-                report.note("missing", obj.key)
-                created.append(self._event("created", obj.key, LOWEST_SEQUENCER, obj))
+                not_in_scope = self.scope.reason(obj.key, obj.size)
+                if not_in_scope is not None:
+                    report.ignore(not_in_scope, obj.key)
+                else:
+                    report.note("missing", obj.key)
+                    created.append(self._event("created", obj.key, LOWEST_SEQUENCER, obj))
                 last, obj = obj.key, self._next_object(objects, report, created)
             elif obj is None or entry.key < obj.key:
-                judged = self._judge_absent(entry, report) if removals else None
+                if not entry.key.startswith(prefix):
+                    # Outside the listing (a narrowed prefix): the scope alone judges it.
+                    judged = self._judge_out_of_scope(entry, None, report) if removals else None
+                    into = created
+                else:
+                    judged = self._judge_absent(entry, report) if removals else None
+                    into = removed
                 if judged is not None:
-                    self._drift(*judged, entry, removed, report)
+                    self._drift(*judged, entry, into, report)
                 last, entry = entry.key, self._next_entry(entries, report)
             else:
-                judged = self._judge_present(obj, entry, report)
+                if self.scope.includes(obj.key, obj.size):
+                    judged = self._judge_present(obj, entry, report)
+                else:
+                    judged = self._judge_out_of_scope(entry, obj, report)
                 if judged is not None:
                     self._drift(*judged, entry, created, report)
                 last = obj.key
@@ -326,8 +371,8 @@ class ReconcileService:
         self, prefix: str, after: str, out_of_time: Callable[[], bool] | None = None
     ) -> Iterator[ObjectInfo]:
         for info in self.source.objects(prefix, after, stop=out_of_time):
-            if info.key.endswith(SIDECAR_SUFFIX) or (info.key.endswith("/") and not info.size):
-                continue  # sidecars and folder markers are not documents
+            if self.scope.reason(info.key, info.size) in NOT_A_DOCUMENT_REASONS:
+                continue  # sidecars and folder markers are no documents, whatever the scope
             yield info
 
     def _next_object(
@@ -375,12 +420,33 @@ class ReconcileService:
     def _judge_present(
         self, obj: ObjectInfo, entry: DocumentRecord, report: ReconcileReport
     ) -> tuple[str, dict[str, Any]] | None:
+        """An object in scope and its registry entry."""
         if entry.state == "processing":
             return self._judge_claim(entry, obj, report)
+        # An entry skipped outside a narrower scope holds no ETag: it is "changed" now.
         if entry.state in ("indexed", "skipped") and (entry.etag or "").strip('"') == obj.etag:
             report.in_sync += 1
             return None
         return "changed", self._event("created", obj.key, sequencer_after(entry.order_token), obj)
+
+    def _judge_out_of_scope(
+        self, entry: DocumentRecord, obj: ObjectInfo | None, report: ReconcileReport
+    ) -> tuple[str, dict[str, Any]] | None:
+        """A registry entry whose key is outside the scope (``obj``: its object, when listed).
+
+        Already recorded as outside (skipped without an ETag: IngestFunction never looked at
+        its content; the ``ByKey`` index does not hold the reason) or deleted: ignored with the
+        reason. Indexed, or skipped for another reason: ``out_of_scope``, enqueued as created so
+        IngestFunction deletes its vectors and records it skipped with the reason, unread.
+        """
+        reason = self.scope.reason(entry.key, obj.size if obj is not None else 1)
+        assert reason is not None
+        if entry.state == "processing":
+            return self._judge_claim(entry, obj, report)
+        if entry.state == "deleted" or (entry.state == "skipped" and not entry.etag):
+            report.ignore(reason, entry.key)
+            return None
+        return "out_of_scope", self._event("created", entry.key, sequencer_after(entry.order_token), obj)
 
     def _judge_claim(
         self, entry: DocumentRecord, obj: ObjectInfo | None, report: ReconcileReport
