@@ -115,12 +115,13 @@ def _body(result: Any) -> Any:
 
 async def test_an_mcp_client_searches_and_reads_document_states(stack: dict[str, Any]) -> None:
     # Given docpipe mcp spawned by the SDK's stdio client
-    tools, (found, indexed, skipped, unknown) = await _call(
+    tools, (found, indexed, skipped, unknown, sidecar) = await _call(
         stack["options"],
         ("search_documents", {"query": QUESTION, "k": 3, "filter": {"key": "docs/crazyones-pdfa.pdf"}}),
         ("document_status", {"key": "docs/pdflatex-4-pages.pdf"}),
         ("document_status", {"key": UNSUPPORTED}),
         ("document_status", {"key": "docs/never-uploaded.pdf"}),
+        ("document_status", {"key": "docs/crazyones-pdfa.pdf.metadata.json"}),
     )
 
     # Then it offers the two tools, finds the document the question comes from, and reads the registry
@@ -132,7 +133,8 @@ async def test_an_mcp_client_searches_and_reads_document_states(stack: dict[str,
     assert found.structured_content["matches"][0]["key"] == matches[0]["key"]
     assert _body(indexed)["state"] == "indexed" and _body(indexed)["chunk_count"] > 0
     assert (_body(skipped)["state"], _body(skipped)["reason"]) == ("skipped", "unsupported_type")
-    assert _body(unknown)["state"] is None
+    assert _body(unknown)["state"] is None and "reason" not in _body(unknown)
+    assert (_body(sidecar)["state"], _body(sidecar)["reason"]) == (None, "sidecar")  # the scope's rule
 
 
 async def test_a_bad_search_gets_the_apis_validation_error_naming_the_field(stack: dict[str, Any]) -> None:

@@ -26,6 +26,7 @@ from docpipe.config import RERANK_MODES
 from docpipe.exceptions import DocpipeError, TransientError, ValidationError
 from docpipe.ids import doc_id
 from docpipe.registry import DocumentRegistry
+from docpipe.scope import Scope
 from docpipe.search import SearchRequest, SearchService
 from docpipe.search.request import DEFAULT_K
 from docpipe_cli.target import Target
@@ -50,11 +51,12 @@ def search_fields(query: str, k: int, filter: dict[str, Any] | None, rerank: str
 
 @dataclass
 class DocpipeTools:
-    """The two tools over one stack: the search service and the registry the CLI uses."""
+    """The two tools over one stack: the search service, the registry and the scope the CLI uses."""
 
     service: SearchService
     registry: DocumentRegistry
     bucket: str
+    scope: Scope = Scope()
 
     @classmethod
     def for_target(cls, target: Target) -> DocpipeTools:
@@ -65,6 +67,7 @@ class DocpipeTools:
             service=search_service(target),
             registry=registry(target),
             bucket=target.name("documents_bucket", "--documents-bucket"),
+            scope=target.scope(),
         )
 
     def search_documents(
@@ -106,13 +109,15 @@ class DocpipeTools:
             raise ToolFailure({"error": "ValidationError", "field": "key", "message": "must not be empty"})
         record = self.registry.get(doc_id(self.bucket, key))
         if record is None:
-            return {
-                "key": key,
-                "bucket": self.bucket,
-                "state": None,
-                "message": "docpipe has no record of this key: not uploaded, not processed yet, "
-                "or outside the pipeline's scope",
-            }
+            unknown: dict[str, Any] = {"key": key, "bucket": self.bucket, "state": None}
+            outside = self.scope.reason(key, 1)  # the one rule of what a document is
+            if outside is not None:
+                return {
+                    **unknown,
+                    "reason": outside,
+                    "message": f"not a document docpipe indexes (scope {self.scope.as_dict()})",
+                }
+            return {**unknown, "message": "docpipe has no record of this key: not uploaded, or not processed"}
         found = {name: getattr(record, name) for name in STATUS_FIELDS}
         return {"key": record.key, "bucket": record.bucket, **found}
 
