@@ -78,7 +78,7 @@ lint: $(STAMP) lint-workflows ## ruff, mypy, cfn-lint, sam validate --lint, chec
 build: $(STAMP) ## sam build (the deployable build, architectures as declared)
 	$(BIN)/sam build --template template.yaml --build-dir .aws-sam/build
 
-demo: $(LOCAL_STAMP) ## run the whole pipeline on the embedded emulator and check every outcome
+demo: $(LOCAL_STAMP) samples ## run the whole pipeline on the embedded emulator and check every outcome
 	$(BIN)/docpipe demo
 
 local: $(LOCAL_STAMP) ## the local stack in the foreground (moto server + functions + queue poller)
@@ -97,7 +97,7 @@ bench-data:
 	  echo "note: $(PYTHON_DOCS) is missing (apt-get install python3-doc): the Retrieval section will say it was not measured"
 
 # Real email, Outlook and EPUB files written by others (tests/format_samples.py): .ci/run and bench run it.
-samples: $(STAMP) ## install the real .eml, .msg and .epub files the parsers' tests and make bench read
+samples: | $(BIN)/python ## install the real .eml, .msg and .epub files the parsers' tests and make bench read
 	@bash scripts/install_samples.sh $(BIN)/python
 
 bench: $(BENCH_STAMP) bench-data samples ## benchmarks (BENCH_ARGS="--only ingest" for one section); results go to docs/benchmarks.md

@@ -13,6 +13,7 @@ name, the files, and the function (in tests/format_samples.py) that gives each f
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -186,6 +187,23 @@ def _olefile_size() -> str:
     return f"{size / 1024:.0f} KiB"
 
 
+def _build_sizes() -> list[str]:
+    """``scripts/check_build_size.py``'s table for the last ``make size-check`` build, if there is one."""
+    build = ROOT / ".aws-sam" / "build"
+    if not (build / "template.yaml").is_file():
+        return ["No deployable build here: `make size-check` builds one and prints the same table."]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "check_build_size.py"), "--build-dir", str(build)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    table = [line for line in done.stdout.splitlines() if line.startswith("|")]
+    built = (build / "template.yaml").stat().st_mtime
+    when = dt.datetime.fromtimestamp(built, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return [f"The deployable build (`make size-check`, built {when}), unzipped:", "", *table]
+
+
 def run() -> str:
     """Measure and return the "## Formats" Markdown section."""
     load_before = os.getloadavg()
@@ -235,5 +253,7 @@ def run() -> str:
             "choosing), more than the layer has left under `make size-check`'s 100 MiB budget. "
             "`.eml` (the standard library) and `.epub` (zipfile, ElementTree, the HTML parser "
             "docpipe has) add nothing.",
+            "",
+            *_build_sizes(),
         ]
     )

@@ -1,20 +1,118 @@
-"""Office files generated at test time by the libraries real files come from (openpyxl, python-pptx, ...)."""
+"""Office files: generated at test time by the libraries real files come from (openpyxl, python-pptx,
+...), the real legacy Office / OpenDocument / RTF files under ``tests/fixtures/office``, and hostile
+variants of those (a looping sector chain, an OpenDocument zip bomb).
+"""
 
 from __future__ import annotations
 
+import gzip
 import io
 import struct
 import zipfile
 import zlib
 from collections.abc import Sequence
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from docpipe_cli.local.samples import Rows, make_pptx, make_xlsx
 
 # make_xlsx and make_pptx live in docpipe_cli.local.samples: docpipe demo builds its workbook and deck
 # with them too.
-__all__ = ["Rows", "make_big_xlsx", "make_docx", "make_pptx", "make_xlsx", "understate_size", "zip_bomb_docx"]
+__all__ = [
+    "OFFICE_FIXTURES",
+    "Rows",
+    "loop_sector_chain",
+    "make_big_xlsx",
+    "make_docx",
+    "make_pptx",
+    "make_xlsx",
+    "real_office_file",
+    "understate_size",
+    "zip_bomb_docx",
+    "zip_bomb_odt",
+]
+
+OFFICE_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "office"
+"""Real .doc/.xls/.ppt/.odt/.ods/.odp/.rtf files written by others (see its README.md)."""
+
+
+def real_office_file(name: str) -> bytes:
+    """A file of ``tests/fixtures/office`` by name (``api-for-odfpy.lo.doc`` reads the ``.gz``).
+
+    ``make demo`` and the benchmarks read them through this too: the Word 97 document for the demo
+    is ``real_office_file("harmless-clean.doc")`` (Word 2016, German; "harmless", "ünicöde-ßtringß").
+    """
+    path = OFFICE_FIXTURES / name
+    if path.is_file():
+        return path.read_bytes()
+    return gzip.decompress((OFFICE_FIXTURES / f"{name}.gz").read_bytes())
+
+
+def loop_sector_chain(data: bytes, stream: str) -> bytes:
+    """The compound file with ``stream``'s second sector pointing back to its first (a loop).
+
+    The FAT entry is patched in place, in the FAT sector the header's DIFAT names; the stream
+    must be at least three sectors long and stored in the FAT (not the mini stream).
+    """
+    import olefile
+
+    with olefile.OleFileIO(data) as ole:
+        entry = next(e for e in ole.direntries if e is not None and e.name == stream)
+        assert entry.size >= ole.minisectorcutoff and entry.size > 2 * ole.sectorsize, entry.size
+        first, sector_size = entry.isectStart, ole.sectorsize
+        second = ole.fat[first]
+    per_sector = sector_size // 4
+    difat = struct.unpack_from("<109I", data, 76)
+    fat_sector = difat[second // per_sector]
+    at = (fat_sector + 1) * sector_size + (second % per_sector) * 4
+    patched = bytearray(data)
+    struct.pack_into("<I", patched, at, first)
+    return bytes(patched)
+
+
+@cache
+def zip_bomb_odt(inflated_bytes: int) -> bytes:
+    """A valid ODT (mimetype first, stored; a manifest) whose content.xml inflates to ``inflated_bytes``.
+
+    Built as ``zip_bomb_docx``: one compressed block of paragraphs repeated after full flushes.
+    """
+    head = (
+        b'<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+        b'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        b'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+        b"<office:body><office:text>"
+    )
+    tail = b"</office:text></office:body></office:document-content>"
+    block = (b"<text:p>" + b"A" * 4000 + b"</text:p>") * 256
+    repeats = max(1, -(-inflated_bytes // len(block)))
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    start = deflate.compress(head) + deflate.flush(zlib.Z_FULL_FLUSH)
+    repeated = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
+    stream = start + repeated * repeats + deflate.compress(tail) + deflate.flush()
+    crc = zlib.crc32(head)
+    for _ in range(repeats):
+        crc = zlib.crc32(block, crc)
+    crc = zlib.crc32(tail, crc)
+    size = len(head) + repeats * len(block) + len(tail)
+    manifest = (
+        b'<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+        b'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+        b'<manifest:file-entry manifest:full-path="/" '
+        b'manifest:media-type="application/vnd.oasis.opendocument.text"/>'
+        b'<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+        b"</manifest:manifest>"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb:
+        bomb.writestr(
+            zipfile.ZipInfo("mimetype"),
+            b"application/vnd.oasis.opendocument.text",
+            compress_type=zipfile.ZIP_STORED,
+        )
+        bomb.writestr("META-INF/manifest.xml", manifest)
+        bomb.writestr(zipfile.ZipInfo("content.xml"), stream, compress_type=zipfile.ZIP_STORED)
+    return _patch_member(out.getvalue(), "content.xml", method=8, crc=crc, size=size)
 
 
 def make_big_xlsx(rows: int) -> bytes:

@@ -6,7 +6,15 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from tests.functional.conftest import Pipeline, s3_notification, sqs_batch
-from tests.office_files import make_docx, make_pptx, make_xlsx, zip_bomb_docx
+from tests.office_files import (
+    loop_sector_chain,
+    make_docx,
+    make_pptx,
+    make_xlsx,
+    real_office_file,
+    zip_bomb_docx,
+    zip_bomb_odt,
+)
 
 
 def put(key: str, sequencer: str = "0065A1B2C3D4E50001") -> dict[str, Any]:
@@ -86,7 +94,8 @@ def test_renamed_and_broken_files_are_skipped_with_their_reason(pipeline: Pipeli
 
     assert ingest(pipeline, "misc/photo.xlsx", png) == ("skipped", "corrupt")
     assert ingest(pipeline, "misc/half.pptx", make_pptx([{"title": "T"}])[:500]) == ("skipped", "corrupt")
-    assert ingest(pipeline, "misc/sheet.ods", b"PK\x03\x04" + b"\x00" * 100) == (
+    assert ingest(pipeline, "misc/sheet.ods", b"PK\x03\x04" + b"\x00" * 100) == ("skipped", "corrupt")
+    assert ingest(pipeline, "misc/drawing.odg", b"PK\x03\x04" + b"\x00" * 100) == (
         "skipped",
         "unsupported_type",
     )
@@ -101,6 +110,49 @@ def test_a_zip_bomb_is_skipped_as_too_large_with_nothing_written(pipeline: Pipel
     assert ingest(pipeline, "hostile/bomb.docx", bomb) == ("skipped", "too_large")
 
     assert pipeline.vectors("hostile/bomb.docx") == []
+    assert pipeline.embedder is not None and pipeline.embedder.calls == 0
+
+
+def test_legacy_office_opendocument_and_rtf_files_are_indexed_with_their_sections(pipeline: Pipeline) -> None:
+    files = {
+        "share/letter.doc": "harmless-clean.doc",
+        "share/dates.xls": "date_field.xls",
+        "share/deck.ppt": "embedded-simple-2007.ppt",
+        "share/manual.odt": "api-for-odfpy.odt",
+        "share/sheet.ods": "chinese_spreadsheet.ods",
+        "share/slides.odp": "ol.odp",
+        "share/manual.rtf": "api-for-odfpy.lo.rtf",
+    }
+
+    for key, name in files.items():
+        assert ingest(pipeline, key, real_office_file(name)) == ("indexed", None), key
+
+    assert {v.metadata["section"] for v in pipeline.vectors("share/letter.doc")} == {"Test"}
+    (dates,) = pipeline.vectors("share/dates.xls")
+    assert [dates.metadata[name] for name in ("sheet", "row_start", "row_end")] == ["Sheet1", 2, 5]
+    assert pipeline.vectors("share/deck.ppt")[0].metadata["section"] == "Embedded Objects"
+    manual = {v.metadata.get("section") for v in pipeline.vectors("share/manual.odt")}
+    assert {"Introduction", "The Element classes > text module > text.VariableDecl"} <= manual
+    assert pipeline.vectors("share/sheet.ods")[0].metadata["sheet"] == "工作表1"
+    assert pipeline.vectors("share/slides.odp")[0].metadata["section"] == "OL"
+    assert len(pipeline.vectors("share/manual.rtf")) > 10
+
+
+def test_hostile_legacy_and_opendocument_files_are_skipped_with_nothing_written(pipeline: Pipeline) -> None:
+    looped = loop_sector_chain(real_office_file("harmless-clean.doc"), "WordDocument")
+    nested = b"{\\rtf1 " + b"{" * 50_000 + b"x" + b"}" * 50_000 + b"}"
+    cases = {
+        "hostile/looped.doc": (looped, "corrupt"),
+        "hostile/bomb.odt": (zip_bomb_odt(200 * 1024 * 1024), "too_large"),
+        "hostile/nested.rtf": (nested, "corrupt"),
+        "hostile/locked.xls": (real_office_file("encrypted.xls"), "encrypted"),
+        "hostile/half.ppt": (real_office_file("visual_table.ppt")[:150_000], "corrupt"),
+    }
+
+    for key, (data, reason) in cases.items():
+        assert ingest(pipeline, key, data) == ("skipped", reason), key
+
+    assert all(pipeline.vectors(key) == [] for key in cases)
     assert pipeline.embedder is not None and pipeline.embedder.calls == 0
 
 

@@ -161,3 +161,21 @@ def test_the_sidecar_of_a_key_outside_the_scope_is_ignored(pipeline: Pipeline) -
     assert pipeline.record(NOTES) is None
     assert pipeline.record(NOTES + SIDECAR_SUFFIX) is None
     assert pipeline.embedder is not None and pipeline.embedder.calls == 0
+
+
+@PDF_STACK
+def test_docpipe_status_shows_a_key_outside_the_scope_with_its_reason_and_the_scope(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from docpipe_cli import cli
+
+    pipeline.upload(NOTES, TEXT)
+    pipeline.invoke(sqs_batch(s3_notification(quote_plus(NOTES), sequencer="01")))
+    capsys.readouterr()
+
+    assert cli.main(["status"]) == 0  # the names and the scope from the environment
+
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith(NOTES))
+    assert row.split()[1:3] == ["skipped", "outside_suffix"]
+    assert "scope: keys under '' ending with '.pdf'" in out

@@ -456,3 +456,16 @@ def test_backfill_enqueues_only_the_documents_in_the_stacks_scope(pipeline: Pipe
     [record] = pipeline.drain_queue()
     [event] = parse_body(json.loads(record["body"]))
     assert event.key == "docs/report.pdf"
+
+
+@PDF_STACK
+def test_the_reconcile_summary_line_names_what_the_scope_left_out(pipeline: Pipeline) -> None:
+    from docpipe_cli.cli import reconcile_summary
+
+    pipeline.start()
+    lose_events(pipeline)
+    pipeline.upload("docs/notes.txt", TEXT.encode())
+
+    line = reconcile_summary(service(pipeline).run(request(dry_run=True)))
+
+    assert "outside the scope, ignored: outside_suffix 1;" in line

@@ -66,3 +66,25 @@ def test_search_words_are_those_no_other_document_holds_in_the_files_order() -> 
 def test_a_missing_source_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=demo_files.SCAN_SOURCE):
         corpus_files(tmp_path)
+
+
+def test_the_demo_s_email_is_real_and_its_attached_pdf_is_read_under_its_section() -> None:
+    from tests.conftest import ROOT
+    from tests.format_samples import missing
+    from tests.scans import word_recall
+
+    sample = ROOT / demo_files.MSG_SAMPLES / demo_files.EMAIL_SAMPLE
+    if not sample.is_file():
+        pytest.skip(missing(sample))
+    (email,) = demo_files.real_files(ROOT)
+
+    document = parse_document(email.body, key=email.key)
+
+    attached = [
+        page
+        for page in document.pages
+        if any(s.path[-1].startswith("Attachment: ") and s.path[-1].endswith(".pdf") for s in page.sections)
+    ]
+    assert attached, "no page opens the attached PDF's section"
+    start = document.pages.index(attached[0])
+    assert word_recall(email.text, "\n".join(p.text for p in document.pages[start:])) >= 0.9

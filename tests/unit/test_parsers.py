@@ -375,16 +375,16 @@ def test_a_plain_zip_is_unsupported_whatever_its_name() -> None:
         parse_document(out.getvalue(), key="data.pdf")
 
 
-def test_ole_container_named_docx_is_encrypted_and_legacy_doc_is_unsupported() -> None:
+def test_ole_container_named_docx_is_encrypted_and_an_unreadable_one_named_doc_is_corrupt() -> None:
     ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100
 
     with pytest.raises(EncryptedDocumentError):
         detect_content_type("secret.docx", ole)
-    with pytest.raises(UnsupportedTypeError, match="legacy"):
+    with pytest.raises(CorruptDocumentError, match="compound file cannot be read"):
         detect_content_type("old.doc", ole)
 
 
-@pytest.mark.parametrize("key", ["photo.webp", "archive.tar.gz", "binary", "sheet.ods"])
+@pytest.mark.parametrize("key", ["photo.webp", "archive.tar.gz", "binary", "drawing.odg"])
 def test_unknown_types_are_unsupported_with_the_extension_named(key: str) -> None:
     with pytest.raises(UnsupportedTypeError) as caught:
         detect_content_type(key, b"\x1f\x8b\x08\x00\x00\x00")  # gzip

@@ -281,7 +281,7 @@ def test_office_files_in_an_ole_container_are_encrypted() -> None:
     for key in ("a.xlsx", "b.pptx"):
         with pytest.raises(EncryptedDocumentError):
             detect_content_type(key, ole)
-    with pytest.raises(UnsupportedTypeError, match="legacy"):
+    with pytest.raises(CorruptDocumentError, match="compound file cannot be read"):
         detect_content_type("old.xls", ole)
 
 

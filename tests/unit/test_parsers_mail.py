@@ -209,6 +209,31 @@ def test_an_epub_whose_spine_names_missing_files_is_corrupt() -> None:
         parse_document(kept.getvalue(), key="books/broken.epub")
 
 
+def test_an_epub_whose_chapters_are_encrypted_is_encrypted_and_obfuscated_fonts_are_not() -> None:
+    path = _sample(LIVE_MANUAL_EPUB)
+    chapter = "OEBPS/" + _spine_files(path)[2]
+
+    def with_encryption(algorithm: str, uri: str) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(path) as archive, zipfile.ZipFile(out, "w") as copy:
+            for info in archive.infolist():
+                copy.writestr(info, archive.read(info))
+            copy.writestr(
+                "META-INF/encryption.xml",
+                '<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" '
+                'xmlns:enc="http://www.w3.org/2001/04/xmlenc#"><enc:EncryptedData>'
+                f'<enc:EncryptionMethod Algorithm="{algorithm}"/><enc:CipherData>'
+                f'<enc:CipherReference URI="{uri}"/></enc:CipherData></enc:EncryptedData></encryption>',
+            )
+        return out.getvalue()
+
+    aes = "http://www.w3.org/2001/04/xmlenc#aes128-cbc"
+    with pytest.raises(EncryptedDocumentError, match="DRM"):
+        parse_document(with_encryption(aes, chapter), key="books/drm.epub")
+    fonts = with_encryption("http://www.idpf.org/2008/embedding", "OEBPS/fonts/a.otf")
+    assert parse_document(fonts, key="books/fonts.epub").page_count == len(_spine_files(path))
+
+
 # --- sniffing ----------------------------------------------------------------------------------
 
 
@@ -336,3 +361,22 @@ def test_an_image_attached_while_ocr_is_off_is_named_with_the_reason() -> None:
     doc = parse_document(message.as_bytes(), key="mail/logo.eml")
 
     assert doc.pages[1].text.startswith("logo.png: not read (needs_ocr)")
+
+
+def test_the_images_an_html_body_shows_are_listed_not_read() -> None:
+    # Structure only (no quality claim): the two ways a body's pictures arrive, as mail clients write them.
+    png = _sample(CPYTHON_EMAIL_DIR / "python.png").read_bytes()
+    message = _message()
+    message.add_alternative(
+        "<html><body><p>See the logo</p><img src='cid:logo'></body></html>", subtype="html"
+    )
+    message.get_payload()[1].add_related(
+        png, maintype="image", subtype="png", cid="<logo>", filename="logo.png"
+    )
+    message.add_attachment(png, maintype="image", subtype="png", filename="photo.png")
+
+    doc = parse_document(message.as_bytes(), key="mail/newsletter.eml", ocr=_CountingEngine())
+
+    assert "Attachments: photo.png" in doc.pages[0].text
+    assert "Inline images (part of the body, not read): logo.png" in doc.pages[0].text
+    assert [s.path for p in doc.pages for s in p.sections] == [("Attachment: photo.png",)]

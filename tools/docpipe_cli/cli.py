@@ -287,7 +287,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     target = resolve_target(args)
-    for line in format_documents(documents(target, args.prefix or "")):
+    for line in format_documents(documents(target, args.prefix or ""), target.scope()):
         _out(line)
     return 0
 
@@ -376,9 +376,12 @@ def reconcile_summary(report: dict[str, Any]) -> str:
     counts = ", ".join(f"{name} {count}" for name, count in report.get("counts", {}).items())
     verb = "would enqueue" if report.get("dry_run") else "enqueued"
     end = "pass complete" if report.get("complete") else f"stopped: {report.get('stopped')}"
+    ignored = ", ".join(f"{reason} {n}" for reason, n in (report.get("ignored") or {}).items() if n)
     return (
         f"drift {report.get('drift')} ({counts}); {verb} {report.get('enqueued')}, "
-        f"deleted {report.get('vectors_deleted')} orphan vectors; {end}"
+        f"deleted {report.get('vectors_deleted')} orphan vectors; "
+        + (f"outside the scope, ignored: {ignored}; " if ignored else "")
+        + end
     )
 
 

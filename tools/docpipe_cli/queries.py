@@ -68,8 +68,12 @@ def documents(target: Target, prefix: str = "") -> list[Any]:
     return sorted(registry(target).list(prefix=prefix), key=lambda r: str(getattr(r, "key", "")))
 
 
-def format_documents(records: Sequence[Any]) -> list[str]:
-    """The status table (document, state, reason, pages, chunks, seconds) and totals."""
+def format_documents(records: Sequence[Any], scope: Any = None) -> list[str]:
+    """The status table (document, state, reason, pages, chunks, seconds) and totals.
+
+    ``scope``: the stack's ``docpipe.scope.Scope``; when it leaves keys out, a last line says
+    which, as no registry entry exists for a key outside it that nothing delivered.
+    """
     rows = [
         (
             str(getattr(r, "key", "")),
@@ -99,4 +103,9 @@ def format_documents(records: Sequence[Any]) -> list[str]:
     lines.append(
         f"total: {len(records)} documents ({summary}); {pages} pages, {chunks} chunks, {seconds:.1f} s"
     )
+    if scope is not None and (scope.prefix or scope.suffix):
+        lines.append(
+            f"scope: keys under {scope.prefix!r} ending with {scope.suffix!r}; others are skipped as "
+            "outside_prefix / outside_suffix (`docpipe reconcile --dry-run` lists them as ignored)"
+        )
     return lines

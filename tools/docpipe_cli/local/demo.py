@@ -2,13 +2,14 @@
 
 Builds for the host, starts moto server, provisions from the template, starts the poller, uploads
 the shared PDF corpus plus generated Markdown/HTML/DOCX files through the S3 API, and beside them a
-scanned PDF, an image, a workbook and a deck made from the corpus (``demo_files``), waits for the
-queue to drain, prints the registry table and a search, finds each of the four made files by words
-only it holds (the scan and the image read by the offline OCR engine: the local stack runs
-``OcrProvider=rapidocr``), then backs up, wipes the index, restores
-and verifies; runs the same search through SearchFunction, invoked directly and with the Function
-URL event shape; finally deletes one document with a plain S3 delete, checks that it disappears,
-and runs a reconcile that must report zero drift. Exits non-zero when a step fails or an outcome
+scanned PDF, an image, a workbook and a deck made from the corpus and a real Outlook email with an
+attached PDF (``demo_files``), waits for the queue to drain, prints the registry table and a
+search, finds each of those files by words only it holds (the scan and the image read by the
+offline OCR engine: the local stack runs ``OcrProvider=rapidocr``; the email's attachments as
+chunks of their own), then backs up, wipes the index, restores and verifies; runs the same
+search through SearchFunction, invoked directly and with the Function URL event shape; finally
+deletes one document with a plain S3 delete, checks that it disappears, and runs a reconcile that
+must report zero drift. Exits non-zero when a step fails or an outcome
 differs from what is expected.
 
 The encrypted corpus PDF (``libreoffice-writer-password.pdf``, password ``openpassword`` per the
@@ -109,13 +110,18 @@ def run_demo(
     report = DemoReport()
     corpus_dir = corpus or root.parent / "shared" / "corpus" / "pdf"
     from docpipe.exceptions import ConfigError
-    from docpipe_cli.local.demo_files import UPLOADED_AS_COPIES, corpus_files
+    from docpipe_cli.local.demo_files import UPLOADED_AS_COPIES, corpus_files, real_files
 
     made_started = time.monotonic()
     try:
         made = corpus_files(corpus_dir)
     except ConfigError as exc:
         _say(f"error: {exc} (clone ../shared beside the repository)")
+        return 1
+    try:
+        made += real_files(root)
+    except ConfigError as exc:
+        _say(f"error: {exc}")
         return 1
     report.timings["made files"] = time.monotonic() - made_started
     # The PDFs the scan and the image are made from go up only as those copies.
@@ -315,7 +321,7 @@ def _find_made_files(
     assert session.local is not None
     chunks = _chunks_by_document(session, session.local)
     indexed = {key: "\n".join(str(m.get("text", "")) for m in found) for key, found in chunks.items()}
-    _say("==> the scanned PDF, the image, the workbook and the deck: found by words only they hold")
+    _say(f"==> {', '.join(f'the {f.kind}' for f in made)}: each found by words only it holds")
     for made_file in made:
         record = by_key.get(made_file.key)
         mine = chunks.get(made_file.key, [])
@@ -326,6 +332,14 @@ def _find_made_files(
                 bool(mine) and ocr_pages == pages and pages > 0 and tagged == len(mine),
                 f"{made_file.key}: {ocr_pages} of {pages} page(s) OCR'd (registry ocr_pages); "
                 f"{tagged} of {len(mine)} chunk(s) carry ocr: true",
+            )
+        if made_file.kind == "email":
+            attached = sorted(
+                {str(m.get("section", "")) for m in mine if "Attachment: " in str(m.get("section"))}
+            )
+            report.check(
+                bool(attached),
+                f"{made_file.key}: its attachments are chunks of their own ({'; '.join(attached)})",
             )
         query_words = query_for(made_file, indexed)
         if not query_words:

@@ -1,10 +1,16 @@
-"""The files ``docpipe demo`` makes from the corpus: a scanned PDF, an image, a workbook and a deck.
+"""The files ``docpipe demo`` makes from the corpus (a scanned PDF, an image, a workbook and a deck),
+and the real files written by others it uploads beside them (an email with an attached document).
 
 Their words are others': the scan and the image are corpus pages rendered with pypdfium2 (the two
 PDFs they come from are uploaded only as these copies, so their words stay in one file each), and
 the workbook and the deck hold sections of the corpus's licence text (Creative Commons'
 CC-BY-SA 4.0, which the demo does not upload otherwise). Which words find each file is decided at
 demo time, against the text of every other document in the index (:func:`unique_words`).
+
+The email is an Outlook message from the ``msg-parser`` source distribution's tests (BSD; `make
+samples` unpacks it under ``.docpipe/samples``): a delivery-failure notice whose returned message
+carries a PDF. The words that find it are the PDF's, read here without docpipe's email reader
+(olefile, the standard library's ``email``, PDFium), so finding it proves the attachment was read.
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ IMAGE_DPI = 100
 WORKBOOK_SECTION = 1  # the definitions, one row per term
 DECK_SECTIONS = (6, 7, 8)  # one slide per section
 QUERY_WORDS = 5
+SAMPLES_DIR = Path(".docpipe") / "samples"
+"""Where `make samples` unpacks real files written by others, under the repository."""
+MSG_SAMPLES = SAMPLES_DIR / "msg_parser-1.2.0" / "tests" / "files"
+EMAIL_SAMPLE = "other.msg"
 _WORD = re.compile(r"[^\W\d_]+")
 MIN_WORD_LETTERS = 5  # shorter words are mostly function words
 _SECTION = re.compile(r"^Section (\d+) -- (.+?)\.?$", re.M)
@@ -150,3 +160,64 @@ def unique_words(text: str, others: Iterable[str], *, limit: int = QUERY_WORDS) 
 def query_for(file: DemoFile, indexed: Mapping[str, str]) -> list[str]:
     """The words that find ``file``: in its text and in no other indexed document (key -> its text)."""
     return unique_words(file.text, (text for key, text in indexed.items() if key != file.key))
+
+
+def real_files(root: Path) -> list[DemoFile]:
+    """The real files written by others the demo uploads (``make samples`` installs them).
+
+    Raises:
+        ConfigError: a sample is missing.
+    """
+    email_path = root / MSG_SAMPLES / EMAIL_SAMPLE
+    if not email_path.is_file():
+        raise ConfigError(f"the demo uploads {email_path}: run `make samples`")
+    body = email_path.read_bytes()
+    name, text = attached_pdf_text(body)
+    return [
+        DemoFile(
+            key=f"mail/{EMAIL_SAMPLE}",
+            body=body,
+            kind="email",
+            source=f"msg-parser 1.2.0's tests/files/{EMAIL_SAMPLE}: an Outlook bounce whose returned message "
+            f"carries {name}",
+            text=text,
+            ocr=False,
+        )
+    ]
+
+
+def attached_pdf_text(msg: bytes) -> tuple[str, str]:
+    """The name and text of the first PDF inside an Outlook message's attachments (one level of .eml too).
+
+    Read with olefile, the standard library's ``email`` and PDFium, not with docpipe's readers.
+    """
+    import email
+    import email.policy
+
+    import olefile
+    import pypdfium2 as pdfium
+
+    blobs: list[tuple[str, bytes]] = []
+    with olefile.OleFileIO(msg) as ole:
+        for path in ole.listdir():
+            if path[-1].upper() == "__SUBSTG1.0_37010102":  # an attachment's bytes; its long name beside them
+                long_name = [*path[:-1], "__substg1.0_3707001F"]
+                exists = ole.exists(long_name)
+                title = ole.openstream(long_name).read().decode("utf-16-le") if exists else "a PDF"
+                blobs.append((title.rstrip("\x00"), ole.openstream(path).read()))
+    for title, blob in blobs:
+        found: list[tuple[str, bytes]] = [(title, blob)] if blob.startswith(b"%PDF-") else []
+        if not found:
+            message = email.message_from_bytes(blob, policy=email.policy.default)
+            for part in message.walk():
+                payload = part.get_payload(decode=True)
+                if part.get_content_type() == "application/pdf" and isinstance(payload, bytes):
+                    found.append((str(part.get_filename() or "a PDF"), payload))
+        for name, pdf in found:
+            document = pdfium.PdfDocument(pdf)
+            try:
+                pages = [document[i].get_textpage().get_text_range() for i in range(len(document))]
+            finally:
+                document.close()
+            return name, "\n".join(pages)
+    raise ConfigError("the demo's email sample holds no PDF")

@@ -1,11 +1,12 @@
-"""Document parsing: bytes in, page-numbered text out (PDF, text, Markdown, HTML, DOCX, XLSX, PPTX, CSV,
-email, EPUB).
+"""Document parsing: bytes in, page-numbered text out (PDF, text, Markdown, HTML, Office, OpenDocument,
+RTF, CSV, email, EPUB).
 
-One module per format family (``pdf``, ``text``, ``html``, ``docx``, ``xlsx``, ``pptx``, ``csv``),
-the shared types in ``base``, type detection in ``detect``, zip-bomb checks in ``zipsafe``,
+One module per format family (``pdf``, ``text``, ``html``, ``docx``, ``xlsx``, ``pptx``, ``csv``,
+``doc``, ``xls``, ``ppt``, ``opendocument``, ``rtf``), the shared types in ``base``, type
+detection in ``detect``, zip-bomb checks in ``zipsafe``, compound-file checks in ``olesafe``,
 headings in ``sections``, Markdown tables and header-carrying rows in ``tables``; ``OPENERS``
 maps each content type to its opener. Heavy libraries (pypdfium2, pypdf, BeautifulSoup,
-python-docx, openpyxl, python-pptx, charset-normalizer) are imported
+python-docx, openpyxl, python-pptx, xlrd, olefile, ppt2pptx, charset-normalizer) are imported
 inside the function that needs them, so importing this package stays cheap for the handler's cold
 start and a text-only document never loads a PDF engine.
 """
@@ -24,6 +25,7 @@ from docpipe.exceptions import EmptyTextError
 from docpipe.parsers.base import (
     CONTENT_TYPES,
     CSV,
+    DOC,
     DOCX,
     EML,
     EPUB,
@@ -32,12 +34,18 @@ from docpipe.parsers.base import (
     JPEG,
     MARKDOWN,
     MSG,
+    ODP,
+    ODS,
+    ODT,
     PDF,
     PNG,
+    PPT,
     PPTX,
+    RTF,
     TEXT,
     TIFF,
     TSV,
+    XLS,
     XLSX,
     OpenedDocument,
     Opener,
@@ -49,14 +57,20 @@ from docpipe.parsers.base import (
 )
 from docpipe.parsers.csv import open_csv, open_tsv
 from docpipe.parsers.detect import EXTENSIONS, SNIFF_BYTES, detect_content_type
+from docpipe.parsers.doc import open_doc
 from docpipe.parsers.docx import open_docx
 from docpipe.parsers.epub import open_epub
 from docpipe.parsers.html import open_html
 from docpipe.parsers.image import open_jpeg, open_png, open_tiff
-from docpipe.parsers.mail import open_eml, open_msg
+from docpipe.parsers.mail import open_eml
+from docpipe.parsers.opendocument import open_odp, open_ods, open_odt
+from docpipe.parsers.outlook import open_msg
 from docpipe.parsers.pdf import PDF_OPENERS
+from docpipe.parsers.ppt import open_ppt
 from docpipe.parsers.pptx import open_pptx
+from docpipe.parsers.rtf import open_rtf
 from docpipe.parsers.text import decode_text, open_markdown, open_plain
+from docpipe.parsers.xls import open_xls
 from docpipe.parsers.xlsx import open_xlsx
 
 if TYPE_CHECKING:
@@ -65,6 +79,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONTENT_TYPES",
     "CSV",
+    "DOC",
     "DOCX",
     "EML",
     "EPUB",
@@ -74,15 +89,21 @@ __all__ = [
     "JPEG",
     "MARKDOWN",
     "MSG",
+    "ODP",
+    "ODS",
+    "ODT",
     "OPENERS",
     "PDF",
     "PDF_ENGINES",
     "PNG",
+    "PPT",
     "PPTX",
+    "RTF",
     "SNIFF_BYTES",
     "TEXT",
     "TIFF",
     "TSV",
+    "XLS",
     "XLSX",
     "OpenedDocument",
     "PageText",
@@ -110,8 +131,15 @@ OPENERS: dict[str, Opener] = {
     PPTX: open_pptx,
     CSV: open_csv,
     TSV: open_tsv,
-    EML: open_eml,
-    MSG: open_msg,
+    DOC: open_doc,
+    XLS: open_xls,
+    PPT: open_ppt,
+    ODT: open_odt,
+    ODS: open_ods,
+    ODP: open_odp,
+    RTF: open_rtf,
+    EML: lambda data, key, options: open_eml(data, key, options, open_attachment=open_bytes),
+    MSG: lambda data, key, options: open_msg(data, key, options, open_attachment=open_bytes),
     EPUB: open_epub,
 }
 """The opener of each content type but PDF, whose opener is chosen by engine (``PDF_OPENERS``)."""
@@ -146,7 +174,9 @@ def open_document(
 
 def open_bytes(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
     """``open_document`` for bytes and options at hand (an email opens each attachment with it)."""
-    content_type = detect_content_type(key, data[:SNIFF_BYTES] if not data.startswith(b"PK") else data)
+    # A zip's directory is at its end and a compound file's anywhere: those are sniffed whole.
+    whole = data.startswith((b"PK", b"\xd0\xcf\x11\xe0"))
+    content_type = detect_content_type(key, data if whole else data[:SNIFF_BYTES])
     pdf_engine = options.pdf_engine
     if content_type == PDF:
         opener = PDF_OPENERS.get(pdf_engine)
@@ -175,7 +205,8 @@ def parse_document(
         key: the S3 key; its extension chooses the type, content sniffing confirms it.
         pdf_engine: ``"pypdfium2"`` (default, ~20x faster) or ``"pypdf"``.
         password: for encrypted PDFs; ignored by other types.
-        max_inflated_bytes: zip containers (DOCX, XLSX, PPTX, EPUB) whose members inflate past this
+        max_inflated_bytes: zip containers (DOCX, XLSX, PPTX, ODT, ODS, ODP, EPUB) whose members
+            inflate past this, and compound files (DOC, XLS, PPT, MSG) whose streams declare more,
             are ``too_large`` (``MAX_INFLATED_BYTES``; a zip bomb is refused before it is parsed);
             an email's attachments, decoded and inflated, share it.
         max_document_bytes: an email attachment that decodes past this is ``too_large``, as it

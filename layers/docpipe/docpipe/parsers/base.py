@@ -35,6 +35,16 @@ JPEG = "image/jpeg"
 TIFF = "image/tiff"
 IMAGE_TYPES: tuple[str, ...] = (PNG, JPEG, TIFF)
 CONTENT_TYPES += IMAGE_TYPES
+# Legacy Office (OLE2 compound files), OpenDocument (zip with a mimetype member) and RTF
+# (parsers/doc.py, xls.py, ppt.py, opendocument.py, rtf.py).
+DOC = "application/msword"
+XLS = "application/vnd.ms-excel"
+PPT = "application/vnd.ms-powerpoint"
+ODT = "application/vnd.oasis.opendocument.text"
+ODS = "application/vnd.oasis.opendocument.spreadsheet"
+ODP = "application/vnd.oasis.opendocument.presentation"
+RTF = "application/rtf"
+CONTENT_TYPES += (DOC, XLS, PPT, ODT, ODS, ODP, RTF)
 # Email (parsers/mail.py, parsers/outlook.py) and e-books (parsers/epub.py).
 EML = "message/rfc822"
 MSG = "application/vnd.ms-outlook"

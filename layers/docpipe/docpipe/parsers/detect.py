@@ -13,6 +13,7 @@ from docpipe.exceptions import (
 )
 from docpipe.parsers.base import (
     CSV,
+    DOC,
     DOCX,
     EML,
     EPUB,
@@ -21,14 +22,21 @@ from docpipe.parsers.base import (
     JPEG,
     MARKDOWN,
     MSG,
+    ODP,
+    ODS,
+    ODT,
     PDF,
     PNG,
+    PPT,
     PPTX,
+    RTF,
     TEXT,
     TIFF,
     TSV,
+    XLS,
     XLSX,
 )
+from docpipe.parsers.olesafe import ole_streams
 from docpipe.parsers.zipsafe import office_kind, zip_mimetype
 
 EXTENSIONS: dict[str, str] = {
@@ -55,6 +63,18 @@ EXTENSIONS: dict[str, str] = {
     ".jpeg": JPEG,
     ".tif": TIFF,
     ".tiff": TIFF,
+    # legacy Office, OpenDocument, RTF
+    ".doc": DOC,
+    ".dot": DOC,
+    ".xls": XLS,
+    ".xlt": XLS,
+    ".ppt": PPT,
+    ".pps": PPT,
+    ".pot": PPT,
+    ".odt": ODT,
+    ".ods": ODS,
+    ".odp": ODP,
+    ".rtf": RTF,
     # email and e-books
     ".eml": EML,
     ".msg": MSG,
@@ -74,12 +94,36 @@ OFFICE_MAIN_PARTS: dict[str, str] = {
     PPTX: "ppt/presentation.xml",
 }
 """Each Office Open XML type and the part that makes a zip one."""
-_KIND_NAMES = {PDF: "PDF", DOCX: "DOCX", XLSX: "XLSX", PPTX: "PPTX", MSG: "Outlook message", EPUB: "EPUB"}
+OLE_MAIN_STREAMS: dict[str, tuple[str, ...]] = {
+    DOC: ("WordDocument",),
+    XLS: ("Workbook", "Book"),  # "Book": Excel 5/95 (BIFF5), which xlrd reads too
+    PPT: ("PowerPoint Document",),
+    MSG: ("__properties_version1.0",),
+}
+"""Each compound-file type and the top-level streams (any one) that make an OLE file one."""
+ODF_MIMETYPES: dict[str, str] = {ODT: ODT, ODS: ODS, ODP: ODP}
+"""The ``mimetype`` member of each OpenDocument zip: the type itself."""
+_KIND_NAMES = {
+    PDF: "PDF",
+    DOCX: "DOCX",
+    XLSX: "XLSX",
+    PPTX: "PPTX",
+    DOC: "Word 97-2003 document",
+    XLS: "Excel 97-2003 workbook",
+    PPT: "PowerPoint 97-2003 presentation",
+    ODT: "OpenDocument text",
+    ODS: "OpenDocument spreadsheet",
+    ODP: "OpenDocument presentation",
+    RTF: "RTF document",
+    MSG: "Outlook message",
+    EPUB: "EPUB",
+}
 _UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 SNIFF_BYTES = 8192
 """How many leading bytes detect_content_type() needs."""
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Compound File: legacy .doc, or an encrypted .docx
+_RTF_MAGIC = b"{\\rtf"
 _HTML_PATTERN = re.compile(rb"<\s*(!doctype\s+html|html|head|body)[\s>]", re.IGNORECASE)
 # RFC 822: a message starts with header fields (an mbox export with its "From " line first).
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
@@ -97,9 +141,11 @@ def detect_content_type(key: str, head: bytes) -> str:
     ``ppt/presentation.xml``) and ``[Content_Types].xml`` is DOCX (XLSX, PPTX) whatever the key
     says. A key that claims a binary format the bytes do not match (a ``.pdf`` that is not a PDF, an
     ``.xlsx`` that is a renamed PNG or a zip without a workbook) is ``CorruptDocumentError``: the
-    owner meant that type and the file is broken; so is a ``.csv`` of binary bytes. A ZIP or
-    Compound File that is not Office Open XML is ``UnsupportedTypeError``, as is an unknown
-    extension whose bytes are neither PDF, Office nor HTML. Text extensions stay text even when
+    owner meant that type and the file is broken; so is a ``.csv`` of binary bytes. A ZIP whose
+    ``mimetype`` member names an OpenDocument type is that type; an OLE2 compound file is DOC, XLS
+    or PPT by the stream it holds (``OLE_MAIN_STREAMS``), whatever the key says; ``{\\rtf`` starts
+    an RTF. A ZIP or compound file that is none of these is ``UnsupportedTypeError``, as is an
+    unknown extension whose bytes are neither PDF, Office nor HTML. Text extensions stay text even when
     they contain tags (Markdown may embed HTML); HTML is only sniffed for keys without a known
     extension. PNG, JPEG and TIFF signatures are images under an image extension (any of the
     three) or none; an image extension on other bytes is corrupt.
@@ -107,7 +153,7 @@ def detect_content_type(key: str, head: bytes) -> str:
     Args:
         key: the S3 key (only its extension is used).
         head: the first bytes of the object; ``SNIFF_BYTES`` are enough, the whole file works
-            (and a ZIP needs it: its directory is at the end).
+            (and a ZIP or a compound file needs it: their directories can be anywhere).
 
     Raises:
         UnsupportedTypeError, CorruptDocumentError, EncryptedDocumentError (a ``.docx``, ``.xlsx``
@@ -130,6 +176,11 @@ def detect_content_type(key: str, head: bytes) -> str:
             raise DocumentTooLargeError(f"{key}: {e}") from e
         if kind is not None:
             return kind
+        mimetype = zip_mimetype(head)
+        if mimetype in ODF_MIMETYPES:
+            return ODF_MIMETYPES[mimetype]
+        if claimed in ODF_MIMETYPES:
+            raise CorruptDocumentError(f"{key}: an {_KIND_NAMES[claimed]} archive without its mimetype")
         if claimed in OFFICE_MAIN_PARTS:
             part = OFFICE_MAIN_PARTS[claimed]
             raise CorruptDocumentError(f"{key}: a {_KIND_NAMES[claimed]} archive without {part}")
@@ -137,15 +188,13 @@ def detect_content_type(key: str, head: bytes) -> str:
             raise CorruptDocumentError(
                 f"{key}: an EPUB archive without its mimetype or META-INF/container.xml"
             )
-        raise UnsupportedTypeError(f"{key}: a ZIP archive that is not a Word, Excel or PowerPoint file")
-    if head.startswith(_OLE_MAGIC):
-        if claimed == MSG:
-            return MSG  # parsers/outlook.py confirms the message's property streams
-        if claimed in OFFICE_MAIN_PARTS:
-            raise EncryptedDocumentError(f"{key}: password-protected {_KIND_NAMES[claimed]} (OLE container)")
         raise UnsupportedTypeError(
-            f"{key}: legacy Office (OLE) files are not supported; save as .docx, .xlsx or .pptx"
+            f"{key}: a ZIP archive that is not a Word, Excel, PowerPoint or OpenDocument file"
         )
+    if head.startswith(_OLE_MAGIC):
+        return _ole_kind(key, head, claimed)
+    if head.lstrip(b"\xef\xbb\xbf\r\n\t ").startswith(_RTF_MAGIC):
+        return RTF
     if claimed in _KIND_NAMES:
         kind_name = _KIND_NAMES[claimed]
         raise CorruptDocumentError(f"{key}: named as {kind_name} but its bytes are not a {kind_name}")
@@ -163,6 +212,36 @@ def detect_content_type(key: str, head: bytes) -> str:
         return HTML
     suffix = PurePosixPath(key).suffix or "(none)"
     raise UnsupportedTypeError(f"{key}: unsupported file type (extension {suffix})")
+
+
+def _ole_kind(key: str, data: bytes, claimed: str | None) -> str:
+    """The legacy Office type of a compound file, by the streams it holds (``OLE_MAIN_STREAMS``).
+
+    A compound file holding ``EncryptedPackage`` is how Office stores a password-protected DOCX,
+    XLSX or PPTX: ``encrypted`` under any Office extension. One that cannot be read at all is
+    ``corrupt`` when its key names a legacy type (a truncated .doc), ``encrypted`` when it names an
+    Office Open XML type (as before this module read the directory), else unsupported.
+    """
+    if claimed == MSG:
+        return MSG  # parsers/outlook.py confirms the message's property streams
+    streams = ole_streams(data)
+    if streams is None:
+        if claimed in OFFICE_MAIN_PARTS:
+            raise EncryptedDocumentError(f"{key}: password-protected {_KIND_NAMES[claimed]} (OLE container)")
+        if claimed in OLE_MAIN_STREAMS:
+            kind_name = _KIND_NAMES[claimed]
+            raise CorruptDocumentError(f"{key}: named as {kind_name} but its compound file cannot be read")
+        raise UnsupportedTypeError(f"{key}: an unreadable OLE compound file")
+    if "encryptedpackage" in streams:
+        if claimed in OFFICE_MAIN_PARTS or claimed in OLE_MAIN_STREAMS:
+            raise EncryptedDocumentError(f"{key}: password-protected {_KIND_NAMES[claimed]} (OLE container)")
+        raise UnsupportedTypeError(f"{key}: an encrypted Office package of unknown type")
+    for kind, names in OLE_MAIN_STREAMS.items():
+        if any(name.lower() in streams for name in names):
+            return kind
+    if claimed in OLE_MAIN_STREAMS or claimed in OFFICE_MAIN_PARTS:
+        raise CorruptDocumentError(f"{key}: named as {_KIND_NAMES[claimed]} but its compound file is not one")
+    raise UnsupportedTypeError(f"{key}: an OLE compound file that is not a Word, Excel or PowerPoint file")
 
 
 def _epub(head: bytes, claimed: str | None) -> str | None:

@@ -6,7 +6,9 @@ spine, the chapters in reading order. A chapter's section is its name in the tab
 (the EPUB 3 navigation document, else the EPUB 2 NCX), else its first heading, else its file
 name; its own headings nest under it. The archive's inflated size is checked first (``zipsafe``).
 A spine that names files the archive does not hold is ``corrupt``: the book is broken, and
-indexing what is left would hide that chapters are missing. Why not ebooklib: it reads the same
+indexing what is left would hide that chapters are missing. A book whose chapters
+``META-INF/encryption.xml`` lists as encrypted (DRM, not the font obfuscation many books carry)
+is ``encrypted``. Why not ebooklib: it reads the same
 OPF and XHTML, but loads every item of the book into memory at once and adds lxml-based code
 docpipe already has in BeautifulSoup; the standard library's zipfile and ElementTree are enough.
 """
@@ -19,11 +21,14 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urldefrag
 
-from docpipe.exceptions import CorruptDocumentError
+from docpipe.exceptions import CorruptDocumentError, EncryptedDocumentError
 from docpipe.parsers.base import EPUB, OpenedDocument, PageText, ParseOptions, Section, metadata_value
 from docpipe.parsers.zipsafe import check_inflated_size
 
 _CONTAINER = "META-INF/container.xml"
+_ENCRYPTION = "META-INF/encryption.xml"
+# Font obfuscation (IDPF, Adobe) scrambles embedded fonts only: the text stays readable.
+_FONT_OBFUSCATION = ("http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC")
 _XHTML_TYPES = ("application/xhtml+xml", "text/html", "application/x-dtbook+xml")
 
 
@@ -34,7 +39,7 @@ def open_epub(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         book = _Book(archive, key)
-    except CorruptDocumentError:
+    except (CorruptDocumentError, EncryptedDocumentError):
         raise
     # zipfile and ElementTree report a broken package as BadZipFile, KeyError, ParseError, ...
     except Exception as e:
@@ -113,7 +118,31 @@ class _Book:
                 + ", ".join(missing[:5])
             )
         self.chapters = chapters
+        locked = _encrypted(archive, names) & set(chapters)
+        if locked:
+            raise EncryptedDocumentError(
+                f"{key}: the EPUB's chapters are encrypted (DRM; {_ENCRYPTION} names {len(locked)} of them)"
+            )
         self.toc = _toc(archive, names, manifest, spine.get("toc"))
+
+
+def _encrypted(archive: Any, names: set[str]) -> set[str]:
+    """The files ``META-INF/encryption.xml`` says are encrypted with more than font obfuscation."""
+    import xml.etree.ElementTree as ET
+
+    if _ENCRYPTION not in names:
+        return set()
+    locked: set[str] = set()
+    for data in ET.fromstring(archive.read(_ENCRYPTION)).iter():
+        if _local(data.tag) != "EncryptedData":
+            continue
+        method = next(
+            (e.get("Algorithm", "") for e in data.iter() if _local(e.tag) == "EncryptionMethod"), ""
+        )
+        uri = next((e.get("URI", "") for e in data.iter() if _local(e.tag) == "CipherReference"), "")
+        if uri and method not in _FONT_OBFUSCATION:
+            locked.add(_resolve("", uri))
+    return locked
 
 
 def _toc(

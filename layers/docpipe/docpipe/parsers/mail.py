@@ -15,7 +15,10 @@ in all, past ``max_inflated_bytes``; a zip container attached (DOCX, XLSX, EPUB,
 only into what is left of that budget. An attachment docpipe cannot read (an unsupported type, a
 corrupt or encrypted file, a scan while OCR is off, the message's OCR page budget spent) is not
 dropped: its section holds a line that names it and says why. An S/MIME- or PGP-encrypted message
-is ``encrypted``; a message with no header at all is ``corrupt``.
+is ``encrypted``; a message with no header at all is ``corrupt``. The images an HTML body shows (a
+multipart/related part with a Content-ID; Outlook's hidden attachments) are the body's own
+pictures, mostly logos and signatures: they are listed on the message's page, not read with OCR,
+so a mailbox of HTML mail does not pay for an OCR call per logo.
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ from docpipe.exceptions import (
 )
 from docpipe.parsers.base import (
     EML,
-    MSG,
     OpenedDocument,
+    Opener,
     PageText,
     ParseOptions,
     Section,
@@ -63,6 +66,8 @@ class Attachment:
     size: int = 0
     load: Callable[[], bytes] | None = None
     message: Mail | None = None
+    inline: bool = False
+    """An image the HTML body shows (a logo, a signature): listed on the message's page, not read."""
 
 
 @dataclass
@@ -116,7 +121,9 @@ class Limits:
         return attachment
 
 
-def open_eml(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
+def open_eml(data: bytes, key: str, options: ParseOptions, *, open_attachment: Opener) -> OpenedDocument:
+    """Open an ``.eml``; ``open_attachment`` opens each attachment (``parsers.open_bytes``, passed in
+    by the registry, which imports this module)."""
     import email
     import email.policy
 
@@ -128,19 +135,7 @@ def open_eml(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
         raise CorruptDocumentError(f"{key}: no RFC 822 header fields: not an email message")
     limits = Limits(key, options)
     mail = read_eml(message, limits, depth=1)
-    return mail_document(EML, mail, key, options, limits)
-
-
-def open_msg(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
-    from docpipe.parsers.outlook import read_outlook
-
-    limits = Limits(key, options)
-    mail, close = read_outlook(data, key, limits)
-    try:
-        return mail_document(MSG, mail, key, options, limits, close)
-    except BaseException:
-        close()
-        raise
+    return mail_document(EML, mail, key, options, limits, open_attachment)
 
 
 def mail_document(
@@ -149,6 +144,7 @@ def mail_document(
     key: str,
     options: ParseOptions,
     limits: Limits,
+    open_attachment: Opener,
     close: Callable[[], None] | None = None,
 ) -> OpenedDocument:
     """The pages of a message read by ``read_eml`` or ``read_outlook`` (see the module docstring).
@@ -159,7 +155,11 @@ def mail_document(
     if mail.encrypted:
         raise EncryptedDocumentError(f"{key}: the message is encrypted (S/MIME or PGP)")
     metadata = {name: metadata_value(mail.headers[name]) for name in HEADER_KEYS if mail.headers.get(name)}
-    budget = _Budget(inflated=options.max_inflated_bytes - limits.decoded, ocr_pages=options.ocr_max_pages)
+    budget = _Budget(
+        inflated=options.max_inflated_bytes - limits.decoded,
+        ocr_pages=options.ocr_max_pages,
+        open=open_attachment,
+    )
     document = OpenedDocument(content_type, 1 + limits.attachments, lambda: pages(), close)
 
     def pages() -> Iterator[PageText]:
@@ -174,10 +174,11 @@ def mail_document(
 
 @dataclass
 class _Budget:
-    """What the attachments still to be read may use: inflated bytes and pages to OCR."""
+    """What the attachments still to be read may use (inflated bytes, pages to OCR), and their opener."""
 
     inflated: int
     ocr_pages: int
+    open: Opener
 
 
 def _message_pages(
@@ -187,6 +188,8 @@ def _message_pages(
     sections = ((Section(0, path),) if path else ()) + _under(path, body.sections)
     yield replace(body, sections=sections)
     for attachment in mail.attachments:
+        if attachment.inline:
+            continue  # named on the message's page; its pixels are the body's, not a document
         inner = (*path, ATTACHMENT_TITLE.format(name=attachment.name))
         if attachment.message is not None:
             if attachment.message.encrypted:
@@ -200,8 +203,6 @@ def _message_pages(
 def _attachment_pages(
     attachment: Attachment, path: tuple[str, ...], key: str, options: ParseOptions, budget: _Budget
 ) -> Iterator[PageText]:
-    from docpipe.parsers import open_bytes
-
     assert attachment.load is not None
     data = attachment.load()
     where = f"{key}: attachment {attachment.name!r}"
@@ -218,7 +219,7 @@ def _attachment_pages(
     budget.inflated -= inflated
     first = True
     try:
-        with open_bytes(
+        with budget.open(
             data,
             attachment.name,
             replace(
@@ -236,7 +237,8 @@ def _attachment_pages(
         raise DocumentTooLargeError(f"{where}: {e}") from e
     except PermanentError as e:
         # Not the message's fault: the attachment is named, with the reason, and the rest is read.
-        yield _note(path if first else (), f"{attachment.name}: not read ({e.reason}): {_reason_text(e)}")
+        reason = str(e).removeprefix(f"{attachment.name}: ")  # its parser names it first; the page does
+        yield _note(path if first else (), f"{attachment.name}: not read ({e.reason}): {reason}")
         return
     if first:
         yield _note(path, f"{attachment.name}: no text")
@@ -248,13 +250,6 @@ def _note(path: tuple[str, ...], text: str) -> PageText:
 
 def _under(path: tuple[str, ...], sections: tuple[Section, ...]) -> tuple[Section, ...]:
     return tuple(Section(s.offset, (*path, *s.path)) for s in sections) if path else sections
-
-
-def _reason_text(error: PermanentError) -> str:
-    # The attachment's own name leads its errors ("invoice.pdf: ..."); the page names it already.
-    text = str(error)
-    head, _, rest = text.partition(": ")
-    return rest if rest and "/" not in head and " " not in head.strip() else text
 
 
 def _declared_inflated_size(data: bytes) -> int:
@@ -293,8 +288,12 @@ def read_eml(message: EmailMessage, limits: Limits, *, depth: int) -> Mail:
     else:
         body = PageText(1, "")
     attachments: list[Attachment] = []
-    for number, part in enumerate(_attachment_parts(message, body_part), 1):
+    for number, (part, inline) in enumerate(_attachment_parts(message, body_part), 1):
         name = _part_name(part, number)
+        if inline:
+            limits.count()
+            attachments.append(Attachment(name, inline=True))
+            continue
         if part.get_content_type() == "message/rfc822" and part.is_multipart():
             nested = part.get_payload(0)
             limits.count()  # before it is read: a chain of messages is counted as it is entered
@@ -395,26 +394,59 @@ def _body_text(part: Any) -> PageText:
     return PageText(1, clean_text(str(content)))
 
 
-def _attachment_parts(message: Any, body: Any) -> Iterator[Any]:
-    """The message's parts other than its body, in order; a multipart's parts each count."""
+def _attachment_parts(message: Any, body: Any) -> Iterator[tuple[Any, bool]]:
+    """The message's parts other than its body, in order, each with whether it is an inline image.
+
+    Parts of a nested multipart each count. An inline image is an image inside a multipart/related
+    with a Content-ID or an inline disposition (the HTML body's own pictures): the standard
+    library hides those of a body nested in multipart/mixed and shows those of a top-level
+    multipart/related, so both are found here, the same way.
+    """
     if not message.is_multipart():
         return
     if message.get_content_type() == "message/rfc822":
-        yield message  # the whole message is a forwarded one: that is its attachment
+        yield message, False  # the whole message is a forwarded one: that is its attachment
         return
-    stack = list(reversed(list(message.iter_attachments())))
+    seen: set[int] = set()
+    stack = [(part, message) for part in reversed(list(message.iter_attachments()))]
     while stack:
-        part = stack.pop()
+        part, parent = stack.pop()
         if part is body:
             continue
         if part.get_content_maintype() == "multipart":
             if part.get_content_subtype() == "alternative":
                 best = part.get_body(preferencelist=("plain", "html"))
-                stack.extend([best] if best is not None else [])
+                stack.extend([(best, part)] if best is not None else [])
             else:
-                stack.extend(reversed(list(part.iter_parts())))
+                stack.extend((child, part) for child in reversed(list(part.iter_parts())))
             continue
-        yield part
+        seen.add(id(part))
+        yield part, _inline_image(part, parent)
+    for part, parent in _related_parts(message):
+        if id(part) not in seen and part is not body and _inline_image(part, parent):
+            yield part, True
+
+
+def _related_parts(message: Any) -> Iterator[tuple[Any, Any]]:
+    """Every leaf of the message's own MIME tree with its parent (not inside attached messages)."""
+    stack = [message]
+    while stack:
+        node = stack.pop()
+        if node.get_content_maintype() != "multipart":
+            continue
+        for child in node.iter_parts():
+            if child.get_content_maintype() == "multipart":
+                stack.append(child)
+            else:
+                yield child, node
+
+
+def _inline_image(part: Any, parent: Any) -> bool:
+    return (
+        part.get_content_maintype() == "image"
+        and parent.get_content_type() == "multipart/related"
+        and (bool(part.get("content-id")) or part.get_content_disposition() == "inline")
+    )
 
 
 def _part_name(part: Any, number: int) -> str:
@@ -472,8 +504,12 @@ def with_header_block(headers: dict[str, str], body: PageText, attachments: list
         )
         if headers.get(name)
     ]
-    if attachments:
-        lines.append("Attachments: " + ", ".join(a.name for a in attachments))
+    files = [a.name for a in attachments if not a.inline]
+    inline = [a.name for a in attachments if a.inline]
+    if files:
+        lines.append("Attachments: " + ", ".join(files))
+    if inline:
+        lines.append("Inline images (part of the body, not read): " + ", ".join(inline))
     block = "\n".join(lines)
     if not block:
         return body

@@ -20,13 +20,14 @@ from collections.abc import Callable
 from typing import Any
 
 from docpipe.exceptions import CorruptDocumentError
-from docpipe.parsers.base import PageText, clean_text
+from docpipe.parsers.base import MSG, OpenedDocument, Opener, PageText, ParseOptions, clean_text
 from docpipe.parsers.mail import (
     Attachment,
     Limits,
     Mail,
     eml_headers,
     filetime_iso,
+    mail_document,
     read_eml,
     with_header_block,
 )
@@ -59,6 +60,9 @@ _ATTACH_DATA = 0x3701
 _ATTACH_FILENAME = 0x3704
 _ATTACH_LONG_FILENAME = 0x3707
 _ATTACH_METHOD = 0x3705
+_ATTACH_MIME_TAG = 0x370E
+_ATTACH_CONTENT_ID = 0x3712
+_ATTACHMENT_HIDDEN = 0x7FFE
 _EMBEDDED_MESSAGE = 5  # afEmbeddedMessage
 # Property types.
 _UNICODE = 0x001F
@@ -66,12 +70,24 @@ _STRING8 = 0x001E
 _BINARY = 0x0102
 _OBJECT = 0x000D
 _LONG = 0x0003
+_BOOLEAN = 0x000B
 _SYSTIME = 0x0040
 _PROPERTIES = "__PROPERTIES_VERSION1.0"
 _ATTACH_PREFIX = "__ATTACH_VERSION1.0_#"
 _RECIP_PREFIX = "__RECIP_VERSION1.0_#"
 _CODEPAGES = {65001: "utf-8", 20127: "ascii", 1200: "utf-16-le", 50220: "iso2022_jp", 51932: "euc_jp"}
 _KIND = "Outlook message"
+
+
+def open_msg(data: bytes, key: str, options: ParseOptions, *, open_attachment: Opener) -> OpenedDocument:
+    """Open a ``.msg``; ``open_attachment`` opens each attachment (see ``mail.open_eml``)."""
+    limits = Limits(key, options)
+    mail, close = read_outlook(data, key, limits)
+    try:
+        return mail_document(MSG, mail, key, options, limits, open_attachment, close)
+    except BaseException:
+        close()
+        raise
 
 
 def read_outlook(data: bytes, key: str, limits: Limits) -> tuple[Mail, Callable[[], None]]:
@@ -202,6 +218,14 @@ class _Reader:
         if fixed.get(_ATTACH_METHOD) == _EMBEDDED_MESSAGE and self.is_message(embedded):
             limits.count()
             return Attachment(name, message=self.message(embedded, limits, depth=depth + 1))
+        mime = self.string(storage, _ATTACH_MIME_TAG).lower()
+        if (
+            fixed.get(_ATTACHMENT_HIDDEN)
+            and self.string(storage, _ATTACH_CONTENT_ID)
+            and mime.startswith("image/")
+        ):
+            limits.count()  # a picture the HTML body shows (see parsers/mail.py)
+            return Attachment(name, inline=True)
         path = self._stream(storage, _ATTACH_DATA, _BINARY)
         if path is None:  # an OLE object or a link: no file bytes to read
             return limits.add(Attachment(name, 0, lambda: b""))
@@ -257,6 +281,8 @@ class _Reader:
             kind, prop, _flags, value = struct.unpack_from("<HHIQ", data, at)
             if kind == _LONG:
                 values[prop] = value & 0xFFFFFFFF
+            elif kind == _BOOLEAN:
+                values[prop] = value & 0xFF
             elif kind == _SYSTIME:
                 values[prop] = value
         return values

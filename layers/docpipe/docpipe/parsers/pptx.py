@@ -41,11 +41,26 @@ def open_pptx(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
     return OpenedDocument(PPTX, len(slides), pages)
 
 
-def slide_page(slide: Any, number: int) -> PageText:
-    """One slide's text: title, shapes in order, then its speaker notes."""
+def slide_page(slide: Any, number: int, *, title: str | None = None) -> PageText:
+    """One slide's text: title, shapes in order, then its speaker notes.
+
+    ``title``: for a slide without a title placeholder (a converted PPT), the title's words; the
+    text box that holds just those words is the title shape.
+    """
     from docpipe.parsers.sections import short_title
 
     title_shape = slide.shapes.title
+    if title_shape is None and title:
+        title_shape = next(
+            (
+                shape
+                for shape in slide.shapes
+                if getattr(shape, "has_text_frame", False)
+                and shape.has_text_frame
+                and " ".join(shape.text_frame.text.split()) == title
+            ),
+            None,
+        )
     title = " ".join(title_shape.text_frame.text.split()) if title_shape is not None else ""
     blocks = [title] if title else []
     title_id = title_shape.shape_id if title_shape is not None else None

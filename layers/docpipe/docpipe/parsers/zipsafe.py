@@ -35,6 +35,14 @@ _EOCD = b"PK\x05\x06"
 _EOCD_SEARCH = 22 + 0xFFFF  # the record, after a comment of at most 64 KiB
 
 
+def zip_errors() -> tuple[type[Exception], ...]:
+    """What reading a damaged zip raises: each means ``corrupt`` (zipfile imported only for zips)."""
+    import zipfile
+
+    # zlib.error: a damaged deflate stream, raised while a member is read.
+    return (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, RuntimeError, EOFError, zlib.error)
+
+
 def check_entry_count(data: bytes, key: str) -> None:
     """Refuse a zip whose directory declares more than ``MAX_ZIP_ENTRIES`` members, before zipfile reads it.
 
@@ -64,7 +72,7 @@ def zip_members(data: bytes) -> tuple[list[str], bytes] | None:
                 return names, b""
             with archive.open("[Content_Types].xml") as member:
                 return names, member.read(_MAX_CONTENT_TYPES_BYTES)
-    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, NotImplementedError, RuntimeError, EOFError):
+    except zip_errors():
         return None
 
 
@@ -82,7 +90,7 @@ def zip_mimetype(data: bytes) -> str | None:
                 return None
             with archive.open("mimetype") as member:
                 return member.read(256).decode("ascii", errors="replace").strip()
-    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, NotImplementedError, RuntimeError, EOFError):
+    except zip_errors():
         if data[30:38] != b"mimetype":
             return None
         return data[38:128].split(b"PK", 1)[0].decode("ascii", errors="replace").strip() or None
@@ -150,13 +158,5 @@ def check_inflated_size(data: bytes, key: str, *, kind: str, limit: int) -> None
                     raise CorruptDocumentError(
                         f"{key}: {info.filename} inflates to {size} bytes but declares {info.file_size}"
                     )
-    except (
-        zipfile.BadZipFile,
-        zlib.error,
-        OSError,
-        ValueError,
-        NotImplementedError,
-        RuntimeError,
-        EOFError,
-    ) as e:
+    except zip_errors() as e:
         raise CorruptDocumentError(f"{key}: not a readable {kind} archive ({type(e).__name__}: {e})") from e
