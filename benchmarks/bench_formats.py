@@ -76,6 +76,67 @@ def format_samples() -> list[FormatSample]:
             lambda p: fs.live_manual_html_text(),
             "Debian live-manual-epub; reference: the same book from live-manual-html",
         ),
+        *_office_samples(),
+    ]
+
+
+# Legacy Office, OpenDocument and RTF: tests/fixtures/office (its README says who wrote each file).
+_OFFICE_ROWS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    (
+        "Word documents of oletools and olefile",
+        "doc",
+        ("harmless-clean.doc", "embedded-simple-2007.doc", "embedded-unicode.doc", "test-ole-file.doc"),
+        "oletools 0.60.2 and olefile 0.47 sdists (Word 2007/2016)",
+    ),
+    (
+        "odfpy's API manual, saved as Word 97 by LibreOffice",
+        "doc",
+        ("api-for-odfpy.lo.doc",),
+        "odfpy 1.4.1's api-for-odfpy.odt, exported by LibreOffice 7.4 (the long .doc of the set)",
+    ),
+    (
+        "Excel workbooks of pyexcel-xls and oletools",
+        "xls",
+        ("date_field.xls", "hidden_sheets.xls", "complex_hidden_sheets.xls", "embedded-simple-2007.xls"),
+        "pyexcel-xls 0.7.1 and oletools 0.60.2 sdists",
+    ),
+    (
+        "PowerPoint decks of ppt2pptx and oletools",
+        "ppt",
+        ("visual_minimal.ppt", "visual_table.ppt", "embedded-simple-2007.ppt", "sample_with_lnk_file.ppt"),
+        "ppt2pptx 0.4.2 (PowerPoint through COM) and oletools 0.60.2 sdists",
+    ),
+    (
+        "odfpy's API manual and examples",
+        "odt",
+        ("api-for-odfpy.odt", "simpletable.odt", "twolevellist.odt"),
+        "odfpy 1.4.1 sdist",
+    ),
+    ("odfpy's spreadsheets", "ods", ("chinese_spreadsheet.ods", "pythagoras.ods"), "odfpy 1.4.1 sdist"),
+    ("odfpy's presentations", "odp", ("ol.odp", "cols.odp"), "odfpy 1.4.1 sdist"),
+    (
+        "odfpy's API manual, saved as RTF by LibreOffice",
+        "rtf",
+        ("api-for-odfpy.lo.rtf",),
+        "odfpy 1.4.1's api-for-odfpy.odt, exported by LibreOffice 7.4",
+    ),
+)
+
+
+def _office_samples() -> list[FormatSample]:
+    from tests.office_files import office_reference, office_sample_paths
+
+    cache = ROOT / ".docpipe" / "samples" / "office"
+    return [
+        FormatSample(
+            label,
+            kind,
+            f".{kind}",
+            lambda names=names: office_sample_paths(names, cache),
+            lambda path: office_reference(path.name),
+            f"{source}; reference: the file converted by LibreOffice 7.4 to DOCX/XLSX/PPTX, read by docpipe",
+        )
+        for label, kind, names, source in _OFFICE_ROWS
     ]
 
 
@@ -160,8 +221,8 @@ def _median(values: Sequence[float]) -> float:
     return ordered[len(ordered) // 2]
 
 
-def _olefile_size() -> str:
-    """What olefile (the one package the .msg reader added to the layer) installs, measured here."""
+def _installed_size(requirement: str) -> str:
+    """What one package (without its dependencies) installs, measured here with pip."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as target:
@@ -173,16 +234,17 @@ def _olefile_size() -> str:
                 "install",
                 "-q",
                 "--no-deps",
+                "--no-compile",  # as the layer's build installs (no .pyc)
                 "--target",
                 target,
-                "olefile>=0.47,<1",
+                requirement,
             ],
             capture_output=True,
             text=True,
             timeout=600,
         )
         if done.returncode != 0:
-            return "not measured (pip could not install olefile here)"
+            return f"not measured (pip could not install {requirement} here)"
         size = sum(f.stat().st_size for f in Path(target).rglob("*") if f.is_file())
     return f"{size / 1024:.0f} KiB"
 
@@ -234,7 +296,8 @@ def run() -> str:
         [
             "## Formats",
             "",
-            "Email, Outlook and EPUB samples written by others (`make samples`), each parsed by "
+            "Email, Outlook and EPUB samples written by others (`make samples`), and the legacy Office, "
+            "OpenDocument and RTF files of tests/fixtures/office, each row parsed by "
             f"`parse_document` in a fresh interpreter, {RUNS} timed runs after one warm-up; a row's "
             "seconds cover all its files once. Pages are docpipe's: an email's message and each "
             "attachment's own pages (an attached PDF counts its pages), an EPUB's chapters. Peak RSS "
@@ -247,12 +310,16 @@ def run() -> str:
             "",
             *notes,
             "",
-            f"Layer: the `.msg` reader added one package, olefile ({_olefile_size()} installed, no "
+            "Layer: the `.msg` reader added one package, olefile "
+            f"({_installed_size('olefile>=0.47,<1')} installed, no "
             "dependencies); extract-msg with its dependencies (RTFDE, oletools, msoffcrypto-tool, "
             "cryptography, ...) installs to about 33 MiB (measured with `pip install --target` while "
             "choosing), more than the layer has left under `make size-check`'s 100 MiB budget. "
             "`.eml` (the standard library) and `.epub` (zipfile, ElementTree, the HTML parser "
-            "docpipe has) add nothing.",
+            "docpipe has) add nothing. The legacy Office parsers added xlrd "
+            f"({_installed_size('xlrd>=2.0.1,<3')}) and ppt2pptx ({_installed_size('ppt2pptx>=0.4.2,<1')}), "
+            "no dependencies; `.doc` (olefile), OpenDocument (lxml, which python-docx brings) and RTF "
+            "(docpipe's own tokenizer) add nothing.",
             "",
             *_build_sizes(),
         ]

@@ -21,12 +21,15 @@ from docpipe_cli.local.samples import Rows, make_pptx, make_xlsx
 # with them too.
 __all__ = [
     "OFFICE_FIXTURES",
+    "OFFICE_REFERENCES",
     "Rows",
     "loop_sector_chain",
     "make_big_xlsx",
     "make_docx",
     "make_pptx",
     "make_xlsx",
+    "office_reference",
+    "office_sample_paths",
     "real_office_file",
     "understate_size",
     "zip_bomb_docx",
@@ -35,6 +38,55 @@ __all__ = [
 
 OFFICE_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "office"
 """Real .doc/.xls/.ppt/.odt/.ods/.odp/.rtf files written by others (see its README.md)."""
+
+
+OFFICE_REFERENCES = {
+    "harmless-clean.doc": "harmless-clean.docx",
+    "embedded-simple-2007.doc": "embedded-simple-2007.docx",
+    "embedded-unicode.doc": "embedded-unicode.docx",
+    "test-ole-file.doc": "test-ole-file.docx",
+    "api-for-odfpy.lo.doc": "api-for-odfpy.docx",
+    "embedded-simple-2007.xls": "embedded-simple-2007.xlsx",
+    "date_field.xls": "date_field.xlsx",
+    "hidden_sheets.xls": "hidden_sheets.xlsx",
+    "complex_hidden_sheets.xls": "complex_hidden_sheets.xlsx",
+    "embedded-simple-2007.ppt": "embedded-simple-2007.pptx",
+    "sample_with_lnk_file.ppt": "sample_with_lnk_file.pptx",
+    "visual_minimal.ppt": "visual_minimal.pptx",
+    "visual_table.ppt": "visual_table.pptx",
+    "api-for-odfpy.odt": "api-for-odfpy.docx",
+    "simpletable.odt": "simpletable.docx",
+    "twolevellist.odt": "twolevellist.docx",
+    "chinese_spreadsheet.ods": "chinese_spreadsheet.xlsx",
+    "pythagoras.ods": "pythagoras.xlsx",
+    "ol.odp": "ol.pptx",
+    "cols.odp": "cols.pptx",
+    "api-for-odfpy.lo.rtf": "api-for-odfpy.docx",
+}
+"""Each real file and its LibreOffice conversion under ``reference/`` (a format docpipe read before).
+The ``.lo.doc`` and ``.lo.rtf`` are LibreOffice's own Word 97 and RTF exports of odfpy's manual."""
+
+
+def office_reference(name: str) -> str:
+    """The reference text of a real file: docpipe's text of its LibreOffice conversion."""
+    from docpipe.parsers import parse_document
+
+    reference = OFFICE_REFERENCES[name]
+    return parse_document((OFFICE_FIXTURES / "reference" / reference).read_bytes(), key=reference).text
+
+
+def office_sample_paths(names: Sequence[str], cache: Path) -> list[Path]:
+    """Paths of the named fixtures; a ``.gz`` one is unpacked into ``cache`` first (for the benchmarks)."""
+    paths = []
+    for name in names:
+        path = OFFICE_FIXTURES / name
+        if not path.is_file():
+            cache.mkdir(parents=True, exist_ok=True)
+            path = cache / name
+            if not path.is_file():
+                path.write_bytes(real_office_file(name))
+        paths.append(path)
+    return paths
 
 
 def real_office_file(name: str) -> bytes:

@@ -76,7 +76,7 @@ def test_the_demo_s_email_is_real_and_its_attached_pdf_is_read_under_its_section
     sample = ROOT / demo_files.MSG_SAMPLES / demo_files.EMAIL_SAMPLE
     if not sample.is_file():
         pytest.skip(missing(sample))
-    (email,) = demo_files.real_files(ROOT)
+    email, _ = demo_files.real_files(ROOT)
 
     document = parse_document(email.body, key=email.key)
 
@@ -88,3 +88,16 @@ def test_the_demo_s_email_is_real_and_its_attached_pdf_is_read_under_its_section
     assert attached, "no page opens the attached PDF's section"
     start = document.pages.index(attached[0])
     assert word_recall(email.text, "\n".join(p.text for p in document.pages[start:])) >= 0.9
+
+
+def test_the_demo_s_word_97_file_is_real_and_read_by_docpipe_with_its_reference_words() -> None:
+    from tests.conftest import ROOT
+    from tests.format_samples import MSG_FILES_DIR, missing
+    from tests.scans import word_recall
+
+    if not (MSG_FILES_DIR / demo_files.EMAIL_SAMPLE).is_file():
+        pytest.skip(missing(MSG_FILES_DIR / demo_files.EMAIL_SAMPLE))
+    _, word = demo_files.real_files(ROOT)
+
+    assert word.body.startswith(b"\xd0\xcf\x11\xe0")  # an OLE compound file: Word 97-2003
+    assert word_recall(word.text, parse_document(word.body, key=word.key).text) >= 0.9

@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from docpipe.exceptions import (
+    SKIP_REASONS,
     CorruptDocumentError,
     DocumentTooLargeError,
     EncryptedDocumentError,
@@ -380,3 +383,37 @@ def test_the_images_an_html_body_shows_are_listed_not_read() -> None:
     assert "Attachments: photo.png" in doc.pages[0].text
     assert "Inline images (part of the body, not read): logo.png" in doc.pages[0].text
     assert [s.path for p in doc.pages for s in p.sections] == [("Attachment: photo.png",)]
+
+
+# --- damaged real files ------------------------------------------------------------------------
+
+DAMAGED_SOURCES = {
+    "outer.msg": MSG_FILES_DIR / "outer.msg",
+    "bounce.eml": CPYTHON_EMAIL_DIR / "msg_16.txt",
+    "book.epub": LIVE_MANUAL_EPUB,
+}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.sampled_from(sorted(DAMAGED_SOURCES)),
+    cut=st.floats(min_value=0.0, max_value=1.0),
+    flips=st.lists(st.tuples(st.floats(min_value=0.0, max_value=0.999), st.integers(1, 255)), max_size=8),
+)
+def test_a_damaged_email_or_book_parses_or_is_a_permanent_skip_never_a_crash(
+    name: str, cut: float, flips: list[tuple[float, int]]
+) -> None:
+    source = DAMAGED_SOURCES[name]
+    if not source.exists():
+        pytest.skip(missing(source))
+    data = bytearray(source.read_bytes())
+    for where, mask in flips:
+        data[int(where * len(data))] ^= mask
+    damaged = bytes(data[: max(1, int(cut * len(data)))]) if cut < 1.0 else bytes(data)
+
+    try:
+        doc = parse_document(damaged, key=f"damaged/{name}")
+    except PermanentError as error:
+        assert error.reason in SKIP_REASONS
+    else:
+        assert all(isinstance(page.text, str) for page in doc.pages)

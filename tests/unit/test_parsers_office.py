@@ -33,34 +33,17 @@ from docpipe.parsers import (
     parse_document,
 )
 from docpipe.parsers.rtf import MAX_GROUP_DEPTH
-from tests.office_files import OFFICE_FIXTURES, loop_sector_chain, make_docx, real_office_file, zip_bomb_odt
+from tests.office_files import (
+    OFFICE_FIXTURES,
+    OFFICE_REFERENCES,
+    loop_sector_chain,
+    make_docx,
+    real_office_file,
+    zip_bomb_odt,
+)
 from tests.scans import word_recall
 
-# Each real file and its LibreOffice conversion (reference/). The .lo.doc and .lo.rtf are
-# LibreOffice's own Word 97 and RTF exports of odfpy's manual: the long files of the set.
-REFERENCES = {
-    "harmless-clean.doc": "harmless-clean.docx",
-    "embedded-simple-2007.doc": "embedded-simple-2007.docx",
-    "embedded-unicode.doc": "embedded-unicode.docx",
-    "test-ole-file.doc": "test-ole-file.docx",
-    "api-for-odfpy.lo.doc": "api-for-odfpy.docx",
-    "embedded-simple-2007.xls": "embedded-simple-2007.xlsx",
-    "date_field.xls": "date_field.xlsx",
-    "hidden_sheets.xls": "hidden_sheets.xlsx",
-    "complex_hidden_sheets.xls": "complex_hidden_sheets.xlsx",
-    "embedded-simple-2007.ppt": "embedded-simple-2007.pptx",
-    "sample_with_lnk_file.ppt": "sample_with_lnk_file.pptx",
-    "visual_minimal.ppt": "visual_minimal.pptx",
-    "visual_table.ppt": "visual_table.pptx",
-    "api-for-odfpy.odt": "api-for-odfpy.docx",
-    "simpletable.odt": "simpletable.docx",
-    "twolevellist.odt": "twolevellist.docx",
-    "chinese_spreadsheet.ods": "chinese_spreadsheet.xlsx",
-    "pythagoras.ods": "pythagoras.xlsx",
-    "ol.odp": "ol.pptx",
-    "cols.odp": "cols.pptx",
-    "api-for-odfpy.lo.rtf": "api-for-odfpy.docx",
-}
+REFERENCES = OFFICE_REFERENCES
 
 
 def parse(name: str) -> ParsedDocument:

@@ -2,11 +2,11 @@
 
 Builds for the host, starts moto server, provisions from the template, starts the poller, uploads
 the shared PDF corpus plus generated Markdown/HTML/DOCX files through the S3 API, and beside them a
-scanned PDF, an image, a workbook and a deck made from the corpus and a real Outlook email with an
-attached PDF (``demo_files``), waits for the queue to drain, prints the registry table and a
-search, finds each of those files by words only it holds (the scan and the image read by the
-offline OCR engine: the local stack runs ``OcrProvider=rapidocr``; the email's attachments as
-chunks of their own), then backs up, wipes the index, restores and verifies; runs the same
+scanned PDF, an image, a workbook and a deck made from the corpus, a real Outlook email with an
+attached PDF and a real Word 97 file (``demo_files``), waits for the queue to drain, prints the
+registry table and a search, finds each of those files by words only it holds (the scan and the
+image read by the offline OCR engine: the local stack runs ``OcrProvider=rapidocr``; the email's
+attachments as chunks of their own), then backs up, wipes the index, restores and verifies; runs the same
 search through SearchFunction, invoked directly and with the Function URL event shape; finally
 deletes one document with a plain S3 delete, checks that it disappears, and runs a reconcile that
 must report zero drift. Exits non-zero when a step fails or an outcome

@@ -1,5 +1,6 @@
 """The files ``docpipe demo`` makes from the corpus (a scanned PDF, an image, a workbook and a deck),
-and the real files written by others it uploads beside them (an email with an attached document).
+and the real files written by others it uploads beside them (an email with an attached document, a
+Word 97 file).
 
 Their words are others': the scan and the image are corpus pages rendered with pypdfium2 (the two
 PDFs they come from are uploaded only as these copies, so their words stay in one file each), and
@@ -11,6 +12,9 @@ The email is an Outlook message from the ``msg-parser`` source distribution's te
 samples` unpacks it under ``.docpipe/samples``): a delivery-failure notice whose returned message
 carries a PDF. The words that find it are the PDF's, read here without docpipe's email reader
 (olefile, the standard library's ``email``, PDFium), so finding it proves the attachment was read.
+The Word 97 file is oletools' ``harmless-clean.doc`` (BSD-2-Clause, ``tests/fixtures/office``); its
+words are those of LibreOffice's conversion of it to DOCX beside it (``reference/``), read with
+python-docx, not with docpipe's ``.doc`` reader.
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ SAMPLES_DIR = Path(".docpipe") / "samples"
 """Where `make samples` unpacks real files written by others, under the repository."""
 MSG_SAMPLES = SAMPLES_DIR / "msg_parser-1.2.0" / "tests" / "files"
 EMAIL_SAMPLE = "other.msg"
+OFFICE_FIXTURES = Path("tests") / "fixtures" / "office"
+"""Real legacy Office files written by others, kept in the repository (their README names each source)."""
+WORD97_SAMPLE = "harmless-clean.doc"  # oletools' test data: Word (2016) saved as Word 97-2003
 _WORD = re.compile(r"[^\W\d_]+")
 MIN_WORD_LETTERS = 5  # shorter words are mostly function words
 _SECTION = re.compile(r"^Section (\d+) -- (.+?)\.?$", re.M)
@@ -173,6 +180,13 @@ def real_files(root: Path) -> list[DemoFile]:
         raise ConfigError(f"the demo uploads {email_path}: run `make samples`")
     body = email_path.read_bytes()
     name, text = attached_pdf_text(body)
+    word_path = root / OFFICE_FIXTURES / WORD97_SAMPLE
+    reference = root / OFFICE_FIXTURES / "reference" / Path(WORD97_SAMPLE).with_suffix(".docx").name
+    if not word_path.is_file() or not reference.is_file():
+        raise ConfigError(f"the demo uploads {word_path} and reads its words from {reference}")
+    import docx
+
+    word_text = "\n".join(paragraph.text for paragraph in docx.Document(str(reference)).paragraphs)
     return [
         DemoFile(
             key=f"mail/{EMAIL_SAMPLE}",
@@ -182,7 +196,15 @@ def real_files(root: Path) -> list[DemoFile]:
             f"carries {name}",
             text=text,
             ocr=False,
-        )
+        ),
+        DemoFile(
+            key=f"office/{WORD97_SAMPLE}",
+            body=word_path.read_bytes(),
+            kind="Word 97 document",
+            source=f"oletools 0.60.2's tests/test-data/{WORD97_SAMPLE} (Word 97-2003 format)",
+            text=word_text,
+            ocr=False,
+        ),
     ]
 
 

@@ -49,6 +49,8 @@ from docpipe.parsers.base import (
 if TYPE_CHECKING:
     from email.message import EmailMessage
 
+STDLIB_PARSE_ERRORS = (ValueError, TypeError, IndexError, AttributeError, LookupError, AssertionError)
+"""What the standard library's email package raises on malformed input it did not expect."""
 HEADER_KEYS: tuple[str, ...] = ("from", "to", "cc", "subject", "date", "message_id")
 """The message's metadata on every page of it (each cut to ``MAX_METADATA_VALUE_BYTES``)."""
 ATTACHMENT_TITLE = "Attachment: {name}"
@@ -134,7 +136,12 @@ def open_eml(data: bytes, key: str, options: ParseOptions, *, open_attachment: O
     if not message.keys():
         raise CorruptDocumentError(f"{key}: no RFC 822 header fields: not an email message")
     limits = Limits(key, options)
-    mail = read_eml(message, limits, depth=1)
+    try:
+        mail = read_eml(message, limits, depth=1)
+    except STDLIB_PARSE_ERRORS as e:
+        raise CorruptDocumentError(
+            f"{key}: the message's structure cannot be read ({type(e).__name__}: {e})"
+        ) from e
     return mail_document(EML, mail, key, options, limits, open_attachment)
 
 
@@ -204,7 +211,11 @@ def _attachment_pages(
     attachment: Attachment, path: tuple[str, ...], key: str, options: ParseOptions, budget: _Budget
 ) -> Iterator[PageText]:
     assert attachment.load is not None
-    data = attachment.load()
+    try:
+        data = attachment.load()
+    except CorruptDocumentError as e:
+        yield _note(path, f"{attachment.name}: not read ({e.reason}): {e}")
+        return
     where = f"{key}: attachment {attachment.name!r}"
     if len(data) > options.max_document_bytes:  # the estimate before decoding was a bound, not a size
         raise DocumentTooLargeError(
@@ -299,7 +310,7 @@ def read_eml(message: EmailMessage, limits: Limits, *, depth: int) -> Mail:
             limits.count()  # before it is read: a chain of messages is counted as it is entered
             attachments.append(Attachment(name, message=read_eml(nested, limits, depth=depth + 1)))
             continue
-        attachments.append(limits.add(Attachment(name, _encoded_size(part), _loader(part))))
+        attachments.append(limits.add(Attachment(name, _encoded_size(part), _loader(part, limits.key, name))))
     return Mail(headers, with_header_block(headers, body, attachments), attachments)
 
 
@@ -350,15 +361,9 @@ def _header(message: Any, name: str) -> str:
     try:
         values = message.get_all(name) or []
         return ", ".join(str(value) for value in values).strip()
-    except (
-        ValueError,
-        TypeError,
-        IndexError,
-        AttributeError,
-        LookupError,
-    ):  # a header the policy cannot parse
-        raw = message.get_all(name, failobj=[]) if hasattr(message, "get_all") else []
-        return ", ".join(str(value) for value in raw).strip()
+    except STDLIB_PARSE_ERRORS:  # a header the policy cannot parse: its text as it came
+        raw = [value for field, value in message.raw_items() if field.lower() == name]
+        return " ".join(", ".join(str(value) for value in raw).split())
 
 
 def _encrypted(message: Any) -> bool:
@@ -376,7 +381,7 @@ def _decoded_text(part: Any) -> str:
 
     try:
         return clean_text(str(part.get_content()))
-    except (LookupError, UnicodeError, ValueError, AssertionError, KeyError):
+    except (*STDLIB_PARSE_ERRORS, UnicodeError):
         payload = part.get_payload(decode=True)
         return decode_text(payload if isinstance(payload, bytes) else b"")
 
@@ -474,21 +479,30 @@ def _encoded_size(part: Any) -> int:
     return size
 
 
-def _loader(part: Any) -> Callable[[], bytes]:
+def _loader(part: Any, key: str, name: str) -> Callable[[], bytes]:
     def load() -> bytes:
-        if part.get_content_maintype() == "text" and part.get_content_subtype() not in ("html", "xml"):
-            try:
-                # Decoded with its declared charset, so the text parser need not guess it.
-                return str(part.get_content()).encode("utf-8")
-            except (LookupError, UnicodeError, ValueError, AssertionError):
-                pass
-        payload = part.get_payload()
-        if isinstance(payload, list):  # message/delivery-status: blocks of fields, as written
-            return "\n\n".join(block.as_string() for block in payload).encode("utf-8", errors="replace")
-        data = part.get_payload(decode=True)
-        return data if isinstance(data, bytes) else b""
+        try:
+            return _decoded(part)
+        except STDLIB_PARSE_ERRORS as e:
+            raise CorruptDocumentError(
+                f"{key}: attachment {name!r} cannot be decoded ({type(e).__name__}: {e})"
+            ) from e
 
     return load
+
+
+def _decoded(part: Any) -> bytes:
+    if part.get_content_maintype() == "text" and part.get_content_subtype() not in ("html", "xml"):
+        try:
+            # Decoded with its declared charset, so the text parser need not guess it.
+            return str(part.get_content()).encode("utf-8")
+        except (LookupError, UnicodeError, ValueError, AssertionError):
+            pass
+    payload = part.get_payload()
+    if isinstance(payload, list):  # message/delivery-status: blocks of fields, as written
+        return "\n\n".join(block.as_string() for block in payload).encode("utf-8", errors="replace")
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""
 
 
 def with_header_block(headers: dict[str, str], body: PageText, attachments: list[Attachment]) -> PageText:

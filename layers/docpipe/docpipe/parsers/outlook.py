@@ -22,6 +22,7 @@ from typing import Any
 from docpipe.exceptions import CorruptDocumentError
 from docpipe.parsers.base import MSG, OpenedDocument, Opener, PageText, ParseOptions, clean_text
 from docpipe.parsers.mail import (
+    STDLIB_PARSE_ERRORS,
     Attachment,
     Limits,
     Mail,
@@ -107,7 +108,7 @@ def read_outlook(data: bytes, key: str, limits: Limits) -> tuple[Mail, Callable[
     except CorruptDocumentError:
         ole.close()
         raise
-    except (OSError, ValueError, IndexError, KeyError, struct.error) as e:
+    except (OSError, struct.error, *STDLIB_PARSE_ERRORS) as e:  # olefile's, and email's on its MIME
         ole.close()
         raise CorruptDocumentError(f"{key}: not a readable {_KIND} ({type(e).__name__}: {e})") from e
     except BaseException:
@@ -230,7 +231,18 @@ class _Reader:
         if path is None:  # an OLE object or a link: no file bytes to read
             return limits.add(Attachment(name, 0, lambda: b""))
         size = int(self._ole.get_size(path))
-        return limits.add(Attachment(name, size, lambda: bytes(self._ole.openstream(path).read())))
+        key = limits.key
+
+        def load() -> bytes:
+            try:
+                return bytes(self._ole.openstream(path).read())
+            # Read when its page is reached: a broken sector chain there breaks the whole file.
+            except Exception as e:  # noqa: BLE001 - olefile's errors (OleFileError, OSError, IndexError, ...)
+                raise CorruptDocumentError(
+                    f"{key}: attachment {name!r} cannot be read from the compound file ({type(e).__name__})"
+                ) from e
+
+        return limits.add(Attachment(name, size, load))
 
     def _signed_content(self, storage: tuple[str, ...], limits: Limits, depth: int) -> Mail | None:
         """A clear-signed message keeps its MIME (multipart/signed) in its one attachment."""
