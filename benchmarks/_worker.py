@@ -26,6 +26,9 @@ PASSWORDS = {"libreoffice-writer-password.pdf": "openpassword"}
 
 
 class Context:
+    """Lambda's context for the handler. Not tests.lambda_context's: this process runs ``python -I``
+    with only the layer on its path, as Lambda does, so it cannot import the repository's modules."""
+
     function_name = "IngestFunction"
     memory_limit_in_mb = 1024
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:IngestFunction"

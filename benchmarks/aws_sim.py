@@ -33,10 +33,11 @@ import sysconfig
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from statistics import median
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -73,7 +74,7 @@ _S3V = (
 )
 ASSUMED = "assumption (no published figure found)"
 
-# (service signing name, operation) -> delay. The issue's example figures where it gives them.
+# (service signing name, operation) -> delay, each with its source.
 DELAYS: dict[tuple[str, str], Delay] = {
     ("s3", "GetObject"): Delay(0.020, 50 * MB, _S3_WP),
     ("s3", "HeadObject"): Delay(0.020, None, _S3_WP),
@@ -89,8 +90,8 @@ DELAYS: dict[tuple[str, str], Delay] = {
     ("s3vectors", "GetVectors"): Delay(0.030, None, _S3V),
     ("s3vectors", "ListVectors"): Delay(0.040, None, _S3V),
     ("s3vectors", "QueryVectors"): Delay(0.080, None, _S3V),
-    ("bedrock", "InvokeModel"): Delay(0.050, None, ASSUMED + "; the issue's figure for Titan V2"),
-    ("textract", "DetectDocumentText"): Delay(0.900, None, ASSUMED + "; per page, the issue's figure"),
+    ("bedrock", "InvokeModel"): Delay(0.050, None, ASSUMED + "; the targets' figure for Titan V2"),
+    ("textract", "DetectDocumentText"): Delay(0.900, None, ASSUMED + "; per page, the targets' figure"),
     ("sqs", "*"): Delay(0.010, None, ASSUMED),
     ("secretsmanager", "GetSecretValue"): Delay(0.015, None, ASSUMED),
     ("events", "PutEvents"): Delay(0.015, None, ASSUMED),
@@ -642,14 +643,9 @@ def sqs_event(bucket: str, keys: list[str]) -> dict[str, Any]:
     return {"Records": records}
 
 
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
-def spread(values: list[float], scale: float = 1000.0, unit: str = "ms", digits: int = 0) -> str:
-    """``median (min .. max) unit`` of ``values`` scaled (seconds to ms by default)."""
+def spread(values: Sequence[float], scale: float = 1000.0, unit: str = "ms", digits: int = 0) -> str:
+    """``median (min .., max ..) unit`` of ``values`` scaled (seconds to ms by default): how every
+    benchmark quotes a measurement."""
     f = f"{{:,.{digits}f}}"
     return (
         f"{f.format(median(values) * scale)} {unit} "

@@ -40,7 +40,7 @@ REGION = "us-east-1"
 RAW_PAGE = 1000  # the largest ListVectors page: the most favourable raw baseline
 # The raw ListVectors baseline reads at most this many vectors (moto server manages ~200/s here).
 RAW_LIST_SAMPLE = int(os.environ.get("DOCPIPE_BENCH_RAW_LIST_SAMPLE", "20000"))
-# Targets from the backup issue (issue 4).
+# The backup targets.
 RATE_TARGET = 0.7  # backup / raw list and restore / raw put
 RSS_TARGET_MB = 256.0  # peak RSS at 100k vectors
 RSS_TARGET_SIZE = 100_000

@@ -1,4 +1,4 @@
-"""Cold start of the AWS default (issue 16, part 3): handler import + the first one-page document.
+"""Cold start of the AWS default: handler import + the first one-page document.
 
 The method of the Ingest section's import figures (``bench_ingest._fresh_interpreter``: a fresh
 ``python -I`` with the layer and functions/ingest on sys.path, the function's environment from

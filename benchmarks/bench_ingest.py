@@ -22,16 +22,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "docpipe"))
 
-from benchmarks._worker import Context  # noqa: E402
-from benchmarks.aws_sim import FAKE_AWS, sqs_event  # noqa: E402
+from benchmarks.aws_sim import FAKE_AWS, PASSWORDS, median, spread, sqs_event  # noqa: E402
 from docpipe.chunking import chunk_document  # noqa: E402
 from docpipe.exceptions import PermanentError  # noqa: E402
 from docpipe.parsers import ParsedDocument, parse_document  # noqa: E402
+from tests.lambda_context import LambdaContext  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "pdf"
 BOOK = "GeoTopo-komprimiert.pdf"
 BOOK_PAGES = 117
-PASSWORDS = {"libreoffice-writer-password.pdf": "openpassword"}
 ENGINES = ("pypdfium2", "pypdf")
 CHUNK_SIZE, CHUNK_OVERLAP = 1000, 150
 REPEATS = 3
@@ -344,7 +343,9 @@ def _import_handler(name: str) -> Any:
 
 
 def _index(app: Any, bucket: str, key: str) -> dict[str, Any]:
-    response = app.handler(_sqs_event(bucket, key), Context())
+    response = app.handler(
+        _sqs_event(bucket, key), LambdaContext(aws_request_id="bench", remaining_ms=900_000)
+    )
     if response.get("batchItemFailures"):
         raise RuntimeError(f"{key}: the handler reported a failure: {response}")
     return dict(response)
@@ -626,11 +627,6 @@ def cold_start() -> dict[str, Any]:
 _HEAVY = "boto3, botocore.client, langchain_core, numpy, pypdfium2, pypdf"
 
 
-def _median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2]
-
-
 def small_documents_section(warm: Mapping[str, Any]) -> str:
     """Where the small documents' handler time goes: the AWS calls (moto in-process) per document."""
     small = warm["small"]
@@ -643,7 +639,7 @@ def small_documents_section(warm: Mapping[str, Any]) -> str:
     ]
     for op, seconds in sorted(calls.items(), key=lambda kv: -per_doc[kv[0]]):
         rows.append(
-            f"| {op} | {len(seconds) / n:.2f} | {_median(seconds) * 1000:.1f} | {per_doc[op] * 1000:.1f} |"
+            f"| {op} | {len(seconds) / n:.2f} | {median(seconds) * 1000:.1f} | {per_doc[op] * 1000:.1f} |"
         )
     aws_ms = sum(per_doc.values()) * 1000
     rows.append(f"| **all AWS calls** | | | **{aws_ms:.1f}** |")
@@ -677,11 +673,6 @@ def handler_path_section(engine: str) -> str:
     model_s = min(cold["model"])
     rss_mb = cold["rss"]["vmhwm_kb"] / 1024
     heavy = sorted({m for r in cold["import_lambda"] for m in r["heavy_at_import"]})
-
-    def spread(values: Sequence[float]) -> str:
-        return (
-            f"{_median(values) * 1000:,.0f} ms (min {min(values) * 1000:,.0f}, max {max(values) * 1000:,.0f})"
-        )
 
     rows = [
         "| figure | measured | target | verdict |",

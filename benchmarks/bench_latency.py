@@ -1,4 +1,4 @@
-"""A stack with AWS's latency, simulated (issue 16, parts 2 and 4): round trips, batches, the book
+"""A stack with AWS's latency, simulated: round trips, batches, the book
 with Bedrock, the search path, and what it costs per 1,000 pages and documents.
 
 The handler runs in its own process against ``aws_sim.LatencyProxy`` (in this process) in front of
@@ -53,13 +53,10 @@ WRITES = {"UpdateItem", "PutItem", "DeleteItem"}
 
 @cache
 def _template() -> dict[str, Any]:
-    """template.yaml decoded once (cfn-lint's loader, as tests/moto_resources.py reads it)."""
-    from cfnlint.decode import decode
+    """template.yaml read once, by the reader the local stack and the tests use."""
+    from docpipe_cli.template import load_template
 
-    template, matches = decode(str(ROOT / "template.yaml"))
-    if template is None:
-        raise ValueError(f"template.yaml does not parse: {matches}")
-    return dict(template)
+    return load_template(ROOT / "template.yaml")
 
 
 def _parameter_default(name: str) -> int:

@@ -5,7 +5,7 @@ provisioning from the template, sandboxed function processes and the SQS poller.
 ``DOCPIPE_BENCH_LOCAL_DOCS`` (default 200) sets how many documents each throughput run ingests
 (the PDF corpus repeated under distinct keys, so every copy is really parsed and embedded).
 
-The first two commands (issue 16, part 6) are timed on new clones of this repository's HEAD, with
+The first two commands are timed on new clones of this repository's HEAD, with
 ``../shared`` beside each as CI has it: ``git clone`` then ``make demo``, once with an empty pip
 cache (every wheel downloaded) and ``DOCPIPE_BENCH_CLONE_RUNS`` (default 3) times with this
 machine's pip cache, then ``make demo`` again in the same clone (the warm figure).

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.aws_sim import median, spread
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus" / "pdf"
 RUNS = int(os.environ.get("DOCPIPE_BENCH_OCR_RUNS", "2"))  # each run OCRs the three pages again
@@ -88,13 +90,8 @@ def _fresh(script: str) -> dict[str, Any]:
     return result
 
 
-def _median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2]
-
-
 def _spread(values: Sequence[float], unit: str = "s") -> str:
-    return f"{_median(values):.2f} {unit} (min {min(values):.2f}, max {max(values):.2f}, n={len(values)})"
+    return f"{spread(values, scale=1.0, unit=unit, digits=2)}, n={len(values)}"
 
 
 def run() -> str:
@@ -120,7 +117,7 @@ def run() -> str:
             "Each figure is from a fresh interpreter; the machine is shared, so times vary with "
             "its load.",
             "",
-            f"- Seconds per page: {_spread(per_page)}, i.e. **{1 / _median(per_page):.3f} pages/s** "
+            f"- Seconds per page: {_spread(per_page)}, i.e. **{1 / median(per_page):.3f} pages/s** "
             f"(median); {RUNS} runs over the three pages below.",
             "- Peak RSS of that interpreter (VmHWM: the models and onnxruntime's buffers for "
             f"200-DPI pages): "

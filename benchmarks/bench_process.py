@@ -1,4 +1,4 @@
-"""docpipe's own cost with the emulator out of the way (issue 16, part 1).
+"""docpipe's own cost with the emulator out of the way.
 
 AWS is a moto server in its own process; the handler runs in another (``python -I``, the layer and
 functions/ingest on sys.path, the function's environment from template.yaml plus what Lambda sets),

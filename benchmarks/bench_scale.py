@@ -1,4 +1,4 @@
-"""Scale on one machine (issue 16, part 5). Long: run only when named (``--only scale``).
+"""Scale on one machine. Long: run only when named (``--only scale``).
 
 - A 1,000-page PDF built here from corpus pages (pypdfium2 page import) through one invocation of
   the handler in its own process, AWS default path (Bedrock, 1,024 dimensions) on the simulated

@@ -26,8 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 MIB = 1024 * 1024
 LAMBDA_UNZIPPED_LIMIT_MIB = 250  # code + all layers, unzipped (Lambda quota: 262,144,000 bytes)
 DEFAULT_BUDGET_MIB = 100.0
@@ -70,37 +68,18 @@ class FunctionSize:
         return self.code_size + sum(layer.size for layer in self.worst_layers)
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """YAML loader that turns CloudFormation short tags (``!Ref``, ``!If``) into their long form."""
-
-
-def _construct_cfn_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if tag_suffix == "Ref":
-        return {"Ref": value}
-    if tag_suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{tag_suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_cfn_tag)
-
-
 def load_template(path: Path) -> dict[str, Any]:
-    """Read a CloudFormation/SAM template, short-form tags included."""
+    """Read the built template with docpipe's one template reader (short-form tags included)."""
+    from docpipe.exceptions import ConfigError
+    from docpipe_cli.template import load_template as read_template
+
+    if not path.is_file():
+        raise BuildOutputError(f"{path} not found: run `make build` (sam build) first")
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
-    except FileNotFoundError as e:
-        raise BuildOutputError(f"{path} not found: run `make build` (sam build) first") from e
-    except yaml.YAMLError as e:
-        raise BuildOutputError(f"{path} is not valid YAML: {e}") from e
-    if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
+        data = read_template(path)
+    except ConfigError as e:
+        raise BuildOutputError(str(e)) from e
+    if not isinstance(data.get("Resources"), dict):
         raise BuildOutputError(f"{path} has no Resources section")
     return data
 

@@ -24,6 +24,8 @@ from typing import Any
 
 import boto3
 
+from docpipe_cli.target import describe_stack, outputs_of
+
 FAILURES: list[str] = []
 
 
@@ -46,9 +48,9 @@ def main() -> int:
         session = boto3.session.Session(region_name=args.region)
 
     cfn = session.client("cloudformation")
-    stack = cfn.describe_stacks(StackName=args.stack_name)["Stacks"][0]
+    stack = describe_stack(cfn, args.stack_name)
     params = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    outputs = outputs_of(stack)
     print(f"stack {args.stack_name}: {stack['StackStatus']}")
     check(stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE"), "stack deployed")
 

@@ -13,7 +13,6 @@ Exit codes: 0 passed, 1 a check failed, 2 the stack or its outputs could not be 
 from __future__ import annotations
 
 import argparse
-import math
 import shutil
 import subprocess
 import sys
@@ -26,7 +25,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from docpipe.exceptions import ConfigError
 from docpipe.ids import doc_id, vector_key
+from docpipe_cli import target
 
 # Output names the template may use for each resource; the first one present wins.
 OUTPUT_NAMES: dict[str, tuple[str, ...]] = {
@@ -37,10 +38,6 @@ OUTPUT_NAMES: dict[str, tuple[str, ...]] = {
     "prefix": ("DocumentPrefix",),
 }
 REQUIRED = ("bucket", "table", "vector_bucket", "vector_index")
-# Emulators that do not implement QueryVectors answer with a bare HTTP 404 (moto server does).
-_NOT_IMPLEMENTED_CODES = frozenset({"404", "NotImplemented", "InvalidAction", "UnknownOperationException"})
-# Exact-scoring fallback reads the whole index: fine on an emulator, refused beyond this size.
-_MAX_SCAN_VECTORS = 20_000
 
 
 class SmokeTestError(Exception):
@@ -63,14 +60,11 @@ class Targets:
 
 
 def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
-    """The ``OutputKey -> OutputValue`` map of a deployed stack."""
+    """The ``OutputKey -> OutputValue`` map of a deployed stack (read as the ``docpipe`` command reads it)."""
     try:
-        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    except ClientError as e:
-        raise StackConfigError(f"cannot describe stack {stack_name}: {e}") from e
-    if not stacks:
-        raise StackConfigError(f"stack {stack_name} not found")
-    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+        return target.stack_outputs(cloudformation, stack_name)
+    except ConfigError as e:
+        raise StackConfigError(str(e)) from e
 
 
 def resolve_targets(outputs: Mapping[str, str], overrides: Mapping[str, str | None]) -> Targets:
@@ -126,41 +120,11 @@ def wait_for_state(
         sleep(interval)
 
 
-def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return dot / norm if norm else 0.0
-
-
 def search_keys(s3vectors: Any, targets: Targets, query: Sequence[float], top_k: int) -> list[str]:
-    """Vector keys of the ``top_k`` nearest neighbours of ``query``.
-
-    QueryVectors where the endpoint has it; an exact cosine scan where it does not (moto server),
-    so the same smoke test runs on an emulator.
-    """
+    """Vector keys of the ``top_k`` nearest neighbours of ``query`` (QueryVectors, AWS or local)."""
     where = {"vectorBucketName": targets.vector_bucket, "indexName": targets.vector_index}
-    try:
-        response = s3vectors.query_vectors(**where, topK=top_k, queryVector={"float32": list(query)})
-        return [v["key"] for v in response.get("vectors", [])]
-    except ClientError as e:
-        if e.response.get("Error", {}).get("Code") not in _NOT_IMPLEMENTED_CODES:
-            raise
-    scored: list[tuple[float, str]] = []
-    kwargs: dict[str, Any] = {**where, "returnData": True}
-    while True:
-        page = s3vectors.list_vectors(**kwargs)
-        for v in page.get("vectors", []):
-            scored.append((_cosine(query, v["data"]["float32"]), v["key"]))
-        if len(scored) > _MAX_SCAN_VECTORS:
-            raise SmokeTestError(
-                f"QueryVectors is not available and the index has over {_MAX_SCAN_VECTORS} vectors"
-            )
-        token = page.get("nextToken")
-        if not token:
-            break
-        kwargs["nextToken"] = token
-    scored.sort(reverse=True)
-    return [key for _score, key in scored[:top_k]]
+    response = s3vectors.query_vectors(**where, topK=top_k, queryVector={"float32": list(query)})
+    return [v["key"] for v in response.get("vectors", [])]
 
 
 def _log(message: str) -> None:

@@ -83,3 +83,15 @@ def pdf_corpus() -> Path:
     if not PDF_CORPUS_DIR.is_dir():
         pytest.fail(f"the shared corpus is missing at {PDF_CORPUS_DIR}: clone with ../shared beside the repo")
     return PDF_CORPUS_DIR
+
+
+@pytest.fixture(scope="session")
+def python313() -> Path:
+    """The Lambda runtime's interpreter, found as the local stack finds it (PYTHON313, pyenv, PATH)."""
+    from docpipe.exceptions import ConfigError
+    from docpipe_cli.local.build import find_python313
+
+    try:
+        return Path(find_python313())
+    except ConfigError as error:
+        pytest.fail(str(error))

@@ -1,14 +1,13 @@
 """Create the stack's data resources in moto FROM template.yaml, so tests cannot drift from the template.
 
-Small and test-focused: it reads the resources the ingest path touches (DocumentsBucket with its
+Small and test-focused: it creates the resources the ingest path touches (DocumentsBucket with its
 notification configuration, IngestQueue + dead-letter queue, DocumentsTable, VectorBucket +
-VectorIndex, BackupsBucket) and resolves just the intrinsics they use (Ref, Fn::Sub, Fn::If,
-Fn::GetAtt, conditions). The local stack has a fuller provisioner in ``docpipe_cli.local``.
+VectorIndex, BackupsBucket) in the in-process ``mock_aws``. The template is read and resolved by
+``docpipe_cli.template``, the reader the local stack's provisioner uses too.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,11 +15,11 @@ from typing import Any
 
 import boto3
 
+from docpipe.vectorstore import S3VectorStore
 from docpipe_cli.local.s3vectors.cloudformation import create_index_request
+from docpipe_cli.template import Resolver, function_environment, load_template, parameter_values
 
 ACCOUNT_ID = "123456789012"  # moto's default account
-_NO_VALUE = object()
-_SUB_PATTERN = re.compile(r"\$\{([^}!][^}]*)\}")
 
 
 @dataclass(frozen=True)
@@ -45,92 +44,19 @@ class StackNames:
         return dict(self.function_env[function])
 
 
-class _Resolver:
-    def __init__(
-        self, template: Mapping[str, Any], params: Mapping[str, str], region: str, names: dict[str, str]
-    ):
-        self.template = template
-        self.params = params
-        self.region = region
-        self.names = names  # logical id -> physical name
-        self.stack = params["AWS::StackName"]
-
-    def condition(self, name: str) -> bool:
-        return bool(self.value(self.template["Conditions"][name]))
-
-    def ref(self, name: str) -> Any:
-        pseudo = {
-            "AWS::StackName": self.stack,
-            "AWS::AccountId": ACCOUNT_ID,
-            "AWS::Region": self.region,
-            "AWS::Partition": "aws",
-            "AWS::NoValue": _NO_VALUE,
-        }
-        if name in pseudo:
-            return pseudo[name]
-        if name in self.params:
-            return self.params[name]
-        if name in self.names:
-            return self.names[name]
-        raise KeyError(f"cannot resolve Ref {name}")
-
-    def get_att(self, resource: str, attribute: str) -> str:
-        physical = self.names[resource]
-        kind = self.template["Resources"][resource]["Type"]
-        if kind == "AWS::SQS::Queue":
-            return (
-                physical if attribute == "QueueName" else f"arn:aws:sqs:{self.region}:{ACCOUNT_ID}:{physical}"
-            )
-        if kind == "AWS::S3::Bucket":
-            return f"arn:aws:s3:::{physical}"
-        if kind == "AWS::DynamoDB::Table":
-            return f"arn:aws:dynamodb:{self.region}:{ACCOUNT_ID}:table/{physical}"
-        if kind == "AWS::S3Vectors::VectorBucket":
-            return f"arn:aws:s3vectors:{self.region}:{ACCOUNT_ID}:bucket/{physical}"
-        raise KeyError(f"cannot resolve GetAtt {resource}.{attribute}")
-
-    def sub(self, text: str, variables: Mapping[str, Any]) -> str:
-        def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name in variables:
-                return str(self.value(variables[name]))
-            if "." in name:
-                resource, attribute = name.split(".", 1)
-                return self.get_att(resource, attribute)
-            return str(self.ref(name))
-
-        return _SUB_PATTERN.sub(replace, text)
-
-    def value(self, node: Any) -> Any:
-        if isinstance(node, Mapping):
-            if len(node) == 1:
-                (fn, arg), *_ = node.items()
-                if fn == "Ref":
-                    return self.ref(arg)
-                if fn == "Fn::Sub":
-                    text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
-                    return self.sub(text, variables)
-                if fn == "Fn::If":
-                    return self.value(arg[1] if self.condition(arg[0]) else arg[2])
-                if fn == "Fn::GetAtt":
-                    resource, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
-                    return self.get_att(resource, attribute)
-                if fn == "Fn::Equals":
-                    return str(self.value(arg[0])) == str(self.value(arg[1]))
-                if fn == "Fn::Not":
-                    return not self.value(arg[0])
-                if fn == "Fn::Or":
-                    return any(self.value(a) for a in arg)
-                if fn == "Fn::And":
-                    return all(self.value(a) for a in arg)
-                if fn == "Condition":
-                    return self.condition(arg)
-            resolved = {k: self.value(v) for k, v in node.items()}
-            return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
-        if isinstance(node, list):
-            items = [self.value(v) for v in node]
-            return [v for v in items if v is not _NO_VALUE]
-        return node
+def _arn(template: Mapping[str, Any], physical: Mapping[str, str], region: str, resource: str) -> str:
+    """The ARN moto gives a created resource (what ``Fn::GetAtt <Resource>.Arn`` returns)."""
+    name = physical[resource]
+    kind = template["Resources"][resource]["Type"]
+    if kind == "AWS::SQS::Queue":
+        return f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{name}"
+    if kind == "AWS::S3::Bucket":
+        return f"arn:aws:s3:::{name}"
+    if kind == "AWS::DynamoDB::Table":
+        return f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{name}"
+    if kind == "AWS::S3Vectors::VectorBucket":
+        return f"arn:aws:s3vectors:{region}:{ACCOUNT_ID}:bucket/{name}"
+    raise KeyError(f"cannot resolve GetAtt {resource}.Arn")
 
 
 def create_stack_resources(
@@ -153,30 +79,37 @@ def create_stack_resources(
             (the bucket the events/ files name).
         endpoint_url: a moto server; None for the in-process ``mock_aws``.
     """
-    from cfnlint.decode import decode
-
-    template, matches = decode(str(template_path))
-    if template is None:
-        raise ValueError(f"{template_path} does not parse: {matches}")
-    params: dict[str, str] = {
-        name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()
-    }
-    params.update({k: str(v) for k, v in (parameters or {}).items()})
-    params["AWS::StackName"] = stack_name
+    template = load_template(Path(template_path))
+    params, unknown = parameter_values(template, parameters)
+    if unknown:
+        raise KeyError(f"overrides name no template parameter: {', '.join(unknown)}")
     resources = template["Resources"]
-    physical: dict[str, str] = {}
-    r = _Resolver(template, params, region, physical)
+    physical: dict[str, str] = {}  # logical id -> physical name, filled as resources are created
+
+    def ref(logical: str) -> str:
+        if logical not in physical:
+            raise KeyError(f"cannot resolve Ref {logical}")
+        return physical[logical]
+
+    def get_att(resource: str, attribute: str) -> str:
+        if attribute == "QueueName":
+            return physical[resource]
+        return _arn(template, physical, region, resource)
+
+    r = Resolver(
+        template, params, region=region, account=ACCOUNT_ID, stack_name=stack_name, ref=ref, get_att=get_att
+    )
 
     def name_of(logical: str, prop: str | None, default: str) -> str:
         if names and logical in names:
             return names[logical]
         props = resources[logical].get("Properties", {})
         if prop and prop in props:
-            return str(r.value(props[prop]))
+            return str(r.resolve(props[prop]))
         return default
 
     def props(logical: str) -> dict[str, Any]:
-        return dict(r.value(resources[logical].get("Properties", {})))
+        return dict(r.resolve(resources[logical].get("Properties", {})))
 
     kwargs: dict[str, Any] = {"region_name": region}
     if endpoint_url:
@@ -268,24 +201,26 @@ def create_stack_resources(
         dimension = int(index_props["Dimension"])
         metric = index_props["DistanceMetric"]
         s3vectors.create_index(**create_index_request(index_props, bucket=vector_bucket, name=vector_index))
+        if "VectorIndexTextSearch" in resources:  # the custom resource, as its handler applies it
+            declared = resources["VectorIndexTextSearch"]["Properties"]
+            keys = tuple(r.resolve(declared["MetadataKeys"]))
+            store = S3VectorStore(s3vectors, vector_bucket, vector_index)
+            store.enable_text_search(keys, language=r.resolve(declared.get("Language")) or None)
+            store.wait_for_text_search(keys, poll=0.0)
 
-    globals_env = r.value(
-        template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
-    )
     function_env: dict[str, dict[str, str]] = {}
     for logical, resource in resources.items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
-        own = r.value(resource.get("Properties", {}).get("Environment", {}).get("Variables", {}))
-        merged = {**globals_env, **own}
+        env = function_environment(template, logical, r)
         if vector_bucket:  # the env derives these by formula; keep them equal to what was created
-            merged["VECTOR_BUCKET"], merged["VECTOR_INDEX"] = vector_bucket, vector_index
-        function_env[logical] = {k: str(v) for k, v in merged.items()}
+            env["VECTOR_BUCKET"], env["VECTOR_INDEX"] = vector_bucket, vector_index
+        function_env[logical] = env
 
     return StackNames(
         documents_bucket=physical["DocumentsBucket"],
         queue_url=queue_url,
-        queue_arn=r.get_att("IngestQueue", "Arn"),
+        queue_arn=get_att("IngestQueue", "Arn"),
         dead_letter_queue_url=dlq_url,
         table=physical["DocumentsTable"],
         vector_bucket=vector_bucket,

@@ -20,21 +20,11 @@ from docpipe.ids import doc_id
 from docpipe.registry import DocumentRecord, DocumentRegistry
 from docpipe.vectorstore import S3VectorStore, VectorRecord
 from tests.conftest import ROOT
+from tests.lambda_context import LambdaContext
 from tests.moto_resources import StackNames, create_stack_resources
 
 EVENTS_BUCKET = "docpipe-documents"  # the bucket every events/ file names (events/README.md)
 HANDLER_PATH = ROOT / "functions" / "ingest" / "app.py"
-
-
-class LambdaContext:
-    function_name = "IngestFunction"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:IngestFunction"
-    aws_request_id = "req-1"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 180_000
 
 
 def import_handler(path: Path = HANDLER_PATH, name: str = "ingest_app_under_test") -> ModuleType:

@@ -13,7 +13,8 @@ from docpipe import aws
 from docpipe.exceptions import ConfigError, InvalidInputError
 from docpipe.vectorstore import S3VectorStore
 from tests.conftest import ROOT, load_event
-from tests.functional.conftest import LambdaContext, Pipeline, import_handler
+from tests.functional.conftest import Pipeline, import_handler
+from tests.lambda_context import LambdaContext
 
 HANDLER_PATH = ROOT / "functions" / "backup" / "app.py"
 PDFS = ("pdfkit.pdf", "reportlab-overlay.pdf")
@@ -175,4 +176,4 @@ def test_the_handler_bounds_aws_retries_by_the_invocations_remaining_time(pipeli
     app.handler(load_event("backup_list"), LambdaContext())
 
     left = aws.remaining_seconds()
-    assert left is not None and 170 < left <= LambdaContext.get_remaining_time_in_millis() / 1000
+    assert left is not None and 170 < left <= LambdaContext().get_remaining_time_in_millis() / 1000

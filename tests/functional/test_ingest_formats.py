@@ -1,4 +1,4 @@
-"""New formats, sections and the two hostile inputs of issue 13, through the ingest handler on moto."""
+"""Office formats, sections and two hostile inputs (a zip bomb, a malformed sidecar) through ingest."""
 
 from __future__ import annotations
 

@@ -8,10 +8,10 @@ send S3's notification for the delete they make (the local stack's emulator send
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from docpipe.events import object_notification
+from docpipe.timestamps import iso_timestamp
 from tests.functional.conftest import Pipeline, sqs_batch
 
 TEXT = "Version deletes must not unindex a document that is still there. " * 20
@@ -23,7 +23,7 @@ def version_delete(pipeline: Pipeline, key: str, version_id: str) -> dict[str, A
     pipeline.drain_queue()  # whatever moto sent (nothing, or not S3's record)
     body = object_notification(
         "removed", pipeline.names.documents_bucket, key, region="us-east-1", sequencer=None,
-        event_time=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        event_time=iso_timestamp(),
         version_id=version_id, configuration_id="docpipe",
     )  # fmt: skip
     response = pipeline.invoke(sqs_batch(body))
@@ -73,7 +73,7 @@ def test_deleting_a_delete_marker_indexes_the_object_again(pipeline: Pipeline) -
     pipeline.drain_queue()
     removal = object_notification(
         "removed", pipeline.names.documents_bucket, "docs/a.txt", region="us-east-1", sequencer=None,
-        event_time=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        event_time=iso_timestamp(),
         configuration_id="docpipe",
     )  # fmt: skip
     removal["Records"][0]["eventName"] = "ObjectRemoved:DeleteMarkerCreated"

@@ -27,7 +27,7 @@ from docpipe.registry import RECONCILE_CURSOR_ID
 from docpipe.s3 import S3Client
 from docpipe.scope import Scope
 from docpipe.vectorstore import VectorRecord
-from docpipe_cli.cli import backfill
+from docpipe_cli.commands.backfill import backfill
 from docpipe_cli.target import Target
 from tests.functional.conftest import Pipeline
 from tests.inventory_reports import write_report
@@ -282,7 +282,7 @@ def test_the_handler_runs_the_event_files(pipeline: Pipeline, monkeypatch: pytes
     import sys
 
     from tests.conftest import ROOT, load_event
-    from tests.functional.conftest import LambdaContext
+    from tests.lambda_context import LambdaContext
 
     for key, value in pipeline.names.env("ReconcileFunction").items():
         monkeypatch.setenv(key, value) if value else monkeypatch.delenv(key, raising=False)
@@ -460,7 +460,7 @@ def test_backfill_enqueues_only_the_documents_in_the_stacks_scope(pipeline: Pipe
 
 @PDF_STACK
 def test_the_reconcile_summary_line_names_what_the_scope_left_out(pipeline: Pipeline) -> None:
-    from docpipe_cli.cli import reconcile_summary
+    from docpipe_cli.commands.reconcile import reconcile_summary
 
     pipeline.start()
     lose_events(pipeline)

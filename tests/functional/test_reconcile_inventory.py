@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import json
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -21,6 +20,7 @@ from docpipe.config import Settings
 from docpipe.events import object_notification
 from docpipe.queue import MessageQueue
 from docpipe.s3 import S3Client
+from docpipe.timestamps import iso_timestamp
 from tests.functional.conftest import Pipeline, sqs_batch
 from tests.functional.test_reconcile_drift import TEXT, ingest_queue, lose_events
 from tests.inventory_reports import bucket_rows, write_report
@@ -173,7 +173,7 @@ def test_a_document_deleted_after_the_report_is_not_indexed_again(indexed: Pipel
     # moto (in process) sends nothing for a delete on a versioned bucket: S3's event, by hand.
     removal = object_notification(
         "removed", indexed.names.documents_bucket, "docs/a.txt", region="us-east-1", sequencer=None,
-        event_time=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        event_time=iso_timestamp(),
         configuration_id="docpipe",
     )  # fmt: skip
     assert indexed.invoke(sqs_batch(removal))["batchItemFailures"] == []
@@ -262,7 +262,8 @@ def test_a_report_in_another_format_is_refused(indexed: Pipeline) -> None:
 
 def test_the_handler_reads_the_report(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.conftest import load_event
-    from tests.functional.conftest import HANDLER_PATH, LambdaContext, import_handler
+    from tests.functional.conftest import HANDLER_PATH, import_handler
+    from tests.lambda_context import LambdaContext
 
     for key, value in pipeline.names.env("ReconcileFunction").items():
         monkeypatch.setenv(key, value) if value else monkeypatch.delenv(key, raising=False)

@@ -15,10 +15,3 @@ def runtime_deps() -> Path:
     from docpipe_cli.local.build import ensure_runtime_deps
 
     return ensure_runtime_deps(ROOT)
-
-
-@pytest.fixture(scope="session")
-def python313() -> str:
-    from docpipe_cli.local.build import find_python313
-
-    return find_python313()

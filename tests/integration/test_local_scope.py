@@ -14,9 +14,11 @@ from urllib.parse import unquote_plus
 
 import pytest
 
-from docpipe_cli.local.provision import Stack, provision, samconfig_overrides
+from docpipe_cli.local.provision import provision
 from docpipe_cli.local.server import LocalServer
 from docpipe_cli.local.session import emulator_client
+from docpipe_cli.local.stack import Stack
+from docpipe_cli.template import samconfig_overrides
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration

@@ -24,7 +24,9 @@ from typing import Any
 import pytest
 
 from docpipe import ids
-from docpipe_cli import cli
+from docpipe.vectorstore import S3VectorStore
+from docpipe_cli import cli, queries
+from docpipe_cli.commands.backfill import backfill
 from docpipe_cli.local.server import free_port
 from docpipe_cli.local.session import LocalSession
 from tests.conftest import PDF_CORPUS_DIR, ROOT, load_event
@@ -146,23 +148,17 @@ def stack() -> Iterator[dict[str, Any]]:
 
 
 def registry(stack: dict[str, Any]) -> dict[str, Any]:
-    return {r.key: r for r in cli.documents(stack["target"])}
+    return {r.key: r for r in queries.documents(stack["target"])}
 
 
 def vector_keys(stack: dict[str, Any]) -> list[str]:
-    client = stack["session"].client("s3vectors")
     local = stack["local"]
-    kwargs: dict[str, Any] = {
-        "vectorBucketName": local.outputs["VectorBucketName"],
-        "indexName": local.outputs["VectorIndexName"],
-    }
-    keys: list[str] = []
-    while True:
-        page = client.list_vectors(**kwargs)
-        keys += [v["key"] for v in page.get("vectors", [])]
-        if not page.get("nextToken"):
-            return keys
-        kwargs["nextToken"] = page["nextToken"]
+    store = S3VectorStore(
+        stack["session"].client("s3vectors"),
+        local.outputs["VectorBucketName"],
+        local.outputs["VectorIndexName"],
+    )
+    return [record.key for record in store.iter_vectors(return_data=False, return_metadata=False)]
 
 
 def test_the_queue_drains_with_two_workers(stack: dict[str, Any]) -> None:
@@ -227,7 +223,7 @@ def test_the_poison_message_is_dead_lettered_after_max_receive_count(stack: dict
 
 
 def test_search_finds_the_document_a_question_is_taken_from(stack: dict[str, Any]) -> None:
-    result = cli.search(stack["target"], "Here's to the crazy ones. The misfits. The rebels.", k=3)
+    result = queries.search(stack["target"], "Here's to the crazy ones. The misfits. The rebels.", k=3)
 
     assert result.matches[0].metadata["key"] == "docs/crazyones-pdfa.pdf"
 
@@ -240,7 +236,7 @@ def test_search_function_answers_the_events_files_in_its_sandbox(stack: dict[str
 
     assert direct.ok, direct.payload()
     assert direct.result["matches"][0]["metadata"]["key"] == "docs/crazyones-pdfa.pdf"
-    assert direct.result["exact_fallback"] is False  # the local S3 Vectors answers QueryVectors
+    assert direct.result["ranked_by"] == "hybrid"  # the local S3 Vectors answers hybrid QueryVectors
     assert url.ok and url.result["statusCode"] == 200, url.payload()
     assert json.loads(url.result["body"])["matches"][0]["key"] == direct.result["matches"][0]["key"]
 
@@ -249,7 +245,7 @@ def test_backfill_of_indexed_documents_changes_nothing(stack: dict[str, Any]) ->
     before = {k: (r.state, r.chunk_count, r.content_hash) for k, r in registry(stack).items()}
     keys_before = sorted(vector_keys(stack))
 
-    enqueued = cli.backfill(stack["target"], f"s3://{stack['bucket']}/docs/", progress=False)
+    enqueued = backfill(stack["target"], f"s3://{stack['bucket']}/docs/", progress=False)
 
     assert enqueued == 0  # every object under docs/ is recorded with its ETag: nothing to enqueue
     assert stack["session"].poller.wait_until_drained(timeout=120)
@@ -279,7 +275,7 @@ def test_backup_and_restore_round_trip_the_index(stack: dict[str, Any]) -> None:
     assert verify.ok and verify.result["ok"], verify.payload()
     assert verify.result["live_compared"] and verify.result["live_matches"], verify.payload()
     assert sorted(vector_keys(stack)) == keys_before
-    result = cli.search(stack["target"], "Here's to the crazy ones. The misfits. The rebels.", k=1)
+    result = queries.search(stack["target"], "Here's to the crazy ones. The misfits. The rebels.", k=1)
     assert result.matches[0].metadata["key"] == "docs/crazyones-pdfa.pdf"
 
 
@@ -337,7 +333,7 @@ def assert_gone(stack: dict[str, Any], key: str, question: str) -> None:
     doc_id = ids.doc_id(stack["bucket"], key)
     assert record.state == "deleted", record
     assert [k for k in vector_keys(stack) if k.startswith(f"{doc_id}#")] == []
-    hits = [m.metadata.get("key") for m in cli.search(stack["target"], question, k=10).matches]
+    hits = [m.metadata.get("key") for m in queries.search(stack["target"], question, k=10).matches]
     assert key not in hits
 
 
@@ -367,7 +363,7 @@ def test_an_overwritten_document_deleted_afterwards_leaves_nothing(stack: dict[s
     s3 = stack["session"].client("s3")
     s3.put_object(Bucket=stack["bucket"], Key=key, Body=(DELETE_TEXT.format(name="gannet") * 3).encode())
     assert stack["session"].poller.wait_until_drained(timeout=120)
-    assert "gannet" in cli.search(stack["target"], "the gannet ledger", k=1).matches[0].metadata["text"]
+    assert "gannet" in queries.search(stack["target"], "the gannet ledger", k=1).matches[0].metadata["text"]
 
     s3.delete_object(Bucket=stack["bucket"], Key=key)
 
@@ -445,7 +441,7 @@ def test_an_image_only_pdf_put_through_s3_is_ocrd_and_found_by_a_word_only_it_ho
     assert (record.state, record.reason or None, record.pages, record.ocr_pages) == ("indexed", None, 1, 1)
     assert chunks and all(chunk.get("ocr") is True for chunk in chunks)
     assert set(OCR_WORDS) <= set(words(" ".join(str(chunk["text"]) for chunk in chunks)))  # read by OCR
-    result = cli.search(stack["target"], " ".join(OCR_WORDS), k=3)
+    result = queries.search(stack["target"], " ".join(OCR_WORDS), k=3)
     assert result.matches[0].metadata["key"] == SCAN_KEY
 
 
@@ -471,6 +467,6 @@ async def test_an_mcp_client_configured_with_no_options_finds_the_running_stack(
 
     # Then it answered from the local stack's index and registry
     assert not found.is_error
-    assert json.loads(found.content[0].text)["matches"][0]["metadata"]["key"] == "docs/crazyones-pdfa.pdf"
+    assert json.loads(found.content[0].text)["matches"][0]["document_key"] == "docs/crazyones-pdfa.pdf"
     status = json.loads(skipped.content[0].text)
     assert (status["state"], status["reason"]) == ("skipped", "encrypted")

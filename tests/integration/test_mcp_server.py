@@ -128,9 +128,9 @@ async def test_an_mcp_client_searches_and_reads_document_states(stack: dict[str,
     assert set(tools) == {"search_documents", "document_status"}
     assert not found.is_error
     matches = _body(found)["matches"]
-    assert matches and {m["metadata"]["key"] for m in matches} == {"docs/crazyones-pdfa.pdf"}
+    assert matches and {m["document_key"] for m in matches} == {"docs/crazyones-pdfa.pdf"}
     assert matches[0]["text"].startswith("The Crazy Ones")
-    assert found.structured_content["matches"][0]["key"] == matches[0]["key"]
+    assert found.structured_content["matches"][0]["document_key"] == matches[0]["document_key"]
     assert _body(indexed)["state"] == "indexed" and _body(indexed)["chunk_count"] > 0
     assert (_body(skipped)["state"], _body(skipped)["reason"]) == ("skipped", "unsupported_type")
     assert _body(unknown)["state"] is None and "reason" not in _body(unknown)

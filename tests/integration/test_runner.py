@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from docpipe_cli import cli
-from docpipe_cli.local.provision import Stack, provision
+from docpipe_cli.local.provision import provision
 from docpipe_cli.local.runner import FunctionRunner, function_spec
 from docpipe_cli.local.server import LocalServer
 from docpipe_cli.local.session import emulator_client
+from docpipe_cli.local.stack import Stack
 
 pytestmark = pytest.mark.integration
 

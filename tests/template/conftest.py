@@ -16,7 +16,6 @@ from tests.build_support import (
     BUILD_DIR,
     ROOT,
     TEMPLATE,
-    find_python313,
     load_template,
     sam_build,
 )
@@ -26,14 +25,6 @@ from tests.build_support import (
 def template() -> dict[str, Any]:
     """template.yaml with CloudFormation tags in their long form."""
     return load_template()
-
-
-@pytest.fixture(scope="session")
-def python313() -> Path:
-    found = find_python313()
-    if found is None:
-        pytest.fail("Python 3.13 (the template's runtime) is needed: install it, e.g. 'pyenv install 3.13'")
-    return found
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from docpipe_cli.local.build import host_architecture
 from tests.build_support import (
     ELF_MACHINE,
     HOST_TEMPLATE,
@@ -19,7 +20,6 @@ from tests.build_support import (
     function_architecture,
     function_environment,
     function_layers,
-    host_architecture,
     layer_architecture,
     load_template,
 )

@@ -27,7 +27,7 @@ def queue_configurations(
 ) -> list[tuple[list[str], str, str]]:
     """DocumentsBucket's queue notifications for these parameters, as ``(events, prefix, suffix)``."""
     resolver = Resolver(template, {"DocumentPrefix": prefix, "DocumentSuffix": suffix})
-    props = resolver.value(template["Resources"]["DocumentsBucket"]["Properties"])
+    props = resolver.resolve(template["Resources"]["DocumentsBucket"]["Properties"])
     configurations = []
     for item in props["NotificationConfiguration"]["QueueConfigurations"]:
         rules = {r["Name"]: r["Value"] for r in item.get("Filter", {}).get("S3Key", {}).get("Rules", [])}

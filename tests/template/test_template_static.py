@@ -6,8 +6,6 @@ import ast
 import functools
 import json
 import re
-import shlex
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import pytest
 from docpipe import config
 from docpipe.config import Settings
 from docpipe.exceptions import ConfigError
+from docpipe_cli.template import samconfig_overrides
 from tests.build_support import (
     ROOT,
     SAMCONFIG,
@@ -37,6 +36,7 @@ FUNCTIONS = {
     "BackupFunction": ROOT / "functions" / "backup",
     "ReconcileFunction": ROOT / "functions" / "reconcile",
     "SearchFunction": ROOT / "functions" / "search",
+    "VectorIndexTextSearchFunction": ROOT / "functions" / "index_text_search",
 }
 
 PUBLIC_LOGICAL_IDS = {
@@ -46,6 +46,7 @@ PUBLIC_LOGICAL_IDS = {
     "DocumentsTable": "AWS::DynamoDB::Table",
     "VectorBucket": "AWS::S3Vectors::VectorBucket",
     "VectorIndex": "AWS::S3Vectors::Index",
+    "VectorIndexTextSearch": "Custom::VectorIndexTextSearch",
     "BackupsBucket": "AWS::S3::Bucket",
     "IngestFunction": "AWS::Serverless::Function",
     "BackupFunction": "AWS::Serverless::Function",
@@ -55,7 +56,7 @@ PUBLIC_LOGICAL_IDS = {
     "OfflineEmbeddingsLayer": "AWS::Serverless::LayerVersion",
 }
 
-# Parameters the issues name (issue 2 section 2 and the template brief).
+# Parameters users set by name: each stays declared, whatever else changes.
 REQUIRED_PARAMETERS = {
     "Stage", "EmbeddingProvider", "EmbeddingModelId", "EmbeddingDimension", "DistanceMetric",
     "ChunkSize", "ChunkOverlap", "MaxDocumentBytes", "DocumentPrefix", "DocumentSuffix", "PdfEngine",
@@ -63,7 +64,7 @@ REQUIRED_PARAMETERS = {
     "IngestMaxConcurrency", "IngestBatchSize", "IngestBatchWindowSeconds", "MaxReceiveCount",
     "CreateVectorStore", "ExternalVectorBucketName", "ExternalVectorIndexName", "LogLevel",
     "PruneSchedule", "BackupSegmentCount", "BackupMaxRestoreBytes", "EmbeddingConcurrency",
-    "OcrProvider", "OcrMaxPages",
+    "OcrProvider", "OcrMaxPages", "SearchRerank", "TextSearchLanguage",
 }  # fmt: skip
 
 # Variables no template entry sets, with why the code default is right for every deployment.
@@ -81,12 +82,7 @@ GRANTED_WITHOUT_A_CALL = {
 }
 
 # Operations a function's code reaches but never makes on AWS, with why (no grant needed).
-CALLED_ONLY_OFF_AWS = {
-    (
-        "SearchFunction",
-        "s3vectors:ListVectors",
-    ): "only the exact-scoring fallback lists vectors, for endpoints without QueryVectors (moto server)",
-}
+CALLED_ONLY_OFF_AWS: dict[tuple[str, str], str] = {}
 
 # What each function's code path calls (derived below; this map makes a change to it a visible one).
 EXPECTED_OPERATIONS = {
@@ -96,7 +92,7 @@ EXPECTED_OPERATIONS = {
         "bedrock-runtime:InvokeModel", "secretsmanager:GetSecretValue", "textract:DetectDocumentText",
     },
     "SearchFunction": {
-        "s3vectors:GetIndex", "s3vectors:QueryVectors", "s3vectors:ListVectors", "s3vectors:GetVectors",
+        "s3vectors:GetIndex", "s3vectors:QueryVectors", "s3vectors:GetVectors",
         "bedrock-runtime:InvokeModel", "bedrock-agent-runtime:Rerank",
     },
     "BackupFunction": {
@@ -105,6 +101,9 @@ EXPECTED_OPERATIONS = {
         "s3:CopyObject", "s3:UploadPartCopy", "s3:DeleteObject", "s3:DeleteObject+VersionId",
         "s3:ListMultipartUploads", "dynamodb:Scan", "dynamodb:BatchWriteItem", "s3vectors:GetIndex",
         "s3vectors:CreateIndex", "s3vectors:ListVectors", "s3vectors:PutVectors", "s3vectors:DeleteVectors",
+    },
+    "VectorIndexTextSearchFunction": {
+        "s3vectors:GetIndex", "s3vectors:UpdateIndexMode", "s3vectors:UpdateMetadataConfiguration",
     },
     "ReconcileFunction": {
         "s3:ListObjectsV2", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
@@ -638,12 +637,6 @@ def _function_policy_actions(template: dict[str, Any], function_id: str) -> set[
     }
 
 
-def _samconfig_overrides(environment: str) -> dict[str, str]:
-    data = tomllib.loads(SAMCONFIG.read_text(encoding="utf-8"))
-    raw = data[environment]["deploy"]["parameters"].get("parameter_overrides", "")
-    return dict(item.split("=", 1) for item in shlex.split(raw))
-
-
 # ---------------------------------------------------------------- names and parameters
 
 
@@ -668,7 +661,7 @@ def test_template_defaults_give_settings_docpipe_accepts(template: dict[str, Any
 def test_each_samconfig_environment_gives_settings_docpipe_accepts(
     template: dict[str, Any], environment: str
 ) -> None:
-    overrides = _samconfig_overrides(environment)
+    overrides = samconfig_overrides(SAMCONFIG, environment)
     assert set(overrides) <= set(template["Parameters"]), "an override names no template parameter"
 
     for function_id in FUNCTIONS:
@@ -677,7 +670,7 @@ def test_each_samconfig_environment_gives_settings_docpipe_accepts(
 
 
 def test_localstack_environment_uses_an_external_vector_store(template: dict[str, Any]) -> None:
-    overrides = _samconfig_overrides("localstack")
+    overrides = samconfig_overrides(SAMCONFIG, "localstack")
     resolver = Resolver(template, overrides)
 
     assert not resolver.condition("ShouldCreateVectorStore")
@@ -714,7 +707,7 @@ def test_every_setting_a_function_reads_is_set_by_the_template_or_defaulted_in_c
 def test_every_variable_a_function_is_given_on_its_own_is_one_its_code_reads(
     template: dict[str, Any], function_id: str
 ) -> None:
-    own = template["Resources"][function_id]["Properties"]["Environment"]["Variables"]
+    own = template["Resources"][function_id]["Properties"].get("Environment", {}).get("Variables", {})
 
     unread = set(own) - _variables_read(function_id)
     assert not unread, f"{function_id} is given {sorted(unread)} but its code never reads them"
@@ -844,7 +837,7 @@ def test_pdf_password_secret_is_granted_only_when_one_is_configured(template: di
 def test_documents_bucket_sends_created_and_removed_events_to_the_ingest_queue(
     template: dict[str, Any],
 ) -> None:
-    bucket = Resolver(template, {"DocumentSuffix": ".pdf"}).value(template["Resources"]["DocumentsBucket"])
+    bucket = Resolver(template, {"DocumentSuffix": ".pdf"}).resolve(template["Resources"]["DocumentsBucket"])
     configs = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
 
     assert {c["Event"] for c in configs} == {"s3:ObjectCreated:*", "s3:ObjectRemoved:*"}
@@ -864,7 +857,7 @@ def test_notification_filter_follows_prefix_and_suffix_parameters(
     template: dict[str, Any], prefix: str, suffix: str, expected: list[dict[str, str]] | None
 ) -> None:
     resolver = Resolver(template, {"DocumentPrefix": prefix, "DocumentSuffix": suffix})
-    props = resolver.value(template["Resources"]["DocumentsBucket"]["Properties"])
+    props = resolver.resolve(template["Resources"]["DocumentsBucket"]["Properties"])
 
     # The documents' two configurations (the sidecars' own: tests/template/test_template_scope.py).
     for queue_config in props["NotificationConfiguration"]["QueueConfigurations"][:2]:
@@ -874,8 +867,8 @@ def test_notification_filter_follows_prefix_and_suffix_parameters(
 
 def test_queue_policy_admits_exactly_the_documents_bucket(template: dict[str, Any]) -> None:
     resolver = Resolver(template)
-    bucket_name = resolver.value(template["Resources"]["DocumentsBucket"]["Properties"]["BucketName"])
-    (statement,) = resolver.value(
+    bucket_name = resolver.resolve(template["Resources"]["DocumentsBucket"]["Properties"]["BucketName"])
+    (statement,) = resolver.resolve(
         template["Resources"]["IngestQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
     )
 
@@ -1016,7 +1009,7 @@ def test_reconcile_writes_only_its_cursor_item_with_put_item(template: dict[str,
 
 def _reconcile_statements(template: dict[str, Any], overrides: dict[str, str]) -> dict[str, dict[str, Any]]:
     resolver = Resolver(template, overrides)
-    (policy,) = resolver.value(template["Resources"]["ReconcileFunction"]["Properties"]["Policies"])
+    (policy,) = resolver.resolve(template["Resources"]["ReconcileFunction"]["Properties"]["Policies"])
     return {statement["Sid"]: statement for statement in policy["Statement"]}
 
 
@@ -1027,7 +1020,7 @@ def test_reconcile_has_no_inventory_grant_bucket_or_configuration_by_default(
     template: dict[str, Any],
 ) -> None:
     resolver = Resolver(template)
-    bucket = resolver.value(template["Resources"]["DocumentsBucket"]["Properties"])
+    bucket = resolver.resolve(template["Resources"]["DocumentsBucket"]["Properties"])
     env = function_environment(template, "ReconcileFunction")
 
     assert not resolver.condition("UseInventory")
@@ -1036,7 +1029,9 @@ def test_reconcile_has_no_inventory_grant_bucket_or_configuration_by_default(
     assert template["Resources"]["InventoryBucket"]["Condition"] == "UseInventory"
     assert template["Resources"]["InventoryBucketPolicy"]["Condition"] == "UseInventory"
     assert env[config.RECONCILE_SOURCE] == "list" and config.INVENTORY_BUCKET not in env
-    assert "EphemeralStorage" not in resolver.value(template["Resources"]["ReconcileFunction"]["Properties"])
+    assert "EphemeralStorage" not in resolver.resolve(
+        template["Resources"]["ReconcileFunction"]["Properties"]
+    )
 
 
 @pytest.mark.parametrize("prefix", ["", "docs/"])
@@ -1065,7 +1060,7 @@ def test_the_inventory_configuration_reports_what_reconcile_reads_where_it_reads
     from docpipe.reconcile.inventory import REQUIRED_COLUMNS
 
     resolver = Resolver(template, {"ReconcileSource": "inventory", "DocumentPrefix": prefix})
-    (inventory,) = resolver.value(template["Resources"]["DocumentsBucket"]["Properties"])[
+    (inventory,) = resolver.resolve(template["Resources"]["DocumentsBucket"]["Properties"])[
         "InventoryConfigurations"
     ]
     env = function_environment(template, "ReconcileFunction", {"ReconcileSource": "inventory"})
@@ -1083,9 +1078,9 @@ def test_the_inventory_configuration_reports_what_reconcile_reads_where_it_reads
 
 def test_only_s3_inventory_of_the_documents_bucket_may_write_reports(template: dict[str, Any]) -> None:
     resolver = Resolver(template, {"ReconcileSource": "inventory"})
-    policy = resolver.value(template["Resources"]["InventoryBucketPolicy"]["Properties"]["PolicyDocument"])
+    policy = resolver.resolve(template["Resources"]["InventoryBucketPolicy"]["Properties"]["PolicyDocument"])
     statements = {s["Sid"]: s for s in policy["Statement"]}
-    documents = resolver.value(template["Resources"]["DocumentsBucket"]["Properties"]["BucketName"])
+    documents = resolver.resolve(template["Resources"]["DocumentsBucket"]["Properties"]["BucketName"])
     write = statements["AllowInventoryReports"]
 
     assert write["Principal"] == {"Service": "s3.amazonaws.com"} and write["Action"] == "s3:PutObject"
@@ -1140,10 +1135,59 @@ def test_vector_index_matches_the_parameters_and_the_package(template: dict[str,
     assert tuple(keys) == tuple(vectorstore.NON_FILTERABLE_METADATA_KEYS)
 
 
+def test_the_index_is_made_text_searchable_on_the_packages_keys_in_the_chosen_language(
+    template: dict[str, Any],
+) -> None:
+    from docpipe import vectorstore
+
+    resource = template["Resources"]["VectorIndexTextSearch"]
+    props = resource["Properties"]
+    resolver = Resolver(template)
+
+    assert resource["Condition"] == "ShouldCreateVectorStore" and resource["DependsOn"] == "VectorIndex"
+    assert props["ServiceToken"] == {"Fn::GetAtt": ["VectorIndexTextSearchFunction", "Arn"]}
+    assert tuple(props["MetadataKeys"]) == vectorstore.TEXT_SEARCH_KEYS
+    assert props["Language"] == {"Ref": "TextSearchLanguage"}
+    assert resolver.resolve(props["IndexName"]) == resolver.resolve(
+        template["Resources"]["VectorIndex"]["Properties"]["IndexName"]
+    )
+    assert resolver.resolve(props["VectorBucketName"]) == resolver.resolve(
+        template["Resources"]["VectorBucket"]["Properties"]["VectorBucketName"]
+    )
+    language = template["Parameters"]["TextSearchLanguage"]
+    assert (language["Default"], tuple(language["AllowedValues"])) == ("en", config.TEXT_SEARCH_LANGUAGES)
+
+
+def test_the_text_search_function_may_change_only_the_stacks_index_settings(template: dict[str, Any]) -> None:
+    statements = template["Resources"]["VectorIndexTextSearchFunction"]["Properties"]["Policies"][0][
+        "Statement"
+    ]
+
+    assert statements == [
+        {
+            "Sid": "IndexSettings",
+            "Effect": "Allow",
+            "Action": [
+                "s3vectors:GetIndex",
+                "s3vectors:UpdateIndexMode",
+                "s3vectors:UpdateMetadataConfiguration",
+            ],
+            "Resource": {"Fn::GetAtt": ["VectorIndex", "IndexArn"]},
+        }
+    ]
+
+
+def test_search_rerank_allows_every_mode_and_the_deprecated_names(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["SearchRerank"]
+
+    assert parameter["Default"] == "hybrid"
+    assert parameter["AllowedValues"] == [*config.RERANK_MODES, *config.DEPRECATED_RERANK_MODES]
+
+
 def test_functions_receive_the_vector_index_the_template_creates(template: dict[str, Any]) -> None:
     resolver = Resolver(template)
-    index = resolver.value(template["Resources"]["VectorIndex"]["Properties"]["IndexName"])
-    bucket = resolver.value(template["Resources"]["VectorBucket"]["Properties"]["VectorBucketName"])
+    index = resolver.resolve(template["Resources"]["VectorIndex"]["Properties"]["IndexName"])
+    bucket = resolver.resolve(template["Resources"]["VectorBucket"]["Properties"]["VectorBucketName"])
 
     for function_id in FUNCTIONS:
         env = function_environment(template, function_id)
@@ -1151,7 +1195,12 @@ def test_functions_receive_the_vector_index_the_template_creates(template: dict[
 
 
 def test_vector_store_resources_exist_only_when_created(template: dict[str, Any]) -> None:
-    for logical_id in ("VectorBucket", "VectorIndex"):
+    for logical_id in (
+        "VectorBucket",
+        "VectorIndex",
+        "VectorIndexTextSearch",
+        "VectorIndexTextSearchFunction",
+    ):
         assert template["Resources"][logical_id]["Condition"] == "ShouldCreateVectorStore"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from docpipe_cli.cli import verify_exit_code
+from docpipe_cli.commands.backup import verify_exit_code
 
 GOOD = {"action": "verify", "key": "b/1.tar", "ok": True, "live_compared": False, "live_matches": False}
 

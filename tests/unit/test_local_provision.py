@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from docpipe_cli.local.provision import Stack, provision
+from docpipe_cli.local.provision import provision
+from docpipe_cli.local.stack import Stack
 
 TEMPLATE = """
 Parameters:

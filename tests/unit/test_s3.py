@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
-import tarfile
-import threading
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import boto3
 import pytest
-import requests
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -293,24 +288,22 @@ def test_throttling_that_outlasts_the_retries_raises_throttled_error() -> None:
         lambda s3: s3.exists(BUCKET, ""),
         lambda s3: s3.download("Bad_Bucket", KEY, max_bytes=1),
         lambda s3: s3.read_bytes(BUCKET, "a\x00b", max_bytes=1),
-        lambda s3: s3.upload_fileobj(io.BytesIO(b"x"), "ab", KEY),
-        lambda s3: s3.upload_file("/dev/null", BUCKET, "k" * 2000),
+        lambda s3: s3.upload_stream([b"x"], "ab", KEY),
+        lambda s3: s3.upload_stream([b"x"], BUCKET, "k" * 2000),
         lambda s3: s3.list_objects("192.168.0.1"),  # refused at the call, not at the first next()
         lambda s3: s3.delete(BUCKET, ""),
         lambda s3: s3.copy(BUCKET, KEY, "Bad_Bucket", KEY),
-        lambda s3: s3.presigned_get_url("xn--abc", KEY),
     ],
     ids=[
         "head",
         "exists",
         "download",
         "read_bytes",
-        "upload_fileobj",
-        "upload_file",
+        "upload_stream bucket",
+        "upload_stream key",
         "list",
         "delete",
         "copy",
-        "presign",
     ],
 )
 def test_bad_names_fail_before_any_aws_call(call: Any) -> None:
@@ -326,86 +319,23 @@ def test_bad_names_fail_before_any_aws_call(call: Any) -> None:
 # -- uploads through the transfer manager ----------------------------------------------------
 
 
-def test_upload_file_stores_the_body_metadata_and_content_type(s3: S3Client, tmp_path: Any) -> None:
-    path = tmp_path / "notes.md"
-    path.write_bytes(b"# notes\n")
-
-    s3.upload_file(path, BUCKET, "notes/notes.md", metadata={"source": "cli"}, content_type="text/markdown")
-
-    info = s3.head(BUCKET, "notes/notes.md")
-    assert (info.size, info.content_type, info.metadata) == (8, "text/markdown", {"source": "cli"})
-
-
-def test_a_body_over_the_threshold_is_uploaded_in_parts_and_downloads_intact(
-    s3: S3Client, tmp_path: Any, twelve_mib: bytes
-) -> None:
-    # Given a 12 MiB file (threshold and part size are 8 MiB)
-    path = tmp_path / "big.bin"
-    path.write_bytes(twelve_mib)
-
-    # When we upload it
-    s3.upload_file(path, BUCKET, "big.bin")
-
-    # Then S3 assembled it from 2 parts (multipart ETag) and the bytes round-trip
-    info = s3.head(BUCKET, "big.bin")
-    assert info.etag.endswith("-2")
-    assert info.size == len(twelve_mib)
-    with s3.download(BUCKET, "big.bin", max_bytes=16 * MiB) as spool:
-        assert hashlib.sha256(spool.read()).digest() == hashlib.sha256(twelve_mib).digest()
-
-
-def test_a_non_seekable_tar_gz_stream_is_uploaded_in_parts(s3: S3Client, twelve_mib: bytes) -> None:
-    # Given a tar.gz written into a pipe by another thread, as a backup streams its archive
-    read_fd, write_fd = os.pipe()
-
-    def write_archive() -> None:
-        with os.fdopen(write_fd, "wb") as pipe, tarfile.open(fileobj=pipe, mode="w|gz") as archive:
-            member = tarfile.TarInfo("vectors.bin")
-            member.size = len(twelve_mib)
-            archive.addfile(member, io.BytesIO(twelve_mib))
-
-    writer = threading.Thread(target=write_archive)
-    writer.start()
-
-    # When we upload the read end (it cannot seek or tell its size)
-    with os.fdopen(read_fd, "rb") as stream:
-        assert not stream.seekable()
-        s3.upload_fileobj(stream, BUCKET, "backups/b.tar.gz", content_type="application/gzip")
-    writer.join(timeout=30)
-
-    # Then the object is a multipart upload holding the whole archive
-    info = s3.head(BUCKET, "backups/b.tar.gz")
-    assert info.etag.endswith("-2")
-    assert info.content_type == "application/gzip"
-    data = s3.read_bytes(BUCKET, "backups/b.tar.gz", max_bytes=16 * MiB)
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-        extracted = archive.extractfile("vectors.bin")
-        assert extracted is not None
-        assert extracted.read() == twelve_mib
-
-
 def test_a_small_part_size_can_be_configured(s3: S3Client) -> None:
     small_parts = S3Client(
         s3.client, transfer_config=TransferConfig(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB)
     )
-    small_parts.upload_fileobj(io.BytesIO(b"p" * (11 * MiB)), BUCKET, "three-parts.bin")
+    small_parts.upload_stream([b"p" * (11 * MiB)], BUCKET, "three-parts.bin")
 
     assert small_parts.head(BUCKET, "three-parts.bin").etag.endswith("-3")
 
 
-def test_upload_to_a_missing_bucket_raises_not_found_from_the_client_error(
-    s3: S3Client, tmp_path: Any
-) -> None:
-    path = tmp_path / "a.txt"
-    path.write_bytes(b"a")
-
+def test_upload_to_a_missing_bucket_raises_not_found_from_the_client_error(s3: S3Client) -> None:
     with pytest.raises(NotFoundError, match="s3://no-such-bucket/a.txt: NoSuchBucket") as caught:
-        s3.upload_file(path, "no-such-bucket", "a.txt")
+        s3.upload_stream([b"a"], "no-such-bucket", "a.txt")
 
     assert isinstance(caught.value.__cause__, ClientError)
 
 
-# -- list, copy, delete, presign -------------------------------------------------------------
+# -- list, copy, delete -------------------------------------------------------------------
 
 
 def test_list_filters_by_prefix_and_suffix_across_pages(s3: S3Client) -> None:
@@ -449,29 +379,6 @@ def test_copy_duplicates_the_object_under_a_new_key(s3: S3Client) -> None:
 def test_copy_of_a_missing_source_raises_not_found(s3: S3Client) -> None:
     with pytest.raises(NotFoundError, match="copy s3://"):
         s3.copy(BUCKET, "missing", BUCKET, "dst")
-
-
-def test_presigned_url_is_sigv4_names_the_object_and_expires(s3: S3Client) -> None:
-    s3.client.put_object(Bucket=BUCKET, Key=KEY, Body=b"shared")
-
-    url = s3.presigned_get_url(BUCKET, KEY, expires_in=600)
-
-    parsed = urlparse(url)
-    query = parse_qs(parsed.query)
-    assert parsed.scheme == "https"
-    assert BUCKET in parsed.netloc + parsed.path
-    assert parsed.path.endswith("/reports/2024%20Q1%2Bfinal%20%C3%BC.pdf")
-    assert query["X-Amz-Expires"] == ["600"]
-    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
-    assert "X-Amz-Signature" in query
-    # and moto honours it, as S3 would
-    assert requests.get(url, timeout=10).content == b"shared"
-
-
-@pytest.mark.parametrize("expires_in", [0, 7 * 24 * 3600 + 1])
-def test_presigned_url_lifetime_outside_sigv4_limits_is_refused(s3: S3Client, expires_in: int) -> None:
-    with pytest.raises(InvalidInputError, match="expires_in"):
-        s3.presigned_get_url(BUCKET, KEY, expires_in=expires_in)
 
 
 # -- streamed uploads, pinned reads, metadata restamps, versions, multipart uploads -----------

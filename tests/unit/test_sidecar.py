@@ -42,7 +42,7 @@ def test_the_shapes_bedrock_allows_are_read(value: Any, expected: Any) -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        {"value": 5},  # the TypeError of issue 13
+        {"value": 5},  # a bare value where the typed object belongs (once a TypeError)
         {"value": "geo"},
         {"value": None},
         {"value": [1, 2]},

@@ -1,4 +1,4 @@
-"""What the ``docpipe`` command reads from a stack: search results and the documents' states."""
+"""What the ``docpipe`` command reads from a stack: search results, the index and the documents' states."""
 
 from __future__ import annotations
 
@@ -62,6 +62,51 @@ def registry(target: Target) -> Any:
     from docpipe.registry import DocumentRegistry
 
     return DocumentRegistry(target.client("dynamodb"), target.name("documents_table", "--documents-table"))
+
+
+def _store(target: Target) -> Any:
+    from docpipe.vectorstore import S3VectorStore
+
+    return S3VectorStore(
+        target.client("s3vectors"),
+        target.name("vector_bucket", "--vector-bucket"),
+        target.name("vector_index", "--vector-index"),
+    )
+
+
+def index_status(target: Target) -> list[str]:
+    """The index's shape, mode and text search status, and which rankings it can run now."""
+    from docpipe.search.service import text_search_state
+    from docpipe.vectorstore import TEXT_SEARCH_KEYS
+
+    store = _store(target)
+    info = store.describe(refresh=True)
+    lines = [
+        f"index {store.uri}: dimension {info.dimension}, {info.distance_metric}, "
+        f"mode {info.index_mode or 'not reported'}"
+    ]
+    for key, searchable in sorted(info.text_search.items()):
+        language = searchable.language or "standard"
+        lines.append(f"text search on {key!r}: {searchable.status} (language {language})")
+    if not info.text_search:
+        lines.append("text search: none configured")
+    state = text_search_state(info, TEXT_SEARCH_KEYS)
+    lines.append(
+        {
+            "ACTIVE": "rankings: hybrid, text, none and bedrock run as asked",
+            "BUILDING": "rankings: hybrid and text answer with the dense ranking until text search is ACTIVE",
+            "OFF": "rankings: hybrid and text answer with the dense ranking "
+            "(docpipe index --enable-text-search)",
+        }[state]
+    )
+    return lines
+
+
+def enable_text_search(target: Target, *, language: str) -> list[str]:
+    """Make the index ENHANCED with docpipe's searchable keys, in place; what changed."""
+    from docpipe.vectorstore import TEXT_SEARCH_KEYS
+
+    return list(_store(target).enable_text_search(TEXT_SEARCH_KEYS, language=language))
 
 
 def documents(target: Target, prefix: str = "") -> list[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ class Target:
     region: str | None
     profile: str | None
     names: dict[str, str]
-    local_state: Any = None  # docpipe_cli.local.provision.LocalStack when talking to the local stack
+    local_state: Any = None  # docpipe_cli.local.state.LocalDeployment when talking to the local stack
     parameters: dict[str, str] | None = None
 
     def client(self, service: str) -> Any:
@@ -89,6 +90,34 @@ def answers(url: str) -> bool:
         return False
 
 
+def describe_stack(cloudformation: Any, stack_name: str) -> dict[str, Any]:
+    """A deployed stack as DescribeStacks returns it (status, parameters, outputs).
+
+    Raises:
+        ConfigError: naming the stack, when CloudFormation does not have it or refuses the call.
+    """
+    from botocore.exceptions import ClientError
+
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as e:
+        raise ConfigError(f"cannot describe stack {stack_name}: {e}") from e
+    if not stacks:
+        raise ConfigError(f"stack {stack_name} not found")
+    stack: dict[str, Any] = stacks[0]
+    return stack
+
+
+def outputs_of(stack: Mapping[str, Any]) -> dict[str, str]:
+    """The ``OutputKey -> OutputValue`` map of a DescribeStacks record."""
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
+    """The ``OutputKey -> OutputValue`` map of a deployed stack (``describe_stack``'s errors)."""
+    return outputs_of(describe_stack(cloudformation, stack_name))
+
+
 def resolve_target(args: argparse.Namespace) -> Target:
     names: dict[str, str] = {}
     parameters: dict[str, str] | None = None
@@ -97,18 +126,16 @@ def resolve_target(args: argparse.Namespace) -> Target:
     state_path = root_or_cwd() / ".aws-sam" / "local-stack.json"
     explicit_remote = bool(args.endpoint_url or args.stack_name or args.profile)
     if not explicit_remote and state_path.is_file():
-        from docpipe_cli.local.provision import LocalStack
+        from docpipe_cli.local.state import LocalDeployment
 
-        state = LocalStack.load(state_path)
+        state = LocalDeployment.load(state_path)
         if answers(f"{state.endpoint}/moto-api/"):
             local_state = state
             parameters = state.parameters
             names.update({k: state.outputs[v] for k, v in OUTPUTS.items() if v in state.outputs})
     if args.stack_name:
         target = Target(args.endpoint_url, args.region, args.profile, {})
-        cfn = target.client("cloudformation")
-        stacks = cfn.describe_stacks(StackName=args.stack_name)["Stacks"]
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+        outputs = stack_outputs(target.client("cloudformation"), args.stack_name)
         names.update({k: outputs[v] for k, v in OUTPUTS.items() if v in outputs})
     for what, var in ENV.items():
         if os.environ.get(var):

@@ -55,11 +55,21 @@ PDF_ENGINES = ("pypdfium2", "pypdf")
 # textract: Amazon Textract (billed per page); rapidocr: offline, the ocr extra; none: no OCR, a
 # document with pages that need it is skipped as needs_ocr.
 OCR_PROVIDERS = ("textract", "rapidocr", "none")
-# Search reranking: none (dense order), lexical (BM25 + reciprocal-rank fusion), bedrock (Rerank API).
-RERANK_MODES = ("none", "lexical", "bedrock")
+# Search ranking (a request's ``rerank``; docs/search.md): hybrid (the store's own: one QueryVectors
+# with the query vector and the query text, fused by reciprocal rank), none (the dense order), text
+# (the store's BM25 alone) and bedrock (the Bedrock Rerank API over the hybrid candidates).
+RERANK_MODES = ("hybrid", "none", "text", "bedrock")
+# Names that keep working after a rename, old -> new. ``lexical`` was docpipe's own BM25 over the
+# dense candidates, replaced by the store's ``hybrid`` (deprecated; docs/search.md says until when).
+DEPRECATED_RERANK_MODES: dict[str, str] = {"lexical": "hybrid"}
+# The language analyzers S3 Vectors offers for a full-text searchable key (TextSearchLanguage).
+TEXT_SEARCH_LANGUAGES = ("en", "fr", "es", "pt", "it", "de", "nl", "zh", "ja", "ko")
 # Where reconcile learns the bucket's objects: list (ListObjectsV2, live) or inventory (the newest
 # S3 Inventory report, up to a day old; no listing of the bucket).
 RECONCILE_SOURCES = ("list", "inventory")
+# BackupFunction's actions and restore modes (its event's ``action`` and ``mode``).
+BACKUP_ACTIONS = ("backup", "list", "verify", "restore", "prune")
+RESTORE_MODES = ("replace", "merge")
 DIMENSIONS_BY_PROVIDER: dict[str, tuple[int, ...]] = {
     "bedrock": (256, 512, 1024),
     "offline": (64, 128, 256),
@@ -136,8 +146,9 @@ class Settings:
     ocr_provider: str = "none"
     # Per-document cost guard: a document with more pages that need OCR is skipped as ocr_page_limit.
     ocr_max_pages: int = DEFAULT_OCR_MAX_PAGES
-    # SearchFunction: the default of a request's ``rerank`` (README, "Search API", says why lexical).
-    search_rerank: str = "lexical"
+    # SearchFunction: the default of a request's ``rerank`` (docs/search.md says why hybrid). A
+    # deprecated name (``lexical``) is read as the mode it became.
+    search_rerank: str = "hybrid"
     bedrock_rerank_enabled: bool = False
     rerank_model_id: str = "amazon.rerank-v1:0"
 
@@ -290,6 +301,8 @@ def _validate(s: Settings) -> None:
     if s.ocr_provider not in OCR_PROVIDERS:
         allowed = ", ".join(OCR_PROVIDERS)
         raise ConfigError(f"{OCR_PROVIDER}={s.ocr_provider!r} is invalid; allowed: {allowed}")
+    if s.search_rerank in DEPRECATED_RERANK_MODES:
+        object.__setattr__(s, "search_rerank", DEPRECATED_RERANK_MODES[s.search_rerank])
     if s.search_rerank not in RERANK_MODES:
         raise ConfigError(
             f"{SEARCH_RERANK}={s.search_rerank!r} is invalid; allowed: {', '.join(RERANK_MODES)}"

@@ -18,7 +18,6 @@ import math
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -28,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from docpipe import aws
 from docpipe.events import ObjectEvent
 from docpipe.exceptions import InvalidInputError, TransientError
+from docpipe.timestamps import iso_timestamp
 
 State = Literal["indexed", "skipped", "deleted", "processing"]
 Verdict = Literal["apply", "stale", "duplicate", "busy"]
@@ -137,10 +137,6 @@ def ordering_token(event: ObjectEvent) -> str:
         return "s:" + event.sequencer.upper().ljust(SEQUENCER_WIDTH, "0")
     tail = event.etag or event.version_id or ""
     return f"t:{event.event_time or ''}|{event.kind}|{tail}"
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _to_plain(value: Any) -> Any:
@@ -326,7 +322,7 @@ class DocumentRegistry:
 
     def put_cursor(self, cursor: Mapping[str, Any]) -> None:
         """Store the reconcile cursor (the one reserved item reconcile writes)."""
-        item = {**cursor, "doc_id": RECONCILE_CURSOR_ID, "updated_at": _now_iso()}
+        item = {**cursor, "doc_id": RECONCILE_CURSOR_ID, "updated_at": iso_timestamp()}
         self._call("put_item", Item=_serialize(item))
 
     # -- bulk writes (restore) ------------------------------------------------------------------
@@ -399,7 +395,7 @@ class DocumentRegistry:
         """
         token = ordering_token(event)
         now = int(self._clock())
-        stamp = _now_iso()
+        stamp = iso_timestamp()
         expression, names, values = _update_expression(
             {
                 "order_token": token,
@@ -457,7 +453,11 @@ class DocumentRegistry:
         """
         now = int(self._clock())
         expression, names, values = _update_expression(
-            {"state": "processing", "lease_until": self._lease_until(now, deadline), "updated_at": _now_iso()}
+            {
+                "state": "processing",
+                "lease_until": self._lease_until(now, deadline),
+                "updated_at": iso_timestamp(),
+            }
         )
         names["#order_token"] = "order_token"
         values.update(_serialize({":tok": token, ":processing": "processing", ":now": now}))
@@ -605,7 +605,7 @@ class DocumentRegistry:
     def _finish(self, doc_id: str, token: str, values: Mapping[str, Any], *, remove: Iterable[str]) -> bool:
         updates: dict[str, Any] = dict.fromkeys(remove)
         updates.update(values)
-        updates.update({"updated_at": _now_iso(), "lease_until": 0})
+        updates.update({"updated_at": iso_timestamp(), "lease_until": 0})
         expression, names, attrs = _update_expression(updates)
         names.update({"#order_token": "order_token", "#state": "state"})
         attrs.update(_serialize({":tok": token, ":processing": "processing"}))

@@ -1,4 +1,4 @@
-"""S3 access for docpipe: capped downloads, managed uploads, listing; names checked by ``s3_names``."""
+"""S3 access for docpipe: capped downloads, streamed uploads, listing; names checked by ``s3_names``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import IO, Any, NoReturn, cast
 
 from boto3.exceptions import S3UploadFailedError
@@ -42,7 +41,6 @@ DEFAULT_TRANSFER_CONFIG = TransferConfig(
 )
 # S3 refuses multipart parts under 5 MiB (except the last one).
 MIN_PART_BYTES = 5 * MiB
-MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs live at most 7 days.
 
 
 @dataclass(frozen=True)
@@ -73,6 +71,16 @@ class MultipartUpload:
     initiated: datetime
 
 
+def _object_request(bucket: str, key: str, version_id: str | None) -> dict[str, Any]:
+    """The parameters that name one object (or one version of it), its names checked first."""
+    validate_bucket_name(bucket)
+    validate_key(key)
+    request: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version_id:
+        request["VersionId"] = version_id
+    return request
+
+
 def _strip_etag(etag: str | None) -> str:
     return (etag or "").strip('"')
 
@@ -96,11 +104,7 @@ class S3Client:
 
     def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
         """Size, ETag, content type, version and user metadata of one object, without its body."""
-        validate_bucket_name(bucket)
-        validate_key(key)
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        if version_id:
-            kwargs["VersionId"] = version_id
+        kwargs = _object_request(bucket, key, version_id)
         try:
             response = self._client.head_object(**kwargs)
         except (ClientError, BotoCoreError) as error:
@@ -132,8 +136,6 @@ class S3Client:
             DocumentTooLargeError: the object is bigger than ``max_bytes``.
             NotFoundError, AccessDeniedError, TransientAWSError, AWSError: from S3.
         """
-        validate_bucket_name(bucket)
-        validate_key(key)
         if max_bytes < 1:
             raise InvalidInputError(f"max_bytes must be >= 1 (got {max_bytes})")
         uri = s3_uri(bucket, key)
@@ -159,8 +161,6 @@ class S3Client:
         without it, ``etag`` (``If-Match``) makes the read fail rather than return an object
         that changed. The body is closed when the block ends.
         """
-        validate_bucket_name(bucket)
-        validate_key(key)
         response = self._get_object(bucket, key, version_id=version_id, etag=None if version_id else etag)
         body = response["Body"]
         try:
@@ -171,9 +171,7 @@ class S3Client:
     def _get_object(
         self, bucket: str, key: str, *, version_id: str | None = None, etag: str | None = None
     ) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        if version_id:
-            kwargs["VersionId"] = version_id
+        kwargs = _object_request(bucket, key, version_id)
         if etag:
             kwargs["IfMatch"] = f'"{etag}"'
         try:
@@ -192,56 +190,6 @@ class S3Client:
         """The whole body of a (small) object as bytes, with the same size cap as ``download``."""
         with self.download(bucket, key, max_bytes=max_bytes, version_id=version_id) as spool:
             return spool.read()
-
-    def upload_file(
-        self,
-        path: str | Path,
-        bucket: str,
-        key: str,
-        *,
-        metadata: Mapping[str, str] | None = None,
-        content_type: str | None = None,
-    ) -> None:
-        """Upload a local file with the transfer manager (multipart, parallel parts when large)."""
-        validate_bucket_name(bucket)
-        validate_key(key)
-        try:
-            self._client.upload_file(
-                str(path),
-                bucket,
-                key,
-                ExtraArgs=_extra_args(metadata, content_type),
-                Config=self._transfer_config,
-            )
-        except (ClientError, BotoCoreError, S3UploadFailedError) as error:
-            _translate_transfer_error(error, s3_uri(bucket, key))
-
-    def upload_fileobj(
-        self,
-        fileobj: IO[bytes],
-        bucket: str,
-        key: str,
-        *,
-        metadata: Mapping[str, str] | None = None,
-        content_type: str | None = None,
-    ) -> None:
-        """Upload from a binary stream; the stream need not be seekable (e.g. a tar.gz being written).
-
-        The transfer manager reads a non-seekable stream one part at a time, so memory stays
-        around ``multipart_chunksize * max_concurrency`` whatever the total size.
-        """
-        validate_bucket_name(bucket)
-        validate_key(key)
-        try:
-            self._client.upload_fileobj(
-                fileobj,
-                bucket,
-                key,
-                ExtraArgs=_extra_args(metadata, content_type),
-                Config=self._transfer_config,
-            )
-        except (ClientError, BotoCoreError, S3UploadFailedError) as error:
-            _translate_transfer_error(error, s3_uri(bucket, key))
 
     def upload_stream(
         self,
@@ -393,11 +341,7 @@ class S3Client:
 
     def delete(self, bucket: str, key: str, *, version_id: str | None = None) -> None:
         """Delete an object, or one version of it (S3 treats deleting a missing key as success; so do we)."""
-        validate_bucket_name(bucket)
-        validate_key(key)
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        if version_id:
-            kwargs["VersionId"] = version_id
+        kwargs = _object_request(bucket, key, version_id)
         try:
             self._client.delete_object(**kwargs)
         except (ClientError, BotoCoreError) as error:
@@ -436,17 +380,6 @@ class S3Client:
             aws.translate_client_error(
                 error, f"copy {s3_uri(src_bucket, src_key)} -> {s3_uri(dst_bucket, dst_key)}"
             )
-
-    def presigned_get_url(self, bucket: str, key: str, expires_in: int = 3600) -> str:
-        """A time-limited GET URL for one object (signed locally; no AWS call)."""
-        validate_bucket_name(bucket)
-        validate_key(key)
-        if not 1 <= expires_in <= MAX_PRESIGN_SECONDS:
-            raise InvalidInputError(f"expires_in must be 1..{MAX_PRESIGN_SECONDS} seconds (got {expires_in})")
-        url: str = self._client.generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
-        )
-        return url
 
 
 class _StreamStopped(Exception):

@@ -111,7 +111,7 @@ def ocr_layers(template: Path, function: str = OCR_FUNCTION) -> list[str]:
     other layer: not the arm64 one of BackupFunction and ReconcileFunction, not the optional
     offline-embeddings layer, which sam builds with pip.
     """
-    from docpipe_cli.local.provision import load_template
+    from docpipe_cli.template import load_template
 
     resources = load_template(template).get("Resources", {})
     props = resources.get(function, {}).get("Properties", {})

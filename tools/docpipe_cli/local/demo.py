@@ -39,6 +39,7 @@ UNREADABLE_PDF = "unreadablemetadata.pdf"
 CORPUS_PASSWORD = "openpassword"  # published in ../shared/corpus/README.md
 SEARCH_QUESTION = "Here's to the crazy ones, the misfits, the rebels"
 SEARCH_EXPECTED = "crazyones-pdfa.pdf"
+TEXT_QUESTION = "misfits rebels troublemakers"  # words of that document, found by BM25 alone
 DELETED_KEY = "generated/lighthouse.md"
 DELETED_QUESTION = "How often does the fog horn of the lighthouse sound?"
 
@@ -224,15 +225,25 @@ def _run(
     )["Attributes"]["ApproximateNumberOfMessages"]
     report.check(int(dlq) == 0, f"dead-letter queue is empty ({dlq})")
 
-    _say(f'==> search: "{SEARCH_QUESTION}"')
-    result = search(target, SEARCH_QUESTION, k=3)
-    _say(f"    scores: {result.metric} similarity, higher is better; rerank: {result.rerank}")
-    for rank, match in enumerate(result.matches, 1):
-        text = " ".join(match.text.split())[:160]
-        where = f"{match.metadata.get('key')} p.{match.metadata.get('page')}"
-        _say(f"    {rank}. [{match.score:.3f}] {where}: {text}")
+    _say(f'==> search (hybrid: the vector and full-text rankings, fused by the index): "{SEARCH_QUESTION}"')
+    result = search(target, SEARCH_QUESTION, k=3, rerank="hybrid")
+    _say(f"    ranked by {result.ranked_by}; score: the store's fused score, higher first")
+    _print_matches(result.matches, 160)
     top = result.matches[0].metadata.get("key", "") if result.matches else ""
-    report.check(str(top).endswith(SEARCH_EXPECTED), f"top match comes from {SEARCH_EXPECTED}")
+    report.check(
+        result.ranked_by == "hybrid" and str(top).endswith(SEARCH_EXPECTED),
+        f"hybrid search ({result.text_search} text search): top match comes from {SEARCH_EXPECTED}",
+    )
+    _say(f'==> search (text: BM25 alone, for exact words): "{TEXT_QUESTION}"')
+    words = search(target, TEXT_QUESTION, k=3, rerank="text")
+    _print_matches(words.matches, 160)
+    top = words.matches[0].metadata.get("key", "") if words.matches else ""
+    report.check(
+        words.ranked_by == "text"
+        and str(top).endswith(SEARCH_EXPECTED)
+        and words.matches[0].placed_by == ("text",),
+        f"text search: top match comes from {SEARCH_EXPECTED}, placed by the full-text ranking",
+    )
     _find_made_files(session, report, target, made, by_key)
     vectors_before = _count_vectors(session, local)
 
@@ -346,16 +357,20 @@ def _find_made_files(
             report.check(False, f"{made_file.key}: no word of it is missing from every other document")
             continue
         question = " ".join(query_words)
-        result = search(target, question, k=3)
+        result = search(target, question, k=3, rerank="text")  # words in no other document: BM25
         keys = [str(m.metadata.get("key", "")) for m in result.matches]
-        for rank, match in enumerate(result.matches, 1):
-            text = " ".join(match.text.split())[:120]
-            where = f"{match.metadata.get('key')} p.{match.metadata.get('page')}"
-            _say(f"    {rank}. [{match.score:.3f}] {where}: {text}")
+        _print_matches(result.matches, 120)
         report.check(
             bool(keys) and keys[0] == made_file.key,
             f'the {made_file.kind} is the top match for "{question}" (words in no other document)',
         )
+
+
+def _print_matches(matches: Any, width: int) -> None:
+    for rank, match in enumerate(matches, 1):
+        text = " ".join(match.text.split())[:width]
+        where = f"{match.metadata.get('key')} p.{match.metadata.get('page')}"
+        _say(f"    {rank}. [{match.score:.3f} {'+'.join(match.placed_by)}] {where}: {text}")
 
 
 def _search_function(session: LocalSession, report: DemoReport) -> None:
@@ -409,37 +424,15 @@ def _store(session: LocalSession, local: Any) -> Any:
 
 
 def _all_keys(session: LocalSession, local: Any) -> list[str]:
-    client = session.client("s3vectors")
-    keys: list[str] = []
-    kwargs: dict[str, Any] = {
-        "vectorBucketName": local.outputs["VectorBucketName"],
-        "indexName": local.outputs["VectorIndexName"],
-    }
-    while True:
-        page = client.list_vectors(**kwargs)
-        keys += [v["key"] for v in page.get("vectors", [])]
-        if not page.get("nextToken"):
-            return keys
-        kwargs["nextToken"] = page["nextToken"]
+    return [r.key for r in _store(session, local).iter_vectors(return_data=False, return_metadata=False)]
 
 
 def _chunks_by_document(session: LocalSession, local: Any) -> dict[str, list[dict[str, Any]]]:
     """Every vector's metadata (chunk text included), grouped by the document's key."""
-    client = session.client("s3vectors")
     found: dict[str, list[dict[str, Any]]] = {}
-    kwargs: dict[str, Any] = {
-        "vectorBucketName": local.outputs["VectorBucketName"],
-        "indexName": local.outputs["VectorIndexName"],
-        "returnMetadata": True,
-    }
-    while True:
-        page = client.list_vectors(**kwargs)
-        for vector in page.get("vectors", []):
-            metadata = vector.get("metadata") or {}
-            found.setdefault(str(metadata.get("key", "")), []).append(metadata)
-        if not page.get("nextToken"):
-            return found
-        kwargs["nextToken"] = page["nextToken"]
+    for record in _store(session, local).iter_vectors(return_data=False, return_metadata=True):
+        found.setdefault(str(record.metadata.get("key", "")), []).append(record.metadata)
+    return found
 
 
 def _count_vectors(session: LocalSession, local: Any) -> int:

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from docpipe.exceptions import ConfigError
-from docpipe_cli.local.provision import LocalStack, Stack
 from docpipe_cli.local.runner import Invocation
+from docpipe_cli.local.stack import Stack
+from docpipe_cli.local.state import LocalDeployment
 
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
@@ -76,7 +77,7 @@ def parse_rate(expression: str) -> float:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2).rstrip("s")]
 
 
-def event_sources(stack: Stack, local: LocalStack) -> tuple[list[SqsSource], list[Schedule], list[str]]:
+def event_sources(stack: Stack, local: LocalDeployment) -> tuple[list[SqsSource], list[Schedule], list[str]]:
     """The SQS sources and schedules the template declares, and notes on events not played."""
     arn_to_queue = {
         attrs["Arn"]: lid

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from docpipe.exceptions import ConfigError
-from docpipe_cli.local.provision import LocalStack, Stack
+from docpipe_cli.local.stack import Stack
+from docpipe_cli.local.state import LocalDeployment
 
 BOOTSTRAP = Path(__file__).with_name("_bootstrap.py")
 FAKE_CREDENTIALS = {
@@ -85,7 +86,7 @@ def function_spec(
     built_template: Path,
     logical_id: str,
     *,
-    local: LocalStack,
+    local: LocalDeployment,
     runtime_deps: Path,
     extra_env: Mapping[str, str] | None = None,
 ) -> FunctionSpec:
@@ -143,7 +144,7 @@ def function_spec(
     )
 
 
-def _lambda_environment(stack: Stack, logical_id: str, name: str, local: LocalStack) -> dict[str, str]:
+def _lambda_environment(stack: Stack, logical_id: str, name: str, local: LocalDeployment) -> dict[str, str]:
     env = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
     env.update(FAKE_CREDENTIALS)
     env.update(

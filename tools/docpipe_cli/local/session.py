@@ -18,9 +18,12 @@ from botocore.config import Config
 from docpipe_cli.local import build
 from docpipe_cli.local.invoke_api import InvokeServer
 from docpipe_cli.local.poller import Poller, event_sources
-from docpipe_cli.local.provision import DEFAULT_STACK, LocalStack, Stack, provision, samconfig_overrides
+from docpipe_cli.local.provision import provision
 from docpipe_cli.local.runner import FunctionRunner, FunctionSpec, function_spec
 from docpipe_cli.local.server import LocalServer
+from docpipe_cli.local.stack import DEFAULT_STACK, Stack
+from docpipe_cli.local.state import LocalDeployment
+from docpipe_cli.template import samconfig_overrides
 
 STATE_FILE = Path(".aws-sam") / "local-stack.json"
 REGION = "us-east-1"
@@ -76,7 +79,7 @@ class LocalSession:
     function_log: Callable[[str], None] | None = None
     server: LocalServer | None = None
     stack: Stack | None = None
-    local: LocalStack | None = None
+    local: LocalDeployment | None = None
     runner: FunctionRunner | None = None
     poller: Poller | None = None
     invoke_server: InvokeServer | None = None

@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from docpipe.config import BACKUP_ACTIONS as ACTIONS
+from docpipe.config import RESTORE_MODES
 from docpipe.exceptions import InvalidInputError
 
-ACTIONS = ("backup", "list", "verify", "restore", "prune")
-RESTORE_MODES = ("replace", "merge")
+__all__ = ["ACTIONS", "RESTORE_MODES", "BackupRequest"]
 _FLAG_STRINGS = {"true": True, "false": False}
 
 

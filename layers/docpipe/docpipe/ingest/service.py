@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -42,6 +41,7 @@ from docpipe.ids import SIDECAR_SUFFIX, vector_key
 from docpipe.ids import doc_id as make_doc_id
 from docpipe.ingest.sidecar import sidecar_attributes
 from docpipe.scope import FOLDER, SIDECAR, Scope
+from docpipe.timestamps import iso_timestamp
 
 if TYPE_CHECKING:
     # Imported where used: both modules import boto3, which a cold start pays for only when the
@@ -61,7 +61,6 @@ _HASH_BLOCK = 1024 * 1024
 # Chunks embedded and written together while the extraction goes on: enough to keep Bedrock's
 # thread pool busy and PutVectors calls few, small enough that little waits for the last page.
 GROUP_CHUNKS = 32
-_TYPED_VALUE_FIELDS = ("stringValue", "numberValue", "booleanValue", "stringListValue")
 
 logger = Logger(child=True)
 
@@ -314,7 +313,7 @@ class IngestService:
                 "version": _version_of(info),
                 "content_hash": content_hash,
                 "content_type": document.content_type,
-                "ingested_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "ingested_at": iso_timestamp(timespec="seconds"),
                 "source_uri": f"s3://{bucket}/{key}",
             }
             for name, value in attributes.items():

@@ -27,13 +27,14 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import IO, Any
 from urllib.parse import unquote_plus
 
 from docpipe.exceptions import DocpipeError
 from docpipe.reconcile.source import ObjectSource
 from docpipe.s3 import ObjectInfo, S3Client
+from docpipe.timestamps import iso_timestamp
 
 MANIFEST_NAME = "manifest.json"
 CHECKSUM_NAME = "manifest.checksum"
@@ -73,8 +74,7 @@ class InventoryReport:
 
     @property
     def created_iso(self) -> str:
-        moment = datetime.fromtimestamp(self.created, UTC)
-        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return iso_timestamp(self.created)
 
 
 class InventorySource(ObjectSource):

@@ -37,7 +37,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -53,6 +52,7 @@ from docpipe.reconcile.source import ObjectSource
 from docpipe.registry import SEQUENCER_WIDTH, BusyError, DocumentRecord, DocumentRegistry
 from docpipe.s3 import ObjectInfo, S3Client
 from docpipe.scope import NOT_A_DOCUMENT_REASONS, OUT_OF_SCOPE_REASONS, Scope
+from docpipe.timestamps import epoch_seconds, iso_timestamp
 from docpipe.vectorstore import S3VectorStore
 
 CATEGORIES = ("missing", "changed", "gone", "stale_claims", "orphan_vectors", "out_of_scope")
@@ -267,7 +267,7 @@ class ReconcileService:
                     return self._finish(report)
             if self._vectors(report, out_of_time, remaining):
                 report.complete = True
-                self._save({"phase": "objects", "after_key": "", "last_complete": _now_iso()}, report)
+                self._save({"phase": "objects", "after_key": "", "last_complete": iso_timestamp()}, report)
             else:
                 self._save({"phase": "vectors", "after_key": ""}, report)
         except _ListingFailedError as error:
@@ -484,7 +484,7 @@ class ReconcileService:
         records = self.registry.get_many(entry.doc_id for _, entry, _, _ in held)
         for category, entry, event, into in held:
             record = records.get(entry.doc_id)
-            written = _epoch(record.updated_at) if record is not None else None
+            written = epoch_seconds(record.updated_at) if record is not None else None
             if (
                 written is None
                 or written > as_of
@@ -504,7 +504,7 @@ class ReconcileService:
             key,
             region=self.region,
             sequencer=sequencer,
-            event_time=_now_iso(self._clock()),
+            event_time=iso_timestamp(self._clock()),
             etag=obj.etag if obj else None,
             size=obj.size if obj else None,
             version_id=obj.version_id if obj else None,
@@ -627,18 +627,3 @@ def _orphan_keys(record: DocumentRecord | None, chunks: list[tuple[str, int]]) -
 
 def _is_removal(event: dict[str, Any]) -> bool:
     return str(event["Records"][0]["eventName"]).startswith("ObjectRemoved")
-
-
-def _epoch(iso: str | None) -> float | None:
-    """A registry timestamp (``2026-01-01T00:00:00.000Z``) as epoch seconds; None if unreadable."""
-    if not iso:
-        return None
-    try:
-        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def _now_iso(epoch: float | None = None) -> str:
-    moment = datetime.fromtimestamp(time.time() if epoch is None else epoch, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

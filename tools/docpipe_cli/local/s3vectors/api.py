@@ -31,8 +31,10 @@ INDEX_MODES: tuple[str, ...] = ("CLASSIC", "ENHANCED")
 ENHANCED_DEFAULT_SINCE = dt.datetime(2026, 9, 30, tzinfo=dt.UTC)
 MAX_TOP_K = 10_000
 # Results per QueryVectors page. The service does not document its page size; 100 (the topK limit
-# before results were paginated) keeps every topK <= 100 in one page, as it was then.
+# before results were paginated) keeps every topK <= 100 in one page, as it was then. The variable
+# lets a test page through a small index.
 QUERY_PAGE_SIZE = 100
+PAGE_SIZE_ENV = "DOCPIPE_S3VECTORS_QUERY_PAGE_SIZE"
 MAX_QUERY_TEXTS = 10
 MAX_QUERY_TEXT_CHARS = 1024
 MAX_TEXT_SEARCH_CONFIGURATIONS = 10
@@ -229,6 +231,8 @@ def create_index(self: Any) -> Any:
         state=IndexState(int(dimension), str(metric)),
         encryption=self._get_param("encryptionConfiguration"),
     )
+    for config in configs:  # from now on every write is indexed as it comes
+        index.docpipe_extras.state.text_index(config.key, config.language)
     return ActionResult({"indexArn": index.index_arn})
 
 
@@ -369,6 +373,7 @@ def update_metadata_configuration(self: Any) -> Any:
         for config in configs:
             config.building_since = time.monotonic()
             more.text_search[config.key] = config
+            more.state.text_index(config.key, config.language)  # the backfill: every vector already there
     else:
         keys = [k.get("metadataKey") for k in delete.get("textSearchConfigurations") or []]
         missing = [k for k in keys if k not in more.text_search]
@@ -433,7 +438,8 @@ def query_vectors(self: Any) -> Any:
     else:
         hits = more.state.query(top_k=top_k, vector=vector, texts=text_queries, filter=compiled)
         start = 0
-    page = hits[start : start + QUERY_PAGE_SIZE]
+    page_size = int(os.environ.get(PAGE_SIZE_ENV) or QUERY_PAGE_SIZE)
+    page = hits[start : start + page_size]
     result: dict[str, Any] = {
         "vectors": [
             _render(
@@ -447,9 +453,9 @@ def query_vectors(self: Any) -> Any:
         ],
         "distanceMetric": index.distance_metric,
     }
-    if start + QUERY_PAGE_SIZE < len(hits):
+    if start + page_size < len(hits):
         base = token.rsplit(".", 1)[0] if token else SESSIONS.open(fingerprint, hits)
-        result["nextToken"] = f"{base}.{start + QUERY_PAGE_SIZE}"
+        result["nextToken"] = f"{base}.{start + page_size}"
     return ActionResult(result)
 
 

@@ -1,10 +1,10 @@
 """The in-memory search structures of one vector index and the QueryVectors ranking over them.
 
 ``IndexState`` keeps the vectors as one float32 matrix (unit rows for ``cosine``), updated in place
-on every PutVectors / DeleteVectors, and the metadata row for row. What a query needs beyond that
-(filter columns, a BM25 index per searchable key) is built lazily, once per write generation, so a
-query never re-reads the index: it is one matrix-vector product, a few numpy masks and a partial
-sort.
+on every PutVectors / DeleteVectors, and the metadata row for row; a BM25 index per searchable key
+(``text``) takes the same writes incrementally. The filter columns are rebuilt lazily, once per
+write generation. A query never re-reads the index: it is one matrix-vector product, a few numpy
+masks, a partial sort and, for text, one BM25 search per key.
 
 Ranking, as the service documents it (Amazon S3 User Guide, "Querying with full-text and vector
 search"): a ``queryVector`` alone ranks by distance (exact here: every vector that passes the
@@ -66,7 +66,7 @@ class IndexState:
     _alive: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
     _matrix: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     _columns: tuple[int, Columns] | None = None
-    _text: dict[tuple[str, str | None], tuple[int, TextIndex]] = field(default_factory=dict)
+    _text: dict[tuple[str, str | None], TextIndex] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
@@ -77,6 +77,7 @@ class IndexState:
     def put(self, vectors: Iterable[Mapping[str, Any]]) -> None:
         """Insert or overwrite vectors (``{"key", "data": {"float32": [...]}, "metadata"}``)."""
         with self._lock:
+            touched: list[int] = []
             for vector in vectors:
                 key = str(vector["key"])
                 row = self._slots.get(key)
@@ -91,10 +92,14 @@ class IndexState:
                 self._matrix[row] = data
                 self._metadata[row] = dict(vector.get("metadata") or {})
                 self._alive[row] = True
+                touched.append(row)
+            for (name, _), text in self._text.items():
+                text.set((row, (self._metadata[row] or {}).get(name)) for row in touched)
             self.generation += 1
 
     def delete(self, keys: Iterable[str]) -> None:
         with self._lock:
+            removed: list[int] = []
             for key in keys:
                 row = self._slots.pop(key, None)
                 if row is None:
@@ -104,6 +109,9 @@ class IndexState:
                 self._alive[row] = False
                 self._matrix[row] = 0.0
                 self._free.append(row)
+                removed.append(row)
+            for text in self._text.values():
+                text.remove(removed)
             self.generation += 1
 
     def _allocate(self) -> int:
@@ -134,13 +142,15 @@ class IndexState:
             return self._columns[1]
 
     def text_index(self, key: str, language: str | None) -> TextIndex:
+        """The BM25 index of ``key``: built from the rows when first asked for (CreateIndex and
+        UpdateMetadataConfiguration ask), then kept up to date by every write."""
         with self._lock:
-            cached = self._text.get((key, language))
-            if cached is None or cached[0] != self.generation:
-                values = [md.get(key) if md else None for md in self._metadata]
-                cached = (self.generation, TextIndex(values, language))
-                self._text[(key, language)] = cached
-            return cached[1]
+            found = self._text.get((key, language))
+            if found is None:
+                found = TextIndex(language)
+                found.set((row, md.get(key)) for row, md in enumerate(self._metadata) if md)
+                self._text[(key, language)] = found
+            return found
 
     def drop_text_index(self, key: str) -> None:
         with self._lock:
@@ -150,10 +160,12 @@ class IndexState:
     def distances(self, query: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Distance of every slot to ``query`` (cosine: 1 - similarity; euclidean: L2)."""
         matrix = self._matrix[: self.rows]
+        # einsum, not matmul: a matrix-vector product is too small to gain from BLAS threads, and on a
+        # busy machine their contention made it ten times slower (docs/benchmarks.md, Local S3 Vectors).
         if self.metric == "cosine":
             norm = float(np.linalg.norm(query))
             unit = query / norm if norm else query
-            return np.asarray(1.0 - matrix @ unit, dtype=np.float32)
+            return np.asarray(1.0 - np.einsum("ij,j->i", matrix, unit), dtype=np.float32)
         diff = matrix - query
         return np.asarray(np.sqrt(np.einsum("ij,ij->i", diff, diff)), dtype=np.float32)
 
@@ -178,34 +190,44 @@ class IndexState:
             if vector is not None:
                 distances = self.distances(np.asarray(vector, dtype=np.float32))
                 vector_ranked = _top(np.where(mask, -distances, -np.inf), mask, top_k)
-            text_scores: list[tuple[str, npt.NDArray[np.float32]]] = []
-            for query in texts:
-                scores = self.text_index(query.key, query.language).scores(query.text)
-                text_scores.append((query.key, scores))
             if not texts:
-                ranked = vector_ranked
-                return [self._hit(int(r), distance=float(distances[r])) for r in ranked]  # type: ignore[index]
-            if vector is None:
-                total = np.sum([s for _, s in text_scores], axis=0)
+                assert distances is not None
+                return [self._hit(int(r), distance=float(distances[r])) for r in vector_ranked]
+            indexes = [(q, self.text_index(q.key, q.language)) for q in texts]
+            if vector is None and len(texts) == 1:
+                ((query, index),) = indexes
+                rows, scores = index.ranked(query.text, mask, top_k)
+                return [
+                    self._hit(int(r), bm25=((query.key, float(s)),))
+                    for r, s in zip(rows, scores, strict=True)
+                ]
+            if vector is None:  # several keys: ranked by the sum of their BM25 scores
+                per_key = [(q.key, index.scores(q.text, size)) for q, index in indexes]
+                total = np.sum([scores for _, scores in per_key], axis=0)
                 matched = mask & (total > 0)
                 ranked = _top(np.where(matched, total, -np.inf), matched, top_k)
-                return [self._hit(int(r), bm25=_bm25(text_scores, int(r))) for r in ranked]
+                return [
+                    self._hit(int(r), bm25=tuple((k, float(s[r])) for k, s in per_key if s[r] > 0))
+                    for r in ranked
+                ]
+            assert distances is not None
             fused = np.zeros(size, dtype=np.float64)
             vector_rank = {int(r): i + 1 for i, r in enumerate(vector_ranked)}
             fused[vector_ranked] += 1.0 / (RRF_K + np.arange(1, len(vector_ranked) + 1))
-            for _, scores in text_scores:
-                matched = mask & (scores > 0)
-                text_ranked = _top(np.where(matched, scores, -np.inf), matched, top_k)
-                fused[text_ranked] += 1.0 / (RRF_K + np.arange(1, len(text_ranked) + 1))
+            bm25: dict[int, list[tuple[str, float]]] = {}
+            for query, index in indexes:
+                rows, scores = index.ranked(query.text, mask, top_k)
+                fused[rows] += 1.0 / (RRF_K + np.arange(1, len(rows) + 1))
+                for r, score in zip(rows.tolist(), scores.tolist(), strict=True):
+                    bm25.setdefault(r, []).append((query.key, score))
             in_any = fused > 0
             ranked = _top(np.where(in_any, fused, -np.inf), in_any, top_k)
-            assert distances is not None
             return [
                 self._hit(
                     int(r),
                     distance=float(distances[r]),
                     fused=float(fused[r]),
-                    bm25=_bm25(text_scores, int(r)),
+                    bm25=tuple(bm25.get(int(r), ())),
                     vector_rank=vector_rank.get(int(r)),
                 )
                 for r in ranked
@@ -227,9 +249,3 @@ def _top(score: npt.NDArray[Any], eligible: npt.NDArray[np.bool_], k: int) -> np
     part = part[eligible[part]]
     order = np.lexsort((part, -score[part]))
     return np.asarray(part[order][:count], dtype=np.int64)
-
-
-def _bm25(
-    text_scores: Sequence[tuple[str, npt.NDArray[np.float32]]], row: int
-) -> tuple[tuple[str, float], ...]:
-    return tuple((key, float(scores[row])) for key, scores in text_scores if scores[row] > 0)
