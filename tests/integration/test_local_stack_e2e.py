@@ -29,6 +29,7 @@ from docpipe_cli import cli, queries
 from docpipe_cli.commands.backfill import backfill
 from docpipe_cli.local.server import free_port
 from docpipe_cli.local.session import LocalSession
+from docpipe_cli.target import Target
 from tests.conftest import PDF_CORPUS_DIR, ROOT, load_event
 from tests.scans import image_only_pdf, render, text_layer, words
 
@@ -126,7 +127,7 @@ def stack() -> Iterator[dict[str, Any]]:
         for key, body in uploads.items():
             s3.put_object(Bucket=bucket_name, Key=key, Body=body)
         drained = session.poller.wait_until_drained(timeout=420)
-        target = cli.Target(local.endpoint, local.region, None, {}, local, local.parameters)
+        target = Target(local.endpoint, local.region, None, {}, local, local.parameters)
         target.names.update(
             documents_table=local.outputs["DocumentsTableName"],
             vector_bucket=local.outputs["VectorBucketName"],

@@ -71,6 +71,7 @@ REQUIRED_PARAMETERS = {
 DEFAULTED_IN_CODE = {
     config.EMBEDDING_NORMALIZE: "Titan V2's normalize flag: stored vectors depend on it, so it is not a knob",
     config.SECRETS_CACHE_TTL_SECONDS: "Powertools' 5-minute cache; a rotated secret is refetched after a 401",
+    config.ACCESS_CACHE_SECONDS: "30 s bounds how long a changed mapping or rule waits; one read a period",
 }
 
 # Actions granted although no code path calls them, with why.
@@ -90,10 +91,11 @@ EXPECTED_OPERATIONS = {
         "s3:GetObject", "s3:HeadObject", "dynamodb:GetItem", "dynamodb:UpdateItem", "s3vectors:GetIndex",
         "s3vectors:PutVectors", "s3vectors:DeleteVectors", "s3vectors:GetVectors",
         "bedrock-runtime:InvokeModel", "secretsmanager:GetSecretValue", "textract:DetectDocumentText",
+        "ssm:GetParameter",
     },
     "SearchFunction": {
         "s3vectors:GetIndex", "s3vectors:QueryVectors", "s3vectors:GetVectors",
-        "bedrock-runtime:InvokeModel", "bedrock-agent-runtime:Rerank",
+        "bedrock-runtime:InvokeModel", "bedrock-agent-runtime:Rerank", "ssm:GetParameter",
     },
     "BackupFunction": {
         "s3:HeadObject", "s3:GetObject", "s3:GetObject+VersionId", "s3:ListObjectsV2",
@@ -108,7 +110,7 @@ EXPECTED_OPERATIONS = {
     "ReconcileFunction": {
         "s3:ListObjectsV2", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
         "dynamodb:UpdateItem", "dynamodb:PutItem", "sqs:SendMessageBatch", "s3vectors:ListVectors",
-        "s3vectors:GetVectors", "s3vectors:DeleteVectors",
+        "s3vectors:GetVectors", "s3vectors:DeleteVectors", "ssm:GetParameter",
         # ReconcileSource=inventory: the report's manifest and data files, HeadObject before a removal.
         "s3:GetObject", "s3:HeadObject",
     },
@@ -134,6 +136,7 @@ SERVICES = {
     "secretsmanager": "secretsmanager",
     "sqs": "sqs",
     "textract": "textract",
+    "ssm": "ssm",
 }
 # Operations of other services whose IAM actions are not named after them.
 OTHER_ACTIONS = {"sqs:SendMessageBatch": ("sqs:SendMessage",)}
@@ -168,7 +171,7 @@ TRANSFER_METHODS = {
     "copy": ("head_object", "copy_object", "upload_part_copy", *_UPLOAD[1:]),
 }
 # Library classes that call AWS for docpipe, and the boto3 method they call.
-LIBRARY_CALLS = {"SecretsProvider": "get_secret_value"}
+LIBRARY_CALLS = {"SecretsProvider": "get_secret_value", "SSMProvider": "get_parameter"}
 
 
 @functools.cache

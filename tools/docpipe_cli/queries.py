@@ -18,6 +18,9 @@ def _settings_for(target: Target) -> Any:
         (config.EMBEDDING_PROVIDER, "EmbeddingProvider"),
         (config.EMBEDDING_DIMENSION, "EmbeddingDimension"),
         (config.EMBEDDING_MODEL_ID, "EmbeddingModelId"),
+        # A stack with AccessControl=enforced is searched as it enforces it (docs/access-control.md).
+        (config.ACCESS_CONTROL, "AccessControl"),
+        (config.ACCESS_DEFAULT, "AccessDefault"),
     ):
         if not env.get(var) and params.get(param):
             env[var] = params[param]
@@ -45,15 +48,23 @@ def search(
     filter: dict[str, Any] | None = None,
     rerank: str | None = None,
     neighbours: int = 0,
+    on_behalf_of: dict[str, Any] | None = None,
 ) -> Any:
     """Search the target's index through ``docpipe.search``, the path SearchFunction runs.
 
+    ``on_behalf_of`` (``{"user": ..., "groups": [...]}``): whom the search is for; required on a
+    stack with ``AccessControl=enforced``. The CLI's own credentials read the index anyway: IAM on
+    the index is the outer wall, this only makes the CLI answer as the API would.
+
     Raises:
-        ValidationError: a bad question, ``k``, filter or rerank mode, naming the field.
+        ValidationError: a bad question, ``k``, filter, rerank mode or ``on_behalf_of``, naming
+            the field (``on_behalf_of`` missing on an enforced stack too).
     """
     from docpipe.search import SearchRequest
 
-    request = SearchRequest(question, k=k, filter=filter, rerank=rerank, neighbours=neighbours)
+    fields: dict[str, Any] = {"query": question, "k": k, "filter": filter, "rerank": rerank}
+    fields.update(neighbours=neighbours, on_behalf_of=on_behalf_of)
+    request = SearchRequest.from_dict(fields)
     return search_service(target).search(request)
 
 

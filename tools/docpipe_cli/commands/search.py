@@ -37,12 +37,34 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--neighbours", type=int, default=0, help="also print 0-2 chunks around each match")
     p.add_argument(
+        "--on-behalf-of",
+        metavar="USER",
+        help="search as this user (needed where AccessControl=enforced; docs/access-control.md)",
+    )
+    p.add_argument(
+        "--group",
+        action="append",
+        metavar="PRINCIPAL",
+        help="a principal of that user, e.g. group:finance or tenant:acme (repeat for more)",
+    )
+    p.add_argument(
         "--json",
         action="store_true",
         default=False,
         help="print SearchFunction's JSON response (a mistake: its ValidationError object, exit 1)",
     )
     p.set_defaults(func=run)
+
+
+def on_behalf_of(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``--on-behalf-of USER [--group PRINCIPAL ...]`` as the request's ``on_behalf_of``."""
+    user = getattr(args, "on_behalf_of", None)
+    groups = list(getattr(args, "group", None) or [])
+    if user is None:
+        if groups:
+            raise ValidationError("on_behalf_of", "--group needs --on-behalf-of USER")
+        return None
+    return {"user": user, "groups": groups}
 
 
 def parse_filter(text: str | None) -> dict[str, Any] | None:
@@ -69,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
             filter=parse_filter(args.filter),
             rerank=args.rerank,
             neighbours=args.neighbours,
+            on_behalf_of=on_behalf_of(args),
         )
     except ValidationError as error:
         if not args.json:
