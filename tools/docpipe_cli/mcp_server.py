@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import Field
 
 from docpipe.config import RERANK_MODES
-from docpipe.exceptions import DocpipeError, TransientError, ValidationError
+from docpipe.exceptions import DocpipeError, ForbiddenError, TransientError, ValidationError
 from docpipe.ids import doc_id
 from docpipe.registry import DocumentRegistry
 from docpipe.scope import Scope
@@ -40,13 +41,21 @@ INSTRUCTIONS = (
 STATUS_FIELDS = ("state", "reason", "pages", "chunk_count", "ocr_pages", "content_type", "updated_at")
 
 
-def search_fields(query: str, k: int, filter: dict[str, Any] | None, rerank: str | None) -> dict[str, Any]:
+def search_fields(
+    query: str,
+    k: int,
+    filter: dict[str, Any] | None,
+    rerank: str | None,
+    on_behalf_of: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The search request's fields from the tool's arguments: the one place they are passed through.
 
     ``SearchRequest.from_dict`` parses the result, so a field added to the request (and here) is
-    validated by the API's own rules.
+    validated by the API's own rules. ``on_behalf_of`` is the server's, set when it starts
+    (``docpipe mcp --on-behalf-of``), never a tool argument: the agent does not choose whom it
+    searches as (docs/access-control.md).
     """
-    return {"query": query, "k": k, "filter": filter, "rerank": rerank}
+    return {"query": query, "k": k, "filter": filter, "rerank": rerank, "on_behalf_of": on_behalf_of}
 
 
 @dataclass
@@ -57,9 +66,11 @@ class DocpipeTools:
     registry: DocumentRegistry
     bucket: str
     scope: Scope = Scope()
+    # Whom every search is for, where AccessControl=enforced ({"user": ..., "groups": [...]}).
+    on_behalf_of: dict[str, Any] | None = None
 
     @classmethod
-    def for_target(cls, target: Target) -> DocpipeTools:
+    def for_target(cls, target: Target, on_behalf_of: dict[str, Any] | None = None) -> DocpipeTools:
         """Built once, at start: a missing name or a bad setting fails before the client connects."""
         from docpipe_cli.queries import registry, search_service
 
@@ -68,6 +79,7 @@ class DocpipeTools:
             registry=registry(target),
             bucket=target.name("documents_bucket", "--documents-bucket"),
             scope=target.scope(),
+            on_behalf_of=on_behalf_of,
         )
 
     def search_documents(
@@ -88,9 +100,11 @@ class DocpipeTools:
     ) -> dict[str, Any]:
         """Search the indexed documents; each match has its text, document key, pages, section and score."""
         try:
-            request = SearchRequest.from_dict(search_fields(query, k, filter, rerank))
+            request = SearchRequest.from_dict(search_fields(query, k, filter, rerank, self.on_behalf_of))
             return self.service.search(request).as_dict()
         except ValidationError as error:  # the caller's mistake: the API's 400 body, naming the field
+            raise ToolFailure(error.as_dict()) from error
+        except ForbiddenError as error:  # access control refused it: the API's 403 body
             raise ToolFailure(error.as_dict()) from error
         except DocpipeError as error:  # not the caller's: the class only, as SearchFunction answers
             raise ToolFailure(
@@ -155,6 +169,9 @@ def build_server(tools: DocpipeTools) -> Any:
     return server
 
 
-def serve(target: Target) -> None:
+def serve(target: Target, on_behalf_of: dict[str, Any] | None = None) -> None:
     """Serve the tools on stdin/stdout until the client closes them."""
-    build_server(DocpipeTools.for_target(target)).run("stdio")
+    # stdout is the protocol's channel: Powertools metrics (a refused search's SearchRequestsDenied)
+    # print EMF lines there, which the client would read as a broken message.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    build_server(DocpipeTools.for_target(target, on_behalf_of)).run("stdio")

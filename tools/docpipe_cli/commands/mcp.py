@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from docpipe.exceptions import ConfigError
+from docpipe_cli.commands.search import add_on_behalf_of_options, on_behalf_of
 from docpipe_cli.target import resolve_target
 
 
@@ -13,6 +14,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "mcp", parents=[common], help="an MCP server on stdio: search_documents and document_status tools"
     )
+    add_on_behalf_of_options(p, "every search of this server is for this user")
     p.set_defaults(func=run)
 
 
@@ -21,5 +23,5 @@ def run(args: argparse.Namespace) -> int:
         from docpipe_cli.mcp_server import serve
     except ImportError as error:
         raise ConfigError(f"docpipe mcp needs the MCP SDK: pip install 'docpipe[mcp]' ({error})") from None
-    serve(resolve_target(args))
+    serve(resolve_target(args), on_behalf_of(args))
     return 0

@@ -36,17 +36,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="hybrid, none, text or bedrock (default: the stack's SEARCH_RERANK; lexical = hybrid)",
     )
     p.add_argument("--neighbours", type=int, default=0, help="also print 0-2 chunks around each match")
-    p.add_argument(
-        "--on-behalf-of",
-        metavar="USER",
-        help="search as this user (needed where AccessControl=enforced; docs/access-control.md)",
-    )
-    p.add_argument(
-        "--group",
-        action="append",
-        metavar="PRINCIPAL",
-        help="a principal of that user, e.g. group:finance or tenant:acme (repeat for more)",
-    )
+    add_on_behalf_of_options(p, "search as this user")
     p.add_argument(
         "--json",
         action="store_true",
@@ -54,6 +44,21 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="print SearchFunction's JSON response (a mistake: its ValidationError object, exit 1)",
     )
     p.set_defaults(func=run)
+
+
+def add_on_behalf_of_options(p: argparse.ArgumentParser, what: str) -> None:
+    """``--on-behalf-of USER`` and ``--group PRINCIPAL`` (repeatable): the request's ``on_behalf_of``."""
+    p.add_argument(
+        "--on-behalf-of",
+        metavar="USER",
+        help=f"{what} (needed where AccessControl=enforced; docs/access-control.md)",
+    )
+    p.add_argument(
+        "--group",
+        action="append",
+        metavar="PRINCIPAL",
+        help="a principal of that user, e.g. group:finance or tenant:acme (repeat for more)",
+    )
 
 
 def on_behalf_of(args: argparse.Namespace) -> dict[str, Any] | None:
