@@ -305,6 +305,8 @@ class IngestService:
             attributes = sidecar_attributes(sidecar, key) if sidecar is not None else {}
             with self._segment("parse"):
                 document = self._open(body, key)
+        from docpipe.vectorstore import TITLE_KEY, document_title
+
         with document:
             base_metadata: dict[str, Any] = {
                 "doc_id": document_id,
@@ -315,9 +317,11 @@ class IngestService:
                 "content_type": document.content_type,
                 "ingested_at": iso_timestamp(timespec="seconds"),
                 "source_uri": f"s3://{bucket}/{key}",
+                # Full-text searchable beside the text (TEXT_SEARCH_KEYS): a sidecar's own title wins.
+                TITLE_KEY: document_title(key),
             }
             for name, value in attributes.items():
-                if name in base_metadata:
+                if name in base_metadata and name != TITLE_KEY:
                     raise MetadataTooLargeError(
                         f"sidecar attribute {name!r} clashes with a docpipe metadata key"
                     )
