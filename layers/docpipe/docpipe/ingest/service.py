@@ -305,8 +305,6 @@ class IngestService:
             attributes = sidecar_attributes(sidecar, key) if sidecar is not None else {}
             with self._segment("parse"):
                 document = self._open(body, key)
-        from docpipe.vectorstore import TITLE_KEY, document_title
-
         with document:
             base_metadata: dict[str, Any] = {
                 "doc_id": document_id,
@@ -317,11 +315,9 @@ class IngestService:
                 "content_type": document.content_type,
                 "ingested_at": iso_timestamp(timespec="seconds"),
                 "source_uri": f"s3://{bucket}/{key}",
-                # Full-text searchable beside the text (TEXT_SEARCH_KEYS): a sidecar's own title wins.
-                TITLE_KEY: document_title(key),
             }
             for name, value in attributes.items():
-                if name in base_metadata and name != TITLE_KEY:
+                if name in base_metadata:
                     raise MetadataTooLargeError(
                         f"sidecar attribute {name!r} clashes with a docpipe metadata key"
                     )
@@ -369,7 +365,7 @@ class IngestService:
         from docpipe.chunking import ChunkStream, check_metadata_limits, embedding_text
         from docpipe.parsers import no_text_error
         from docpipe.registry import CLAIM_SLOTS
-        from docpipe.vectorstore import NON_FILTERABLE_METADATA_KEYS, VectorRecord
+        from docpipe.vectorstore import NON_FILTERABLE_METADATA_KEYS, TITLE_KEY, VectorRecord, document_title
 
         document_id = base_metadata["doc_id"]
         # What the index really declares (GetIndex, cached by the store), not what we meant it
@@ -386,6 +382,9 @@ class IngestService:
             chunk_size=size,
             chunk_overlap=self.settings.chunk_overlap,
             base_metadata=base_metadata,
+            # Full-text searchable beside the text (TEXT_SEARCH_KEYS); a sidecar's or the parser's
+            # own title (an EPUB's) wins over the file name.
+            default_metadata={TITLE_KEY: document_title(str(base_metadata["key"]))},
         )
         previous_slots = _vector_slots(decision.previous)
         # Chunk keys a later event already deletes: the previous version's, and the claim's own.
