@@ -8,8 +8,8 @@ exact scan costs the same whatever the numbers are, and embedding is not what is
 
 Latency: the emulator's moto server (``LocalServer``) on loopback, an index in ENHANCED mode with
 ``text`` full-text searchable, queried through a plain boto3 client (HTTP included) with topK 10:
-a vector query, a text query, a hybrid query, and a hybrid query with a ``$startsWith`` and an
-``$eq`` filter. Median, min and max of ``QUERIES`` queries each, after one query that builds the
+a vector query, a text query, a hybrid query, and a hybrid query with a ``$startsWith`` and a
+``$lte`` filter. Median, min and max of ``QUERIES`` queries each, after one query that builds the
 structures it reads (reported apart: it is what the first query after a write pays).
 
 Library: tantivy (as the emulator uses it, ``text.TextIndex``) and bm25s over the same chunks,
