@@ -263,7 +263,40 @@ def _build_sizes() -> list[str]:
     table = [line for line in done.stdout.splitlines() if line.startswith("|")]
     built = (build / "template.yaml").stat().st_mtime
     when = dt.datetime.fromtimestamp(built, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return [f"The deployable build (`make size-check`, built {when}), unzipped:", "", *table]
+    return [
+        f"The deployable build (`make size-check`, built {when}), unzipped:",
+        "",
+        *table,
+        "",
+        *_office_share(build),
+    ]
+
+
+# What the legacy Office, OpenDocument and RTF parsers put in a docpipe layer: two packages and
+# five modules (.doc reads through olefile, which the .msg reader brought; ODF through lxml).
+_OFFICE_PACKAGES = ("xlrd", "ppt2pptx")
+_OFFICE_MODULES = ("doc.py", "xls.py", "ppt.py", "opendocument.py", "rtf.py")
+
+
+def _office_share(build: Path) -> list[str]:
+    """Each docpipe layer's size with and without what the legacy Office parsers added (before/after)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from check_build_size import folder_size
+    finally:
+        sys.path.pop(0)
+    lines = []
+    for layer in sorted(build.glob("DocpipeLayer*")):
+        python = layer / "python"
+        added = sum(folder_size(path) for path in python.iterdir() if path.name.startswith(_OFFICE_PACKAGES))
+        added += sum(folder_size(python / "docpipe" / "parsers" / name) for name in _OFFICE_MODULES)
+        total = folder_size(layer)
+        lines.append(
+            f"- {layer.name}: {total / 2**20:.2f} MiB with the legacy Office, OpenDocument and RTF "
+            f"parsers, {(total - added) / 2**20:.2f} MiB without them ({added / 1024:.0f} KiB: "
+            f"{', '.join(_OFFICE_PACKAGES)} and their five modules)."
+        )
+    return lines
 
 
 def run() -> str:

@@ -1,4 +1,4 @@
-"""Retrieval quality: recall@1/5/10 and MRR@10 at document level, on documents written by others.
+"""Retrieval quality and cost: the store's own rankings against docpipe's old Python rerank.
 
 The labelled set is built here, at bench time, from the HTML reference of Python that Debian's
 ``python3-doc`` installs (``/usr/share/doc/python3-doc/html``): each page's ``<h1>`` is its
@@ -10,19 +10,24 @@ titles, which would plant other pages' queries in it), and chapter pages that ar
 of contents are left out, as are titles shared by two pages.
 
 Every page goes through the real IngestFunction handler (HTML parser, LangChain chunking, the
-offline wordllama embedder, PutVectors) on moto in-process (``mock_aws``; resources from
-template.yaml), once per chunk size. The index is then read back and queried exactly (every
-vector scored, as S3 Vectors' exact fallback does) through ``docpipe.search.SearchService``, the
-function's own search path, with an in-memory store: moto's ListVectors per query would make the
-run hours long and measure moto, not ranking.
+offline wordllama embedder, PutVectors) on moto in-process (``mock_aws``, resources from
+template.yaml, the local S3 Vectors installed). The vectors are then written to a local S3 Vectors
+in its own process (``python -m docpipe_cli.local.server``: moto server with the emulator), made
+ENHANCED with ``text`` (and, as levers, ``section`` and a ``title`` key) full-text searchable, and
+queried through ``docpipe.search.SearchService``, the function's own path. The store running in
+another process is what lets this process's CPU time be docpipe's alone (plus botocore's).
 
-Rankings compared, all at document level (a document's rank is that of its best chunk):
-- dense: the 100 nearest chunks, documents by first appearance;
-- BM25: Okapi BM25 over every chunk of the collection (what a real lexical index would give);
-- lexical: the ``rerank=lexical`` path (BM25 over the dense candidates, RRF with the dense order),
-  with the candidates' own statistics and, beside it, with the whole collection's;
-and, at the default chunk size, the same index built with ``EmbedSectionPath=false``, the candidate
-pool's size, and the fusion constants tuned on one half of the queries and reported on the other.
+Rankings compared, at document level (a document's rank is that of its best chunk; 100 chunks
+asked, documents by first appearance):
+- ``hybrid``: one QueryVectors with the query vector and the query text (the store's RRF);
+- the same with ``section`` / ``title`` searchable keys of their own (levers);
+- ``text``: the store's BM25 alone; ``none``: the vector search alone;
+- the old ``lexical``: BM25 in Python over the 300 nearest chunks, RRF with the dense order
+  (k 20, BM25 weight 3; ``benchmarks/lexical_rerank.py``);
+- a weighted fusion of the store's two rankings (one text query, one vector query, each over the
+  whole collection), with the old constants.
+Bytes are the QueryVectors answers' bodies as received; docpipe CPU is this process's CPU time for
+one search minus the time spent embedding the query.
 """
 
 from __future__ import annotations
@@ -46,7 +51,6 @@ sys.path.insert(0, str(ROOT / "layers" / "docpipe"))
 
 DOCS = Path("/usr/share/doc/python3-doc/html")
 FOLDERS = ("library", "howto", "c-api", "reference", "tutorial", "extending", "using", "faq")
-CHUNK_SIZES = (500, 1000, 2000)
 OVERLAP_RATIO = 0.15  # 150 for the default 1000
 DEFAULT_CHUNK_SIZE = 1000
 DIMENSION = 256
@@ -112,7 +116,9 @@ def build_index(
     from moto import mock_aws
 
     from docpipe.vectorstore import S3VectorStore
+    from docpipe_cli.local import s3vectors
 
+    s3vectors.install()  # the template's index is made text searchable, as on AWS
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from benchmarks.bench_ingest import _environ
@@ -160,46 +166,108 @@ def build_index(
     return records, seconds
 
 
-class MatrixStore:
-    """The read side of S3VectorStore over vectors held in memory: exact cosine, as the fallback scores."""
+TOP_CHUNKS = 100  # chunks asked per ranking; documents by first appearance
+LEXICAL_CANDIDATES = 300  # what the old lexical rerank over-fetched
+TITLE_KEY = "title"  # the document's file name without its extension (a lever: a key of its own)
+METRICS = ("recall@1", "recall@5", "recall@10", "MRR@10")
+KEY_SETS: dict[str, tuple[str, ...]] = {
+    "hybrid": ("text",),
+    "hybrid_section": ("text", "section"),
+    "hybrid_title": ("text", TITLE_KEY),
+    "hybrid_section_title": ("text", "section", TITLE_KEY),
+}
 
-    def __init__(self, records: Sequence[Any]) -> None:
-        import numpy as np
 
-        from docpipe.vectorstore import IndexInfo
+class MeasuredStore:
+    """An S3VectorStore that keeps the bytes of the last QueryVectors answer it received."""
 
-        self.index_name = "bench-retrieval"
-        self._records = list(records)
-        self._by_key = {r.key: r for r in self._records}
-        matrix = np.asarray([r.data for r in self._records], dtype=np.float32)
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        self._matrix = matrix / np.where(norms == 0, 1.0, norms)
-        self._info = IndexInfo(DIMENSION, "cosine", "float32", ("text", "source_uri"))
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        from docpipe.vectorstore import S3VectorStore
 
-    def check_dimension(self, dimension: int, *, what: str = "the embedder") -> Any:
-        assert dimension == self._info.dimension, (dimension, what)
-        return self._info
+        class _Measured(S3VectorStore):
+            last_bytes = 0
 
-    def query(self, vector: Sequence[float], *, k: int = 5, filter: Any = None) -> Any:
-        import numpy as np
+            def query(self, *a: Any, **k: Any) -> Any:
+                result = super().query(*a, **k)
+                self.last_bytes = result.response_bytes
+                return result
 
-        from docpipe.vectorstore import QueryMatch, QueryResult
+        return _Measured(*args, **kwargs)
 
-        q = np.asarray(vector, dtype=np.float32)
-        q = q / (np.linalg.norm(q) or 1.0)
-        similarity = self._matrix @ q
-        top = np.argsort(-similarity, kind="stable")[:k]
-        matches = [
-            QueryMatch(self._records[i].key, float(1.0 - similarity[i]), self._records[i].metadata)
-            for i in top
+
+class CpuEmbedder:
+    """The offline embedder, counting the CPU seconds its queries take (subtracted from a search's)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.provider, self.model_id, self.dimension = inner.provider, inner.model_id, inner.dimension
+        self.seconds = 0.0
+
+    def embed_query(self, text: str) -> list[float]:
+        started = time.process_time()
+        try:
+            return list(self.inner.embed_query(text))
+        finally:
+            self.seconds += time.process_time() - started
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        return [list(v) for v in self.inner.embed_documents(texts)]
+
+
+@contextlib.contextmanager
+def local_store(records: Sequence[Any]) -> Any:
+    """The records in a local S3 Vectors of its own process, text search on every lever key, ACTIVE."""
+    import socket
+    import subprocess
+
+    import boto3
+
+    from docpipe.vectorstore import NON_FILTERABLE_METADATA_KEYS, S3VectorStore, VectorRecord
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        **FAKE_AWS,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "docpipe"), str(ROOT / "tools")]),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "docpipe_cli.local.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        client = boto3.client(
+            "s3vectors",
+            region_name="us-east-1",
+            endpoint_url=endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        for _ in range(200):
+            try:
+                client.list_vector_buckets()
+                break
+            except Exception:  # noqa: BLE001 (the server is still starting)
+                time.sleep(0.1)
+        client.create_vector_bucket(vectorBucketName="bench")
+        store = S3VectorStore(client, "bench", "chunks")
+        store.create_index(DIMENSION, "cosine", NON_FILTERABLE_METADATA_KEYS)
+        titled = [
+            VectorRecord(r.key, r.data, {**r.metadata, TITLE_KEY: Path(str(r.metadata["key"])).stem})
+            for r in records
         ]
-        return QueryResult(matches=matches, exact_fallback=True)
-
-    def get(self, keys: Sequence[str], **_: Any) -> list[Any]:
-        return [self._by_key[k] for k in keys if k in self._by_key]
-
-    def metadata(self, key: str) -> dict[str, Any]:
-        return dict(self._by_key[key].metadata)
+        store.put(titled)
+        store.enable_text_search(("text", "section", TITLE_KEY), language="en")
+        info = store.wait_for_text_search(("text", "section", TITLE_KEY), poll=0.5, timeout=120)
+        assert info.text_search_ready(("text", "section", TITLE_KEY)), info
+        yield client
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def _doc_order(doc_ids: Sequence[str]) -> list[str]:
@@ -209,215 +277,147 @@ def _doc_order(doc_ids: Sequence[str]) -> list[str]:
     return list(seen)
 
 
-def _scores(
-    ranked: Sequence[Sequence[str]], wanted: Sequence[str], subset: Sequence[int] | None = None
-) -> dict[str, float]:
+def _scores(ranked: Sequence[Sequence[str]], wanted: Sequence[str]) -> dict[str, float]:
     """recall@n (the page is among the first n documents) and MRR@10, averaged over the queries."""
-    result: dict[str, float] = {}
-    chosen = range(len(wanted)) if subset is None else subset
-    positions = [ranked[i].index(wanted[i]) + 1 if wanted[i] in ranked[i] else None for i in chosen]
-    for n in CUTOFFS:
-        result[f"recall@{n}"] = sum(1 for p in positions if p is not None and p <= n) / len(positions)
+    positions = [r.index(w) + 1 if w in r else None for r, w in zip(ranked, wanted, strict=True)]
+    result = {
+        f"recall@{n}": sum(1 for p in positions if p is not None and p <= n) / len(positions) for n in CUTOFFS
+    }
     result["MRR@10"] = sum(1.0 / p for p in positions if p is not None and p <= 10) / len(positions)
     return result
 
 
-# Fusion constants tried on the tuning half (even positions in page order); the held-out half
-# (odd positions) reports the choice. (RRF k, BM25 weight.)
-FUSION_SWEEP = tuple((k, w) for k in (10, 20, 60) for w in (1.0, 2.0, 3.0, 4.0))
-POOL_SIZES = (100, 300, 500, 1000)  # dense candidates the lexical rerank may over-fetch
-METRICS = ("recall@1", "recall@5", "recall@10", "MRR@10")
+def _fused_documents(
+    text_docs: Sequence[str], dense_docs: Sequence[str], *, k: int, weight: float
+) -> list[str]:
+    """Documents of two rankings fused by weighted reciprocal rank (the text rank counts ``weight`` times)."""
+    from benchmarks.lexical_rerank import rrf
+
+    ranks = [{d: i for i, d in enumerate(docs, 1)} for docs in (dense_docs, text_docs)]
+    fused = rrf(*ranks, k=k, weights=(1.0, weight))
+    return sorted(fused, key=lambda d: -fused[d])
 
 
-def evaluate(pages: Sequence[Page], records: Sequence[Any], *, sweep: bool = False) -> dict[str, Any]:
-    """The rankings' figures for one index, the median query time of each path and, with ``sweep``,
-    the pool-size and fusion tables."""
-    import json
-
+def evaluate(pages: Sequence[Page], records: Sequence[Any]) -> dict[str, Any]:
+    """Figures per ranking, bytes per query and docpipe CPU per query, on one local store."""
+    from benchmarks.lexical_rerank import LEXICAL_WEIGHT, RRF_K, LexicalReranker
     from docpipe.config import Settings
     from docpipe.embeddings.offline import OfflineEmbedder
     from docpipe.rerank import Candidate
-    from docpipe.rerank.lexical import BM25, LEXICAL_WEIGHT, RRF_K, LexicalReranker, lexical_text, tokenize
     from docpipe.search import SearchRequest, SearchService
-    from docpipe.search.service import RERANK_CANDIDATES
 
-    settings = Settings(embedding_provider="offline", embedding_dimension=DIMENSION, search_rerank="lexical")
-    store = MatrixStore(records)
-    embedder = OfflineEmbedder(dimension=DIMENSION)
-    # What BM25 scores: the same section path and text the reranker sees.
-    texts = [
-        lexical_text(str(r.metadata.get("text", "")), str(r.metadata.get("section") or "")) for r in records
-    ]
-    chunk_docs = [str(r.metadata["doc_id"]) for r in records]
-    df = Counter(term for t in texts for term in set(tokenize(t)))
-    collection = LexicalReranker(document_frequency=df, collection_size=len(texts))
-    services = {
-        "candidates": SearchService(settings, store=store, embedder=embedder),  # type: ignore[arg-type]
-        "collection": SearchService(
-            settings,
-            store=store,
-            embedder=embedder,
-            rerankers=lambda m: collection if m == "lexical" else None,  # type: ignore[arg-type]
-        ),
-    }
-    full_bm25 = BM25(texts)
+    settings = Settings(embedding_provider="offline", embedding_dimension=DIMENSION)
+    embedder = CpuEmbedder(OfflineEmbedder(dimension=DIMENSION))
     key_doc = {str(r.metadata["key"]): str(r.metadata["doc_id"]) for r in records}
     wanted = [key_doc[p.key] for p in pages]
-    ranked: dict[str, list[list[str]]] = {
-        name: [] for name in ("dense", "bm25", "lexical", "lexical_collection")
-    }
-    times: dict[str, list[float]] = {name: [] for name in ranked}
-    pools: list[list[Any]] = []
-    for page in pages:
-        started = time.perf_counter()
-        dense = services["candidates"].search(SearchRequest(page.query, k=100, rerank="none"))
-        times["dense"].append(time.perf_counter() - started)
-        ranked["dense"].append(_doc_order([str(m.metadata["doc_id"]) for m in dense.matches])[:10])
-        started = time.perf_counter()
-        scores = full_bm25.scores(page.query)
-        times["bm25"].append(time.perf_counter() - started)
-        best: dict[str, float] = {}
-        for d, s in zip(chunk_docs, scores, strict=True):
-            if s > best.get(d, 0.0):
-                best[d] = s
-        ranked["bm25"].append(sorted(best, key=lambda d: -best[d])[:10])
-        for name, service in (
-            ("lexical", services["candidates"]),
-            ("lexical_collection", services["collection"]),
-        ):
-            started = time.perf_counter()
-            response = service.search(SearchRequest(page.query, k=10, rerank="lexical"))
-            times[name].append(time.perf_counter() - started)
-            ranked[name].append(_doc_order([str(m.metadata["doc_id"]) for m in response.matches])[:10])
-        if sweep:
-            result = store.query(embedder.embed_query(page.query), k=max(POOL_SIZES))
-            pools.append(
-                [
-                    Candidate(
-                        m.key,
-                        str(m.metadata["doc_id"]),
-                        str(m.metadata.get("text", "")),
-                        1.0 - m.distance,
-                        str(m.metadata.get("section") or ""),
-                    )
-                    for m in result.matches
-                ]
+    names = (*KEY_SETS, "text", "dense", "lexical", "fusion_store")
+    ranked: dict[str, list[list[str]]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in ("hybrid", "lexical")}
+    sent: dict[str, list[int]] = {n: [] for n in ("hybrid_k5", "hybrid_k10", "lexical", "fusion_store")}
+    lexical = LexicalReranker()
+    with local_store(records) as client:
+        store = MeasuredStore(client, "bench", "chunks")
+        services = {
+            name: SearchService(settings, store=store, embedder=embedder, text_keys=keys)  # type: ignore[arg-type]
+            for name, keys in KEY_SETS.items()
+        }
+        plain = services["hybrid"]
+        for page in pages:
+            for name, service in services.items():
+                response = service.search(SearchRequest(page.query, k=TOP_CHUNKS))
+                assert response.ranked_by == "hybrid", response.notice
+                ranked[name].append(_doc_order([str(m.metadata["doc_id"]) for m in response.matches])[:10])
+            for name, mode in (("text", "text"), ("dense", "none")):
+                response = plain.search(SearchRequest(page.query, k=TOP_CHUNKS, rerank=mode))
+                ranked[name].append(_doc_order([str(m.metadata["doc_id"]) for m in response.matches])[:10])
+            # What a caller gets at the API's sizes: bytes and docpipe CPU of one hybrid search.
+            for k in (5, 10):
+                embedded = embedder.seconds
+                started = time.process_time()
+                plain.search(SearchRequest(page.query, k=k))
+                if k == 10:
+                    cpu["hybrid"].append(time.process_time() - started - (embedder.seconds - embedded))
+                sent[f"hybrid_k{k}"].append(store.last_bytes)
+            # The old lexical: 300 nearest chunks with their text, BM25 in Python, RRF with the dense order.
+            embedded = embedder.seconds
+            started = time.process_time()
+            result = store.query(embedder.embed_query(page.query), k=LEXICAL_CANDIDATES)
+            pool = [
+                Candidate(
+                    m.key,
+                    str(m.metadata["doc_id"]),
+                    str(m.metadata.get("text", "")),
+                    1.0 - (m.distance or 0.0),
+                    str(m.metadata.get("section") or ""),
+                )
+                for m in result.matches
+            ]
+            order = lexical.rerank(page.query, pool, 10)
+            cpu["lexical"].append(time.process_time() - started - (embedder.seconds - embedded))
+            sent["lexical"].append(store.last_bytes)
+            ranked["lexical"].append(_doc_order([pool[r.index].doc_id for r in order])[:10])
+            # The store's two rankings over the whole collection, fused by docpipe with the old weights.
+            text_hits = store.query(None, k=TOP_CHUNKS, texts={"text": page.query})
+            text_bytes = store.last_bytes
+            dense_hits = store.query(embedder.embed_query(page.query), k=TOP_CHUNKS)
+            sent["fusion_store"].append(text_bytes + store.last_bytes)
+            ranked["fusion_store"].append(
+                _fused_documents(
+                    _doc_order([str(m.metadata["doc_id"]) for m in text_hits.matches]),
+                    _doc_order([str(m.metadata["doc_id"]) for m in dense_hits.matches]),
+                    k=RRF_K,
+                    weight=LEXICAL_WEIGHT,
+                )[:10]
             )
-    figures = {name: _scores(lists, wanted) for name, lists in ranked.items()}
-    medians = {name: statistics.median(values) * 1000.0 for name, values in times.items()}
-    out: dict[str, Any] = {"figures": figures, "medians": medians, "pool_rows": [], "fusion_rows": []}
-    if not sweep:
-        return out
-    tune = [i for i in range(len(pages)) if i % 2 == 0]
-    held = [i for i in range(len(pages)) if i % 2 == 1]
-    out["halves"] = {
-        name: (_scores(ranked[name], wanted, tune), _scores(ranked[name], wanted, held))
-        for name in ("dense", "bm25", "lexical")
+    return {
+        "figures": {name: _scores(lists, wanted) for name, lists in ranked.items()},
+        "cpu_ms": {name: [v * 1000.0 for v in values] for name, values in cpu.items()},
+        "kib": {name: [v / 1024 for v in values] for name, values in sent.items()},
     }
-    for size in POOL_SIZES:
-        reranker = LexicalReranker()
-        lists, seconds = [], []
-        for page, pool in zip(pages, pools, strict=True):
-            started = time.perf_counter()
-            order = reranker.rerank(page.query, pool[:size], 10)
-            seconds.append(time.perf_counter() - started)
-            lists.append(_doc_order([pool[r.index].doc_id for r in order]))
-        ceiling = sum(w in {c.doc_id for c in pool[:size]} for pool, w in zip(pools, wanted, strict=True))
-        kib = (
-            statistics.mean(
-                len(json.dumps({"key": c.key, "distance": 0.5, "metadata": store.metadata(c.key)}).encode())
-                for c in pools[0][:size]
-            )
-            * size
-            / 1024
-        )
-        f = _scores(lists, wanted)
-        out["pool_rows"].append(
-            f"| {size}{' (default)' if size == RERANK_CANDIDATES else ''} | {ceiling / len(pages):.3f} | "
-            + " | ".join(f"{f[m]:.3f}" for m in METRICS)
-            + f" | {statistics.median(seconds) * 1000:.1f} | {kib:.0f} |"
-        )
-    for rrf_k, weight in FUSION_SWEEP:
-        reranker = LexicalReranker(rrf_k=rrf_k, lexical_weight=weight)
-        lists = [
-            _doc_order([pool[r.index].doc_id for r in reranker.rerank(q.query, pool[:RERANK_CANDIDATES], 10)])
-            for q, pool in zip(pages, pools, strict=True)
-        ]
-        t, h = _scores(lists, wanted, tune), _scores(lists, wanted, held)
-        chosen = " (default)" if (rrf_k, weight) == (RRF_K, LEXICAL_WEIGHT) else ""
-        out["fusion_rows"].append(
-            f"| k={rrf_k}, BM25 weight {weight:g}{chosen} | {t['recall@5']:.3f} | {t['MRR@10']:.3f} | "
-            f"{t['recall@5'] + t['MRR@10']:.3f} | {h['recall@5']:.3f} | {h['MRR@10']:.3f} |"
-        )
-    return out
 
 
-def _row(size: int, label: str, f: dict[str, float]) -> str:
-    return f"| {size} | {label} | " + " | ".join(f"{f[m]:.3f}" for m in METRICS) + " |"
+def _spread(values: Sequence[float], digits: int = 1) -> str:
+    return (
+        f"{statistics.median(values):.{digits}f} (min {min(values):.{digits}f}, max {max(values):.{digits}f})"
+    )
 
 
-def run(chunk_sizes: Sequence[int] = CHUNK_SIZES) -> str:
+def _row(label: str, f: dict[str, float]) -> str:
+    return f"| {label} | " + " | ".join(f"{f[m]:.3f}" for m in METRICS) + " |"
+
+
+def run() -> str:
     if not DOCS.is_dir():
         return (
             "## Retrieval\n\nNot measured: the labelled set is built from Debian's `python3-doc` "
             f"({DOCS} is missing): `apt-get install python3-doc`, then "
             "`python -m benchmarks --only retrieval`.\n"
         )
-    from docpipe.rerank.lexical import LEXICAL_WEIGHT, RRF_K
-    from docpipe.search.service import RERANK_CANDIDATES
+    from benchmarks.lexical_rerank import LEXICAL_WEIGHT, RRF_K
 
-    labels = {
-        "dense": "dense alone (wordllama 256, exact cosine)",
-        "bm25": "BM25 alone (every chunk of the collection)",
-        "lexical": f"**`lexical` hybrid** (BM25 over the {RERANK_CANDIDATES} candidates, their statistics; "
-        f"RRF k {RRF_K}, weight {LEXICAL_WEIGHT:g})",
-        "lexical_collection": "`lexical` hybrid, BM25 with collection statistics",
-    }
     load_before = os.getloadavg()
     pages = collect_pages()
-    rows: list[str] = []
-    timing_rows: list[str] = []
-    ingest: list[str] = []
-    results: dict[int, dict[str, dict[str, float]]] = {}
-    swept: dict[str, Any] = {}
-    for size in chunk_sizes:
-        print(f"    retrieval: chunk size {size}: indexing {len(pages)} pages", file=sys.stderr, flush=True)
-        records, seconds = build_index(pages, size)
-        ingest.append(f"{size}: {len(records)} chunks, {seconds:.0f} s")
-        measured = evaluate(pages, records, sweep=size == DEFAULT_CHUNK_SIZE)
-        if size == DEFAULT_CHUNK_SIZE:
-            swept = measured
-        results[size] = measured["figures"]
-        rows.extend(_row(size, labels[name], f) for name, f in measured["figures"].items())
-        medians = measured["medians"]
-        timing_rows.append(
-            f"| {size} | "
-            + " | ".join(f"{medians[n]:.1f}" for n in ("dense", "bm25", "lexical", "lexical_collection"))
-            + " |"
-        )
-    section_rows: list[str] = []
-    if DEFAULT_CHUNK_SIZE in chunk_sizes:
-        print("    retrieval: EmbedSectionPath=false at the default chunk size", file=sys.stderr, flush=True)
-        records, _ = build_index(pages, DEFAULT_CHUNK_SIZE, embed_section=False)
-        plain = evaluate(pages, records)["figures"]
-        on = results[DEFAULT_CHUNK_SIZE]
-        for name in ("dense", "lexical"):
-            for flag, figures in (("true", on), ("false", plain)):
-                label = f"{labels[name]}, EmbedSectionPath={flag}"
-                section_rows.append(_row(DEFAULT_CHUNK_SIZE, label, figures[name]))
-    default = results.get(DEFAULT_CHUNK_SIZE) or next(iter(results.values()))
-    better = max(default["dense"]["recall@5"], default["bm25"]["recall@5"])
-    better_mrr = max(default["dense"]["MRR@10"], default["bm25"]["MRR@10"])
-    lex = default["lexical"]
-    held = ""
-    if "halves" in swept:
-        h = {name: pair[1] for name, pair in swept["halves"].items()}
-        held = (
-            f" On the held-out half alone (the queries the fusion constants were not chosen on): dense "
-            f"{h['dense']['recall@5']:.3f} / {h['dense']['MRR@10']:.3f}, BM25 {h['bm25']['recall@5']:.3f} / "
-            f"{h['bm25']['MRR@10']:.3f}, `lexical` {h['lexical']['recall@5']:.3f} / "
-            f"{h['lexical']['MRR@10']:.3f} (recall@5 / MRR@10)."
-        )
+    print(f"    retrieval: indexing {len(pages)} pages", file=sys.stderr, flush=True)
+    records, seconds = build_index(pages, DEFAULT_CHUNK_SIZE)
+    print(f"    retrieval: {len(records)} chunks; querying", file=sys.stderr, flush=True)
+    measured = evaluate(pages, records)
+    f = measured["figures"]
+    labels = {
+        "hybrid": "**`hybrid`** (the store's: one QueryVectors, vector + BM25 of `text`, RRF), the default",
+        "hybrid_section": "`hybrid`, `section` searchable as a key of its own (lever)",
+        "hybrid_title": "`hybrid`, the document title searchable as a key of its own (lever)",
+        "hybrid_section_title": "`hybrid`, `section` and title searchable keys (levers)",
+        "text": "`text` (the store's BM25 of `text` alone)",
+        "dense": "`none` (the vector search alone; wordllama 256, exact)",
+        "lexical": f"old `lexical` (Python BM25 over the {LEXICAL_CANDIDATES} nearest chunks, RRF k {RRF_K}, "
+        f"weight {LEXICAL_WEIGHT:g})",
+        "fusion_store": f"the store's text and vector rankings fused by docpipe (RRF k {RRF_K}, BM25 weight "
+        f"{LEXICAL_WEIGHT:g})",
+    }
+    hybrid, lexical = f["hybrid"], f["lexical"]
+    kib, cpu = measured["kib"], measured["cpu_ms"]
+    ratio = statistics.median(kib["lexical"]) / statistics.median(kib["hybrid_k10"])
+    best = max(KEY_SETS, key=lambda n: f[n]["recall@5"] + f[n]["MRR@10"])
     return "\n".join(
         [
             "## Retrieval",
@@ -429,57 +429,49 @@ def run(chunk_sizes: Sequence[int] = CHUNK_SIZES) -> str:
             "bench time by `benchmarks/bench_retrieval.py`; nothing is committed.",
             "",
             "Indexed through the real IngestFunction handler (HTML parser with section paths, "
-            "RecursiveCharacterTextSplitter, offline wordllama embeddings of 256 dimensions with the "
-            "section path embedded (`EmbedSectionPath=true`, the default), PutVectors) on moto in-process "
-            "(`mock_aws`, resources from template.yaml), overlap "
-            f"{int(OVERLAP_RATIO * 100)}% of the chunk size "
-            f"({'; '.join(ingest)}). Queried through `docpipe.search.SearchService` (the function's path) "
-            "over the index read back into memory and scored exactly (cosine, every vector). BM25, alone and "
-            "in the hybrid, scores each chunk's section path and text. Document level: a page's rank is that "
-            "of its best chunk; recall@n = share of queries whose page is among the first n documents; "
-            "MRR@10 = mean of 1/rank (0 beyond 10).",
+            f"RecursiveCharacterTextSplitter at the default chunk size {DEFAULT_CHUNK_SIZE} with "
+            f"{int(OVERLAP_RATIO * 100)}% overlap, offline wordllama embeddings of {DIMENSION} "
+            f"dimensions with the section path embedded, PutVectors): {len(records)} chunks in "
+            f"{seconds:.0f} s. Then "
+            "written to the **local S3 Vectors** (`python -m docpipe_cli.local.server`, in its own process), "
+            "made ENHANCED with `text`, `section` and a `title` key (the file name without its extension) "
+            "full-text searchable in `en`, and queried through `docpipe.search.SearchService`. Document "
+            f"level: {TOP_CHUNKS} chunks asked, a page's rank is that of its best chunk; recall@n = share "
+            "of queries whose page is among the first n documents; MRR@10 = mean of 1/rank (0 beyond 10).",
             "",
-            "| chunk size | ranking | recall@1 | recall@5 | recall@10 | MRR@10 |",
-            "| ---: | --- | ---: | ---: | ---: | ---: |",
-            *rows,
+            "**The emulator's BM25 is not the service's analyzer.** The store's hybrid here is the local "
+            "S3 Vectors' (exact nearest neighbours, its own BM25 and English analyzer, RRF k 60), which "
+            "follows the service's documentation where it has one; tokenizing, stemming, stop words, BM25 "
+            "parameters and the fusion constant of Amazon S3 Vectors may differ ([Local stack](local.md)), "
+            "and its vector search is approximate where this one is exact. Re-measure on AWS before "
+            "relying on a difference of a few queries.",
             "",
-            f"At the default chunk size ({DEFAULT_CHUNK_SIZE}) the `lexical` hybrid has recall@5 "
-            f"{lex['recall@5']:.3f} against {better:.3f} for the better of dense and BM25 alone "
-            f"({lex['recall@5'] - better:+.3f}), and MRR@10 {lex['MRR@10']:.3f} against {better_mrr:.3f} "
-            f"({lex['MRR@10'] - better_mrr:+.3f}).{held}",
+            "| ranking | recall@1 | recall@5 | recall@10 | MRR@10 |",
+            "| --- | ---: | ---: | ---: | ---: |",
+            *(_row(labels[name], f[name]) for name in labels),
             "",
-            f"Embedding the section path (chunk size {DEFAULT_CHUNK_SIZE}; a second index built with "
-            "`EmbedSectionPath=false`):",
+            f"`hybrid` against the old `lexical`: recall@5 {hybrid['recall@5']:.3f} vs "
+            f"{lexical['recall@5']:.3f} ({hybrid['recall@5'] - lexical['recall@5']:+.3f}), "
+            f"MRR@10 {hybrid['MRR@10']:.3f} vs "
+            f"{lexical['MRR@10']:.3f} ({hybrid['MRR@10'] - lexical['MRR@10']:+.3f}). Docpipe's own fusion "
+            f"of the store's two rankings: recall@5 {f['fusion_store']['recall@5']:.3f}, MRR@10 "
+            f"{f['fusion_store']['MRR@10']:.3f}. Best of the key sets by recall@5 + MRR@10: `{best}`.",
             "",
-            "| chunk size | ranking | recall@1 | recall@5 | recall@10 | MRR@10 |",
-            "| ---: | --- | ---: | ---: | ---: | ---: |",
-            *section_rows,
+            "Per query, median (min, max) over the queries (the store in another process):",
             "",
-            f"Candidate pool (chunk size {DEFAULT_CHUNK_SIZE}, fusion defaults): how many dense candidates "
-            "the `lexical` rerank over-fetches. The ceiling is the share of queries whose page has a "
-            "chunk among them; rerank ms is its median time per query here (pure Python); KiB is the "
-            "QueryVectors answer's JSON (keys, distances, metadata with the chunk text):",
+            "| ranking | KiB the store returned | docpipe CPU ms beyond embedding the query |",
+            "| --- | ---: | ---: |",
+            f"| `hybrid`, k=5 | {_spread(kib['hybrid_k5'])} | |",
+            f"| `hybrid`, k=10 | {_spread(kib['hybrid_k10'])} | {_spread(cpu['hybrid'], 2)} |",
+            f"| old `lexical` ({LEXICAL_CANDIDATES} candidates, any k) | {_spread(kib['lexical'])} | "
+            f"{_spread(cpu['lexical'], 2)} |",
+            f"| docpipe fusion of the store's two rankings ({TOP_CHUNKS} each) | "
+            f"{_spread(kib['fusion_store'])} | |",
             "",
-            "| candidates | ceiling | recall@1 | recall@5 | recall@10 | MRR@10 | rerank ms | KiB |",
-            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-            *swept.get("pool_rows", []),
-            "",
-            f"Fusion constants (chunk size {DEFAULT_CHUNK_SIZE}, {RERANK_CANDIDATES} candidates, candidate "
-            "statistics), chosen by recall@5 + MRR@10 on the tuning half (queries at even positions in page "
-            "order) and reported on the held-out half (odd positions):",
-            "",
-            "| reciprocal-rank fusion | tune recall@5 | tune MRR@10 | tune sum | held-out recall@5 "
-            "| held-out MRR@10 |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |",
-            *swept.get("fusion_rows", []),
-            "",
-            "Median milliseconds per query on this machine (one query at a time; dense includes embedding "
-            "the query and scoring every chunk in numpy; BM25 alone is pure Python over every chunk, which "
-            "is why a deployment cannot do it per query without a lexical index):",
-            "",
-            "| chunk size | dense | BM25 alone | lexical, candidate statistics | lexical, collection stats |",
-            "| ---: | ---: | ---: | ---: | ---: |",
-            *timing_rows,
+            f"At k=10 `hybrid` brings back 1/{ratio:.0f} of the old `lexical`'s bytes. Docpipe CPU is "
+            "this process's CPU time for one `SearchService.search` (request parsing, botocore's "
+            "serialising and parsing, shaping the answer) less the query's embedding; the old `lexical` "
+            "row is its QueryVectors of 300 chunks plus the Python BM25 and fusion.",
             "",
             "`bedrock` reranking is not measured: it needs Amazon Bedrock, and the bench runs offline.",
             "",
@@ -502,5 +494,4 @@ def _python_doc_version() -> str:
 
 
 if __name__ == "__main__":
-    sizes = tuple(int(s) for s in sys.argv[1:]) or CHUNK_SIZES
-    print(run(sizes))
+    print(run())

@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 
+from docpipe.vectorstore import S3VectorStore
 from docpipe_cli.local.s3vectors.cloudformation import create_index_request
 from docpipe_cli.template import Resolver, function_environment, load_template, parameter_values
 
@@ -188,6 +189,18 @@ def create_stack_resources(
             NotificationConfiguration={"QueueConfigurations": queue_configs},
         )
 
+    # AccessControl=enforced: the access documents, with the template's initial values.
+    ssm = boto3.client("ssm", **kwargs)
+    for logical, resource in resources.items():
+        if resource.get("Type") != "AWS::SSM::Parameter":
+            continue
+        if "Condition" in resource and not r.condition(resource["Condition"]):
+            continue
+        parameter = props(logical)
+        physical[logical] = str(parameter["Name"])
+        value = str(parameter["Value"])
+        ssm.put_parameter(Name=physical[logical], Value=value, Type="String", Overwrite=True)
+
     vector_bucket = vector_index = ""
     dimension = int(params["EmbeddingDimension"])
     metric = params.get("DistanceMetric", "cosine")
@@ -200,6 +213,12 @@ def create_stack_resources(
         dimension = int(index_props["Dimension"])
         metric = index_props["DistanceMetric"]
         s3vectors.create_index(**create_index_request(index_props, bucket=vector_bucket, name=vector_index))
+        if "VectorIndexTextSearch" in resources:  # the custom resource, as its handler applies it
+            declared = resources["VectorIndexTextSearch"]["Properties"]
+            keys = tuple(r.resolve(declared["MetadataKeys"]))
+            store = S3VectorStore(s3vectors, vector_bucket, vector_index)
+            store.enable_text_search(keys, language=r.resolve(declared.get("Language")) or None)
+            store.wait_for_text_search(keys, poll=0.0)
 
     function_env: dict[str, dict[str, str]] = {}
     for logical, resource in resources.items():

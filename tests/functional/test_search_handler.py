@@ -78,7 +78,7 @@ def test_basic_event_finds_the_document_with_similarity_scores_in_descending_ord
     assert all(-1.0 <= s <= 1.0 for s in scores) and scores[0] > 0.3  # cosine similarity, not distance
     assert response["index"] == search.pipeline.names.vector_index
     assert response["model"] == "wordllama/l2_supercat"
-    assert response["exact_fallback"] is False and response["took_ms"] > 0  # QueryVectors answered
+    assert "exact_fallback" not in response and response["took_ms"] > 0
 
 
 def test_a_match_carries_its_place_text_and_metadata(search: Search) -> None:
@@ -91,13 +91,64 @@ def test_a_match_carries_its_place_text_and_metadata(search: Search) -> None:
     assert "context" not in match
 
 
-def test_default_rerank_is_lexical_and_documents_are_not_crowded(search: Search) -> None:
-    response = search({"query": "text that shows what a printed text will look like", "k": 3})
+def test_default_ranking_is_the_stores_hybrid_and_score_orders_the_matches(search: Search) -> None:
+    # Given the stack's index, made ENHANCED with text searchable as VectorIndexTextSearch does
+    # When a search names no ranking
+    response = search({"query": "text that shows what a printed text will look like", "k": 8})
 
-    docs = [m["metadata"]["doc_id"] for m in response["matches"]]
-    assert response["rerank"] == "lexical"
-    assert len(set(docs)) == 3  # three documents, although two PDFs have a dozen matching chunks each
-    assert all("rerank_score" in m for m in response["matches"])
+    # Then one hybrid QueryVectors ranked it: the store's fused score orders the list
+    assert (response["rerank"], response["ranked_by"], response["text_search"]) == (
+        "hybrid",
+        "hybrid",
+        "ACTIVE",
+    )
+    assert "notice" not in response
+    scores = [m["score"] for m in response["matches"]]
+    assert len(scores) == 8 and scores == sorted(scores, reverse=True)
+    placed = [tuple(m["placed_by"]) for m in response["matches"]]
+    assert ("vector", "text") in placed  # found by both rankings
+    for match in response["matches"]:
+        assert "similarity" in match or "vector" not in match["placed_by"]
+        assert ("bm25" in match) == ("text" in match["placed_by"])
+
+
+def test_text_ranking_finds_a_rare_word_by_bm25_alone(search: Search) -> None:
+    # "misfits" is in one corpus document only
+    response = search({"query": "misfits", "k": 3, "rerank": "text"})
+
+    assert response["ranked_by"] == "text"
+    first = response["matches"][0]
+    assert first["document_key"] == "docs/crazyones-pdfa.pdf"
+    assert first["placed_by"] == ["text"] and first["score"] == first["bm25"]["text"] > 0
+
+
+def test_while_text_search_builds_search_ranks_dense_and_says_so(
+    indexed: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an index whose text search was just added again and is backfilling (an hour, locally)
+    from docpipe_cli.local.s3vectors.api import BACKFILL_ENV
+
+    monkeypatch.setenv(BACKFILL_ENV, "3600")
+    store = indexed.store
+    store.client.update_metadata_configuration(
+        vectorBucketName=store.vector_bucket,
+        indexName=store.index_name,
+        delete={"textSearchConfigurations": [{"metadataKey": "text"}]},
+    )
+    store.enable_text_search(("text",), language="en")
+    search = Search(indexed)
+
+    # When a hybrid search runs
+    response = search({"query": "Here's to the crazy ones", "k": 3})
+
+    # Then it answers with the dense ranking and says why; the document is still found
+    assert (response["rerank"], response["ranked_by"], response["text_search"]) == (
+        "hybrid",
+        "dense",
+        "BUILDING",
+    )
+    assert "BUILDING" in response["notice"]
+    assert response["matches"][0]["document_key"] == "docs/crazyones-pdfa.pdf"
 
 
 def test_filtered_event_returns_only_what_the_filter_allows(search: Search) -> None:

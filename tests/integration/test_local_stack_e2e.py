@@ -234,7 +234,7 @@ def test_search_function_answers_the_events_files_in_its_sandbox(stack: dict[str
 
     assert direct.ok, direct.payload()
     assert direct.result["matches"][0]["metadata"]["key"] == "docs/crazyones-pdfa.pdf"
-    assert direct.result["exact_fallback"] is False  # the local S3 Vectors answers QueryVectors
+    assert direct.result["ranked_by"] == "hybrid"  # the local S3 Vectors answers hybrid QueryVectors
     assert url.ok and url.result["statusCode"] == 200, url.payload()
     assert json.loads(url.result["body"])["matches"][0]["key"] == direct.result["matches"][0]["key"]
 

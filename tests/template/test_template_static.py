@@ -36,6 +36,7 @@ FUNCTIONS = {
     "BackupFunction": ROOT / "functions" / "backup",
     "ReconcileFunction": ROOT / "functions" / "reconcile",
     "SearchFunction": ROOT / "functions" / "search",
+    "VectorIndexTextSearchFunction": ROOT / "functions" / "index_text_search",
 }
 
 PUBLIC_LOGICAL_IDS = {
@@ -45,6 +46,7 @@ PUBLIC_LOGICAL_IDS = {
     "DocumentsTable": "AWS::DynamoDB::Table",
     "VectorBucket": "AWS::S3Vectors::VectorBucket",
     "VectorIndex": "AWS::S3Vectors::Index",
+    "VectorIndexTextSearch": "Custom::VectorIndexTextSearch",
     "BackupsBucket": "AWS::S3::Bucket",
     "IngestFunction": "AWS::Serverless::Function",
     "BackupFunction": "AWS::Serverless::Function",
@@ -62,13 +64,14 @@ REQUIRED_PARAMETERS = {
     "IngestMaxConcurrency", "IngestBatchSize", "IngestBatchWindowSeconds", "MaxReceiveCount",
     "CreateVectorStore", "ExternalVectorBucketName", "ExternalVectorIndexName", "LogLevel",
     "PruneSchedule", "BackupSegmentCount", "BackupMaxRestoreBytes", "EmbeddingConcurrency",
-    "OcrProvider", "OcrMaxPages",
+    "OcrProvider", "OcrMaxPages", "SearchRerank", "TextSearchLanguage",
 }  # fmt: skip
 
 # Variables no template entry sets, with why the code default is right for every deployment.
 DEFAULTED_IN_CODE = {
     config.EMBEDDING_NORMALIZE: "Titan V2's normalize flag: stored vectors depend on it, so it is not a knob",
     config.SECRETS_CACHE_TTL_SECONDS: "Powertools' 5-minute cache; a rotated secret is refetched after a 401",
+    config.ACCESS_CACHE_SECONDS: "30 s bounds how long a changed mapping or rule waits; one read a period",
 }
 
 # Actions granted although no code path calls them, with why.
@@ -80,12 +83,7 @@ GRANTED_WITHOUT_A_CALL = {
 }
 
 # Operations a function's code reaches but never makes on AWS, with why (no grant needed).
-CALLED_ONLY_OFF_AWS = {
-    (
-        "SearchFunction",
-        "s3vectors:ListVectors",
-    ): "only the exact-scoring fallback lists vectors, for endpoints without QueryVectors (moto server)",
-}
+CALLED_ONLY_OFF_AWS: dict[tuple[str, str], str] = {}
 
 # What each function's code path calls (derived below; this map makes a change to it a visible one).
 EXPECTED_OPERATIONS = {
@@ -93,10 +91,11 @@ EXPECTED_OPERATIONS = {
         "s3:GetObject", "s3:HeadObject", "dynamodb:GetItem", "dynamodb:UpdateItem", "s3vectors:GetIndex",
         "s3vectors:PutVectors", "s3vectors:DeleteVectors", "s3vectors:GetVectors",
         "bedrock-runtime:InvokeModel", "secretsmanager:GetSecretValue", "textract:DetectDocumentText",
+        "ssm:GetParameter",
     },
     "SearchFunction": {
-        "s3vectors:GetIndex", "s3vectors:QueryVectors", "s3vectors:ListVectors", "s3vectors:GetVectors",
-        "bedrock-runtime:InvokeModel", "bedrock-agent-runtime:Rerank",
+        "s3vectors:GetIndex", "s3vectors:QueryVectors", "s3vectors:GetVectors",
+        "bedrock-runtime:InvokeModel", "bedrock-agent-runtime:Rerank", "ssm:GetParameter",
     },
     "BackupFunction": {
         "s3:HeadObject", "s3:GetObject", "s3:GetObject+VersionId", "s3:ListObjectsV2",
@@ -105,10 +104,13 @@ EXPECTED_OPERATIONS = {
         "s3:ListMultipartUploads", "dynamodb:Scan", "dynamodb:BatchWriteItem", "s3vectors:GetIndex",
         "s3vectors:CreateIndex", "s3vectors:ListVectors", "s3vectors:PutVectors", "s3vectors:DeleteVectors",
     },
+    "VectorIndexTextSearchFunction": {
+        "s3vectors:GetIndex", "s3vectors:UpdateIndexMode", "s3vectors:UpdateMetadataConfiguration",
+    },
     "ReconcileFunction": {
         "s3:ListObjectsV2", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
         "dynamodb:UpdateItem", "dynamodb:PutItem", "sqs:SendMessageBatch", "s3vectors:ListVectors",
-        "s3vectors:GetVectors", "s3vectors:DeleteVectors",
+        "s3vectors:GetVectors", "s3vectors:DeleteVectors", "ssm:GetParameter",
         # ReconcileSource=inventory: the report's manifest and data files, HeadObject before a removal.
         "s3:GetObject", "s3:HeadObject",
     },
@@ -134,6 +136,7 @@ SERVICES = {
     "secretsmanager": "secretsmanager",
     "sqs": "sqs",
     "textract": "textract",
+    "ssm": "ssm",
 }
 # Operations of other services whose IAM actions are not named after them.
 OTHER_ACTIONS = {"sqs:SendMessageBatch": ("sqs:SendMessage",)}
@@ -168,7 +171,7 @@ TRANSFER_METHODS = {
     "copy": ("head_object", "copy_object", "upload_part_copy", *_UPLOAD[1:]),
 }
 # Library classes that call AWS for docpipe, and the boto3 method they call.
-LIBRARY_CALLS = {"SecretsProvider": "get_secret_value"}
+LIBRARY_CALLS = {"SecretsProvider": "get_secret_value", "SSMProvider": "get_parameter"}
 
 
 @functools.cache
@@ -707,7 +710,7 @@ def test_every_setting_a_function_reads_is_set_by_the_template_or_defaulted_in_c
 def test_every_variable_a_function_is_given_on_its_own_is_one_its_code_reads(
     template: dict[str, Any], function_id: str
 ) -> None:
-    own = template["Resources"][function_id]["Properties"]["Environment"]["Variables"]
+    own = template["Resources"][function_id]["Properties"].get("Environment", {}).get("Variables", {})
 
     unread = set(own) - _variables_read(function_id)
     assert not unread, f"{function_id} is given {sorted(unread)} but its code never reads them"
@@ -1135,6 +1138,55 @@ def test_vector_index_matches_the_parameters_and_the_package(template: dict[str,
     assert tuple(keys) == tuple(vectorstore.NON_FILTERABLE_METADATA_KEYS)
 
 
+def test_the_index_is_made_text_searchable_on_the_packages_keys_in_the_chosen_language(
+    template: dict[str, Any],
+) -> None:
+    from docpipe import vectorstore
+
+    resource = template["Resources"]["VectorIndexTextSearch"]
+    props = resource["Properties"]
+    resolver = Resolver(template)
+
+    assert resource["Condition"] == "ShouldCreateVectorStore" and resource["DependsOn"] == "VectorIndex"
+    assert props["ServiceToken"] == {"Fn::GetAtt": ["VectorIndexTextSearchFunction", "Arn"]}
+    assert tuple(props["MetadataKeys"]) == vectorstore.TEXT_SEARCH_KEYS
+    assert props["Language"] == {"Ref": "TextSearchLanguage"}
+    assert resolver.resolve(props["IndexName"]) == resolver.resolve(
+        template["Resources"]["VectorIndex"]["Properties"]["IndexName"]
+    )
+    assert resolver.resolve(props["VectorBucketName"]) == resolver.resolve(
+        template["Resources"]["VectorBucket"]["Properties"]["VectorBucketName"]
+    )
+    language = template["Parameters"]["TextSearchLanguage"]
+    assert (language["Default"], tuple(language["AllowedValues"])) == ("en", config.TEXT_SEARCH_LANGUAGES)
+
+
+def test_the_text_search_function_may_change_only_the_stacks_index_settings(template: dict[str, Any]) -> None:
+    statements = template["Resources"]["VectorIndexTextSearchFunction"]["Properties"]["Policies"][0][
+        "Statement"
+    ]
+
+    assert statements == [
+        {
+            "Sid": "IndexSettings",
+            "Effect": "Allow",
+            "Action": [
+                "s3vectors:GetIndex",
+                "s3vectors:UpdateIndexMode",
+                "s3vectors:UpdateMetadataConfiguration",
+            ],
+            "Resource": {"Fn::GetAtt": ["VectorIndex", "IndexArn"]},
+        }
+    ]
+
+
+def test_search_rerank_allows_every_mode_and_the_deprecated_names(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["SearchRerank"]
+
+    assert parameter["Default"] == "hybrid"
+    assert parameter["AllowedValues"] == [*config.RERANK_MODES, *config.DEPRECATED_RERANK_MODES]
+
+
 def test_functions_receive_the_vector_index_the_template_creates(template: dict[str, Any]) -> None:
     resolver = Resolver(template)
     index = resolver.resolve(template["Resources"]["VectorIndex"]["Properties"]["IndexName"])
@@ -1146,7 +1198,12 @@ def test_functions_receive_the_vector_index_the_template_creates(template: dict[
 
 
 def test_vector_store_resources_exist_only_when_created(template: dict[str, Any]) -> None:
-    for logical_id in ("VectorBucket", "VectorIndex"):
+    for logical_id in (
+        "VectorBucket",
+        "VectorIndex",
+        "VectorIndexTextSearch",
+        "VectorIndexTextSearchFunction",
+    ):
         assert template["Resources"][logical_id]["Condition"] == "ShouldCreateVectorStore"
 
 

@@ -417,3 +417,40 @@ def test_a_damaged_email_or_book_parses_or_is_a_permanent_skip_never_a_crash(
         assert error.reason in SKIP_REASONS
     else:
         assert all(isinstance(page.text, str) for page in doc.pages)
+
+
+def test_compressed_rtf_bodies_decompress_as_the_compressed_rtf_library_does() -> None:
+    import olefile
+
+    compressed_rtf = pytest.importorskip(
+        "compressed_rtf", reason="compressed-rtf (extract-msg's) is the reference"
+    )
+    from docpipe.parsers.outlook import decompress_rtf
+
+    compared = 0
+    for name in MSG_FILES:
+        path = _sample(MSG_FILES_DIR / name)
+        with olefile.OleFileIO(str(path)) as ole:
+            streams = [
+                ole.openstream(p).read() for p in ole.listdir() if p[-1].upper() == "__SUBSTG1.0_10090102"
+            ]
+        for data in streams:
+            try:
+                expected = compressed_rtf.decompress(data)
+            except Exception:  # noqa: BLE001 - a stream the reference refuses: so must docpipe
+                with pytest.raises(CorruptDocumentError):
+                    decompress_rtf(data, limit=10_000_000)
+                continue
+            assert decompress_rtf(data, limit=10_000_000) == expected
+            compared += 1
+    assert compared >= 10
+
+
+def test_a_compressed_rtf_body_that_declares_more_than_max_document_bytes_is_too_large() -> None:
+    import struct
+
+    from docpipe.parsers.outlook import decompress_rtf
+
+    header = struct.pack("<IIII", 12, 2_000_000_000, 0x75465A4C, 0)
+    with pytest.raises(DocumentTooLargeError):
+        decompress_rtf(header + b"\x00" * 8, limit=50_000_000)

@@ -248,6 +248,12 @@ def test_an_ole_file_whose_sector_chain_loops_is_corrupt(name: str, stream: str)
         parse_document(looped, key=name)
 
 
+@pytest.mark.parametrize("name", ["harmless-clean.doc", "date_field.xls", "visual_minimal.ppt"])
+def test_a_compound_file_whose_streams_declare_more_than_the_limit_is_too_large(name: str) -> None:
+    with pytest.raises(DocumentTooLargeError, match="MAX_INFLATED_BYTES"):
+        parse_document(real_office_file(name), key=name, max_inflated_bytes=2_000)
+
+
 def test_an_odt_zip_bomb_is_too_large_before_it_is_inflated() -> None:
     with pytest.raises(DocumentTooLargeError) as caught:
         parse_document(zip_bomb_odt(200 * 1024 * 1024), key="bomb.odt")

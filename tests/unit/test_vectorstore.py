@@ -186,76 +186,6 @@ def test_missing_index_is_reported_and_can_be_created_and_deleted(s3vectors: Any
     assert not store.index_exists()
 
 
-def test_exact_query_ranks_by_cosine_distance_and_says_so(s3vectors: Any) -> None:
-    store = make_store(s3vectors, query_mode="exact")
-    store.put(
-        [
-            VectorRecord("a#0", [1.0, 0.0, 0.0], {"doc_id": "a"}),
-            VectorRecord("b#0", [0.0, 1.0, 0.0], {"doc_id": "b"}),
-            VectorRecord("c#0", [0.7, 0.7, 0.0], {"doc_id": "c"}),
-        ]
-    )
-
-    result = store.query([1.0, 0.1, 0.0], k=2)
-
-    assert result.exact_fallback
-    assert [m.key for m in result.matches] == ["a#0", "c#0"]
-    assert result.matches[0].distance < result.matches[1].distance
-    assert result.matches[0].metadata == {"doc_id": "a"}
-
-
-def test_exact_query_uses_euclidean_distance_for_euclidean_indexes(s3vectors: Any) -> None:
-    store = make_store(s3vectors, metric="euclidean", query_mode="exact")
-    store.put([VectorRecord("near#0", [1.0, 1.0, 1.0], {}), VectorRecord("far#0", [10.0, 0.0, 0.0], {})])
-
-    result = store.query([9.0, 0.0, 0.0], k=2)
-
-    assert [m.key for m in result.matches] == ["far#0", "near#0"]
-    assert result.matches[0].distance == pytest.approx(1.0)
-
-
-def test_exact_query_applies_equality_filters(s3vectors: Any) -> None:
-    store = make_store(s3vectors, query_mode="exact")
-    store.put(records(3, doc="a") + records(3, doc="b"))
-
-    result = store.query([1.0, 0.0, 0.0], k=10, filter={"doc_id": "b"})
-    in_result = store.query(
-        [1.0, 0.0, 0.0], k=10, filter={"$and": [{"doc_id": {"$in": ["a"]}}, {"chunk_no": {"$eq": 2}}]}
-    )
-
-    assert {m.metadata["doc_id"] for m in result.matches} == {"b"} and len(result.matches) == 3
-    assert [m.key for m in in_result.matches] == ["a#2"]
-
-
-def test_exact_query_applies_range_filters(s3vectors: Any) -> None:
-    store = make_store(s3vectors, query_mode="exact")
-    store.put(records(4, doc="a"))
-
-    result = store.query([1.0, 0.0, 0.0], k=10, filter={"chunk_no": {"$gt": 1}})
-
-    assert sorted(m.key for m in result.matches) == ["a#2", "a#3"]
-
-
-def test_exact_query_refuses_filters_outside_the_language(s3vectors: Any) -> None:
-    store = make_store(s3vectors, query_mode="exact")
-
-    with pytest.raises(InvalidInputError, match=r"\$regex"):
-        store.query([1.0, 0.0, 0.0], filter={"chunk_no": {"$regex": 1}})
-
-
-def test_query_falls_back_when_the_endpoint_lacks_query_vectors(s3vectors: Any) -> None:
-    client = Recording(s3vectors, {"query_vectors": [client_error("404", "QueryVectors", 404)]})
-    store = make_store(client)
-    store.put(records(2))
-
-    first = store.query([1.0, 0.0, 0.0], k=1)
-    second = store.query([1.0, 0.0, 0.0], k=1)
-
-    assert first.exact_fallback and second.exact_fallback
-    assert first.matches[0].key == "d#0"
-    assert len(client.calls["query_vectors"]) == 1  # remembered: no second attempt
-
-
 def test_query_uses_the_service_when_it_answers() -> None:
     class Answering:
         def query_vectors(self, **kwargs: Any) -> dict[str, Any]:
@@ -264,7 +194,6 @@ def test_query_uses_the_service_when_it_answers() -> None:
 
     result = S3VectorStore(Answering(), BUCKET, INDEX).query([1.0], k=2, filter={"doc_id": "a"})
 
-    assert not result.exact_fallback
     assert result.matches[0].key == "a#0" and result.matches[0].distance == 0.1
 
 

@@ -114,3 +114,15 @@ def test_a_directory_of_too_many_entries_is_refused_before_zipfile_reads_it() ->
 
     with pytest.raises(DocumentTooLargeError, match=f"{MAX_ZIP_ENTRIES + 1} entries"):
         parse_document(out.getvalue(), key="many.docx")
+
+
+def test_a_member_whose_deflate_stream_is_damaged_is_corrupt_not_a_crash() -> None:
+    data = bytearray(make_docx([("p", "a paragraph " * 400)]))
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+        info = archive.getinfo("word/document.xml")
+    # Past the local header (30 bytes, the name, the extra field) into the compressed bytes.
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra) + 2
+    data[start : start + 8] = b"\xff" * 8
+
+    with pytest.raises(CorruptDocumentError, match="not a readable DOCX archive"):
+        parse_document(bytes(data), key="damaged.docx")

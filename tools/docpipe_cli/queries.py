@@ -1,4 +1,4 @@
-"""What the ``docpipe`` command reads from a stack: search results and the documents' states."""
+"""What the ``docpipe`` command reads from a stack: search results, the index and the documents' states."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ def _settings_for(target: Target) -> Any:
         (config.EMBEDDING_PROVIDER, "EmbeddingProvider"),
         (config.EMBEDDING_DIMENSION, "EmbeddingDimension"),
         (config.EMBEDDING_MODEL_ID, "EmbeddingModelId"),
+        # A stack with AccessControl=enforced is searched as it enforces it (docs/access-control.md).
+        (config.ACCESS_CONTROL, "AccessControl"),
+        (config.ACCESS_DEFAULT, "AccessDefault"),
     ):
         if not env.get(var) and params.get(param):
             env[var] = params[param]
@@ -34,20 +37,73 @@ def search(
     filter: dict[str, Any] | None = None,
     rerank: str | None = None,
     neighbours: int = 0,
+    on_behalf_of: dict[str, Any] | None = None,
 ) -> Any:
     """Search the target's index through ``docpipe.search``, the path SearchFunction runs.
 
+    ``on_behalf_of`` (``{"user": ..., "groups": [...]}``): whom the search is for; required on a
+    stack with ``AccessControl=enforced``. The CLI's own credentials read the index anyway: IAM on
+    the index is the outer wall, this only makes the CLI answer as the API would.
+
     Raises:
-        ValidationError: a bad question, ``k``, filter or rerank mode, naming the field.
+        ValidationError: a bad question, ``k``, filter, rerank mode or ``on_behalf_of``, naming
+            the field (``on_behalf_of`` missing on an enforced stack too).
     """
     from docpipe.search import SearchRequest, build_search_service
 
-    request = SearchRequest(question, k=k, filter=filter, rerank=rerank, neighbours=neighbours)
+    fields: dict[str, Any] = {"query": question, "k": k, "filter": filter, "rerank": rerank}
+    fields.update(neighbours=neighbours, on_behalf_of=on_behalf_of)
+    request = SearchRequest.from_dict(fields)
     settings = _settings_for(target).with_overrides(
         vector_bucket=target.name("vector_bucket", "--vector-bucket"),
         vector_index=target.name("vector_index", "--vector-index"),
     )
     return build_search_service(settings, clients=target.client).search(request)
+
+
+def _store(target: Target) -> Any:
+    from docpipe.vectorstore import S3VectorStore
+
+    return S3VectorStore(
+        target.client("s3vectors"),
+        target.name("vector_bucket", "--vector-bucket"),
+        target.name("vector_index", "--vector-index"),
+    )
+
+
+def index_status(target: Target) -> list[str]:
+    """The index's shape, mode and text search status, and which rankings it can run now."""
+    from docpipe.search.service import text_search_state
+    from docpipe.vectorstore import TEXT_SEARCH_KEYS
+
+    store = _store(target)
+    info = store.describe(refresh=True)
+    lines = [
+        f"index {store.uri}: dimension {info.dimension}, {info.distance_metric}, "
+        f"mode {info.index_mode or 'not reported'}"
+    ]
+    for key, searchable in sorted(info.text_search.items()):
+        language = searchable.language or "standard"
+        lines.append(f"text search on {key!r}: {searchable.status} (language {language})")
+    if not info.text_search:
+        lines.append("text search: none configured")
+    state = text_search_state(info, TEXT_SEARCH_KEYS)
+    lines.append(
+        {
+            "ACTIVE": "rankings: hybrid, text, none and bedrock run as asked",
+            "BUILDING": "rankings: hybrid and text answer with the dense ranking until text search is ACTIVE",
+            "OFF": "rankings: hybrid and text answer with the dense ranking "
+            "(docpipe index --enable-text-search)",
+        }[state]
+    )
+    return lines
+
+
+def enable_text_search(target: Target, *, language: str) -> list[str]:
+    """Make the index ENHANCED with docpipe's searchable keys, in place; what changed."""
+    from docpipe.vectorstore import TEXT_SEARCH_KEYS
+
+    return list(_store(target).enable_text_search(TEXT_SEARCH_KEYS, language=language))
 
 
 def documents(target: Target, prefix: str = "") -> list[Any]:

@@ -1,16 +1,16 @@
-"""Amazon S3 Vectors index access: batched writes and deletes, paginated reads, query with a fallback."""
+"""Amazon S3 Vectors index access: batched writes and deletes, paginated reads, vector/text/hybrid queries."""
 
 from __future__ import annotations
 
 import copy
-import heapq
 import math
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from docpipe import aws
 from docpipe.chunking import metadata_size
@@ -20,11 +20,20 @@ from docpipe.exceptions import (
     InvalidInputError,
     NotFoundError,
 )
-from docpipe.filters import compile_filter
 
 # Keys stored with every vector but never filtered on: they do not count against the 2 KB
 # filterable-metadata limit. template.yaml's VectorIndex declares the same list (a test checks).
 NON_FILTERABLE_METADATA_KEYS: tuple[str, ...] = ("text", "source_uri")
+# Keys the index makes full-text searchable (BM25 in the store; hybrid and text search query them).
+# A non-filterable key may be searchable (the S3 Vectors model says so). template.yaml's
+# VectorIndexTextSearch declares the same list (a test checks).
+TEXT_SEARCH_KEYS: tuple[str, ...] = ("text",)
+# QueryVectors ``queryTexts``: 1..10 entries, one per searchable key, each 1..1,024 characters.
+MAX_QUERY_TEXT_CHARS = 1024
+MAX_QUERY_TEXTS = 10
+INDEX_MODES = ("CLASSIC", "ENHANCED")
+# GetIndex's status of a text search configuration: BUILDING while it backfills, then ACTIVE.
+TEXT_SEARCH_ACTIVE = "ACTIVE"
 
 MAX_VECTORS_PER_WRITE = 500  # PutVectors and DeleteVectors
 MAX_KEYS_PER_GET = 100  # GetVectors
@@ -38,12 +47,7 @@ MAX_LIST_PAGE = 1000  # ListVectors maxResults
 CLEAR_ROUND_KEYS = 10_000
 # JSON envelope of a PutVectors request besides the vectors themselves (names, brackets).
 _REQUEST_OVERHEAD_BYTES = 1024
-# What an endpoint answers for an operation it does not implement (moto server: an HTML 404).
-_UNSUPPORTED_CODES = frozenset(
-    {"404", "NotImplemented", "NotImplementedException", "UnknownOperationException", "InvalidAction"}
-)
 T = TypeVar("T")
-QueryMode = Literal["auto", "service", "exact"]
 
 
 @dataclass(frozen=True)
@@ -57,17 +61,46 @@ class VectorRecord:
 
 @dataclass(frozen=True)
 class QueryMatch:
+    """One result of QueryVectors, in the store's order.
+
+    Attributes:
+        key: the vector key.
+        distance: the distance from the query vector: for a vector-only query always, for a hybrid
+            one when the vector search placed the result (``scores.vectorDistance``); None otherwise.
+        metadata: the stored metadata.
+        fused: the store's reciprocal-rank-fusion score (hybrid queries only).
+        bm25: searchable key -> BM25 score, for the keys whose full-text search placed the result.
+        vector_ranked: whether the vector search placed the result (in a hybrid answer: the
+            store reports ``scores.vectorDistance``).
+    """
+
     key: str
-    distance: float
+    distance: float | None
     metadata: dict[str, Any]
+    fused: float | None = None
+    bm25: dict[str, float] = field(default_factory=dict)
+    vector_ranked: bool = True
 
 
 @dataclass(frozen=True)
 class QueryResult:
-    """Nearest vectors, closest first; ``exact_fallback`` says they came from a full scan."""
+    """The store's answer, best first."""
 
     matches: list[QueryMatch]
-    exact_fallback: bool = False
+    # Bytes of the QueryVectors answers' JSON bodies (every page), what the store sent back.
+    response_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class TextSearchStatus:
+    """One full-text searchable key as GetIndex reports it: its analyzer language and backfill status."""
+
+    language: str | None
+    status: str
+
+    @property
+    def active(self) -> bool:
+        return self.status == TEXT_SEARCH_ACTIVE
 
 
 @dataclass(frozen=True)
@@ -84,6 +117,16 @@ class IndexInfo:
     data_type: str
     non_filterable_keys: tuple[str, ...]
     reports_metadata_configuration: bool = True
+    # CLASSIC or ENHANCED; None where GetIndex does not say (an endpoint older than index modes).
+    index_mode: str | None = None
+    # searchable key -> its text search configuration (empty: no key is full-text searchable).
+    text_search: Mapping[str, TextSearchStatus] = field(default_factory=dict)
+
+    def text_search_ready(self, keys: Collection[str]) -> bool:
+        """Whether full-text and hybrid queries over ``keys`` run: ENHANCED, each key ACTIVE."""
+        return self.index_mode == "ENHANCED" and all(
+            k in self.text_search and self.text_search[k].active for k in keys
+        )
 
 
 class S3VectorStore:
@@ -97,10 +140,6 @@ class S3VectorStore:
         client: a boto3 ``s3vectors`` client.
         vector_bucket: the vector bucket name.
         index_name: the index name.
-        query_mode: ``"auto"`` tries QueryVectors and falls back to exact scoring when the
-            endpoint does not implement it (moto server); ``"exact"`` always scans (moto's
-            in-process ``mock_aws``, which passes unknown operations on to the network);
-            ``"service"`` never falls back.
     """
 
     def __init__(
@@ -108,15 +147,12 @@ class S3VectorStore:
         client: Any,
         vector_bucket: str,
         index_name: str,
-        *,
-        query_mode: QueryMode = "auto",
     ) -> None:
         if not vector_bucket or not index_name:
             raise InvalidInputError("a vector bucket and an index name are required")
         self._client = client
         self.vector_bucket = vector_bucket
         self.index_name = index_name
-        self._query_mode: QueryMode = query_mode
         self._info: IndexInfo | None = None
         _install_fast_put_vectors(client)
 
@@ -156,6 +192,11 @@ class S3VectorStore:
                 data_type=str(index.get("dataType", "float32")),
                 non_filterable_keys=tuple(config.get("nonFilterableMetadataKeys") or ()),
                 reports_metadata_configuration="metadataConfiguration" in index or "creationTime" in index,
+                index_mode=index.get("indexMode"),
+                text_search={
+                    str(c["metadataKey"]): TextSearchStatus(c.get("language"), str(c.get("status") or ""))
+                    for c in config.get("textSearchConfigurations") or ()
+                },
             )
         return self._info
 
@@ -203,7 +244,11 @@ class S3VectorStore:
         distance_metric: str = "cosine",
         non_filterable_keys: Sequence[str] = NON_FILTERABLE_METADATA_KEYS,
     ) -> None:
-        """Create the index (used by restore and the local stack; the template creates it on AWS)."""
+        """Create the index (used by restore and the local stack; the template creates it on AWS).
+
+        Its mode is the vector bucket's default; ``enable_text_search`` makes it ENHANCED and
+        searchable, as the template's VectorIndexTextSearch does for the stack's index.
+        """
         if distance_metric not in DISTANCE_METRICS:
             raise InvalidInputError(f"distance metric {distance_metric!r}; allowed: {DISTANCE_METRICS}")
         kwargs: dict[str, Any] = {
@@ -216,6 +261,68 @@ class S3VectorStore:
             kwargs["metadataConfiguration"] = {"nonFilterableMetadataKeys": list(non_filterable_keys)}
         self._call("create_index", **kwargs)
         self._info = None
+
+    def enable_text_search(
+        self, keys: Sequence[str] = TEXT_SEARCH_KEYS, *, language: str | None = None
+    ) -> list[str]:
+        """Make the index ENHANCED and ``keys`` full-text searchable in ``language``, in place.
+
+        Idempotent: only what differs is changed. UpdateIndexMode switches a CLASSIC index to
+        ENHANCED without re-ingesting; UpdateMetadataConfiguration adds the missing keys, which the
+        store then backfills (GetIndex says BUILDING, then ACTIVE). A key searchable in another
+        language is deleted and added again (the API takes an add or a delete per call, not both),
+        which rebuilds it. Keys searchable beyond ``keys`` are left alone.
+
+        Returns:
+            What was changed, one line each (empty when nothing was).
+        """
+        info = self.describe(refresh=True)
+        changed: list[str] = []
+        if info.index_mode != "ENHANCED":
+            self._call("update_index_mode", **self._index_args(), indexMode="ENHANCED")
+            changed.append(f"index mode {info.index_mode or 'unreported'} -> ENHANCED")
+        stale = [k for k in keys if k in info.text_search and info.text_search[k].language != language]
+        if stale:
+            self._call(
+                "update_metadata_configuration",
+                **self._index_args(),
+                delete={"textSearchConfigurations": [{"metadataKey": k} for k in stale]},
+            )
+            changed.extend(
+                f"text search on {k!r}: language {info.text_search[k].language} removed" for k in stale
+            )
+        missing = [k for k in keys if k not in info.text_search or k in stale]
+        if missing:
+            configs = [{"metadataKey": k, **({"language": language} if language else {})} for k in missing]
+            self._call(
+                "update_metadata_configuration",
+                **self._index_args(),
+                add={"textSearchConfigurations": configs},
+            )
+            changed.extend(f"text search on {k!r} added (language {language or 'standard'})" for k in missing)
+        self._info = None
+        return changed
+
+    def wait_for_text_search(
+        self,
+        keys: Sequence[str] = TEXT_SEARCH_KEYS,
+        *,
+        timeout: float = 900.0,
+        poll: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> IndexInfo:
+        """GetIndex until ``keys`` are ACTIVE (the backfill done); the last answer either way.
+
+        Returns after ``timeout`` seconds even if a key still builds: searches meanwhile answer
+        with the dense ranking and say so, so nothing needs to block on it.
+        """
+        waited = 0.0
+        while True:
+            info = self.describe(refresh=True)
+            if info.text_search_ready(keys) or waited >= timeout:
+                return info
+            sleep(poll)
+            waited += poll
 
     def delete_index(self) -> None:
         self._call("delete_index", **self._index_args())
@@ -332,70 +439,67 @@ class S3VectorStore:
             kwargs["nextToken"] = token
 
     def query(
-        self, vector: Sequence[float], *, k: int = 5, filter: Mapping[str, Any] | None = None
+        self,
+        vector: Sequence[float] | None,
+        *,
+        k: int = 5,
+        filter: Mapping[str, Any] | None = None,
+        texts: Mapping[str, str] | None = None,
     ) -> QueryResult:
-        """The ``k`` nearest vectors with their metadata, closest first.
+        """One QueryVectors: vector, full-text or hybrid, best first, with metadata and scores.
 
         Args:
-            vector: the query embedding (same dimension as the index).
+            vector: the query embedding (same dimension as the index), or None for full-text only.
             k: 1..10,000 (QueryVectors pages the answer; every page is followed).
-            filter: S3 Vectors metadata filter; the exact fallback evaluates the same language
-                (``docpipe.filters``) and raises ``InvalidInputError`` for an operator outside it.
+            filter: S3 Vectors metadata filter.
+            texts: searchable key -> query text (``queryTexts``); with ``vector`` a hybrid query
+                the store fuses by reciprocal rank, without it a BM25 query. The index must be
+                ENHANCED with the keys searchable; a text is cut at ``MAX_QUERY_TEXT_CHARS``.
         """
         if not 1 <= k <= MAX_TOP_K:
             raise InvalidInputError(f"k must be 1..{MAX_TOP_K} (got {k})")
-        if self._query_mode != "exact":
-            try:
-                return self._service_query(vector, k=k, filter=filter)
-            except ClientError as error:
-                if self._query_mode == "service" or aws.error_code(error) not in _UNSUPPORTED_CODES:
-                    aws.translate_client_error(error, self.uri)
-                self._query_mode = "exact"  # remember: this endpoint has no QueryVectors
-            except EndpointConnectionError as error:
-                aws.translate_client_error(error, self.uri)
-        return self._exact_query(vector, k=k, filter=filter)
+        if vector is None and not texts:
+            raise InvalidInputError("a query needs a vector, query texts, or both")
+        if texts and len(texts) > MAX_QUERY_TEXTS:
+            raise InvalidInputError(f"at most {MAX_QUERY_TEXTS} query texts (got {len(texts)})")
+        return self._service_query(vector, k=k, filter=filter, texts=texts)
 
     def _service_query(
-        self, vector: Sequence[float], *, k: int, filter: Mapping[str, Any] | None
+        self,
+        vector: Sequence[float] | None,
+        *,
+        k: int,
+        filter: Mapping[str, Any] | None,
+        texts: Mapping[str, str] | None = None,
     ) -> QueryResult:
         kwargs: dict[str, Any] = {
             **self._index_args(),
-            "queryVector": {"float32": [float(x) for x in vector]},
             "topK": k,
             "returnMetadata": True,
             "returnDistance": True,
         }
+        if vector is not None:
+            kwargs["queryVector"] = {"float32": [float(x) for x in vector]}
+        if texts:
+            kwargs["queryTexts"] = [
+                {"metadataKey": key, "text": _query_text(text)} for key, text in texts.items()
+            ]
+            kwargs["returnScores"] = True
         if filter:
             kwargs["filter"] = dict(filter)
         matches: list[QueryMatch] = []
-        while True:
-            # Called directly (not through _call): the fallback needs the raw ClientError.
-            response = self._client.query_vectors(**kwargs)
-            matches.extend(
-                QueryMatch(v["key"], float(v.get("distance", 0.0)), v.get("metadata") or {})
-                for v in response.get("vectors", [])
-            )
-            token = response.get("nextToken")
-            if not token or len(matches) >= k:
-                return QueryResult(matches=matches[:k], exact_fallback=False)
-            kwargs["nextToken"] = token
-
-    def _exact_query(
-        self, vector: Sequence[float], *, k: int, filter: Mapping[str, Any] | None
-    ) -> QueryResult:
-        metric = self.describe().distance_metric
-        query = [float(x) for x in vector]
-        predicate = compile_filter(filter)
-        scored: list[tuple[float, str, dict[str, Any]]] = []
-        for record in self.iter_vectors(return_data=True, return_metadata=True):
-            if not predicate(record.metadata):
-                continue
-            scored.append((_distance(metric, query, record.data), record.key, record.metadata))
-        best = heapq.nsmallest(k, scored, key=lambda item: (item[0], item[1]))
-        return QueryResult(
-            matches=[QueryMatch(key=key, distance=d, metadata=md) for d, key, md in best],
-            exact_fallback=True,
-        )
+        size = 0
+        counter = _ResponseSize(self._client)
+        with counter:
+            while True:
+                response = self._call("query_vectors", **kwargs)
+                matches.extend(_match_from(v) for v in response.get("vectors", []))
+                token = response.get("nextToken")
+                if not token or len(matches) >= k:
+                    break
+                kwargs["nextToken"] = token
+        size = counter.bytes
+        return QueryResult(matches=matches[:k], response_bytes=size)
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -479,6 +583,57 @@ def _send_fast_body(params: dict[str, Any], context: dict[str, Any], **_: Any) -
         params["body"] = body
 
 
+def _query_text(text: str) -> str:
+    """A query text within QueryVectors' limit: cut at the last word boundary before it."""
+    if len(text) <= MAX_QUERY_TEXT_CHARS:
+        return text
+    cut = text[:MAX_QUERY_TEXT_CHARS]
+    space = cut.rfind(" ")
+    return cut[:space] if space > 0 else cut
+
+
+def _match_from(vector: Mapping[str, Any]) -> QueryMatch:
+    scores: Mapping[str, Any] | None = vector.get("scores")
+    given = scores or {}
+    distance = vector.get("distance", given.get("vectorDistance"))
+    fused = given.get("fused")
+    return QueryMatch(
+        key=vector["key"],
+        distance=None if distance is None else float(distance),
+        metadata=vector.get("metadata") or {},
+        fused=None if fused is None else float(fused),
+        bm25={str(b["metadataKey"]): float(b["score"]) for b in given.get("bm25Scores") or ()},
+        vector_ranked="vectorDistance" in given if scores is not None else distance is not None,
+    )
+
+
+class _ResponseSize:
+    """Counts the bytes of QueryVectors answers a client receives while the block runs.
+
+    botocore's ``after-call`` event carries the raw HTTP response; the benchmark reports the bytes
+    a query brings back (docs/benchmarks.md, "Retrieval"). Clients without ``meta.events`` (fakes)
+    count nothing.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._events = getattr(getattr(client, "meta", None), "events", None)
+        self.bytes = 0
+
+    def _seen(self, http_response: Any = None, **_: Any) -> None:
+        content = getattr(http_response, "content", None)
+        if content:
+            self.bytes += len(content)
+
+    def __enter__(self) -> _ResponseSize:
+        if self._events is not None and hasattr(self._events, "register"):
+            self._events.register("after-call.s3vectors.QueryVectors", self._seen)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        if self._events is not None and hasattr(self._events, "unregister"):
+            self._events.unregister("after-call.s3vectors.QueryVectors", self._seen)
+
+
 def _vector_payload(record: VectorRecord) -> dict[str, Any]:
     return {
         "key": record.key,
@@ -527,14 +682,3 @@ def _chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
             chunk = []
     if chunk:
         yield chunk
-
-
-def _distance(metric: str, a: Sequence[float], b: Sequence[float]) -> float:
-    if len(a) != len(b):
-        raise IndexMismatchError(f"query has dimension {len(a)}, stored vector has {len(b)}")
-    if metric == "euclidean":
-        return math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b, strict=True)))
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    # S3 Vectors reports cosine *distance* (1 - similarity): smaller is closer for both metrics.
-    return 1.0 - (dot / norm if norm else 0.0)

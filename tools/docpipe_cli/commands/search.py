@@ -6,11 +6,19 @@ import argparse
 import json
 from typing import Any
 
-from docpipe.config import RERANK_MODES
+from docpipe.config import DEPRECATED_RERANK_MODES, RERANK_MODES
 from docpipe.exceptions import ValidationError
 from docpipe_cli.console import err, out
 from docpipe_cli.queries import search
 from docpipe_cli.target import resolve_target
+
+# What a response's ``score`` is, by what ranked it (docs/search.md, "Scores").
+SCORE_MEANING = {
+    "hybrid": "score: the store's reciprocal-rank fusion, higher first",
+    "text": "score: BM25, higher first",
+    "dense": "score: similarity, higher first",
+    "bedrock": "score: Bedrock's relevance, higher first",
+}
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -23,10 +31,34 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help='S3 Vectors filter, e.g. \'{"key": {"$eq": "docs/a.pdf"}, "page": {"$gte": 2}}\'',
     )
     p.add_argument(
-        "--rerank", choices=RERANK_MODES, help="none, lexical or bedrock (default: the stack's SEARCH_RERANK)"
+        "--rerank",
+        choices=(*RERANK_MODES, *DEPRECATED_RERANK_MODES),
+        help="hybrid, none, text or bedrock (default: the stack's SEARCH_RERANK; lexical = hybrid)",
     )
     p.add_argument("--neighbours", type=int, default=0, help="also print 0-2 chunks around each match")
+    p.add_argument(
+        "--on-behalf-of",
+        metavar="USER",
+        help="search as this user (needed where AccessControl=enforced; docs/access-control.md)",
+    )
+    p.add_argument(
+        "--group",
+        action="append",
+        metavar="PRINCIPAL",
+        help="a principal of that user, e.g. group:finance or tenant:acme (repeat for more)",
+    )
     p.set_defaults(func=run)
+
+
+def on_behalf_of(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``--on-behalf-of USER [--group PRINCIPAL ...]`` as the request's ``on_behalf_of``."""
+    user = getattr(args, "on_behalf_of", None)
+    groups = list(getattr(args, "group", None) or [])
+    if user is None:
+        if groups:
+            raise ValidationError("on_behalf_of", "--group needs --on-behalf-of USER")
+        return None
+    return {"user": user, "groups": groups}
 
 
 def parse_filter(text: str | None) -> dict[str, Any] | None:
@@ -52,15 +84,14 @@ def run(args: argparse.Namespace) -> int:
         filter=parse_filter(args.filter),
         rerank=args.rerank,
         neighbours=args.neighbours,
+        on_behalf_of=on_behalf_of(args),
     )
-    if response.exact_fallback:
-        err("(this endpoint has no QueryVectors: results come from exact scoring over ListVectors)")
+    if response.notice:
+        err(f"({response.notice})")
     if not response.matches:
         out("no matches")
         return 0
-    out(
-        f"{response.metric} similarity, higher is better; rerank {response.rerank}; {response.took_ms:.0f} ms"
-    )
+    out(f"ranked by {response.ranked_by} ({SCORE_MEANING[response.ranked_by]}); {response.took_ms:.0f} ms")
     for rank, match in enumerate(response.matches, 1):
         meta = match.metadata
         page, page_end, section = meta.get("page"), meta.get("page_end"), meta.get("section")
@@ -70,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         if section:
             where += f" | {section}"
         text = " ".join(match.text.split())
-        out(f"{rank}. score {match.score:.4f}  {where}")
+        out(f"{rank}. score {match.score:.4f} [{'+'.join(match.placed_by)}]  {where}")
         out(f"   {text[:300]}{'...' if len(text) > 300 else ''}")
         for entry in match.context or ():
             out(f"   [context chunk {entry.get('chunk_no')}] {' '.join(entry['text'].split())[:160]}")

@@ -59,6 +59,7 @@ _ORDER = (
     "AWS::DynamoDB::Table",
     "AWS::S3Vectors::VectorBucket",
     "AWS::S3Vectors::Index",
+    "Custom::VectorIndexTextSearch",
     "AWS::S3::Bucket",
 )
 
@@ -89,10 +90,12 @@ def provision(
     not_provisioned: list[NotProvisioned] = []
     creators: dict[str, Callable[[Stack, str, Callable[[str], Any]], str]] = {
         "AWS::SecretsManager::Secret": _create_secret,
+        "AWS::SSM::Parameter": _create_parameter,
         "AWS::SQS::Queue": _create_queue,
         "AWS::DynamoDB::Table": _create_table,
         "AWS::S3Vectors::VectorBucket": _create_vector_bucket,
         "AWS::S3Vectors::Index": _create_index,
+        "Custom::VectorIndexTextSearch": _apply_text_search,
         "AWS::S3::Bucket": _create_bucket,
     }
     ordered = sorted(
@@ -148,6 +151,16 @@ def _dlq_first(stack: Stack, logical_id: str) -> int:
     """Queues that others redrive to are created first, so the redrive target exists."""
     props = stack.resources[logical_id].get("Properties", {})
     return 1 if "RedrivePolicy" in props else 0
+
+
+def _create_parameter(stack: Stack, lid: str, clients: Callable[[str], Any]) -> str:
+    """An SSM parameter with the template's value (AccessControl=enforced: the access documents)."""
+    props = stack.properties(lid)
+    name = stack.name(lid)
+    clients("ssm").put_parameter(
+        Name=name, Value=str(props["Value"]), Type=str(props.get("Type", "String")), Overwrite=True
+    )
+    return name
 
 
 def _create_secret(stack: Stack, lid: str, clients: Callable[[str], Any]) -> str:
@@ -262,6 +275,19 @@ def _create_index(stack: Stack, lid: str, clients: Callable[[str], Any]) -> str:
         return f"{attrs['VectorBucketName']}/{attrs['Name']} (exists)"
     where = f"{attrs['VectorBucketName']}/{attrs['Name']}"
     return f"{where} dimension={kwargs['dimension']} {kwargs['distanceMetric']}"
+
+
+def _apply_text_search(stack: Stack, lid: str, clients: Callable[[str], Any]) -> str:
+    """The custom resource VectorIndexTextSearch, as its function applies it on AWS (same code)."""
+    from docpipe.vectorstore import S3VectorStore
+
+    props = stack.properties(lid)
+    keys = tuple(props["MetadataKeys"])
+    store = S3VectorStore(clients("s3vectors"), props["VectorBucketName"], props["IndexName"])
+    changed = store.enable_text_search(keys, language=props.get("Language") or None)
+    info = store.wait_for_text_search(keys, poll=0.5, timeout=30.0)
+    states = ", ".join(f"{k} {info.text_search[k].status}" for k in keys if k in info.text_search)
+    return f"{store.uri}: {'; '.join(changed) or 'already so'} ({states})"
 
 
 def _create_bucket(stack: Stack, lid: str, clients: Callable[[str], Any]) -> str:

@@ -6,7 +6,8 @@ numbers); each attachment is a storage ``__attach_version1.0_#<n>`` of the same 
 attached message is a storage inside it laid out like the whole file. Only what docpipe indexes
 is read: the transport headers (when the message came from the Internet they hold From, To, Cc,
 Date and Message-ID as sent), else the sender and recipient properties; the plain-text body, else
-the HTML body; the attachments' names, sizes and bytes (read only when their page is reached).
+the HTML body, else the compressed-RTF body (decompressed here, read by the RTF parser); the
+attachments' names, sizes and bytes (read only when their page is reached).
 Why not extract-msg: with its dependencies (RTFDE, oletools, msoffcrypto-tool, cryptography) it
 adds about 30 MiB to the layer, which has about 2 MiB left under ``make size-check``'s budget;
 olefile alone is about 0.5 MiB (docs/formats.md has the measurement).
@@ -19,7 +20,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from docpipe.exceptions import CorruptDocumentError
+from docpipe.exceptions import CorruptDocumentError, DocumentTooLargeError
 from docpipe.parsers.base import MSG, OpenedDocument, Opener, PageText, ParseOptions, clean_text
 from docpipe.parsers.mail import (
     STDLIB_PARSE_ERRORS,
@@ -78,6 +79,14 @@ _ATTACH_PREFIX = "__ATTACH_VERSION1.0_#"
 _RECIP_PREFIX = "__RECIP_VERSION1.0_#"
 _CODEPAGES = {65001: "utf-8", 20127: "ascii", 1200: "utf-16-le", 50220: "iso2022_jp", 51932: "euc_jp"}
 _KIND = "Outlook message"
+# [MS-OXRTFCP]: the dictionary of compressed RTF starts with these 207 bytes.
+_RTF_PREFIX = (
+    b"{\\rtf1\\ansi\\mac\\deff0\\deftab720{\\fonttbl;}{\\f0\\fnil \\froman \\fswiss \\fmodern "
+    b"\\fscript \\fdecor MS Sans SerifSymbolArialTimes New RomanCourier{\\colortbl\\red0\\green0"
+    b"\\blue0\r\n\\par \\pard\\plain\\f0\\fs20\\b\\i\\u\\tab\\tx"
+)
+_LZFU = 0x75465A4C
+_MELA = 0x414C454D  # stored without compression
 
 
 def open_msg(data: bytes, key: str, options: ParseOptions, *, open_attachment: Opener) -> OpenedDocument:
@@ -101,7 +110,7 @@ def read_outlook(data: bytes, key: str, limits: Limits) -> tuple[Mail, Callable[
     """
     ole = open_ole(data, key, kind=_KIND, limit=limits.options.max_inflated_bytes)
     try:
-        reader = _Reader(ole)
+        reader = _Reader(ole, limits.options.max_document_bytes)
         if not reader.is_message(()):
             raise CorruptDocumentError(f"{key}: an OLE compound file that is not an Outlook message")
         return reader.message((), limits, depth=1), ole.close
@@ -119,8 +128,9 @@ def read_outlook(data: bytes, key: str, limits: Limits) -> tuple[Mail, Callable[
 class _Reader:
     """Reads property streams of the storages of one open compound file."""
 
-    def __init__(self, ole: Any) -> None:
+    def __init__(self, ole: Any, limit: int) -> None:
         self._ole = ole
+        self._limit = limit  # what a body may decompress to (MAX_DOCUMENT_BYTES)
         self._children: dict[tuple[str, ...], dict[str, list[str]]] = {}
         for path in ole.listdir(streams=True, storages=True):
             upper = tuple(name.upper() for name in path)
@@ -199,8 +209,13 @@ class _Reader:
             from docpipe.parsers.html import parse_html
 
             return parse_html(html)
-        if self._stream(storage, _RTF_COMPRESSED, _BINARY) is not None:
-            return PageText(1, "(The body is stored only as compressed RTF, which docpipe does not read.)")
+        rtf = self.binary(storage, _RTF_COMPRESSED)
+        if rtf is not None:  # a message saved in rich text only (older Outlook, some Exchange stores)
+            from docpipe.parsers.rtf import rtf_text
+
+            return PageText(
+                1, clean_text(rtf_text(decompress_rtf(rtf, limit=self._limit), key="the RTF body"))
+            )
         return PageText(1, "")
 
     def _attachment(self, storage: tuple[str, ...], limits: Limits, depth: int) -> Attachment:
@@ -298,6 +313,57 @@ class _Reader:
             elif kind == _SYSTIME:
                 values[prop] = value
         return values
+
+
+def decompress_rtf(data: bytes, *, limit: int) -> bytes:
+    """A compressed-RTF property ([MS-OXRTFCP] LZFu, or stored as is) as RTF bytes.
+
+    Raises:
+        DocumentTooLargeError: it declares or decompresses to more than ``limit`` bytes.
+        CorruptDocumentError: not compressed RTF.
+    """
+    if len(data) < 16:
+        raise CorruptDocumentError("the compressed RTF body is shorter than its header")
+    compressed_size, raw_size, kind, _crc = struct.unpack_from("<IIII", data)
+    if raw_size > limit:
+        raise DocumentTooLargeError(f"the RTF body declares {raw_size} bytes; the limit is {limit}")
+    if kind == _MELA:
+        return data[16 : 16 + raw_size]
+    if kind != _LZFU:
+        raise CorruptDocumentError(f"the RTF body's compression {kind:#x} is neither LZFu nor stored")
+    window = bytearray(_RTF_PREFIX.ljust(4096, b" "))
+    write = len(_RTF_PREFIX)
+    out = bytearray()
+    at, end = 16, min(len(data), 4 + compressed_size)
+    while at < end:
+        control = data[at]
+        at += 1
+        for bit in range(8):
+            if at >= end:
+                break
+            if control & (1 << bit):  # a reference into the window: 12-bit offset, 4-bit length
+                if at + 1 >= end:
+                    raise CorruptDocumentError("the compressed RTF body ends inside a reference")
+                word = (data[at] << 8) | data[at + 1]
+                at += 2
+                offset, length = word >> 4, (word & 0x0F) + 2
+                if offset == write:
+                    return bytes(out)  # the end marker
+                for i in range(length):
+                    byte = window[(offset + i) % 4096]
+                    out.append(byte)
+                    window[write] = byte
+                    write = (write + 1) % 4096
+            else:
+                out.append(data[at])
+                window[write] = data[at]
+                write = (write + 1) % 4096
+                at += 1
+        if len(out) > raw_size:
+            raise CorruptDocumentError(
+                f"the compressed RTF body inflates past the {raw_size} bytes it declares"
+            )
+    return bytes(out)
 
 
 def _codec(codepage: int | None) -> str:

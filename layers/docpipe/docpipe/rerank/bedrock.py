@@ -1,4 +1,4 @@
-"""Amazon Bedrock reranking: the Rerank API (bedrock-agent-runtime) over the dense candidates."""
+"""Amazon Bedrock reranking: the Rerank API (bedrock-agent-runtime) over the store's hybrid candidates."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from docpipe.aws import translate_client_error
-from docpipe.rerank.base import Candidate, Ranked, Reranker, spread_by_document
+from docpipe.rerank.base import Candidate, Ranked, Reranker
 
 # Rerank takes up to 1000 sources; Bedrock bills a query per 100 of them (docs/search.md, "Cost per query").
 MAX_SOURCES = 1000
@@ -62,9 +62,5 @@ class BedrockReranker(Reranker):
         relevance = [0.0] * len(pool)  # a source the model left out ranks last
         for result in response.get("results", []):
             relevance[int(result["index"])] = float(result["relevanceScore"])
-        doc_scores: dict[str, float] = {}
-        for candidate, score in zip(pool, relevance, strict=True):
-            doc_scores[candidate.doc_id] = max(score, doc_scores.get(candidate.doc_id, score))
-        ranked = spread_by_document(pool, doc_scores, relevance, k)
-        # The chunk's own relevance is what Bedrock scored; report that.
-        return [Ranked(r.index, relevance[r.index]) for r in ranked]
+        order = sorted(range(len(pool)), key=lambda i: (-relevance[i], i))
+        return [Ranked(i, relevance[i]) for i in order[:k]]

@@ -6,14 +6,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from docpipe.config import RERANK_MODES
+from docpipe.access.caller import OnBehalfOf
+from docpipe.access.condition import reject_access_key
+from docpipe.config import DEPRECATED_RERANK_MODES, RERANK_MODES
 from docpipe.exceptions import ValidationError
 from docpipe.filters import validate_filter
 from docpipe.vectorstore import NON_FILTERABLE_METADATA_KEYS
 
 MAX_QUERY_CHARS = 10_000
 DEFAULT_K = 5
-MAX_K = 100  # matches a caller may ask for (rerank candidates are fetched beyond it)
+MAX_K = 100  # matches a caller may ask for (Bedrock rerank candidates are fetched beyond it)
 MAX_NEIGHBOURS = 2
 
 
@@ -25,9 +27,11 @@ class SearchRequest:
         query: the question, 1 to 10,000 characters (not only white space).
         k: matches to return, 1..100.
         filter: S3 Vectors filter over filterable metadata (``docpipe.filters``), or None.
-        rerank: ``none``, ``lexical`` or ``bedrock``; None means the stack's default
-            (SEARCH_RERANK).
+        rerank: ``hybrid``, ``none``, ``text`` or ``bedrock``; None means the stack's default
+            (SEARCH_RERANK). The deprecated ``lexical`` is read as ``hybrid``.
         neighbours: 0..2 chunks before and after each match to return as its ``context``.
+        on_behalf_of: the user (and groups) a delegate or a direct caller searches for
+            (``{"user": ..., "groups": [...]}``, docs/access-control.md); parsed to ``OnBehalfOf``.
     """
 
     query: str
@@ -35,6 +39,7 @@ class SearchRequest:
     filter: dict[str, Any] | None = None
     rerank: str | None = None
     neighbours: int = 0
+    on_behalf_of: OnBehalfOf | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.query, str):
@@ -45,11 +50,16 @@ class SearchRequest:
             raise ValidationError("query", f"is {len(self.query)} characters; at most {MAX_QUERY_CHARS}")
         _whole_number("k", self.k, 1, MAX_K)
         _whole_number("neighbours", self.neighbours, 0, MAX_NEIGHBOURS)
+        if self.rerank in DEPRECATED_RERANK_MODES:
+            object.__setattr__(self, "rerank", DEPRECATED_RERANK_MODES[self.rerank])
         if self.rerank is not None and self.rerank not in RERANK_MODES:
             raise ValidationError("rerank", f"{self.rerank!r} is not one of: {', '.join(RERANK_MODES)}")
         if self.filter is not None:
             checked = validate_filter(self.filter, non_filterable=NON_FILTERABLE_METADATA_KEYS)
+            reject_access_key(checked)  # the server sets the access condition, never the caller
             object.__setattr__(self, "filter", checked or None)  # {} filters nothing
+        if self.on_behalf_of is not None:
+            object.__setattr__(self, "on_behalf_of", OnBehalfOf.parse(self.on_behalf_of))
 
     @classmethod
     def from_dict(cls, data: Any) -> SearchRequest:

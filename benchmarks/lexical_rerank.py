@@ -1,6 +1,9 @@
-"""Lexical reranking: BM25 over the dense candidates' texts, fused with the dense order by RRF.
+"""The retired ``rerank=lexical``: BM25 over the dense candidates' texts, fused with the dense order by RRF.
 
-S3 Vectors has no lexical index, so the lexical half is computed over what a dense query returns:
+Kept for the retrieval benchmark only (docs/benchmarks.md, "Retrieval"), as the baseline the store's
+own hybrid ranking replaced; the runtime no longer has it (``lexical`` is now a deprecated name of
+``hybrid``). Before S3 Vectors ranked text itself, the lexical half was computed over what a dense
+query returns:
 over-fetch candidates, score their texts with BM25 (Okapi, Lucene's non-negative IDF), rank the
 documents twice (by their best dense chunk, by their best BM25 chunk) and fuse the two ranks
 with weighted reciprocal-rank fusion (Cormack et al. 2009; k and the weight below). Fusing ranks,
@@ -18,7 +21,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from docpipe.rerank.base import Candidate, Ranked, Reranker, spread_by_document
+from docpipe.rerank.base import Candidate, Ranked, Reranker
 
 # Fusion constants chosen on the retrieval benchmark (docs/benchmarks.md, "Retrieval") on one half
 # of its queries and reported on the other: a smaller k than the customary 60 lets the top ranks
@@ -125,6 +128,40 @@ def rrf(
         for item, rank in ranking.items():
             fused[item] = fused.get(item, 0.0) + weight / (k + rank)
     return fused
+
+
+def spread_by_document(
+    candidates: Sequence[Candidate],
+    doc_scores: Mapping[str, float],
+    chunk_scores: Sequence[float],
+    k: int,
+) -> list[Ranked]:
+    """Documents best first, each document's best chunk before any document's second chunk.
+
+    Reranking is judged per document (a long document's many chunks must not crowd the list), so
+    the ``k`` slots go round by round: round one takes each document's best chunk in document
+    order, round two each document's second best, and so on. Ties keep the dense order. A
+    chunk's reported score is its document's score: that is what placed it.
+
+    Args:
+        candidates: dense order, closest first.
+        doc_scores: doc_id -> the document's score (higher is better).
+        chunk_scores: one per candidate, for the order within a document (higher is better).
+        k: how many to keep.
+    """
+    by_doc: dict[str, list[int]] = {}
+    for i, candidate in enumerate(candidates):
+        by_doc.setdefault(candidate.doc_id, []).append(i)
+    doc_order = sorted(by_doc, key=lambda d: (-doc_scores[d], by_doc[d][0]))
+    chunks = {d: sorted(by_doc[d], key=lambda i: (-chunk_scores[i], i)) for d in doc_order}
+    ranked: list[Ranked] = []
+    depth = 0
+    while len(ranked) < k and any(depth < len(c) for c in chunks.values()):
+        for d in doc_order:
+            if depth < len(chunks[d]) and len(ranked) < k:
+                ranked.append(Ranked(chunks[d][depth], doc_scores[d]))
+        depth += 1
+    return ranked
 
 
 class LexicalReranker(Reranker):
