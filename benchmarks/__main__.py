@@ -27,6 +27,7 @@ SECTIONS = (
     "benchmarks.bench_ocr",
     "benchmarks.bench_formats",
     "benchmarks.bench_retrieval",
+    "benchmarks.bench_access",
     "benchmarks.bench_emulator",
     "benchmarks.bench_scale",
 )

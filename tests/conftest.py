@@ -28,6 +28,10 @@ pytest_plugins = ["tests.aws_faults"]
 # The local S3 Vectors answers QueryVectors, full-text and hybrid search and the rest of the API in
 # every moto of this suite, in-process (mock_aws) as in moto server: one call path, as on AWS.
 _s3vectors.install()
+# Powertools names a child logger (``Logger(child=True)``) after POWERTOOLS_SERVICE_NAME when its
+# module is imported; a test module that imports docpipe.ingest at collection, before the fixture
+# below sets the variable, would leave the ingest service's logger orphaned for every later test.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "docpipe")
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = ROOT / "events"

@@ -189,6 +189,18 @@ def create_stack_resources(
             NotificationConfiguration={"QueueConfigurations": queue_configs},
         )
 
+    # AccessControl=enforced: the access documents, with the template's initial values.
+    ssm = boto3.client("ssm", **kwargs)
+    for logical, resource in resources.items():
+        if resource.get("Type") != "AWS::SSM::Parameter":
+            continue
+        if "Condition" in resource and not r.condition(resource["Condition"]):
+            continue
+        parameter = props(logical)
+        physical[logical] = str(parameter["Name"])
+        value = str(parameter["Value"])
+        ssm.put_parameter(Name=physical[logical], Value=value, Type="String", Overwrite=True)
+
     vector_bucket = vector_index = ""
     dimension = int(params["EmbeddingDimension"])
     metric = params.get("DistanceMetric", "cosine")

@@ -8,6 +8,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from docpipe import aws
+from docpipe.access import AccessDocuments
 from docpipe.config import Settings
 from docpipe.queue import MessageQueue
 from docpipe.reconcile import ReconcileRequest, ReconcileService, make_object_source
@@ -34,6 +35,10 @@ service = ReconcileService(
     region=sqs.meta.region_name,
     metrics=metrics,
     source=make_object_source(settings, s3),  # RECONCILE_SOURCE: ListObjectsV2 or the S3 Inventory report
+    # AccessControl=enforced: documents whose access list the prefix rules no longer give are re-labelled.
+    access=AccessDocuments(
+        rules_parameter=settings.access_rules_parameter, max_age=settings.access_cache_seconds
+    ),
 )
 
 

@@ -125,7 +125,8 @@ def test_every_kind_of_drift_is_reported_and_repaired(indexed: Pipeline) -> None
 
     assert report["complete"] and report["stopped"] is None
     assert report["counts"] == {
-        "missing": 1, "changed": 1, "gone": 1, "stale_claims": 0, "orphan_vectors": 1, "out_of_scope": 0
+        "missing": 1, "changed": 1, "gone": 1, "stale_claims": 0, "stale_access": 0, "orphan_vectors": 1,
+        "out_of_scope": 0,
     }  # fmt: skip
     assert report["examples"]["missing"] == ["docs/new.txt"]
     assert report["examples"]["changed"] == ["docs/b.txt"]

@@ -174,7 +174,7 @@ def test_sam_local_invoke_overrides_only_declared_variables_and_names_the_sample
     assert overrides["IngestFunction"]["DOCUMENTS_BUCKET"] == BUCKET
 
 
-@pytest.mark.parametrize("name", ["search_basic.json", "search_filtered.json"])
+@pytest.mark.parametrize("name", ["search_basic.json", "search_filtered.json", "search_on_behalf_of.json"])
 def test_search_events_are_valid_search_requests(name: str) -> None:
     from docpipe.search import SearchRequest
 

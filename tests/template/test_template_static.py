@@ -71,6 +71,7 @@ REQUIRED_PARAMETERS = {
 DEFAULTED_IN_CODE = {
     config.EMBEDDING_NORMALIZE: "Titan V2's normalize flag: stored vectors depend on it, so it is not a knob",
     config.SECRETS_CACHE_TTL_SECONDS: "Powertools' 5-minute cache; a rotated secret is refetched after a 401",
+    config.ACCESS_CACHE_SECONDS: "30 s bounds how long a changed mapping or rule waits; one read a period",
 }
 
 # Actions granted although no code path calls them, with why.
@@ -90,10 +91,11 @@ EXPECTED_OPERATIONS = {
         "s3:GetObject", "s3:HeadObject", "dynamodb:GetItem", "dynamodb:UpdateItem", "s3vectors:GetIndex",
         "s3vectors:PutVectors", "s3vectors:DeleteVectors", "s3vectors:GetVectors",
         "bedrock-runtime:InvokeModel", "secretsmanager:GetSecretValue", "textract:DetectDocumentText",
+        "ssm:GetParameter",
     },
     "SearchFunction": {
         "s3vectors:GetIndex", "s3vectors:QueryVectors", "s3vectors:GetVectors",
-        "bedrock-runtime:InvokeModel", "bedrock-agent-runtime:Rerank",
+        "bedrock-runtime:InvokeModel", "bedrock-agent-runtime:Rerank", "ssm:GetParameter",
     },
     "BackupFunction": {
         "s3:HeadObject", "s3:GetObject", "s3:GetObject+VersionId", "s3:ListObjectsV2",
@@ -108,7 +110,7 @@ EXPECTED_OPERATIONS = {
     "ReconcileFunction": {
         "s3:ListObjectsV2", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
         "dynamodb:UpdateItem", "dynamodb:PutItem", "sqs:SendMessageBatch", "s3vectors:ListVectors",
-        "s3vectors:GetVectors", "s3vectors:DeleteVectors",
+        "s3vectors:GetVectors", "s3vectors:DeleteVectors", "ssm:GetParameter",
         # ReconcileSource=inventory: the report's manifest and data files, HeadObject before a removal.
         "s3:GetObject", "s3:HeadObject",
     },
@@ -134,6 +136,7 @@ SERVICES = {
     "secretsmanager": "secretsmanager",
     "sqs": "sqs",
     "textract": "textract",
+    "ssm": "ssm",
 }
 # Operations of other services whose IAM actions are not named after them.
 OTHER_ACTIONS = {"sqs:SendMessageBatch": ("sqs:SendMessage",)}
@@ -168,7 +171,7 @@ TRANSFER_METHODS = {
     "copy": ("head_object", "copy_object", "upload_part_copy", *_UPLOAD[1:]),
 }
 # Library classes that call AWS for docpipe, and the boto3 method they call.
-LIBRARY_CALLS = {"SecretsProvider": "get_secret_value"}
+LIBRARY_CALLS = {"SecretsProvider": "get_secret_value", "SSMProvider": "get_parameter"}
 
 
 @functools.cache
@@ -829,6 +832,55 @@ def test_pdf_password_secret_is_granted_only_when_one_is_configured(template: di
     assert secret["Fn::If"][1]["Action"] == "secretsmanager:GetSecretValue"
     assert "${PdfPasswordsSecretId}-??????" in secret["Fn::If"][1]["Resource"]["Fn::Sub"]
     assert not Resolver(template).condition("HasPdfPasswordsSecret")
+
+
+def test_access_control_parameters_allow_exactly_what_docpipe_accepts(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+
+    assert tuple(parameters["AccessControl"]["AllowedValues"]) == config.ACCESS_CONTROLS
+    assert tuple(parameters["AccessDefault"]["AllowedValues"]) == config.ACCESS_DEFAULTS
+    defaults = (parameters["AccessControl"]["Default"], parameters["AccessDefault"]["Default"])
+    assert defaults == ("off", "nobody")  # fail closed once enforced
+
+
+@pytest.mark.parametrize(
+    ("function_id", "parameter"),
+    [
+        ("IngestFunction", "access-rules"),
+        ("ReconcileFunction", "access-rules"),
+        ("SearchFunction", "access-callers"),
+    ],
+)
+def test_each_function_reads_only_its_access_document_and_only_when_enforced(
+    template: dict[str, Any], function_id: str, parameter: str
+) -> None:
+    statements = template["Resources"][function_id]["Properties"]["Policies"][0]["Statement"]
+    ssm = [s for s in statements if "Fn::If" in s and "ssm:" in json.dumps(s)]
+
+    (grant,) = ssm
+    condition, granted, otherwise = grant["Fn::If"]
+    assert condition == "EnforceAccess" and otherwise == {"Ref": "AWS::NoValue"}
+    assert granted["Action"] == "ssm:GetParameter"
+    assert granted["Resource"]["Fn::Sub"].endswith(f":parameter/docpipe/${{AWS::StackName}}/{parameter}")
+    assert not Resolver(template).condition("EnforceAccess")  # off by default
+    assert Resolver(template, {"AccessControl": "enforced"}).condition("EnforceAccess")
+
+
+def test_access_documents_and_their_trigger_exist_only_when_enforced(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    names = {
+        logical: resources[logical]["Properties"]["Name"]["Fn::Sub"]
+        for logical in ("AccessRulesParameter", "AccessCallersParameter")
+    }
+
+    assert names == {
+        "AccessRulesParameter": "/docpipe/${AWS::StackName}/access-rules",
+        "AccessCallersParameter": "/docpipe/${AWS::StackName}/access-callers",
+    }
+    for logical in (*names, "AccessRulesChangedRule", "AccessRulesChangedPermission"):
+        assert resources[logical]["Condition"] == "EnforceAccess", logical
+    pattern = resources["AccessRulesChangedRule"]["Properties"]["EventPattern"]
+    assert pattern["detail"]["name"] == [{"Ref": "AccessRulesParameter"}]
 
 
 # ---------------------------------------------------------------- wiring

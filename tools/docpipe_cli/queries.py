@@ -18,12 +18,26 @@ def _settings_for(target: Target) -> Any:
         (config.EMBEDDING_PROVIDER, "EmbeddingProvider"),
         (config.EMBEDDING_DIMENSION, "EmbeddingDimension"),
         (config.EMBEDDING_MODEL_ID, "EmbeddingModelId"),
+        # A stack with AccessControl=enforced is searched as it enforces it (docs/access-control.md).
+        (config.ACCESS_CONTROL, "AccessControl"),
+        (config.ACCESS_DEFAULT, "AccessDefault"),
     ):
         if not env.get(var) and params.get(param):
             env[var] = params[param]
     if not env.get(config.EMBEDDING_PROVIDER) and target.names.get("embedding_provider"):
         env[config.EMBEDDING_PROVIDER] = target.names["embedding_provider"]
     return config.Settings.from_env(env)
+
+
+def search_service(target: Target) -> Any:
+    """The target's ``SearchService``, built as SearchFunction builds its own (``build_search_service``)."""
+    from docpipe.search import build_search_service
+
+    settings = _settings_for(target).with_overrides(
+        vector_bucket=target.name("vector_bucket", "--vector-bucket"),
+        vector_index=target.name("vector_index", "--vector-index"),
+    )
+    return build_search_service(settings, clients=target.client)
 
 
 def search(
@@ -34,20 +48,31 @@ def search(
     filter: dict[str, Any] | None = None,
     rerank: str | None = None,
     neighbours: int = 0,
+    on_behalf_of: dict[str, Any] | None = None,
 ) -> Any:
     """Search the target's index through ``docpipe.search``, the path SearchFunction runs.
 
-    Raises:
-        ValidationError: a bad question, ``k``, filter or rerank mode, naming the field.
-    """
-    from docpipe.search import SearchRequest, build_search_service
+    ``on_behalf_of`` (``{"user": ..., "groups": [...]}``): whom the search is for; required on a
+    stack with ``AccessControl=enforced``. The CLI's own credentials read the index anyway: IAM on
+    the index is the outer wall, this only makes the CLI answer as the API would.
 
-    request = SearchRequest(question, k=k, filter=filter, rerank=rerank, neighbours=neighbours)
-    settings = _settings_for(target).with_overrides(
-        vector_bucket=target.name("vector_bucket", "--vector-bucket"),
-        vector_index=target.name("vector_index", "--vector-index"),
-    )
-    return build_search_service(settings, clients=target.client).search(request)
+    Raises:
+        ValidationError: a bad question, ``k``, filter, rerank mode or ``on_behalf_of``, naming
+            the field (``on_behalf_of`` missing on an enforced stack too).
+    """
+    from docpipe.search import SearchRequest
+
+    fields: dict[str, Any] = {"query": question, "k": k, "filter": filter, "rerank": rerank}
+    fields.update(neighbours=neighbours, on_behalf_of=on_behalf_of)
+    request = SearchRequest.from_dict(fields)
+    return search_service(target).search(request)
+
+
+def registry(target: Target) -> Any:
+    """The target's document registry (``DocumentRegistry`` on its table)."""
+    from docpipe.registry import DocumentRegistry
+
+    return DocumentRegistry(target.client("dynamodb"), target.name("documents_table", "--documents-table"))
 
 
 def _store(target: Target) -> Any:
@@ -96,11 +121,7 @@ def enable_text_search(target: Target, *, language: str) -> list[str]:
 
 
 def documents(target: Target, prefix: str = "") -> list[Any]:
-    from docpipe.registry import DocumentRegistry
-
-    table = target.name("documents_table", "--documents-table")
-    registry = DocumentRegistry(target.client("dynamodb"), table)
-    return sorted(registry.list(prefix=prefix), key=lambda r: str(getattr(r, "key", "")))
+    return sorted(registry(target).list(prefix=prefix), key=lambda r: str(getattr(r, "key", "")))
 
 
 def format_documents(records: Sequence[Any], scope: Any = None) -> list[str]:

@@ -49,6 +49,11 @@ BEDROCK_RERANK_ENABLED = "BEDROCK_RERANK_ENABLED"
 RERANK_MODEL_ID = "RERANK_MODEL_ID"
 OCR_PROVIDER = "OCR_PROVIDER"
 OCR_MAX_PAGES = "OCR_MAX_PAGES"
+ACCESS_CONTROL = "ACCESS_CONTROL"
+ACCESS_DEFAULT = "ACCESS_DEFAULT"
+ACCESS_RULES_PARAMETER = "ACCESS_RULES_PARAMETER"
+ACCESS_CALLERS_PARAMETER = "ACCESS_CALLERS_PARAMETER"
+ACCESS_CACHE_SECONDS = "ACCESS_CACHE_SECONDS"
 
 EMBEDDING_PROVIDERS = ("bedrock", "offline")
 PDF_ENGINES = ("pypdfium2", "pypdf")
@@ -64,6 +69,11 @@ RERANK_MODES = ("hybrid", "none", "text", "bedrock")
 DEPRECATED_RERANK_MODES: dict[str, str] = {"lexical": "hybrid"}
 # The language analyzers S3 Vectors offers for a full-text searchable key (TextSearchLanguage).
 TEXT_SEARCH_LANGUAGES = ("en", "fr", "es", "pt", "it", "de", "nl", "zh", "ja", "ko")
+# off: any caller SearchFunction lets in reads every chunk; enforced: only chunks whose access list
+# shares a principal with the caller's (docs/access-control.md).
+ACCESS_CONTROLS = ("off", "enforced")
+# What a document without any access list gets when enforced: nobody (fail closed) or everyone.
+ACCESS_DEFAULTS = ("nobody", "everyone")
 # Where reconcile learns the bucket's objects: list (ListObjectsV2, live) or inventory (the newest
 # S3 Inventory report, up to a day old; no listing of the bucket).
 RECONCILE_SOURCES = ("list", "inventory")
@@ -151,6 +161,14 @@ class Settings:
     search_rerank: str = "hybrid"
     bedrock_rerank_enabled: bool = False
     rerank_model_id: str = "amazon.rerank-v1:0"
+    access_control: str = "off"
+    access_default: str = "nobody"
+    # SSM parameter names of the prefix rules (ingest, reconcile) and the caller mapping (search);
+    # the template sets them only with AccessControl=enforced.
+    access_rules_parameter: str = ""
+    access_callers_parameter: str = ""
+    # How long a function reuses what it read from those parameters.
+    access_cache_seconds: int = 30
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -228,6 +246,11 @@ _ENV_BY_FIELD: dict[str, str] = {
     "search_rerank": SEARCH_RERANK,
     "bedrock_rerank_enabled": BEDROCK_RERANK_ENABLED,
     "rerank_model_id": RERANK_MODEL_ID,
+    "access_control": ACCESS_CONTROL,
+    "access_default": ACCESS_DEFAULT,
+    "access_rules_parameter": ACCESS_RULES_PARAMETER,
+    "access_callers_parameter": ACCESS_CALLERS_PARAMETER,
+    "access_cache_seconds": ACCESS_CACHE_SECONDS,
 }
 ENV_VARS: tuple[str, ...] = tuple(_ENV_BY_FIELD.values())
 
@@ -244,6 +267,7 @@ _INT_RANGES: dict[str, tuple[int, int | None]] = {
     "backup_max_restore_bytes": (1, None),
     "backup_segment_count": (1, MAX_LIST_SEGMENTS),
     "ocr_max_pages": (1, 10_000),
+    "access_cache_seconds": (0, 3600),
 }
 
 
@@ -309,6 +333,12 @@ def _validate(s: Settings) -> None:
         )
     if s.search_rerank == "bedrock" and not s.bedrock_rerank_enabled:
         raise ConfigError(f"{SEARCH_RERANK}=bedrock needs {BEDROCK_RERANK_ENABLED}=true")
+    if s.access_control not in ACCESS_CONTROLS:
+        allowed = ", ".join(ACCESS_CONTROLS)
+        raise ConfigError(f"{ACCESS_CONTROL}={s.access_control!r} is invalid; allowed: {allowed}")
+    if s.access_default not in ACCESS_DEFAULTS:
+        allowed = ", ".join(ACCESS_DEFAULTS)
+        raise ConfigError(f"{ACCESS_DEFAULT}={s.access_default!r} is invalid; allowed: {allowed}")
     problem = suffix_problem(s.document_suffix)
     if problem is not None:
         raise ConfigError(f"{DOCUMENT_SUFFIX}={s.document_suffix!r} is invalid: {problem}")

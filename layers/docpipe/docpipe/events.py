@@ -22,6 +22,9 @@ EventKind = Literal["created", "removed"]
 EventSource = Literal["sqs", "s3", "eventbridge", "unknown"]
 
 TEST_EVENT = "s3:TestEvent"
+ACCESS_RELABEL_CONFIGURATION = "docpipe-access-relabel"
+"""``configurationId`` of the events reconcile enqueues for documents whose access list is stale:
+ingest reads the prefix rules afresh for them (unless it read them after the event's time)."""
 _EVENTBRIDGE_KINDS: dict[str, EventKind] = {"Object Created": "created", "Object Deleted": "removed"}
 
 
@@ -51,6 +54,7 @@ class ObjectEvent:
     event_time: str | None = None
     event_name: str = ""
     is_delete_marker: bool = False
+    configuration_id: str = ""
 
     @property
     def is_version_delete(self) -> bool:
@@ -119,6 +123,7 @@ def parse_s3_notification(body: Mapping[str, Any]) -> list[ObjectEvent]:
                 event_time=record.get("eventTime"),
                 event_name=record.event_name,
                 is_delete_marker=record.event_name.endswith("DeleteMarkerCreated"),
+                configuration_id=str(record.s3.raw_event.get("configurationId") or ""),
             )
         )
     return events

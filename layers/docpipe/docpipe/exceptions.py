@@ -85,6 +85,25 @@ class InvalidSidecarError(PermanentError):
     reason = "invalid_sidecar"
 
 
+class AccessListTooLargeError(PermanentError):
+    """A document's access list (sidecar and prefix rule united) does not fit the filterable budget."""
+
+    reason = "access_list_too_large"
+
+
+class ForbiddenError(DocpipeError):
+    """A search caller may not search (unmapped identity) or may not do what it asked (``on_behalf_of``
+    from a non-delegate): HTTP 403 at the Function URL. ``reason`` is the metric's dimension."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+    def as_dict(self) -> dict[str, str]:
+        return {"error": "Forbidden", "message": self.message}
+
+
 class OutOfScopeError(PermanentError):
     """The key is no document of the pipeline's scope (``docpipe.scope``); ``reason`` says why:
     ``outside_prefix`` or ``outside_suffix`` (a document skipped), ``folder`` or ``sidecar``."""
@@ -151,6 +170,7 @@ SKIP_REASONS: tuple[str, ...] = (
     "needs_ocr",
     "ocr_page_limit",
     "invalid_sidecar",
+    "access_list_too_large",
     # docpipe.scope.OUT_OF_SCOPE_REASONS: DocumentPrefix / DocumentSuffix exclude the key.
     "outside_prefix",
     "outside_suffix",

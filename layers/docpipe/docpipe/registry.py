@@ -52,6 +52,8 @@ RESERVED_PREFIX = "#"
 RECONCILE_CURSOR_ID = "#reconcile-cursor"
 # The sparse index of document items by (bucket, key), in S3's key order (template: DocumentsTable).
 BY_KEY_INDEX = "ByKey"
+# The access labels of an indexed document (``DocumentRecord``): gone when it is skipped or deleted.
+LABEL_FIELDS = ("access", "sidecar_access", "attributes_hash")
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -75,6 +77,12 @@ class DocumentRecord:
     order_token: str | None = None
     content_hash: str | None = None
     sidecar_hash: str | None = None
+    # The access list on the document's chunks, the sidecar's own list (None: it gives none) and
+    # a hash of the sidecar's attributes: reconcile compares the first with what the rules and the
+    # second give now; ingest re-labels without re-embedding when only the list changed.
+    access: list[str] | None = None
+    sidecar_access: list[str] | None = None
+    attributes_hash: str | None = None
     content_type: str | None = None
     chunk_count: int = 0
     # Highest number of chunk vectors that may exist for this document (a failed attempt may
@@ -524,8 +532,16 @@ class DocumentRegistry:
         pages: int,
         seconds: float,
         ocr_pages: int = 0,
+        access: Iterable[str] | None = None,
+        sidecar_access: Iterable[str] | None = None,
+        attributes_hash: str | None = None,
     ) -> bool:
         """Finish a claim as ``indexed``; False when a newer event took the document meanwhile."""
+        labels = {
+            "access": None if access is None else list(access),
+            "sidecar_access": None if sidecar_access is None else list(sidecar_access),
+            "attributes_hash": attributes_hash,
+        }
         return self._finish(
             doc_id,
             token,
@@ -539,8 +555,11 @@ class DocumentRegistry:
                 "pages": pages,
                 "ocr_pages": ocr_pages,
                 "seconds": round(seconds, 3),
+                **{k: v for k, v in labels.items() if v is not None},
             },
-            remove=("reason",) + (("sidecar_hash",) if sidecar_hash is None else ()),
+            remove=("reason",)
+            + (("sidecar_hash",) if sidecar_hash is None else ())
+            + tuple(k for k, v in labels.items() if v is None),
         )
 
     def mark_unchanged(self, doc_id: str, token: str, previous: DocumentRecord) -> bool:
@@ -571,7 +590,7 @@ class DocumentRegistry:
                 "max_chunk_count": chunk_count,
                 "seconds": round(seconds, 3),
             },
-            remove=("sidecar_hash", "ocr_pages")
+            remove=("sidecar_hash", "ocr_pages", *LABEL_FIELDS)
             + (("content_type",) if content_type is None else ())
             + (("content_hash",) if content_hash is None else ()),
         )
@@ -582,7 +601,15 @@ class DocumentRegistry:
             doc_id,
             token,
             {"state": "deleted", "chunk_count": 0, "max_chunk_count": 0, "seconds": round(seconds, 3)},
-            remove=("reason", "content_hash", "sidecar_hash", "content_type", "pages", "ocr_pages"),
+            remove=(
+                "reason",
+                "content_hash",
+                "sidecar_hash",
+                "content_type",
+                "pages",
+                "ocr_pages",
+                *LABEL_FIELDS,
+            ),  # fmt: skip
         )
 
     def release(self, doc_id: str, token: str) -> None:

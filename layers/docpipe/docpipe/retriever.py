@@ -32,6 +32,8 @@ class DocpipeRetriever(BaseRetriever):
             environment the functions read: VECTOR_BUCKET, VECTOR_INDEX, EMBEDDING_*).
         k, filter, rerank, neighbours: as in a SearchFunction request; checked when the
             retriever is created, not at the first query.
+        on_behalf_of: the user (and groups) searched for, ``{"user": ..., "groups": [...]}``;
+            required where ``ACCESS_CONTROL=enforced`` (docs/access-control.md).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -41,6 +43,7 @@ class DocpipeRetriever(BaseRetriever):
     filter: dict[str, Any] | None = None
     rerank: str | None = None
     neighbours: int = 0
+    on_behalf_of: dict[str, Any] | None = None
 
     def model_post_init(self, context: Any, /) -> None:
         self._request("probe")  # a bad k, filter or rerank fails here, naming the field
@@ -56,7 +59,13 @@ class DocpipeRetriever(BaseRetriever):
         Parsed by ``SearchRequest.from_dict``, the API's own parser: an override the API does not
         have (``top_k``) or a bad value fails with the ``ValidationError`` that names the field.
         """
-        fields = {"k": self.k, "filter": self.filter, "rerank": self.rerank, "neighbours": self.neighbours}
+        fields = {
+            "k": self.k,
+            "filter": self.filter,
+            "rerank": self.rerank,
+            "neighbours": self.neighbours,
+            "on_behalf_of": self.on_behalf_of,
+        }
         return SearchRequest.from_dict({**fields, **overrides, "query": query})
 
     def _get_relevant_documents(

@@ -6,8 +6,11 @@ scanned PDF, an image, a workbook and a deck made from the corpus, a real Outloo
 attached PDF and a real Word 97 file (``demo_files``), waits for the queue to drain, prints the
 registry table and a search, finds each of those files by words only it holds (the scan and the
 image read by the offline OCR engine: the local stack runs ``OcrProvider=rapidocr``; the email's
-attachments as chunks of their own), then backs up, wipes the index, restores and verifies; runs the same
-search through SearchFunction, invoked directly and with the Function URL event shape; finally
+attachments as chunks of their own), then backs up, wipes the index, restores and verifies; runs
+the same search through SearchFunction, invoked directly and with the Function URL event shape;
+shows access control (the stack runs ``AccessControl=enforced`` with ``AccessDefault=everyone``):
+two documents readable by one group each, the same question asked through the Function URL by two
+mapped IAM callers who get different answers and by an unmapped one who gets 403; finally
 deletes one document with a plain S3 delete, checks that it disappears, and runs a reconcile that
 must report zero drift. Exits non-zero when a step fails or an outcome
 differs from what is expected.
@@ -42,6 +45,28 @@ SEARCH_EXPECTED = "crazyones-pdfa.pdf"
 TEXT_QUESTION = "misfits rebels troublemakers"  # words of that document, found by BM25 alone
 DELETED_KEY = "generated/lighthouse.md"
 DELETED_QUESTION = "How often does the fog horn of the lighthouse sound?"
+# Access control: the demo's searches run as this reader (documents without a list are everyone's
+# here, AccessDefault=everyone); two documents are readable by one group each.
+READER = {"user": "demo@example.com", "groups": ["group:staff"]}
+ACCOUNT = "123456789012"
+CALLERS = {
+    f"arn:aws:iam::{ACCOUNT}:role/search-client": ["group:staff"],  # events/search_function_url.json
+    f"arn:aws:iam::{ACCOUNT}:role/finance-analyst": ["group:finance"],
+    f"arn:aws:iam::{ACCOUNT}:role/hr-partner": ["group:hr"],
+}
+RESTRICTED = {
+    "restricted/finance-outlook.md": (
+        "group:finance",
+        "# Finance outlook\n\nThe staffing budget for next year grows by four percent, "
+        "mostly for the new warehouse in Porto.\n",
+    ),
+    "restricted/hr-outlook.md": (
+        "group:hr",
+        "# HR outlook\n\nThe staffing budget for next year funds twelve new hires and a "
+        "mentoring programme for apprentices.\n",
+    ),
+}
+ACCESS_QUESTION = "What does the staffing budget for next year pay for?"
 
 
 @dataclass
@@ -130,7 +155,9 @@ def run_demo(
     if not pdfs:
         _say(f"error: no PDFs in {corpus_dir} (clone ../shared beside the repository)")
         return 1
-    parameters = {"PdfPasswordsSecretId": PASSWORD_SECRET} if pdf_password else {}
+    parameters = {"AccessControl": "enforced", "AccessDefault": "everyone"}
+    if pdf_password:
+        parameters["PdfPasswordsSecretId"] = PASSWORD_SECRET
     _say("==> starting the local stack")
     session = LocalSession(root, workers=workers, parameters=parameters, log=lambda line: _say(f"    {line}"))
     try:
@@ -166,6 +193,14 @@ def _run(
             Name=PASSWORD_SECRET, SecretString=json.dumps({f"corpus/{ENCRYPTED_PDF}": CORPUS_PASSWORD})
         )
         _say(f"    demo secret {PASSWORD_SECRET} maps corpus/{ENCRYPTED_PDF} to its published password")
+    callers = {arn: {"principals": principals} for arn, principals in CALLERS.items()}
+    session.client("ssm").put_parameter(
+        Name=local.refs["AccessCallersParameter"],
+        Value=json.dumps({"callers": callers}),
+        Type="String",
+        Overwrite=True,
+    )
+    _say(f"    caller mapping {local.refs['AccessCallersParameter']}: {len(callers)} IAM roles")
     target = Target(local.endpoint, local.region, None, {}, local, local.parameters)
     target.names.update(
         documents_table=local.outputs["DocumentsTableName"],
@@ -184,6 +219,10 @@ def _run(
     uploads: dict[str, bytes] = {made_file.key: made_file.body for made_file in made}
     uploads.update({f"corpus/{p.name}": p.read_bytes() for p in pdfs})
     uploads.update(generated)
+    for key, (group, text) in RESTRICTED.items():  # each sidecar first: the document's ingest reads it
+        sidecar = json.dumps({"access": [group]}).encode()
+        s3.put_object(Bucket=bucket, Key=f"{key}.metadata.json", Body=sidecar)
+        uploads[key] = text.encode()
     for key, body in uploads.items():
         s3.put_object(Bucket=bucket, Key=key, Body=body)
     expected = expected_outcomes(list(uploads), pdf_password=pdf_password)
@@ -226,7 +265,7 @@ def _run(
     report.check(int(dlq) == 0, f"dead-letter queue is empty ({dlq})")
 
     _say(f'==> search (hybrid: the vector and full-text rankings, fused by the index): "{SEARCH_QUESTION}"')
-    result = search(target, SEARCH_QUESTION, k=3, rerank="hybrid")
+    result = search(target, SEARCH_QUESTION, k=3, rerank="hybrid", on_behalf_of=READER)
     _say(f"    ranked by {result.ranked_by}; score: the store's fused score, higher first")
     _print_matches(result.matches, 160)
     top = result.matches[0].metadata.get("key", "") if result.matches else ""
@@ -235,7 +274,7 @@ def _run(
         f"hybrid search ({result.text_search} text search): top match comes from {SEARCH_EXPECTED}",
     )
     _say(f'==> search (text: BM25 alone, for exact words): "{TEXT_QUESTION}"')
-    words = search(target, TEXT_QUESTION, k=3, rerank="text")
+    words = search(target, TEXT_QUESTION, k=3, rerank="text", on_behalf_of=READER)
     _print_matches(words.matches, 160)
     top = words.matches[0].metadata.get("key", "") if words.matches else ""
     report.check(
@@ -264,10 +303,11 @@ def _run(
     report.check(
         vectors_after == vectors_before, f"{vectors_after} vectors after restore ({vectors_before} before)"
     )
-    again = search(target, SEARCH_QUESTION, k=1)
+    again = search(target, SEARCH_QUESTION, k=1, on_behalf_of=READER)
     top = again.matches[0].metadata.get("key", "") if again.matches else ""
     report.check(str(top).endswith(SEARCH_EXPECTED), "the same search finds the same document after restore")
     _search_function(session, report)
+    _access_control(session, report)
 
     _delete_and_reconcile(session, report, target, bucket)
 
@@ -293,7 +333,7 @@ def _delete_and_reconcile(session: LocalSession, report: DemoReport, target: Any
 
     assert session.poller is not None and session.local is not None
     _say(f"==> delete s3://{bucket}/{DELETED_KEY} (plain DeleteObject: a delete marker)")
-    before = search(target, DELETED_QUESTION, k=1)
+    before = search(target, DELETED_QUESTION, k=1, on_behalf_of=READER)
     found = before.matches[0].metadata.get("key") if before.matches else None
     report.check(found == DELETED_KEY, f"before the delete, the search finds {found}")
     session.client("s3").delete_object(Bucket=bucket, Key=DELETED_KEY)
@@ -305,7 +345,7 @@ def _delete_and_reconcile(session: LocalSession, report: DemoReport, target: Any
     prefix = ids.doc_id(bucket, DELETED_KEY) + "#"
     left = [k for k in _all_keys(session, session.local) if k.startswith(prefix)]
     report.check(not left, f"no vectors of {DELETED_KEY} remain ({len(left)})")
-    after = search(target, DELETED_QUESTION, k=3)
+    after = search(target, DELETED_QUESTION, k=3, on_behalf_of=READER)
     hits = [m.metadata.get("key") for m in after.matches if m.metadata.get("key") == DELETED_KEY]
     report.check(not hits, "the search no longer returns it")
 
@@ -357,7 +397,8 @@ def _find_made_files(
             report.check(False, f"{made_file.key}: no word of it is missing from every other document")
             continue
         question = " ".join(query_words)
-        result = search(target, question, k=3, rerank="text")  # words in no other document: BM25
+        # Words in no other document: BM25.
+        result = search(target, question, k=3, rerank="text", on_behalf_of=READER)
         keys = [str(m.metadata.get("key", "")) for m in result.matches]
         _print_matches(result.matches, 120)
         report.check(
@@ -376,8 +417,9 @@ def _print_matches(matches: Any, width: int) -> None:
 def _search_function(session: LocalSession, report: DemoReport) -> None:
     """The search again, through SearchFunction: invoked directly, then as its Function URL is."""
     _say(f'==> SearchFunction: "{SEARCH_QUESTION}" (direct invocation, then the Function URL event shape)')
-    request = {"query": SEARCH_QUESTION, "k": 3, "neighbours": 1}
-    direct = session.invoke("SearchFunction", request)
+    request: dict[str, Any] = {"query": SEARCH_QUESTION, "k": 3, "neighbours": 1}
+    # Invoked directly a search carries no caller identity: it says on whose behalf it searches.
+    direct = session.invoke("SearchFunction", {**request, "on_behalf_of": READER})
     answer = direct.payload() if isinstance(direct.payload(), dict) else {}
     for rank, match in enumerate(answer.get("matches", []), 1):
         text = " ".join(str(match.get("text", "")).split())[:120]
@@ -407,6 +449,36 @@ def _search_function(session: LocalSession, report: DemoReport) -> None:
         isinstance(bad, dict) and bad.get("statusCode") == 400 and rejected.get("field") == "k",
         f"SearchFunction refuses k=0 with HTTP {bad.get('statusCode') if isinstance(bad, dict) else '?'} "
         f"naming the field ({rejected.get('field')})",
+    )
+
+
+def _access_control(session: LocalSession, report: DemoReport) -> None:
+    """One question through the Function URL by two mapped callers and an unmapped one."""
+    _say(f'==> access control: "{ACCESS_QUESTION}" through the Function URL as three IAM callers')
+    event = json.loads((session.root / "events" / "search_function_url.json").read_text(encoding="utf-8"))
+    event["body"] = json.dumps({"query": ACCESS_QUESTION, "k": 3})
+    answers: dict[str, set[str]] = {}
+    for role in ("finance-analyst", "hr-partner", "contractor"):
+        session_arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/demo"
+        event["requestContext"]["authorizer"]["iam"]["userArn"] = session_arn
+        payload = session.invoke("SearchFunction", event).payload()
+        status = payload.get("statusCode") if isinstance(payload, dict) else None
+        body = json.loads(payload.get("body") or "{}") if isinstance(payload, dict) else {}
+        keys = [str(m.get("metadata", {}).get("key")) for m in body.get("matches", [])]
+        answers[role] = {k for k in keys if k in RESTRICTED}
+        _say(f"    {role}: HTTP {status}; " + (", ".join(keys) if keys else str(body.get("message", ""))))
+        if role == "contractor":
+            report.check(status == 403, f"an unmapped caller ({role}) gets HTTP {status}")
+        else:
+            group = "group:finance" if role == "finance-analyst" else "group:hr"
+            own = {k for k, (g, _) in RESTRICTED.items() if g == group}
+            report.check(
+                status == 200 and answers[role] == own,
+                f"{role} ({group}) finds only its own restricted document: {sorted(answers[role])}",
+            )
+    report.check(
+        answers["finance-analyst"] != answers["hr-partner"],
+        "the same question, two callers, different answers",
     )
 
 

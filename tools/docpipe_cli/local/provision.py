@@ -90,6 +90,7 @@ def provision(
     not_provisioned: list[NotProvisioned] = []
     creators: dict[str, Callable[[Stack, str, Callable[[str], Any]], str]] = {
         "AWS::SecretsManager::Secret": _create_secret,
+        "AWS::SSM::Parameter": _create_parameter,
         "AWS::SQS::Queue": _create_queue,
         "AWS::DynamoDB::Table": _create_table,
         "AWS::S3Vectors::VectorBucket": _create_vector_bucket,
@@ -150,6 +151,16 @@ def _dlq_first(stack: Stack, logical_id: str) -> int:
     """Queues that others redrive to are created first, so the redrive target exists."""
     props = stack.resources[logical_id].get("Properties", {})
     return 1 if "RedrivePolicy" in props else 0
+
+
+def _create_parameter(stack: Stack, lid: str, clients: Callable[[str], Any]) -> str:
+    """An SSM parameter with the template's value (AccessControl=enforced: the access documents)."""
+    props = stack.properties(lid)
+    name = stack.name(lid)
+    clients("ssm").put_parameter(
+        Name=name, Value=str(props["Value"]), Type=str(props.get("Type", "String")), Overwrite=True
+    )
+    return name
 
 
 def _create_secret(stack: Stack, lid: str, clients: Callable[[str], Any]) -> str:

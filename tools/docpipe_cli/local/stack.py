@@ -38,6 +38,7 @@ _NAME_PROPERTY = {
     "AWS::Lambda::Function": "FunctionName",
     "AWS::Serverless::LayerVersion": "LayerName",
     "AWS::IAM::Role": "RoleName",
+    "AWS::SSM::Parameter": "Name",
 }
 
 

@@ -17,7 +17,7 @@ import hashlib
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -26,10 +26,12 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from docpipe.access import ACCESS_KEY, AccessDocuments, PrefixRules, document_access
 from docpipe.config import Settings
 from docpipe.embeddings.base import Embedder
-from docpipe.events import ObjectEvent, parse_event, parse_sqs_record
+from docpipe.events import ACCESS_RELABEL_CONFIGURATION, ObjectEvent, parse_event, parse_sqs_record
 from docpipe.exceptions import (
+    AccessListTooLargeError,
     DocumentTooLargeError,
     EncryptedDocumentError,
     MetadataTooLargeError,
@@ -39,9 +41,9 @@ from docpipe.exceptions import (
 )
 from docpipe.ids import SIDECAR_SUFFIX, vector_key
 from docpipe.ids import doc_id as make_doc_id
-from docpipe.ingest.sidecar import sidecar_attributes
+from docpipe.ingest.sidecar import Sidecar, parse_sidecar
 from docpipe.scope import FOLDER, SIDECAR, Scope
-from docpipe.timestamps import iso_timestamp
+from docpipe.timestamps import epoch_seconds, iso_timestamp
 
 if TYPE_CHECKING:
     # Imported where used: both modules import boto3, which a cold start pays for only when the
@@ -103,6 +105,7 @@ class IngestService:
         ocr: reads scanned pages and image files (``docpipe.ocr.make_ocr_engine``); None
             (OCR_PROVIDER=none): documents that need it are skipped as ``needs_ocr``.
         metrics, tracer: Powertools objects (the handler passes its own).
+        access: the prefix rules (``ACCESS_RULES_PARAMETER``; none when it is not set).
     """
 
     def __init__(
@@ -118,8 +121,12 @@ class IngestService:
         metrics: Metrics | None = None,
         tracer: Tracer | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        access: AccessDocuments | None = None,
     ) -> None:
         self.s3 = s3
+        self.access = access or AccessDocuments(
+            rules_parameter=settings.access_rules_parameter, max_age=settings.access_cache_seconds
+        )
         self.registry = registry
         self.store = store
         self.embedder = embedder
@@ -239,8 +246,9 @@ class IngestService:
                     f"{event.uri} is outside the scope {self.scope.as_dict()}", reason=not_in_scope
                 )
             return self._index(
-                event.bucket, event.key, decision, started, declared_size=event.size, download=download
-            )
+                event.bucket, event.key, decision, started, declared_size=event.size, download=download,
+                rules_after=_rules_read_after(event),
+            )  # fmt: skip
         except PermanentError as error:
             return self._skip(event.bucket, event.key, document_id, decision, error, started)
         except BaseException:
@@ -257,8 +265,8 @@ class IngestService:
         started: float,
         *,
         declared_size: int | None,
-        force: bool = False,
         download: Future[tuple[ObjectInfo, SpooledTemporaryFile[bytes]]] | None = None,
+        rules_after: float | None = None,
     ) -> Outcome:
         document_id = make_doc_id(bucket, key)
         previous = decision.previous
@@ -287,22 +295,42 @@ class IngestService:
             with self._segment("download"):
                 sidecar = sidecar_read.result()
             sidecar_hash = hashlib.sha256(sidecar).hexdigest() if sidecar is not None else None
+            parsed = parse_sidecar(sidecar, key) if sidecar is not None else Sidecar()
+            attributes = parsed.attributes
+            attributes_hash = _attributes_hash(attributes)
+            access = document_access(key, parsed.access, self._rules(rules_after))
             if (
-                not force
-                and previous is not None
+                previous is not None
                 and previous.state == "indexed"
                 and previous.content_hash == content_hash
-                and previous.sidecar_hash == sidecar_hash
+                and (
+                    previous.sidecar_hash == sidecar_hash
+                    or (previous.attributes_hash is not None and previous.attributes_hash == attributes_hash)
+                )
             ):
+                # Same content, same attributes: nothing to embed. The chunks get the access list
+                # (and the object version) that is current, GetVectors + PutVectors of the same data.
+                version = _version_of(info)
                 with self._segment("write"):
-                    self._restamp_version(document_id, previous.chunk_count, _version_of(info))
-                self.registry.mark_unchanged(document_id, decision.token, previous)
-                self._count("DocumentsUnchanged")
+                    self._restamp(document_id, previous.chunk_count, version, access)
+                if list(access) == (previous.access or []) and previous.sidecar_hash == sidecar_hash:
+                    self.registry.mark_unchanged(document_id, decision.token, previous)
+                    self._count("DocumentsUnchanged")
+                    reason = "identical_content"
+                else:
+                    self.registry.mark_indexed(
+                        document_id, decision.token, chunk_count=previous.chunk_count,
+                        content_hash=content_hash, sidecar_hash=sidecar_hash,
+                        content_type=previous.content_type or "", pages=previous.pages,
+                        seconds=self._elapsed(started), ocr_pages=previous.ocr_pages, access=access,
+                        sidecar_access=parsed.access, attributes_hash=attributes_hash,
+                    )  # fmt: skip
+                    self._count("DocumentsRelabelled")
+                    reason = "relabelled"
                 return Outcome(
-                    document_id, bucket, key, "unchanged", "identical_content",
+                    document_id, bucket, key, "unchanged", reason,
                     previous.chunk_count, previous.pages, self._elapsed(started),
                 )  # fmt: skip
-            attributes = sidecar_attributes(sidecar, key) if sidecar is not None else {}
             with self._segment("parse"):
                 document = self._open(body, key)
         with document:
@@ -315,6 +343,7 @@ class IngestService:
                 "content_type": document.content_type,
                 "ingested_at": iso_timestamp(timespec="seconds"),
                 "source_uri": f"s3://{bucket}/{key}",
+                ACCESS_KEY: list(access),
             }
             for name, value in attributes.items():
                 if name in base_metadata:
@@ -334,6 +363,9 @@ class IngestService:
             pages=document.page_count,
             seconds=seconds,
             ocr_pages=document.ocr_pages,
+            access=access,
+            sidecar_access=parsed.access,
+            attributes_hash=attributes_hash,
         ):
             logger.warning("a newer event took over this document while it was indexed", extra={"key": key})
         self._count("DocumentsIndexed")
@@ -362,26 +394,22 @@ class IngestService:
         Returns:
             The number of chunks written.
         """
-        from docpipe.chunking import ChunkStream, check_metadata_limits, embedding_text
+        from docpipe.chunking import ChunkStream, embedding_text
         from docpipe.parsers import no_text_error
         from docpipe.registry import CLAIM_SLOTS
-        from docpipe.vectorstore import NON_FILTERABLE_METADATA_KEYS, VectorRecord
+        from docpipe.vectorstore import TITLE_KEY, VectorRecord, document_title
 
         document_id = base_metadata["doc_id"]
-        # What the index really declares (GetIndex, cached by the store), not what we meant it
-        # to; an emulator that does not report it is assumed to match the template.
-        index_info = self.store.describe()
-        non_filterable = (
-            index_info.non_filterable_keys
-            if index_info.reports_metadata_configuration
-            else NON_FILTERABLE_METADATA_KEYS
-        )
+        non_filterable = self._non_filterable()
         size = self.settings.chunk_size
         stream = ChunkStream(
             content_type=document.content_type,
             chunk_size=size,
             chunk_overlap=self.settings.chunk_overlap,
             base_metadata=base_metadata,
+            # Full-text searchable beside the text (TEXT_SEARCH_KEYS); a sidecar's or the parser's
+            # own title (an EPUB's) wins over the file name.
+            default_metadata={TITLE_KEY: document_title(str(base_metadata["key"]))},
         )
         previous_slots = _vector_slots(decision.previous)
         # Chunk keys a later event already deletes: the previous version's, and the claim's own.
@@ -402,7 +430,7 @@ class IngestService:
                 with self._segment("chunk"):
                     chunks = stream.take(final=finished)
                     for chunk in chunks:
-                        check_metadata_limits(chunk.metadata, non_filterable)
+                        _check_limits(chunk.metadata, non_filterable)
                 if not chunks:
                     continue
                 with self._segment("embed"):
@@ -434,19 +462,46 @@ class IngestService:
             raise
         return written
 
-    def _restamp_version(self, document_id: str, chunk_count: int, version: str) -> None:
-        """Point an unchanged document's vectors at the object version that is now current.
+    def _restamp(self, document_id: str, chunk_count: int, version: str, access: tuple[str, ...]) -> None:
+        """Point an unchanged document's vectors at the current object version and access list.
 
         Identical bytes need no new embeddings, but the version the vectors name becomes
         noncurrent (and the bucket's lifecycle expires noncurrent versions): a citation by
-        version must name one that exists. GetVectors + PutVectors, no parsing or embedding.
+        version must name one that exists. A changed access list (the sidecar's, or a prefix
+        rule's) re-labels the chunks. S3 Vectors has no metadata-only update: PutVectors of the
+        same data with the new metadata overwrites each vector; no parsing or embedding.
+
+        Raises:
+            AccessListTooLargeError: the new list does not fit a chunk's filterable metadata.
         """
         from docpipe.vectorstore import VectorRecord
 
+        labelled = list(access)
         stored = self.store.get(vector_key(document_id, n) for n in range(chunk_count))
-        stale = [r for r in stored if r.metadata.get("version") != version]
+        stale = [
+            VectorRecord(r.key, r.data, {**r.metadata, "version": version, ACCESS_KEY: labelled})
+            for r in stored
+            if r.metadata.get("version") != version or r.metadata.get(ACCESS_KEY) != labelled
+        ]
         if stale:
-            self.store.put(VectorRecord(r.key, r.data, {**r.metadata, "version": version}) for r in stale)
+            non_filterable = self._non_filterable()
+            for record in stale:
+                _check_limits(record.metadata, non_filterable)
+            self.store.put(stale)
+
+    def _non_filterable(self) -> tuple[str, ...]:
+        """What the index really declares non-filterable (GetIndex, cached by the store); an
+        emulator that does not report it is assumed to match the template."""
+        from docpipe.vectorstore import NON_FILTERABLE_METADATA_KEYS
+
+        index_info = self.store.describe()
+        if index_info.reports_metadata_configuration:
+            return index_info.non_filterable_keys
+        return NON_FILTERABLE_METADATA_KEYS
+
+    def _rules(self, read_after: float | None) -> PrefixRules:
+        """The prefix rules; read afresh unless read after ``read_after`` (a relabel event's time)."""
+        return self.access.rules(fresh_after=read_after)
 
     def _open(self, body: IO[bytes], key: str) -> OpenedDocument:
         from docpipe.parsers import open_document
@@ -512,7 +567,7 @@ class IngestService:
         if not decision.apply:
             return self._ignored(event, "sidecar")
         try:
-            return self._index(event.bucket, document_key, decision, started, declared_size=None, force=True)
+            return self._index(event.bucket, document_key, decision, started, declared_size=None)
         except PermanentError as error:
             return self._skip(event.bucket, document_key, document_id, decision, error, started)
         except BaseException:
@@ -637,6 +692,42 @@ def _chunk_bound(needed: int, pages_read: int, page_count: int) -> int:
     if pages_read >= page_count:
         return needed
     return max(needed, math.ceil(needed * page_count / max(pages_read, 1) * 1.25))
+
+
+def _rules_read_after(event: ObjectEvent) -> float | None:
+    """For reconcile's access-relabel events, the time they were decided: rules read before it
+    are read again, so a narrowed rule takes effect with the relabel it caused."""
+    if event.configuration_id != ACCESS_RELABEL_CONFIGURATION:
+        return None
+    return epoch_seconds(event.event_time)
+
+
+def _attributes_hash(attributes: Mapping[str, Any]) -> str:
+    """A hash of a sidecar's attributes (not its access list, not its spelling): when it is the
+    same, a changed sidecar needs a re-label at most, never a re-embedding."""
+    import orjson
+
+    return hashlib.sha256(orjson.dumps(attributes, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _check_limits(metadata: Mapping[str, Any], non_filterable: Collection[str]) -> None:
+    """S3 Vectors' per-vector limits, blaming the access list when it is what does not fit."""
+    from docpipe.chunking import check_metadata_limits
+
+    try:
+        check_metadata_limits(metadata, non_filterable)
+    except MetadataTooLargeError as error:
+        if ACCESS_KEY in metadata:
+            without = {k: v for k, v in metadata.items() if k != ACCESS_KEY}
+            try:
+                check_metadata_limits(without, non_filterable)
+            except MetadataTooLargeError:
+                raise error from None
+            raise AccessListTooLargeError(
+                f"the access list ({len(metadata[ACCESS_KEY])} principals) does not fit beside the "
+                f"chunk's other metadata: {error}"
+            ) from None
+        raise
 
 
 def _version_of(info: Any) -> str:

@@ -6,16 +6,25 @@ value is a plain JSON string, number, boolean or list of strings, or the typed f
 "booleanValue"|"stringListValue": ...}, "includeForEmbedding": ...}``. Anything else is the
 uploader's permanent mistake: ``InvalidSidecarError`` (skip reason ``invalid_sidecar``), whose
 message names the sidecar and the attribute, never a crash that would be retried.
+
+Beside ``metadataAttributes`` a sidecar may hold ``access``, the document's access list
+(``["group:finance", "user:ana@example.com"]``, docs/access-control.md); either field may be
+missing, not both. ``access`` is not an attribute: one named so in ``metadataAttributes`` is refused,
+so an attribute can never pose as the list the search filters on.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
-from docpipe.exceptions import InvalidSidecarError
+from docpipe.access.principals import ACCESS_KEY, normalise_principals
+from docpipe.exceptions import InvalidInputError, InvalidSidecarError
 from docpipe.ids import SIDECAR_SUFFIX
+
+SIDECAR_FIELDS = ("metadataAttributes", ACCESS_KEY)
 
 TYPED_FIELDS: dict[str, str] = {
     "STRING": "stringValue",
@@ -26,22 +35,56 @@ TYPED_FIELDS: dict[str, str] = {
 """Bedrock's attribute types and the field that holds each one's value."""
 
 
-def sidecar_attributes(data: bytes, key: str) -> dict[str, Any]:
-    """The attributes of ``key``'s sidecar, as plain values (str, int/float, bool, list of str).
+@dataclass(frozen=True)
+class Sidecar:
+    """A parsed sidecar: its attributes (plain values) and its access list (None: not given)."""
+
+    attributes: dict[str, Any] = field(default_factory=dict)
+    access: tuple[str, ...] | None = None
+
+
+def parse_sidecar(data: bytes, key: str) -> Sidecar:
+    """The attributes and the access list of ``key``'s sidecar.
 
     Raises:
-        InvalidSidecarError: not JSON, no ``metadataAttributes`` object, or an attribute whose
-            shape or type the format does not allow (naming ``<key>.metadata.json`` and the attribute).
+        InvalidSidecarError: not JSON, neither a ``metadataAttributes`` object nor an ``access``
+            list, an attribute whose shape or type the format does not allow, an attribute named
+            ``access``, or an access list that is empty or holds something not a principal
+            (naming ``<key>.metadata.json`` and the field).
     """
     where = f"{key}{SIDECAR_SUFFIX}"
     try:
         document = json.loads(data)
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
         raise InvalidSidecarError(f"{where} is not valid JSON ({error})") from error
-    attributes = document.get("metadataAttributes") if isinstance(document, dict) else None
+    if not isinstance(document, dict) or not any(name in document for name in SIDECAR_FIELDS):
+        raise InvalidSidecarError(f"{where} has no metadataAttributes object (nor an access list)")
+    attributes = document.get("metadataAttributes", {})
     if not isinstance(attributes, dict):
         raise InvalidSidecarError(f"{where} has no metadataAttributes object")
-    return {str(name): _attribute(value, where, str(name)) for name, value in attributes.items()}
+    if ACCESS_KEY in attributes:
+        raise InvalidSidecarError(
+            f"{where}: attribute {ACCESS_KEY!r} is reserved; put the access list in the sidecar's "
+            f"top-level {ACCESS_KEY!r} field"
+        )
+    access = None
+    if ACCESS_KEY in document:
+        try:
+            access = normalise_principals(document[ACCESS_KEY], field=ACCESS_KEY)
+        except InvalidInputError as error:
+            raise InvalidSidecarError(f"{where}: {error}") from None
+    return Sidecar(
+        {str(name): _attribute(value, where, str(name)) for name, value in attributes.items()}, access
+    )
+
+
+def sidecar_attributes(data: bytes, key: str) -> dict[str, Any]:
+    """The attributes of ``key``'s sidecar, as plain values (str, int/float, bool, list of str).
+
+    Raises:
+        InvalidSidecarError: as ``parse_sidecar``.
+    """
+    return parse_sidecar(data, key).attributes
 
 
 def _attribute(value: Any, where: str, name: str) -> Any:

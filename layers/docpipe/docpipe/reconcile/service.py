@@ -15,6 +15,9 @@ since leaves documents outside the listing), then lists the index once. The scop
   is enqueued as ``ObjectCreated``;
 - a registry entry (indexed or skipped) whose object is not listed (``gone``) as ``ObjectRemoved``;
 - a ``processing`` claim past its lease (``stale_claims``) is enqueued again with its own sequencer;
+- an indexed document whose stored access list is not what the prefix rules and its sidecar's
+  list give now (``stale_access``) is enqueued as ``ObjectCreated`` marked as a re-label
+  (``ACCESS_RELABEL_CONFIGURATION``): ingest finds the content unchanged and re-labels its chunks;
 - vectors whose document has no live registry entry, or beyond its chunk count
   (``orphan_vectors``), are deleted under a registry claim, so a concurrent ingest waits.
 
@@ -42,9 +45,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from docpipe.access import AccessDocuments, PrefixRules, document_access
 from docpipe.config import Settings
-from docpipe.events import EventKind, ObjectEvent, object_notification
-from docpipe.exceptions import DocpipeError, InvalidInputError
+from docpipe.events import ACCESS_RELABEL_CONFIGURATION, EventKind, ObjectEvent, object_notification
+from docpipe.exceptions import AccessListTooLargeError, DocpipeError, InvalidInputError
 from docpipe.queue import BATCH_SIZE, MessageQueue
 from docpipe.reconcile.inventory import InventorySource, NoInventoryError
 from docpipe.reconcile.listing import ListingSource
@@ -55,7 +59,9 @@ from docpipe.scope import NOT_A_DOCUMENT_REASONS, OUT_OF_SCOPE_REASONS, Scope
 from docpipe.timestamps import epoch_seconds, iso_timestamp
 from docpipe.vectorstore import S3VectorStore
 
-CATEGORIES = ("missing", "changed", "gone", "stale_claims", "orphan_vectors", "out_of_scope")
+CATEGORIES = (
+    "missing", "changed", "gone", "stale_claims", "stale_access", "orphan_vectors", "out_of_scope",
+)  # fmt: skip
 EXAMPLE_LIMIT = 100  # example keys per category in a report
 # Stop this long before the invocation's end: enough to send what is held and store the cursor.
 STOP_MARGIN_MS = 30_000
@@ -206,6 +212,7 @@ class ReconcileService:
         metrics: Powertools metrics (one count per category per run).
         clock: epoch seconds (the registry's claims and event times).
         source: where the objects come from (default: ListObjectsV2 of ``bucket`` with ``s3``).
+        access: the prefix rules (``ACCESS_RULES_PARAMETER``), read afresh at the start of a run.
     """
 
     def __init__(
@@ -222,6 +229,7 @@ class ReconcileService:
         clock: Callable[[], float] = time.time,
         source: ObjectSource | None = None,
         scope: Scope | None = None,
+        access: AccessDocuments | None = None,
     ) -> None:
         if not bucket:
             raise InvalidInputError("reconcile needs the documents bucket")
@@ -237,6 +245,11 @@ class ReconcileService:
         self._clock = clock
         self._remaining_ms: Callable[[], int] | None = None
         self.source: ObjectSource = source or ListingSource(s3, bucket)
+        self.access = access or AccessDocuments()
+        self._rules = PrefixRules()
+        self._rules_read_at = 0.0
+        # In-sync indexed entries whose access list is still to be compared with the rules.
+        self._labels_to_check: list[tuple[DocumentRecord, ObjectInfo]] = []
         # Drift judged on a dated source, waiting for its registry check: (category, entry, event, into).
         self._unverified: list[tuple[str, DocumentRecord, dict[str, Any], list[dict[str, Any]]]] = []
 
@@ -253,6 +266,7 @@ class ReconcileService:
         request = request or ReconcileRequest()
         report = ReconcileReport(dry_run=request.dry_run, scope=self.scope.as_dict())
         self._remaining_ms = remaining_ms
+        self._read_rules()
         remaining = remaining_ms or (lambda: 10**12)
         cursor = self.registry.get_cursor()
         phase = str(cursor.get("phase") or "objects")
@@ -292,6 +306,7 @@ class ReconcileService:
         removal side, the index or the cursor. ``on_object`` sees the report after each object.
         """
         report = ReconcileReport(dry_run=dry_run, scope=self.scope.as_dict())
+        self._read_rules()
         self._objects(report, "", lambda: False, prefix=prefix, removals=False, on_object=on_object)
         report.complete = True
         return report.as_dict()
@@ -354,6 +369,10 @@ class ReconcileService:
                     judged = self._judge_out_of_scope(entry, obj, report)
                 if judged is not None:
                     self._drift(*judged, entry, created, report)
+                elif entry.state == "indexed" and self.access.rules_parameter:
+                    self._labels_to_check.append((entry, obj))
+                    if len(self._labels_to_check) >= _VERIFY_GROUP:
+                        self._check_labels(report, created)
                 last = obj.key
                 obj = self._next_object(objects, report, created)
                 entry = self._next_entry(entries, report)
@@ -363,6 +382,7 @@ class ReconcileService:
                 on_object(report)
         report.source = self.source.describe()
         self._verify(report)
+        self._check_labels(report, created)
         self._send(created, report)
         self._send(removed, report)
         return last
@@ -387,6 +407,7 @@ class ReconcileService:
             # What was found to (re)create stays valid; what would be judged gone is dropped, and
             # so is drift still waiting for its check against the registry.
             self._unverified.clear()
+            self._labels_to_check.clear()
             if created:
                 self._send(created, report)
             report.source = self.source.describe()
@@ -428,6 +449,40 @@ class ReconcileService:
             report.in_sync += 1
             return None
         return "changed", self._event("created", obj.key, sequencer_after(entry.order_token), obj)
+
+    def _read_rules(self) -> None:
+        """The prefix rules as they are now (never a cached copy older than this run)."""
+        self._rules_read_at = self._clock()
+        self._rules = self.access.rules(fresh_after=self._rules_read_at)
+
+    def _check_labels(self, report: ReconcileReport, created: list[dict[str, Any]]) -> None:
+        """Enqueue a re-label of the in-sync documents whose stored access list is stale.
+
+        The registry's ``ByKey`` index does not carry the lists, so they are read with one
+        BatchGetItem per ``_VERIFY_GROUP`` documents (only with ``AccessControl=enforced``).
+        """
+        held, self._labels_to_check = self._labels_to_check, []
+        if not held:
+            return
+        records = self.registry.get_many(entry.doc_id for entry, _ in held)
+        for entry, obj in held:
+            record = records.get(entry.doc_id)
+            if record is None or record.state != "indexed" or not self._stale_access(record):
+                continue
+            report.in_sync -= 1
+            report.note("stale_access", entry.key)
+            created.append(
+                self._event("created", obj.key, sequencer_after(record.order_token), obj, relabel=True)
+            )
+
+    def _stale_access(self, record: DocumentRecord) -> bool:
+        """Whether an indexed document's stored list differs from what its rule and sidecar give now."""
+        sidecar = tuple(record.sidecar_access) if record.sidecar_access is not None else None
+        try:
+            expected = list(document_access(record.key, sidecar, self._rules))
+        except AccessListTooLargeError:
+            return True  # ingest decides, and skips it as access_list_too_large
+        return expected != (record.access or [])
 
     def _judge_out_of_scope(
         self, entry: DocumentRecord, obj: ObjectInfo | None, report: ReconcileReport
@@ -496,8 +551,23 @@ class ReconcileService:
             into.append(event)
 
     def _event(
-        self, kind: EventKind, key: str, sequencer: str | None, obj: ObjectInfo | None
+        self,
+        kind: EventKind,
+        key: str,
+        sequencer: str | None,
+        obj: ObjectInfo | None,
+        *,
+        relabel: bool = False,
     ) -> dict[str, Any]:
+        """An S3 notification for ``key``; a re-label is marked as such and dated when the rules
+        were read, so ingest reads them again unless it already has since."""
+        if relabel:
+            return object_notification(
+                kind, self.bucket, key, region=self.region, sequencer=sequencer,
+                event_time=iso_timestamp(self._rules_read_at), etag=obj.etag if obj else None,
+                size=obj.size if obj else None, version_id=obj.version_id if obj else None,
+                configuration_id=ACCESS_RELABEL_CONFIGURATION,
+            )  # fmt: skip
         return object_notification(
             kind,
             self.bucket,

@@ -5,6 +5,10 @@ Both parse with ``SearchRequest.from_dict`` and answer a caller's mistake with t
 result itself when invoked directly. Failures that are not the caller's become 503 (worth a retry:
 throttling, timeouts) or 502 (an AWS error), with the error class only: no message text, no stack
 trace.
+
+Access control (``AccessControl=enforced``): a Function URL request's caller is the IAM identity
+in its request context; a refused caller gets 403 ``{"error": "Forbidden", "message": ...}``
+(a direct invocation gets that object as its result). docs/access-control.md.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response, content_types
 
-from docpipe.exceptions import DocpipeError, TransientError, ValidationError
+from docpipe.access.caller import Caller
+from docpipe.exceptions import DocpipeError, ForbiddenError, TransientError, ValidationError
 from docpipe.search.request import SearchRequest
 from docpipe.search.service import SearchService
 
@@ -38,6 +43,8 @@ def search_direct(service: SearchService, event: Any) -> dict[str, Any]:
     except ValidationError as error:
         logger.info("rejected search request", extra={"field": error.field})
         return error.as_dict()
+    except ForbiddenError as error:
+        return error.as_dict()
 
 
 def function_url_app(service: SearchService) -> LambdaFunctionUrlResolver:
@@ -51,7 +58,9 @@ def function_url_app(service: SearchService) -> LambdaFunctionUrlResolver:
             data = json.loads(body) if body else None
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise ValidationError("body", "is not valid JSON") from None
-        return _json(200, service.search(SearchRequest.from_dict(data)).as_dict())
+        event: dict[str, Any] = app.current_event.raw_event
+        caller = Caller.from_request_context(event["requestContext"])
+        return _json(200, service.search(SearchRequest.from_dict(data), caller).as_dict())
 
     @app.route("/", method=["GET", "PUT", "PATCH", "DELETE"])
     def wrong_method() -> Response[str]:
@@ -65,6 +74,9 @@ def function_url_app(service: SearchService) -> LambdaFunctionUrlResolver:
         logger.info("rejected search request", extra={"field": error.field})
         return _json(400, error.as_dict())
 
+    def forbidden(error: ForbiddenError) -> Response[str]:
+        return _json(403, error.as_dict())
+
     def failed(error: DocpipeError) -> Response[str]:
         # Logged with the traceback for the operator; the caller gets the class name only.
         logger.exception("search failed")
@@ -73,6 +85,7 @@ def function_url_app(service: SearchService) -> LambdaFunctionUrlResolver:
 
     # Registered by call, not as decorators: Powertools' exception_handler is untyped (mypy strict).
     app.exception_handler(ValidationError)(invalid)
+    app.exception_handler(ForbiddenError)(forbidden)
     app.exception_handler(DocpipeError)(failed)
     return app
 

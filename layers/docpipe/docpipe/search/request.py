@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from docpipe.access.caller import OnBehalfOf
+from docpipe.access.condition import reject_access_key
 from docpipe.config import DEPRECATED_RERANK_MODES, RERANK_MODES
 from docpipe.exceptions import ValidationError
 from docpipe.filters import validate_filter
@@ -28,6 +30,8 @@ class SearchRequest:
         rerank: ``hybrid``, ``none``, ``text`` or ``bedrock``; None means the stack's default
             (SEARCH_RERANK). The deprecated ``lexical`` is read as ``hybrid``.
         neighbours: 0..2 chunks before and after each match to return as its ``context``.
+        on_behalf_of: the user (and groups) a delegate or a direct caller searches for
+            (``{"user": ..., "groups": [...]}``, docs/access-control.md); parsed to ``OnBehalfOf``.
     """
 
     query: str
@@ -35,6 +39,7 @@ class SearchRequest:
     filter: dict[str, Any] | None = None
     rerank: str | None = None
     neighbours: int = 0
+    on_behalf_of: OnBehalfOf | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.query, str):
@@ -51,7 +56,10 @@ class SearchRequest:
             raise ValidationError("rerank", f"{self.rerank!r} is not one of: {', '.join(RERANK_MODES)}")
         if self.filter is not None:
             checked = validate_filter(self.filter, non_filterable=NON_FILTERABLE_METADATA_KEYS)
+            reject_access_key(checked)  # the server sets the access condition, never the caller
             object.__setattr__(self, "filter", checked or None)  # {} filters nothing
+        if self.on_behalf_of is not None:
+            object.__setattr__(self, "on_behalf_of", OnBehalfOf.parse(self.on_behalf_of))
 
     @classmethod
     def from_dict(cls, data: Any) -> SearchRequest:

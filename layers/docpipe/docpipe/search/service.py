@@ -13,17 +13,32 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from docpipe.access import (
+    ACCESS_KEY,
+    AccessDocuments,
+    Caller,
+    CallerMap,
+    Grant,
+    access_condition,
+    compose_filter,
+    query_principals,
+    readable,
+    resolve_principals,
+)
 from docpipe.config import Settings
 from docpipe.embeddings.base import Embedder
-from docpipe.exceptions import ValidationError
+from docpipe.exceptions import ForbiddenError, ValidationError
 from docpipe.filters import ENHANCED_OPERATORS, uses_operator
 from docpipe.ids import vector_key
 from docpipe.rerank import Candidate, Reranker, make_reranker
 from docpipe.search.request import SearchRequest
-from docpipe.vectorstore import TEXT_SEARCH_KEYS, IndexInfo, QueryMatch, S3VectorStore
+from docpipe.vectorstore import TEXT_SEARCH_KEYS, IndexInfo, QueryMatch, QueryResult, S3VectorStore
 
 # Hybrid candidates the Bedrock reranker sees: Bedrock bills a rerank query per 100 documents, and
 # the store's hybrid ranking already holds the text matches a dense-only pool missed.
@@ -35,6 +50,12 @@ TEXT_STATUS_MAX_AGE_SECONDS = 60.0
 RANKED_BY = ("hybrid", "text", "dense", "bedrock")
 # Fields every match carries at the top level; ``metadata`` holds every stored key but the text.
 _TOP_LEVEL = ("source_uri", "page", "page_end", "section", "chunk_no")
+# Metric (Powertools, dimension ``reason``) of searches refused for access: unmapped,
+# not_delegate, no_on_behalf_of.
+DENIED_METRIC = "SearchRequestsDenied"
+DEFAULT_METRICS_NAMESPACE = "docpipe"  # the template's POWERTOOLS_METRICS_NAMESPACE
+
+logger = Logger(child=True)
 
 
 def similarity(metric: str, distance: float) -> float:
@@ -124,6 +145,7 @@ class SearchResponse:
     notice: str | None = None
     metric: str = "cosine"
     extra: dict[str, Any] = field(default_factory=dict)
+    access_control: str = "off"
 
     def as_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -136,7 +158,7 @@ class SearchResponse:
         }
         if self.notice:
             result["notice"] = self.notice
-        result.update(metric=self.metric, took_ms=round(self.took_ms, 1))
+        result.update(metric=self.metric, took_ms=round(self.took_ms, 1), access_control=self.access_control)
         return result
 
 
@@ -151,6 +173,8 @@ class SearchService:
         rerankers: ``mode -> Reranker | None``; ``make_reranker`` by default (tests inject a
             Bedrock reranker on a stubbed client).
         text_keys: the searchable keys a text or hybrid query asks (``TEXT_SEARCH_KEYS``).
+        access: the caller mapping (``ACCESS_CALLERS_PARAMETER``); read only when access control
+            is enforced and a request names an IAM caller.
     """
 
     def __init__(
@@ -162,8 +186,12 @@ class SearchService:
         rerankers: Callable[[str], Reranker | None] | None = None,
         clock: Callable[[], float] = time.perf_counter,
         text_keys: Sequence[str] = TEXT_SEARCH_KEYS,
+        access: AccessDocuments | None = None,
     ) -> None:
         self.settings = settings
+        self.access = access or AccessDocuments(
+            callers_parameter=settings.access_callers_parameter, max_age=settings.access_cache_seconds
+        )
         self.store = store
         self.embedder = embedder
         self.text_keys = tuple(text_keys)
@@ -181,12 +209,47 @@ class SearchService:
             )
         return mode
 
-    def store_filter(self, request: SearchRequest, info: IndexInfo) -> dict[str, Any] | None:
+    def grant(self, request: SearchRequest, caller: Caller | None = None) -> Grant | None:
+        """The principals this search runs with; None when access control is off.
+
+        Raises:
+            ForbiddenError: an unmapped IAM caller, or ``on_behalf_of`` from a non-delegate.
+            ValidationError: no identity and no ``on_behalf_of`` while enforced.
+        """
+        if self.settings.access_control != "enforced":
+            return None
+        caller = caller or Caller()
+        callers = self.access.callers() if caller.arn else CallerMap({})
+        try:
+            return resolve_principals(caller, request.on_behalf_of, callers)
+        except ForbiddenError as error:
+            self._denied(error.reason, caller)
+            raise
+        except ValidationError:
+            self._denied("no_on_behalf_of", caller)
+            raise
+
+    def _denied(self, reason: str, caller: Caller) -> None:
+        logger.warning("search refused", extra={"caller": caller.label, "reason": reason})
+        # POWERTOOLS_METRICS_NAMESPACE in the functions; in-process callers (CLI, MCP) have none.
+        namespace = Metrics().namespace or DEFAULT_METRICS_NAMESPACE
+        with single_metric(name=DENIED_METRIC, unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
+            metric.add_dimension(name="reason", value=reason)
+
+    def held(self, grant: Grant | None) -> tuple[str, ...] | None:
+        """What a chunk's list must share for this search: the grant's principals, ``everyone``,
+        and ``unlisted`` where ``AccessDefault=everyone``; None when access control is off."""
+        return None if grant is None else query_principals(grant.principals, self.settings.access_default)
+
+    def store_filter(
+        self, request: SearchRequest, info: IndexInfo, grant: Grant | None = None
+    ) -> dict[str, Any] | None:
         """The filter QueryVectors gets: the one place where it is composed.
 
-        Today the caller's filter as validated by ``SearchRequest``; a filter built on the server's
-        side belongs here too, ANDed with it. An operator only an ENHANCED index answers
-        (``$startsWith``) on a CLASSIC index is the caller's 400, named, not the store's error.
+        The caller's filter as validated by ``SearchRequest`` (which refuses one that names the
+        access key), ANDed inside the access condition when access control is enforced
+        (docs/access-control.md). An operator only an ENHANCED index answers (``$startsWith``) on
+        a CLASSIC index is the caller's 400, named, not the store's error.
         """
         caller = request.filter
         for op in ENHANCED_OPERATORS:
@@ -197,21 +260,28 @@ class SearchService:
                     f"{op} needs the index in ENHANCED mode; {self.store.index_name} is "
                     f"{info.index_mode or 'of an unreported mode'} (docs/search.md, 'Index mode')",
                 )
+        held = self.held(grant)
+        if held is not None:
+            return compose_filter(access_condition(held), caller)
         return dict(caller) if caller else None
 
-    def search(self, request: SearchRequest) -> SearchResponse:
-        """Run one search.
+    def search(self, request: SearchRequest, caller: Caller | None = None) -> SearchResponse:
+        """Run one search for ``caller`` (None: no identity, as direct invocation and in-process).
 
         Raises:
             ValidationError: ``rerank=bedrock`` on a stack without it; ``$startsWith`` on a
-                CLASSIC index.
+                CLASSIC index; no ``on_behalf_of`` from a caller without identity while access
+                control is enforced.
+            ForbiddenError: see ``grant``.
             IndexMismatchError: the embedder's dimension is not the index's.
             TransientError / AWSError: from Bedrock or S3 Vectors, translated.
         """
         started = self._clock()
+        grant = self.grant(request, caller)
+        held = self.held(grant)
         mode = self.mode_of(request)
         info = self._index_info()
-        store_filter = self.store_filter(request, info)
+        store_filter = self.store_filter(request, info, grant)
         text_state = text_search_state(info, self.text_keys)
         ranked_by, notice = _ranking(mode, text_state, self.store.index_name)
         reranker: Reranker | None = self._reranker(mode) if mode == "bedrock" else None
@@ -220,6 +290,8 @@ class SearchService:
         texts = dict.fromkeys(self.text_keys, request.query) if text_query else None
         top_k = request.k if reranker is None else max(request.k, BEDROCK_CANDIDATES)
         result = self.store.query(vector, k=top_k, filter=store_filter, texts=texts)
+        if held is not None:
+            result = _readable_only(result, held)
         found = result.matches
         sims = [None if m.distance is None else similarity(info.distance_metric, m.distance) for m in found]
         if reranker is not None:
@@ -230,12 +302,12 @@ class SearchService:
         else:
             order = [(i, _store_score(m, sims[i], ranked_by)) for i, m in enumerate(found[: request.k])]
         chosen = [found[i] for i, _ in order]
-        contexts = self._neighbours(chosen, request.neighbours)
+        contexts = self._neighbours(chosen, request.neighbours, held)
         matches = [
             SearchMatch(
                 key=found[i].key,
                 score=score,
-                metadata=found[i].metadata,
+                metadata=_shown(found[i].metadata),
                 similarity=sims[i],
                 bm25=found[i].bm25,
                 placed_by=_placed_by(found[i], ranked_by),
@@ -244,6 +316,18 @@ class SearchService:
             )
             for i, score in order
         ]
+        # Never the query text at INFO: who asked, with what principals, and how much came back.
+        logger.info(
+            "search",
+            extra={
+                "caller": "in-process" if grant is None and caller is None else (caller or Caller()).label,
+                "access_control": self.settings.access_control,
+                "principals": list(held) if held is not None else None,
+                "on_behalf_of": grant.on_behalf_of if grant is not None else None,
+                "matches": len(matches),
+                "rerank": mode,
+            },
+        )
         return SearchResponse(
             matches=matches,
             index=self.store.index_name,
@@ -254,6 +338,7 @@ class SearchService:
             notice=notice,
             took_ms=(self._clock() - started) * 1000.0,
             metric=info.distance_metric,
+            access_control=self.settings.access_control,
         )
 
     def _index_info(self) -> IndexInfo:
@@ -275,8 +360,14 @@ class SearchService:
             self._cache[mode] = self._rerankers(mode)
         return self._cache[mode]
 
-    def _neighbours(self, matches: Sequence[QueryMatch], width: int) -> dict[str, list[dict[str, Any]]]:
-        """Chunks ``<doc_id>#<n-width..n+width>`` around each match (one GetVectors per 100 keys)."""
+    def _neighbours(
+        self, matches: Sequence[QueryMatch], width: int, held: Sequence[str] | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Chunks ``<doc_id>#<n-width..n+width>`` around each match (one GetVectors per 100 keys).
+
+        GetVectors takes no filter: with ``held`` (access control enforced) a neighbour is shown
+        only when its own stored list lets the caller read it, as the query's filter would.
+        """
         if not width or not matches:
             return {}
         wanted: dict[str, list[str]] = {}
@@ -290,7 +381,11 @@ class SearchService:
                 vector_key(doc, i) for i in range(max(0, n - width), n + width + 1) if i != n
             ]
         keys = sorted({k for ks in wanted.values() for k in ks})
-        found = {r.key: r.metadata for r in self.store.get(keys, return_data=False, return_metadata=True)}
+        found = {
+            r.key: r.metadata
+            for r in self.store.get(keys, return_data=False, return_metadata=True)
+            if held is None or readable(r.metadata, held)
+        }
         return {
             key: [_context_entry(k, found[k]) for k in neighbour_keys if k in found]
             for key, neighbour_keys in wanted.items()
@@ -339,6 +434,25 @@ def _placed_by(match: QueryMatch, ranked_by: str) -> tuple[str, ...]:
     return tuple(placed)
 
 
+def _readable_only(result: QueryResult, held: Sequence[str]) -> QueryResult:
+    """The matches the caller may read: the store's filter already ensures it; this is the check
+    that holds even against a store that ignored the filter (an emulator, a bug), so it fails
+    closed and says so in the log."""
+    kept = [m for m in result.matches if readable(m.metadata, held)]
+    if len(kept) != len(result.matches):
+        logger.error(
+            "the store returned chunks outside the access filter; dropped",
+            extra={"dropped": len(result.matches) - len(kept)},
+        )
+        return replace(result, matches=kept)
+    return result
+
+
+def _shown(metadata: dict[str, Any]) -> dict[str, Any]:
+    """What a match shows of its metadata: not the access list (it names other readers)."""
+    return {k: v for k, v in metadata.items() if k != ACCESS_KEY} if ACCESS_KEY in metadata else metadata
+
+
 def _candidate(match: QueryMatch, score: float) -> Candidate:
     md = match.metadata
     doc = str(md.get("doc_id") or match.key.rpartition("#")[0] or match.key)
@@ -378,6 +492,11 @@ def build_search_service(settings: Settings, *, clients: Callable[[str], Any] | 
         settings,
         store=S3VectorStore(client("s3vectors"), settings.vector_bucket, settings.vector_index),
         embedder=make_embedder(settings, bedrock_client=bedrock),
+        access=AccessDocuments(
+            client=client("ssm") if settings.access_callers_parameter else None,
+            callers_parameter=settings.access_callers_parameter,
+            max_age=settings.access_cache_seconds,
+        ),
         rerankers=lambda mode: make_reranker(
             mode,
             settings,
