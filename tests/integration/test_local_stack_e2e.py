@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +29,7 @@ from docpipe_cli import cli, queries
 from docpipe_cli.commands.backfill import backfill
 from docpipe_cli.local.server import free_port
 from docpipe_cli.local.session import LocalSession
+from docpipe_cli.target import Target
 from tests.conftest import PDF_CORPUS_DIR, ROOT, load_event
 from tests.scans import image_only_pdf, render, text_layer, words
 
@@ -124,7 +127,7 @@ def stack() -> Iterator[dict[str, Any]]:
         for key, body in uploads.items():
             s3.put_object(Bucket=bucket_name, Key=key, Body=body)
         drained = session.poller.wait_until_drained(timeout=420)
-        target = cli.Target(local.endpoint, local.region, None, {}, local, local.parameters)
+        target = Target(local.endpoint, local.region, None, {}, local, local.parameters)
         target.names.update(
             documents_table=local.outputs["DocumentsTableName"],
             vector_bucket=local.outputs["VectorBucketName"],
@@ -441,3 +444,30 @@ def test_an_image_only_pdf_put_through_s3_is_ocrd_and_found_by_a_word_only_it_ho
     assert set(OCR_WORDS) <= set(words(" ".join(str(chunk["text"]) for chunk in chunks)))  # read by OCR
     result = queries.search(stack["target"], " ".join(OCR_WORDS), k=3)
     assert result.matches[0].metadata["key"] == SCAN_KEY
+
+
+async def test_an_mcp_client_configured_with_no_options_finds_the_running_stack(
+    stack: dict[str, Any],
+) -> None:
+    from mcp import ClientSession, StdioServerParameters, stdio_client
+
+    # Given `docpipe mcp` started in the clone, as a client whose configuration names no stack
+    server = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "docpipe_cli", "mcp"],
+        cwd=ROOT,
+        env={"PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("layers/docpipe", "tools"))},
+    )
+    question = {"query": "Here's to the crazy ones. The misfits. The rebels.", "k": 3}
+
+    # When it searches and asks for a skipped document's state
+    async with stdio_client(server) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        found = await session.call_tool("search_documents", question)
+        skipped = await session.call_tool("document_status", {"key": f"docs/{ENCRYPTED_PDF}"})
+
+    # Then it answered from the local stack's index and registry
+    assert not found.is_error
+    assert json.loads(found.content[0].text)["matches"][0]["document_key"] == "docs/crazyones-pdfa.pdf"
+    status = json.loads(skipped.content[0].text)
+    assert (status["state"], status["reason"]) == ("skipped", "encrypted")

@@ -834,6 +834,55 @@ def test_pdf_password_secret_is_granted_only_when_one_is_configured(template: di
     assert not Resolver(template).condition("HasPdfPasswordsSecret")
 
 
+def test_access_control_parameters_allow_exactly_what_docpipe_accepts(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+
+    assert tuple(parameters["AccessControl"]["AllowedValues"]) == config.ACCESS_CONTROLS
+    assert tuple(parameters["AccessDefault"]["AllowedValues"]) == config.ACCESS_DEFAULTS
+    defaults = (parameters["AccessControl"]["Default"], parameters["AccessDefault"]["Default"])
+    assert defaults == ("off", "nobody")  # fail closed once enforced
+
+
+@pytest.mark.parametrize(
+    ("function_id", "parameter"),
+    [
+        ("IngestFunction", "access-rules"),
+        ("ReconcileFunction", "access-rules"),
+        ("SearchFunction", "access-callers"),
+    ],
+)
+def test_each_function_reads_only_its_access_document_and_only_when_enforced(
+    template: dict[str, Any], function_id: str, parameter: str
+) -> None:
+    statements = template["Resources"][function_id]["Properties"]["Policies"][0]["Statement"]
+    ssm = [s for s in statements if "Fn::If" in s and "ssm:" in json.dumps(s)]
+
+    (grant,) = ssm
+    condition, granted, otherwise = grant["Fn::If"]
+    assert condition == "EnforceAccess" and otherwise == {"Ref": "AWS::NoValue"}
+    assert granted["Action"] == "ssm:GetParameter"
+    assert granted["Resource"]["Fn::Sub"].endswith(f":parameter/docpipe/${{AWS::StackName}}/{parameter}")
+    assert not Resolver(template).condition("EnforceAccess")  # off by default
+    assert Resolver(template, {"AccessControl": "enforced"}).condition("EnforceAccess")
+
+
+def test_access_documents_and_their_trigger_exist_only_when_enforced(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    names = {
+        logical: resources[logical]["Properties"]["Name"]["Fn::Sub"]
+        for logical in ("AccessRulesParameter", "AccessCallersParameter")
+    }
+
+    assert names == {
+        "AccessRulesParameter": "/docpipe/${AWS::StackName}/access-rules",
+        "AccessCallersParameter": "/docpipe/${AWS::StackName}/access-callers",
+    }
+    for logical in (*names, "AccessRulesChangedRule", "AccessRulesChangedPermission"):
+        assert resources[logical]["Condition"] == "EnforceAccess", logical
+    pattern = resources["AccessRulesChangedRule"]["Properties"]["EventPattern"]
+    assert pattern["detail"]["name"] == [{"Ref": "AccessRulesParameter"}]
+
+
 # ---------------------------------------------------------------- wiring
 
 

@@ -269,3 +269,37 @@ def test_markdown_chunks_wait_for_the_last_page_and_use_markdown_separators() ->
     assert stream.take() == []
     chunks = stream.take(final=True)
     assert any(c.text.startswith("## Part") for c in chunks)
+
+
+def test_a_default_key_yields_to_the_base_and_to_a_page_that_sets_it() -> None:
+    from docpipe.chunking import ChunkStream
+
+    def titles(base: dict[str, object], page_metadata: dict[str, object]) -> set[object]:
+        stream = ChunkStream(
+            content_type=TEXT,
+            chunk_size=200,
+            chunk_overlap=0,
+            base_metadata={**BASE, **base},
+            default_metadata={"title": "file-name"},
+        )
+        stream.add(PageText(1, words("w", 60), metadata=page_metadata))
+        return {c.metadata["title"] for c in stream.take(final=True)}
+
+    assert titles({}, {}) == {"file-name"}
+    assert titles({}, {"title": "The Book"}) == {"The Book"}  # an EPUB's dc:title
+    assert titles({"title": "From the sidecar"}, {"title": "The Book"}) == {"From the sidecar"}
+
+
+@pytest.mark.parametrize(
+    ("key", "title"),
+    [
+        ("reports/2026/Q3_board-minutes.final.pdf", "Q3 board-minutes.final"),
+        ("json.html", "json"),
+        ("notes/README", "README"),
+        ("a/" + "x" * 300 + ".pdf", "x" * 200),
+    ],
+)
+def test_a_documents_title_is_its_file_name_without_the_extension(key: str, title: str) -> None:
+    from docpipe.vectorstore import document_title
+
+    assert document_title(key) == title

@@ -20,7 +20,7 @@ from docpipe.embeddings.base import Embedder
 from docpipe.exceptions import ValidationError
 from docpipe.search import SearchRequest, SearchService
 from docpipe.search.service import TEXT_STATUS_MAX_AGE_SECONDS
-from docpipe.vectorstore import MAX_QUERY_TEXT_CHARS, S3VectorStore
+from docpipe.vectorstore import MAX_QUERY_TEXT_CHARS, TEXT_SEARCH_KEYS, S3VectorStore
 
 BUCKET, INDEX = "vectors", "chunks"
 WHERE = {"vectorBucketName": BUCKET, "indexName": INDEX}
@@ -50,7 +50,9 @@ def index(
 ) -> dict[str, Any]:
     config: dict[str, Any] = {"nonFilterableMetadataKeys": ["text", "source_uri"]}
     if status is not None:
-        config["textSearchConfigurations"] = [{"metadataKey": "text", "language": language, "status": status}]
+        config["textSearchConfigurations"] = [
+            {"metadataKey": key, "language": language, "status": status} for key in TEXT_SEARCH_KEYS
+        ]
     answer: dict[str, Any] = {
         "vectorBucketName": BUCKET,
         "indexName": INDEX,
@@ -94,6 +96,11 @@ def service(client: Any, clock: Clock | None = None, **settings: Any) -> tuple[S
     return built, embedder
 
 
+def asked(text: str) -> list[dict[str, str]]:
+    """The queryTexts a search sends: the query for each searchable key."""
+    return [{"metadataKey": key, "text": text} for key in TEXT_SEARCH_KEYS]
+
+
 def expect_query(stubber: Stubber, answer: list[dict[str, Any]], **params: Any) -> None:
     stubber.add_response(
         "query_vectors",
@@ -114,7 +121,7 @@ def test_the_default_is_one_hybrid_query_ordered_by_the_stores_fused_score(stubb
         [both, text_only, vector_only],
         topK=3,
         queryVector={"float32": [1.0, 0.0, 0.0]},
-        queryTexts=[{"metadataKey": "text", "text": "error E1234"}],
+        queryTexts=asked("error E1234"),
         returnScores=True,
     )
     search, _ = service(client)
@@ -155,7 +162,7 @@ def test_text_ranks_by_bm25_alone_without_embedding_the_query(stubbed: Any) -> N
         stubber,
         [chunk("b", 0, bm25Scores=[{"metadataKey": "text", "score": 12.0}])],
         topK=2,
-        queryTexts=[{"metadataKey": "text", "text": "ERR_CONN_RESET"}],
+        queryTexts=asked("ERR_CONN_RESET"),
         returnScores=True,
     )
     search, embedder = service(client)
@@ -188,7 +195,7 @@ def test_lexical_is_read_as_hybrid(stubbed: Any) -> None:
         [],
         topK=1,
         queryVector=ANY,
-        queryTexts=[{"metadataKey": "text", "text": "q"}],
+        queryTexts=asked("q"),
         returnScores=True,
     )
     search, _ = service(client, search_rerank="lexical")
@@ -232,7 +239,7 @@ def test_a_warm_service_notices_when_the_backfill_has_finished(stubbed: Any) -> 
         [],
         topK=1,
         queryVector=ANY,
-        queryTexts=[{"metadataKey": "text", "text": "q"}],
+        queryTexts=asked("q"),
         returnScores=True,
     )
 
@@ -287,8 +294,10 @@ def test_a_long_query_is_embedded_whole_and_its_text_cut_at_the_api_limit(stubbe
 
     search.search(SearchRequest(query, k=1))
 
-    [text] = seen[0]["queryTexts"]
-    assert len(text["text"]) <= MAX_QUERY_TEXT_CHARS and query.startswith(text["text"])
+    texts = seen[0]["queryTexts"]
+    assert [t["metadataKey"] for t in texts] == list(TEXT_SEARCH_KEYS)
+    for text in texts:
+        assert len(text["text"]) <= MAX_QUERY_TEXT_CHARS and query.startswith(text["text"])
     assert embedder.queries == [query]
 
 

@@ -29,6 +29,17 @@ def _settings_for(target: Target) -> Any:
     return config.Settings.from_env(env)
 
 
+def search_service(target: Target) -> Any:
+    """The target's ``SearchService``, built as SearchFunction builds its own (``build_search_service``)."""
+    from docpipe.search import build_search_service
+
+    settings = _settings_for(target).with_overrides(
+        vector_bucket=target.name("vector_bucket", "--vector-bucket"),
+        vector_index=target.name("vector_index", "--vector-index"),
+    )
+    return build_search_service(settings, clients=target.client)
+
+
 def search(
     target: Target,
     question: str,
@@ -49,16 +60,19 @@ def search(
         ValidationError: a bad question, ``k``, filter, rerank mode or ``on_behalf_of``, naming
             the field (``on_behalf_of`` missing on an enforced stack too).
     """
-    from docpipe.search import SearchRequest, build_search_service
+    from docpipe.search import SearchRequest
 
     fields: dict[str, Any] = {"query": question, "k": k, "filter": filter, "rerank": rerank}
     fields.update(neighbours=neighbours, on_behalf_of=on_behalf_of)
     request = SearchRequest.from_dict(fields)
-    settings = _settings_for(target).with_overrides(
-        vector_bucket=target.name("vector_bucket", "--vector-bucket"),
-        vector_index=target.name("vector_index", "--vector-index"),
-    )
-    return build_search_service(settings, clients=target.client).search(request)
+    return search_service(target).search(request)
+
+
+def registry(target: Target) -> Any:
+    """The target's document registry (``DocumentRegistry`` on its table)."""
+    from docpipe.registry import DocumentRegistry
+
+    return DocumentRegistry(target.client("dynamodb"), target.name("documents_table", "--documents-table"))
 
 
 def _store(target: Target) -> Any:
@@ -107,11 +121,7 @@ def enable_text_search(target: Target, *, language: str) -> list[str]:
 
 
 def documents(target: Target, prefix: str = "") -> list[Any]:
-    from docpipe.registry import DocumentRegistry
-
-    table = target.name("documents_table", "--documents-table")
-    registry = DocumentRegistry(target.client("dynamodb"), table)
-    return sorted(registry.list(prefix=prefix), key=lambda r: str(getattr(r, "key", "")))
+    return sorted(registry(target).list(prefix=prefix), key=lambda r: str(getattr(r, "key", "")))
 
 
 def format_documents(records: Sequence[Any], scope: Any = None) -> list[str]:

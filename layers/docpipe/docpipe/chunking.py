@@ -85,6 +85,8 @@ class ChunkStream:
             text) and ``text``; where they apply, ``section`` (the heading path at the chunk's
             start), ``row_start``/``row_end`` (rows of a sheet or CSV) and the keys of the pages'
             own ``metadata`` (``sheet``, ``ocr``; from the first covered page that sets each).
+        default_metadata: keys a chunk carries unless ``base_metadata`` or a covered page sets
+            them (the document's ``title`` from its file name).
 
     Raises:
         MetadataTooLargeError: ``base_metadata`` uses a key that chunking sets itself (a sidecar
@@ -98,6 +100,7 @@ class ChunkStream:
         chunk_size: int,
         chunk_overlap: int,
         base_metadata: Mapping[str, Any],
+        default_metadata: Mapping[str, Any] | None = None,
     ) -> None:
         clashes = sorted(set(base_metadata) & set(CHUNK_KEYS))
         if clashes:
@@ -119,6 +122,7 @@ class ChunkStream:
         self._size = chunk_size
         self._overlap = chunk_overlap
         self._base_metadata = dict(base_metadata)
+        self._default_metadata = dict(default_metadata or {})
         # Offsets are absolute in the joined text; only text[_base:] is kept (see _trim).
         self._text = ""
         self._base = 0
@@ -226,6 +230,8 @@ class ChunkStream:
         for page_metadata in self._page_metadata[first : last + 1]:
             for name, value in page_metadata.items():
                 metadata.setdefault(name, value)  # the first covered page that sets a key gives it
+        for name, value in self._default_metadata.items():
+            metadata.setdefault(name, value)
         section = bisect.bisect_right(self._section_starts, start) - 1
         if section >= 0 and self._section_values[section] is not None:
             metadata["section"] = self._section_values[section]

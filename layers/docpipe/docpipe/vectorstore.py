@@ -24,10 +24,15 @@ from docpipe.exceptions import (
 # Keys stored with every vector but never filtered on: they do not count against the 2 KB
 # filterable-metadata limit. template.yaml's VectorIndex declares the same list (a test checks).
 NON_FILTERABLE_METADATA_KEYS: tuple[str, ...] = ("text", "source_uri")
-# Keys the index makes full-text searchable (BM25 in the store; hybrid and text search query them).
-# A non-filterable key may be searchable (the S3 Vectors model says so). template.yaml's
-# VectorIndexTextSearch declares the same list (a test checks).
-TEXT_SEARCH_KEYS: tuple[str, ...] = ("text",)
+# The document's title, stored with every chunk: its sidecar's ``title`` or its file name without
+# the extension (``document_title``), at most MAX_TITLE_CHARS (it counts as filterable metadata).
+TITLE_KEY = "title"
+MAX_TITLE_CHARS = 200
+# Keys the index makes full-text searchable (BM25 in the store; hybrid and text search query them):
+# the chunk's text and its document's title, the key set the retrieval benchmark ranked best
+# (docs/benchmarks.md, "Retrieval"). A non-filterable key may be searchable (the S3 Vectors model
+# says so). template.yaml's VectorIndexTextSearch declares the same list (a test checks).
+TEXT_SEARCH_KEYS: tuple[str, ...] = ("text", TITLE_KEY)
 # QueryVectors ``queryTexts``: 1..10 entries, one per searchable key, each 1..1,024 characters.
 MAX_QUERY_TEXT_CHARS = 1024
 MAX_QUERY_TEXTS = 10
@@ -581,6 +586,17 @@ def _send_fast_body(params: dict[str, Any], context: dict[str, Any], **_: Any) -
     body = context.pop(_FAST_BODY, None)
     if body is not None:
         params["body"] = body
+
+
+def document_title(key: str) -> str:
+    """A document's title from its S3 key: the file name without its extension, words apart.
+
+    ``reports/2026/Q3_board-minutes.final.pdf`` -> ``Q3 board-minutes.final``: underscores become
+    spaces, so the analyzer sees the words; at most ``MAX_TITLE_CHARS``.
+    """
+    name = key.rsplit("/", 1)[-1]
+    stem = name.rsplit(".", 1)[0] if "." in name.strip(".") else name
+    return stem.replace("_", " ").strip()[:MAX_TITLE_CHARS]
 
 
 def _query_text(text: str) -> str:

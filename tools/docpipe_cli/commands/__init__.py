@@ -8,8 +8,8 @@ in ``COMMANDS``; ``docpipe_cli.cli`` builds the parser from this list, in this o
 
 from __future__ import annotations
 
-from docpipe_cli.commands import backfill, backup, demo, index, invoke, local, reconcile, search, status
+from docpipe_cli.commands import backfill, backup, demo, index, invoke, local, mcp, reconcile, search, status
 
-COMMANDS = (demo, local, invoke, search, index, status, backfill, reconcile, backup)
+COMMANDS = (demo, local, invoke, search, mcp, index, status, backfill, reconcile, backup)
 
 __all__ = ["COMMANDS"]

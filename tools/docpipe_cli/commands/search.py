@@ -36,10 +36,22 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="hybrid, none, text or bedrock (default: the stack's SEARCH_RERANK; lexical = hybrid)",
     )
     p.add_argument("--neighbours", type=int, default=0, help="also print 0-2 chunks around each match")
+    add_on_behalf_of_options(p, "search as this user")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        default=False,
+        help="print SearchFunction's JSON response (a mistake: its ValidationError object, exit 1)",
+    )
+    p.set_defaults(func=run)
+
+
+def add_on_behalf_of_options(p: argparse.ArgumentParser, what: str) -> None:
+    """``--on-behalf-of USER`` and ``--group PRINCIPAL`` (repeatable): the request's ``on_behalf_of``."""
     p.add_argument(
         "--on-behalf-of",
         metavar="USER",
-        help="search as this user (needed where AccessControl=enforced; docs/access-control.md)",
+        help=f"{what} (needed where AccessControl=enforced; docs/access-control.md)",
     )
     p.add_argument(
         "--group",
@@ -47,7 +59,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="PRINCIPAL",
         help="a principal of that user, e.g. group:finance or tenant:acme (repeat for more)",
     )
-    p.set_defaults(func=run)
 
 
 def on_behalf_of(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -77,15 +88,24 @@ def parse_filter(text: str | None) -> dict[str, Any] | None:
 
 def run(args: argparse.Namespace) -> int:
     target = resolve_target(args)
-    response = search(
-        target,
-        args.question,
-        k=args.k,
-        filter=parse_filter(args.filter),
-        rerank=args.rerank,
-        neighbours=args.neighbours,
-        on_behalf_of=on_behalf_of(args),
-    )
+    try:
+        response = search(
+            target,
+            args.question,
+            k=args.k,
+            filter=parse_filter(args.filter),
+            rerank=args.rerank,
+            neighbours=args.neighbours,
+            on_behalf_of=on_behalf_of(args),
+        )
+    except ValidationError as error:
+        if not args.json:
+            raise
+        out(json.dumps(error.as_dict()))  # what SearchFunction answers a caller's mistake with
+        return 1
+    if args.json:  # SearchFunction's response, for scripts
+        out(json.dumps(response.as_dict(), indent=2, ensure_ascii=False))
+        return 0
     if response.notice:
         err(f"({response.notice})")
     if not response.matches:

@@ -397,7 +397,7 @@ class IngestService:
         from docpipe.chunking import ChunkStream, embedding_text
         from docpipe.parsers import no_text_error
         from docpipe.registry import CLAIM_SLOTS
-        from docpipe.vectorstore import VectorRecord
+        from docpipe.vectorstore import TITLE_KEY, VectorRecord, document_title
 
         document_id = base_metadata["doc_id"]
         non_filterable = self._non_filterable()
@@ -407,6 +407,9 @@ class IngestService:
             chunk_size=size,
             chunk_overlap=self.settings.chunk_overlap,
             base_metadata=base_metadata,
+            # Full-text searchable beside the text (TEXT_SEARCH_KEYS); a sidecar's or the parser's
+            # own title (an EPUB's) wins over the file name.
+            default_metadata={TITLE_KEY: document_title(str(base_metadata["key"]))},
         )
         previous_slots = _vector_slots(decision.previous)
         # Chunk keys a later event already deletes: the previous version's, and the claim's own.

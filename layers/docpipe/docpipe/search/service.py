@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from docpipe.access import (
@@ -53,6 +53,7 @@ _TOP_LEVEL = ("source_uri", "page", "page_end", "section", "chunk_no")
 # Metric (Powertools, dimension ``reason``) of searches refused for access: unmapped,
 # not_delegate, no_on_behalf_of.
 DENIED_METRIC = "SearchRequestsDenied"
+DEFAULT_METRICS_NAMESPACE = "docpipe"  # the template's POWERTOOLS_METRICS_NAMESPACE
 
 logger = Logger(child=True)
 
@@ -230,8 +231,9 @@ class SearchService:
 
     def _denied(self, reason: str, caller: Caller) -> None:
         logger.warning("search refused", extra={"caller": caller.label, "reason": reason})
-        # The namespace comes from POWERTOOLS_METRICS_NAMESPACE, as for the handler's own metrics.
-        with single_metric(name=DENIED_METRIC, unit=MetricUnit.Count, value=1) as metric:
+        # POWERTOOLS_METRICS_NAMESPACE in the functions; in-process callers (CLI, MCP) have none.
+        namespace = Metrics().namespace or DEFAULT_METRICS_NAMESPACE
+        with single_metric(name=DENIED_METRIC, unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
             metric.add_dimension(name="reason", value=reason)
 
     def held(self, grant: Grant | None) -> tuple[str, ...] | None:
