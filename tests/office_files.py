@@ -137,16 +137,7 @@ def zip_bomb_odt(inflated_bytes: int) -> bytes:
     )
     tail = b"</office:text></office:body></office:document-content>"
     block = (b"<text:p>" + b"A" * 4000 + b"</text:p>") * 256
-    repeats = max(1, -(-inflated_bytes // len(block)))
-    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
-    start = deflate.compress(head) + deflate.flush(zlib.Z_FULL_FLUSH)
-    repeated = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
-    stream = start + repeated * repeats + deflate.compress(tail) + deflate.flush()
-    crc = zlib.crc32(head)
-    for _ in range(repeats):
-        crc = zlib.crc32(block, crc)
-    crc = zlib.crc32(tail, crc)
-    size = len(head) + repeats * len(block) + len(tail)
+    stream, crc, size = _repeated_deflate(head, block, tail, inflated_bytes)
     manifest = (
         b'<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
         b'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
@@ -219,16 +210,7 @@ def zip_bomb_docx(inflated_bytes: int) -> bytes:
     head, tail = xml.split(b"<w:body>", 1)
     head += b"<w:body>"
     block = (b"<w:p><w:r><w:t>" + b"A" * 4000 + b"</w:t></w:r></w:p>") * 256
-    repeats = max(1, -(-inflated_bytes // len(block)))  # at least inflated_bytes
-    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
-    start = deflate.compress(head) + deflate.flush(zlib.Z_FULL_FLUSH)
-    repeated = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
-    stream = start + repeated * repeats + deflate.compress(tail) + deflate.flush()
-    crc = zlib.crc32(head)
-    for _ in range(repeats):
-        crc = zlib.crc32(block, crc)
-    crc = zlib.crc32(tail, crc)
-    size = len(head) + repeats * len(block) + len(tail)
+    stream, crc, size = _repeated_deflate(head, block, tail, inflated_bytes)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb:
         for name, payload in others:
@@ -237,6 +219,25 @@ def zip_bomb_docx(inflated_bytes: int) -> bytes:
             else:
                 bomb.writestr(name, payload)
     return _patch_member(out.getvalue(), "word/document.xml", method=8, crc=crc, size=size)
+
+
+def _repeated_deflate(head: bytes, block: bytes, tail: bytes, inflated_bytes: int) -> tuple[bytes, int, int]:
+    """A raw deflate stream of ``head``, ``block`` repeated to at least ``inflated_bytes``, ``tail``.
+
+    After a full flush the compressor starts afresh, so the block compresses to the same bytes
+    every time and the stream is built without ever holding it inflated. Returns the stream, the
+    inflated CRC-32 and the inflated size (for ``_patch_member``).
+    """
+    repeats = max(1, -(-inflated_bytes // len(block)))
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    start = deflate.compress(head) + deflate.flush(zlib.Z_FULL_FLUSH)
+    repeated = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
+    stream = start + repeated * repeats + deflate.compress(tail) + deflate.flush()
+    crc = zlib.crc32(head)
+    for _ in range(repeats):
+        crc = zlib.crc32(block, crc)
+    crc = zlib.crc32(tail, crc)
+    return stream, crc, len(head) + repeats * len(block) + len(tail)
 
 
 def understate_size(archive: bytes, member: str, declared: int) -> bytes:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from docpipe.exceptions import CorruptDocumentError, EncryptedDocumentError, UnsupportedTypeError
-from docpipe.parsers.base import PPT, OpenedDocument, PageText, ParseOptions
+from docpipe.parsers.base import PPT, OpenedDocument, ParseOptions
 from docpipe.parsers.olesafe import check_sector_chains, open_ole
 
 _ENCRYPTED_TOKEN = b"\xdf\xc4\xd1\xf3"  # CurrentUserAtom.headerToken of an encrypted deck
@@ -59,21 +59,11 @@ def open_ppt(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
     slides = _convert(data, key, max_stream_bytes=options.max_inflated_bytes)
     titles = slide_titles(document, current_user)
 
-    def pages() -> Iterator[PageText]:
-        from docpipe.parsers.pptx import slide_page
+    from docpipe.parsers.pptx import slide_pages
 
-        for number, slide in enumerate(slides, 1):
-            title = titles[number - 1] if len(titles) == len(slides) else None
-            try:
-                page = slide_page(slide, number, title=title)
-            except Exception as e:
-                raise CorruptDocumentError(
-                    f"{key}: slide {number} could not be read ({type(e).__name__}: {e})"
-                ) from e
-            if page.text:
-                yield page
-
-    return OpenedDocument(PPT, len(slides), pages)
+    # Titles are matched by position: when the counts differ, the slides keep their own.
+    matched: list[str | None] | None = list(titles) if len(titles) == len(slides) else None
+    return OpenedDocument(PPT, len(slides), lambda: slide_pages(slides, key, matched))
 
 
 def _read(ole: object, name: str) -> bytes:

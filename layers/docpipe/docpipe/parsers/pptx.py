@@ -27,18 +27,24 @@ def open_pptx(data: bytes, key: str, options: ParseOptions) -> OpenedDocument:
     except Exception as e:
         raise CorruptDocumentError(f"{key}: not a readable PPTX ({type(e).__name__}: {e})") from e
 
-    def pages() -> Iterator[PageText]:
-        for number, slide in enumerate(slides, 1):
-            try:
-                page = slide_page(slide, number)
-            except Exception as e:
-                raise CorruptDocumentError(
-                    f"{key}: slide {number} could not be read ({type(e).__name__}: {e})"
-                ) from e
-            if page.text:
-                yield page
+    return OpenedDocument(PPTX, len(slides), lambda: slide_pages(slides, key))
 
-    return OpenedDocument(PPTX, len(slides), pages)
+
+def slide_pages(slides: list[Any], key: str, titles: list[str | None] | None = None) -> Iterator[PageText]:
+    """The deck's pages, a slide each (PPTX, and PPT after conversion); a slide with no text gives none.
+
+    ``titles`` (one per slide, read from a PPT's binary deck) name the title of a slide that has no
+    title placeholder.
+    """
+    for number, slide in enumerate(slides, 1):
+        try:
+            page = slide_page(slide, number, title=titles[number - 1] if titles else None)
+        except Exception as e:
+            raise CorruptDocumentError(
+                f"{key}: slide {number} could not be read ({type(e).__name__}: {e})"
+            ) from e
+        if page.text:
+            yield page
 
 
 def slide_page(slide: Any, number: int, *, title: str | None = None) -> PageText:
