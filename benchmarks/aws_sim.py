@@ -239,8 +239,6 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             chars = 0
             if service == "bedrock":
                 status, headers, payload, upstream, chars = self._bedrock(body)
-            elif service == "s3vectors" and operation == "QueryVectors":
-                status, headers, payload, upstream = self._query_vectors(body)
             else:
                 status, headers, payload, upstream = self._forward(self.command, self.path, body)
             nominal = delay_for(service, operation).seconds(len(payload)) * owner.scale
@@ -296,24 +294,6 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 if attempt == 2:
                     raise
         return response.status, response.getheaders(), payload, time.monotonic() - begun
-
-    def _query_vectors(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes, float]:
-        """moto has no QueryVectors: answer with ``topK`` of the index's vectors (their keys and
-        metadata, as ListVectors gives them from moto), distances made up, after the delay."""
-        request = json.loads(body or b"{}")
-        listing = {k: request[k] for k in ("vectorBucketName", "indexName", "indexArn") if k in request}
-        listing.update(
-            maxResults=int(request.get("topK", 5)), returnMetadata=bool(request.get("returnMetadata"))
-        )
-        status, headers, payload, upstream = self._forward(
-            "POST", "/ListVectors", json.dumps(listing).encode()
-        )
-        if status != 200:
-            return status, headers, payload, upstream
-        found = json.loads(payload).get("vectors", [])
-        vectors = [{**v, "distance": round(0.1 + 0.01 * n, 4)} for n, v in enumerate(found)]
-        answer = json.dumps({"vectors": vectors, "distanceMetric": "cosine"}).encode()
-        return 200, [("Content-Type", "application/json")], answer, upstream
 
     def _bedrock(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes, float, int]:
         request = json.loads(body or b"{}")

@@ -8,9 +8,9 @@ exact scan costs the same whatever the numbers are, and embedding is not what is
 
 Latency: the emulator's moto server (``LocalServer``) on loopback, an index in ENHANCED mode with
 ``text`` full-text searchable, queried through a plain boto3 client (HTTP included) with topK 10:
-a vector query, a text query, a hybrid query, and a hybrid query with a ``$startsWith`` and an
-``$eq`` filter. Median, min and max of ``QUERIES`` queries each, after one query that builds the
-lazy structures (reported apart: it is what the first query after a write pays).
+a vector query, a text query, a hybrid query, and a hybrid query with a ``$startsWith`` and a
+``$lte`` filter. Median, min and max of ``QUERIES`` queries each, after one query that builds the
+structures it reads (reported apart: it is what the first query after a write pays).
 
 Library: tantivy (as the emulator uses it, ``text.TextIndex``) and bm25s over the same chunks,
 each in a fresh interpreter (resident memory is the process' growth while indexing), both with
@@ -102,8 +102,9 @@ def latency(sizes: Sequence[int] = SIZES) -> list[str]:
     rng = np.random.default_rng(7)
     rows = [
         f"Chunks: {source}. topK {TOP_K}; milliseconds, median (min–max) of {QUERIES} queries through "
-        "boto3 and HTTP; *first* is the first query after the writes (a filtered hybrid one: it builds the "
-        "filter columns and commits the BM25 index's writes). *put* includes indexing the text.",
+        "boto3 and HTTP; *first* is the first query after the writes (a filtered hybrid one: it commits the "
+        "BM25 index's writes and makes the filter's arrays). *put* includes indexing the text and the "
+        "filter columns.",
         "",
         "| chunks | put (s) | first | vector | text | hybrid | hybrid + filter |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -178,7 +179,7 @@ def _latency_row(size: int, texts: Sequence[str], rng: Any) -> str:
                 returnMetadata=True,
             )
 
-        first = _timed(filtered_hybrid, 1)[0]  # builds the filter columns, commits the BM25 writes
+        first = _timed(filtered_hybrid, 1)[0]  # commits the BM25 writes, makes the filter's arrays
         vector = _timed(lambda: client.query_vectors(**where, topK=TOP_K, queryVector=query_vector), QUERIES)
         text = _timed(lambda: client.query_vectors(**where, topK=TOP_K, queryTexts=texts_query()), QUERIES)
         fused = _timed(hybrid, QUERIES)

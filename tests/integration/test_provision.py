@@ -41,7 +41,7 @@ def test_every_template_resource_is_provisioned_or_listed_with_a_reason(provisio
         "DocumentsTable",
         "VectorBucket",
         "VectorIndex",
-        "VectorIndexTextSearch",  # applied to the index with the store's own code
+        "VectorIndexTextSearch",  # the custom resource: its change applied to the index
     }
 
     assert created.isdisjoint(listed)

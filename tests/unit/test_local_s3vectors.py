@@ -181,6 +181,25 @@ def test_filters_select_what_s3_vectors_filters_select(
     assert set(keys(response)) == expected
 
 
+def test_a_filter_sees_the_metadata_of_the_last_write(s3v: Any) -> None:
+    make_index(s3v)
+    put(s3v)
+    query(s3v, topK=10, queryVector={"float32": vec(0)}, filter={"page": 3})  # the columns exist now
+    s3v.put_vectors(
+        vectorBucketName=BUCKET,
+        indexName=INDEX,
+        vectors=[{"key": "k3", "data": {"float32": vec(3)}, "metadata": {"page": 30, "tags": ["moved"]}}],
+    )
+    s3v.delete_vectors(vectorBucketName=BUCKET, indexName=INDEX, keys=["k4"])
+
+    def found(filter: dict[str, Any]) -> set[str]:
+        return set(keys(query(s3v, topK=10, queryVector={"float32": vec(0)}, filter=filter)))
+
+    assert found({"page": 3}) == set() and found({"page": {"$gte": 30}}) == {"k3"}
+    assert found({"tags": "moved"}) == {"k3"} and "k3" not in found({"tags": "all"})
+    assert found({"page": {"$in": [4, 5]}}) == {"k5"} and "k4" not in found({"missing": {"$exists": False}})
+
+
 def test_a_filter_applies_before_the_ranking_so_a_selective_filter_still_fills_top_k(s3v: Any) -> None:
     make_index(s3v)
     put(s3v, count=300)

@@ -454,3 +454,13 @@ def test_a_compressed_rtf_body_that_declares_more_than_max_document_bytes_is_too
     header = struct.pack("<IIII", 12, 2_000_000_000, 0x75465A4C, 0)
     with pytest.raises(DocumentTooLargeError):
         decompress_rtf(header + b"\x00" * 8, limit=50_000_000)
+
+
+def test_an_outlook_message_whose_sector_chain_loops_is_corrupt() -> None:
+    from tests.office_files import loop_sector_chain
+
+    data = _sample(MSG_FILES_DIR / "other.msg").read_bytes()
+    looped = loop_sector_chain(data, "__substg1.0_37010102")  # the attached PDF's bytes
+
+    with pytest.raises(CorruptDocumentError):
+        parse_document(looped, key="hostile/looped.msg")

@@ -71,16 +71,6 @@ class MultipartUpload:
     initiated: datetime
 
 
-def _object_request(bucket: str, key: str, version_id: str | None) -> dict[str, Any]:
-    """The parameters that name one object (or one version of it), its names checked first."""
-    validate_bucket_name(bucket)
-    validate_key(key)
-    request: dict[str, Any] = {"Bucket": bucket, "Key": key}
-    if version_id:
-        request["VersionId"] = version_id
-    return request
-
-
 def _strip_etag(etag: str | None) -> str:
     return (etag or "").strip('"')
 
@@ -104,7 +94,11 @@ class S3Client:
 
     def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
         """Size, ETag, content type, version and user metadata of one object, without its body."""
-        kwargs = _object_request(bucket, key, version_id)
+        validate_bucket_name(bucket)
+        validate_key(key)
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
         try:
             response = self._client.head_object(**kwargs)
         except (ClientError, BotoCoreError) as error:
@@ -136,6 +130,8 @@ class S3Client:
             DocumentTooLargeError: the object is bigger than ``max_bytes``.
             NotFoundError, AccessDeniedError, TransientAWSError, AWSError: from S3.
         """
+        validate_bucket_name(bucket)
+        validate_key(key)
         if max_bytes < 1:
             raise InvalidInputError(f"max_bytes must be >= 1 (got {max_bytes})")
         uri = s3_uri(bucket, key)
@@ -161,6 +157,8 @@ class S3Client:
         without it, ``etag`` (``If-Match``) makes the read fail rather than return an object
         that changed. The body is closed when the block ends.
         """
+        validate_bucket_name(bucket)
+        validate_key(key)
         response = self._get_object(bucket, key, version_id=version_id, etag=None if version_id else etag)
         body = response["Body"]
         try:
@@ -171,7 +169,9 @@ class S3Client:
     def _get_object(
         self, bucket: str, key: str, *, version_id: str | None = None, etag: str | None = None
     ) -> dict[str, Any]:
-        kwargs = _object_request(bucket, key, version_id)
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
         if etag:
             kwargs["IfMatch"] = f'"{etag}"'
         try:
@@ -341,7 +341,11 @@ class S3Client:
 
     def delete(self, bucket: str, key: str, *, version_id: str | None = None) -> None:
         """Delete an object, or one version of it (S3 treats deleting a missing key as success; so do we)."""
-        kwargs = _object_request(bucket, key, version_id)
+        validate_bucket_name(bucket)
+        validate_key(key)
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
         try:
             self._client.delete_object(**kwargs)
         except (ClientError, BotoCoreError) as error:

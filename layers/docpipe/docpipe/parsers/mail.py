@@ -16,9 +16,9 @@ only into what is left of that budget. An attachment docpipe cannot read (an uns
 corrupt or encrypted file, a scan while OCR is off, the message's OCR page budget spent) is not
 dropped: its section holds a line that names it and says why. An S/MIME- or PGP-encrypted message
 is ``encrypted``; a message with no header at all is ``corrupt``. The images an HTML body shows (a
-multipart/related part with a Content-ID; Outlook's hidden attachments) are the body's own
-pictures, mostly logos and signatures: they are listed on the message's page, not read with OCR,
-so a mailbox of HTML mail does not pay for an OCR call per logo.
+multipart/related image with a Content-ID or an inline disposition; Outlook's hidden attachments)
+are the body's own pictures, mostly logos and signatures: they are listed on the message's page,
+not read with OCR, so a mailbox of HTML mail does not pay for an OCR call per logo.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from docpipe.parsers.mail import (
     read_eml,
     with_header_block,
 )
-from docpipe.parsers.olesafe import open_ole
+from docpipe.parsers.olesafe import check_sector_chains, open_ole
 
 # Property ids ([MS-OXPROPS]).
 _SUBJECT = 0x0037
@@ -110,6 +110,7 @@ def read_outlook(data: bytes, key: str, limits: Limits) -> tuple[Mail, Callable[
     """
     ole = open_ole(data, key, kind=_KIND, limit=limits.options.max_inflated_bytes)
     try:
+        check_sector_chains(ole, key, kind=_KIND)  # a chain that loops back is corrupt, not re-read
         reader = _Reader(ole, limits.options.max_document_bytes)
         if not reader.is_message(()):
             raise CorruptDocumentError(f"{key}: an OLE compound file that is not an Outlook message")

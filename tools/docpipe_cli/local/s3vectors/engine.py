@@ -1,9 +1,9 @@
 """The in-memory search structures of one vector index and the QueryVectors ranking over them.
 
 ``IndexState`` keeps the vectors as one float32 matrix (unit rows for ``cosine``), updated in place
-on every PutVectors / DeleteVectors, and the metadata row for row; a BM25 index per searchable key
-(``text``) takes the same writes incrementally. The filter columns are rebuilt lazily, once per
-write generation. A query never re-reads the index: it is one matrix-vector product, a few numpy
+on every PutVectors / DeleteVectors, and the metadata row for row; the filter columns
+(``filters.Columns``) and a BM25 index per searchable key (``text``) take the same writes
+incrementally. A query never re-reads the index: it is one matrix-vector product, a few numpy
 masks, a partial sort and, for text, one BM25 search per key.
 
 Ranking, as the service documents it (Amazon S3 User Guide, "Querying with full-text and vector
@@ -58,14 +58,13 @@ class IndexState:
 
     dimension: int
     metric: str
-    generation: int = 0
     _keys: list[str | None] = field(default_factory=list)
     _slots: dict[str, int] = field(default_factory=dict)
     _free: list[int] = field(default_factory=list)
     _metadata: list[dict[str, Any] | None] = field(default_factory=list)
     _alive: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
     _matrix: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
-    _columns: tuple[int, Columns] | None = None
+    _columns: Columns = field(default_factory=Columns)
     _text: dict[tuple[str, str | None], TextIndex] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -85,17 +84,20 @@ class IndexState:
                     row = self._allocate()
                     self._slots[key] = row
                     self._keys[row] = key
+                old = self._metadata[row]
+                if old:
+                    self._columns.remove(row, old)
                 data = np.asarray(vector["data"]["float32"], dtype=np.float32)
                 if self.metric == "cosine":
                     norm = float(np.linalg.norm(data))
                     data = data / norm if norm else data
                 self._matrix[row] = data
                 self._metadata[row] = dict(vector.get("metadata") or {})
+                self._columns.add(row, self._metadata[row] or {})
                 self._alive[row] = True
                 touched.append(row)
             for (name, _), text in self._text.items():
                 text.set((row, (self._metadata[row] or {}).get(name)) for row in touched)
-            self.generation += 1
 
     def delete(self, keys: Iterable[str]) -> None:
         with self._lock:
@@ -105,6 +107,7 @@ class IndexState:
                 if row is None:
                     continue
                 self._keys[row] = None
+                self._columns.remove(row, self._metadata[row] or {})
                 self._metadata[row] = None
                 self._alive[row] = False
                 self._matrix[row] = 0.0
@@ -112,7 +115,6 @@ class IndexState:
                 removed.append(row)
             for text in self._text.values():
                 text.remove(removed)
-            self.generation += 1
 
     def _allocate(self) -> int:
         if self._free:
@@ -136,10 +138,8 @@ class IndexState:
         return len(self._keys)
 
     def columns(self) -> Columns:
-        with self._lock:
-            if self._columns is None or self._columns[0] != self.generation:
-                self._columns = (self.generation, Columns.build(self._metadata))
-            return self._columns[1]
+        self._columns.size = self.rows
+        return self._columns
 
     def text_index(self, key: str, language: str | None) -> TextIndex:
         """The BM25 index of ``key``: built from the rows when first asked for (CreateIndex and

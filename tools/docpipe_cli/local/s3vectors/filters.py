@@ -10,9 +10,9 @@ A non-filterable key in a filter is a ``ValidationException``, and so is a filte
 ``MAX_FILTER_CONSTRAINTS`` constraints on an ``ENHANCED`` index (one constraint is one operator
 applied to one key).
 
-Evaluation never walks the vectors per query: ``Columns`` (built once per write generation of an
-index) holds, per key, the rows that have it, an inverted index value -> rows, and the numeric
-values with their rows, so each condition is a few numpy operations.
+Evaluation never walks the vectors per query: ``Columns`` (updated by every write) holds, per key,
+the rows that have it, an inverted index value -> rows, and the numeric values with their rows, so
+each condition is a few numpy operations.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 import operator
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -60,70 +60,78 @@ def _term(value: Any) -> tuple[str, Any]:
     return (kind or "?", float(value) if kind == "n" else value)
 
 
-@dataclass
 class Columns:
-    """Per-key views of an index's metadata at one write generation (rows are the index's slots)."""
+    """Per-key views of an index's metadata, updated row by row as vectors are written and deleted.
 
-    size: int
-    present: dict[str, Mask] = field(default_factory=dict)
-    terms: dict[str, dict[tuple[str, Any], npt.NDArray[np.int64]]] = field(default_factory=dict)
-    numbers: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = field(default_factory=dict)
+    For each key: the rows that have it, an inverted index term -> rows, and the numeric values by
+    row (array elements included). The numpy arrays a query needs are made from these on first use
+    after a write and cached until the next one.
+    """
 
-    @classmethod
-    def build(cls, metadata: Sequence[Mapping[str, Any] | None]) -> Columns:
-        """Index every live row's metadata (``None`` marks a free slot)."""
-        size = len(metadata)
-        present: dict[str, list[int]] = defaultdict(list)
-        terms: dict[str, dict[tuple[str, Any], list[int]]] = defaultdict(lambda: defaultdict(list))
-        numbers: dict[str, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
-        for row, md in enumerate(metadata):
-            if not md:
-                continue
-            for name, stored in md.items():
-                present[name].append(row)
-                for value in stored if isinstance(stored, list) else (stored,):
-                    kind = _kind(value)
-                    if kind is None:
-                        continue
-                    terms[name][_term(value)].append(row)
-                    if kind == "n":
-                        rows, values = numbers[name]
-                        rows.append(row)
-                        values.append(float(value))
-        columns = cls(size=size)
-        for name, rows in present.items():
-            mask = np.zeros(size, dtype=bool)
-            mask[rows] = True
-            columns.present[name] = mask
-        for name, by_term in terms.items():
-            columns.terms[name] = {t: np.asarray(r, dtype=np.int64) for t, r in by_term.items()}
-        for name, (rows, values) in numbers.items():
-            columns.numbers[name] = (np.asarray(rows, dtype=np.int64), np.asarray(values, dtype=np.float64))
-        return columns
+    def __init__(self) -> None:
+        self.size = 0  # rows of the index (slots, free ones included); the engine sets it
+        self._present: dict[str, set[int]] = defaultdict(set)
+        self._terms: dict[str, dict[tuple[str, Any], set[int]]] = defaultdict(lambda: defaultdict(set))
+        self._numbers: dict[str, dict[int, list[float]]] = defaultdict(dict)
+        self._cache: dict[tuple[Any, ...], Any] = {}
 
-    def _rows_mask(self, rows: npt.NDArray[np.int64] | list[npt.NDArray[np.int64]]) -> Mask:
+    def add(self, row: int, metadata: Mapping[str, Any]) -> None:
+        self._cache.clear()
+        for name, stored in metadata.items():
+            self._present[name].add(row)
+            for value in stored if isinstance(stored, list) else (stored,):
+                kind = _kind(value)
+                if kind is None:
+                    continue
+                self._terms[name][_term(value)].add(row)
+                if kind == "n":
+                    self._numbers[name].setdefault(row, []).append(float(value))
+
+    def remove(self, row: int, metadata: Mapping[str, Any]) -> None:
+        self._cache.clear()
+        for name, stored in metadata.items():
+            self._present[name].discard(row)
+            for value in stored if isinstance(stored, list) else (stored,):
+                if _kind(value) is not None:
+                    self._terms[name][_term(value)].discard(row)
+            self._numbers[name].pop(row, None)
+
+    def _rows(self, rows: set[int]) -> npt.NDArray[np.int64]:
+        return np.fromiter(rows, dtype=np.int64, count=len(rows))
+
+    def _rows_mask(self, parts: Sequence[set[int]]) -> Mask:
         mask = np.zeros(self.size, dtype=bool)
-        if isinstance(rows, list):
-            for part in rows:
-                mask[part] = True
-        else:
-            mask[rows] = True
+        for part in parts:
+            if part:
+                mask[self._rows(part)] = True
         return mask
 
     def has(self, name: str) -> Mask:
-        found = self.present.get(name)
-        return found.copy() if found is not None else np.zeros(self.size, dtype=bool)
+        cached = self._cache.get(("has", name, self.size))
+        if cached is None:
+            cached = self._rows_mask([self._present.get(name, set())])
+            self._cache[("has", name, self.size)] = cached
+        return np.array(cached, copy=True)
 
     def equal_any(self, name: str, values: Sequence[Any]) -> Mask:
-        by_term = self.terms.get(name, {})
+        by_term = self._terms.get(name, {})
         return self._rows_mask([by_term[t] for t in map(_term, values) if t in by_term])
 
     def ordered(self, name: str, op: str, value: float) -> Mask:
-        rows, values = self.numbers.get(name, (np.empty(0, np.int64), np.empty(0)))
-        return self._rows_mask(rows[_ORDERED[op](values, float(value))])
+        arrays = self._cache.get(("numbers", name))
+        if arrays is None:
+            by_row = self._numbers.get(name, {})
+            rows = [row for row, values in by_row.items() for _ in values]
+            numbers = [v for values in by_row.values() for v in values]
+            arrays = (np.asarray(rows, dtype=np.int64), np.asarray(numbers, dtype=np.float64))
+            self._cache[("numbers", name)] = arrays
+        rows_array, values_array = arrays
+        mask = np.zeros(self.size, dtype=bool)
+        mask[rows_array[_ORDERED[op](values_array, float(value))]] = True
+        return mask
 
     def starts_with(self, name: str, prefix: str) -> Mask:
-        by_term = self.terms.get(name, {})
+        by_term = self._terms.get(name, {})
         return self._rows_mask([r for (k, v), r in by_term.items() if k == "s" and v.startswith(prefix)])
 
 
