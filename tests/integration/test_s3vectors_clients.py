@@ -12,10 +12,12 @@ prefix of their own, indexed by the deployed pipeline, queried, and deleted agai
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -140,7 +142,11 @@ def _local() -> Iterator[Index]:
     from docpipe.embeddings.offline import OfflineEmbedder
 
     os.environ[PAGE_SIZE_ENV] = str(LOCAL_PAGE_SIZE)  # the server runs in this process
-    session = LocalSession(ROOT, port=free_port(), workers=1, poll=True, log=lambda _line: None)
+    # Its own state file: the e2e module's CLI tests read the repo's, and may run beside this one.
+    state_file = Path(tempfile.mkdtemp(prefix="docpipe-clients-")) / "local-stack.json"
+    session = LocalSession(
+        ROOT, port=free_port(), workers=1, poll=True, state_file=state_file, log=lambda _line: None
+    )
     session.start()
     try:
         assert session.local is not None and session.poller is not None

@@ -75,6 +75,9 @@ class LocalSession:
     # Serve the Lambda Invoke API from the warm runner (docpipe local up): its URL goes in the state file.
     serve_invoke: bool = False
     invoke_port: int | None = None
+    # Where the stack is recorded for other `docpipe` commands to find (`docpipe local up`'s is
+    # the repo's .aws-sam/local-stack.json); a second stack beside it passes a file of its own.
+    state_file: Path | None = None
     log: Callable[[str], None] = print
     function_log: Callable[[str], None] | None = None
     server: LocalServer | None = None
@@ -121,7 +124,7 @@ class LocalSession:
             self.invoke_server = InvokeServer(self.runner, port=self.invoke_port or 0).start()
             self.local.invoke_endpoint = self.invoke_server.endpoint
             self.log(f"Lambda Invoke API (warm sandboxes) on {self.invoke_server.endpoint}")
-        self.local.save(self.root / STATE_FILE)
+        self.local.save(self.state_file or self.root / STATE_FILE)
         sources, schedules, notes = event_sources(self.stack, self.local)
         for note in notes:
             self.log(f"not played: {note}")
