@@ -99,3 +99,15 @@ def python313() -> Path:
         return Path(find_python313())
     except ConfigError as error:
         pytest.fail(str(error))
+
+
+@pytest.fixture
+def cli_ignores_local_stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``docpipe`` commands run in-process take their names from the environment only.
+
+    The CLI targets a running local stack through its state file (``.aws-sam/local-stack.json``);
+    an integration module may be running one beside these tests.
+    """
+    from docpipe_cli import target
+
+    monkeypatch.setattr(target, "root_or_cwd", lambda: tmp_path)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -166,15 +165,9 @@ def test_the_sidecar_of_a_key_outside_the_scope_is_ignored(pipeline: Pipeline) -
 
 @PDF_STACK
 def test_docpipe_status_shows_a_key_outside_the_scope_with_its_reason_and_the_scope(
-    pipeline: Pipeline,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str], cli_ignores_local_stack: None
 ) -> None:
-    from docpipe_cli import cli, target
-
-    # A local stack another test module runs would otherwise be the CLI's target (its state file).
-    monkeypatch.setattr(target, "root_or_cwd", lambda: tmp_path)
+    from docpipe_cli import cli
 
     pipeline.upload(NOTES, TEXT)
     pipeline.invoke(sqs_batch(s3_notification(quote_plus(NOTES), sequencer="01")))

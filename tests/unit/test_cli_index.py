@@ -16,7 +16,7 @@ BUCKET, INDEX = "vectors", "chunks"
 
 
 @pytest.fixture
-def classic_index(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def classic_index(monkeypatch: pytest.MonkeyPatch, cli_ignores_local_stack: None) -> Iterator[Any]:
     """An index that holds vectors, made CLASSIC and without text search (a stack from before)."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("VECTOR_BUCKET", BUCKET)
